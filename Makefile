@@ -1,0 +1,23 @@
+# The two commands of the README: `make demo` and `make test`. Each sets up what it needs first.
+SWIFT ?= swift
+BIN = .build/debug/toolhost
+
+.PHONY: setup build test demo bench clean
+
+setup:
+	./scripts/setup.sh
+
+build: setup
+	$(SWIFT) build
+
+test: build
+	$(SWIFT) test
+
+demo: build
+	./scripts/demo.sh $(BIN)
+
+bench: build
+	./bench/mcp-stdio.sh $(BIN)
+
+clean:
+	rm -rf .build .venv

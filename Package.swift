@@ -1,0 +1,60 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "toolhost",
+    platforms: [.macOS("14.0")],
+    products: [
+        .executable(name: "toolhost", targets: ["toolhost"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", exact: "0.12.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // fork/exec for the runner: new session, fd mapping, errno back through a close-on-exec pipe.
+        .target(name: "CSandbox", cSettings: [.define("_GNU_SOURCE")]),
+        // Runs programs for the tools: process groups, timeouts, capped output capture.
+        .target(name: "Sandbox", dependencies: ["CSandbox"], swiftSettings: strict),
+        // Workspace, sessions, the registry and one file per tool.
+        .target(
+            name: "Tools",
+            dependencies: ["Sandbox"],
+            resources: [.embedInCode("Resources/tools.json")],
+            swiftSettings: strict
+        ),
+        // The MCP front door (stdio now, Streamable HTTP later).
+        .target(
+            name: "MCPServer",
+            dependencies: [
+                "Tools",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "toolhost",
+            dependencies: [
+                "Tools", "MCPServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .testTarget(name: "ToolsTests", dependencies: ["Tools", "Sandbox"], swiftSettings: strict),
+        .testTarget(
+            name: "MCPServerTests",
+            dependencies: ["MCPServer", "Tools", .product(name: "MCP", package: "swift-sdk")],
+            swiftSettings: strict
+        ),
+        // Drives the built `toolhost` binary end to end (CLI, MCP interop with the Python client).
+        .testTarget(name: "CLITests", dependencies: ["toolhost"], swiftSettings: strict),
+    ]
+)

@@ -1,0 +1,22 @@
+import Foundation
+
+/// A long-lived process (a dev server) owned by a session. Its whole group is killed by `stop()`.
+public final class BackgroundProcess: Sendable {
+    public let pid: Int32
+    public let logFile: String
+
+    init(pid: Int32, logFile: String) {
+        self.pid = pid
+        self.logFile = logFile
+    }
+
+    /// True while the process has not exited.
+    public var isRunning: Bool { !Supervisor.hasExited(pid) }
+
+    /// Kills the process group and reaps the leader.
+    public func stop() {
+        Supervisor.kill(group: pid)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+
+/// Keeps the head and tail of a stream within a cap; once the cap is exceeded, everything so far
+/// and everything after goes to a spill file, so nothing is lost and memory stays bounded.
+struct OutputCapture {
+    let cap: OutputCap
+    let spillPath: String?
+    private(set) var head: [UInt8] = []
+    private var ring: [UInt8] = []
+    private var ringStart = 0
+    private(set) var total = 0
+    private var spill: FileHandle?
+    private var pending: [UInt8] = []  // everything while it still fits the cap
+
+    init(cap: OutputCap, spillPath: String?) {
+        self.cap = cap
+        self.spillPath = spillPath
+    }
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        total += bytes.count
+        var rest = bytes[...]
+        if head.count < cap.head {
+            let take = min(cap.head - head.count, rest.count)
+            head.append(contentsOf: rest.prefix(take))
+            rest = rest.dropFirst(take)
+        }
+        appendTail(rest)
+        if let spill {
+            try? spill.write(contentsOf: Data(bytes))
+        } else if total <= cap.head + cap.tail {
+            pending.append(contentsOf: bytes)
+        } else {
+            openSpill(with: bytes)
+        }
+    }
+
+    private mutating func appendTail(_ bytes: Slice<UnsafeRawBufferPointer>) {
+        guard cap.tail > 0, !bytes.isEmpty else { return }
+        for byte in bytes.suffix(cap.tail) {
+            if ring.count < cap.tail {
+                ring.append(byte)
+            } else {
+                ring[ringStart] = byte
+                ringStart = (ringStart + 1) % cap.tail
+            }
+        }
+    }
+
+    private mutating func openSpill(with bytes: UnsafeRawBufferPointer) {
+        guard let spillPath else { return }
+        let url = URL(fileURLWithPath: spillPath)
+        try? FileManager.default.createDirectory(
+            at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        guard FileManager.default.createFile(atPath: spillPath, contents: Data(pending)),
+            let handle = FileHandle(forWritingAtPath: spillPath)
+        else { return }
+        handle.seekToEndOfFile()
+        try? handle.write(contentsOf: Data(bytes))
+        pending = []
+        spill = handle
+    }
+
+    /// The bytes after the head, in order: all of them when the output fit, else the last `cap.tail`.
+    var tail: [UInt8] {
+        let ordered = Array(ring[ringStart...] + ring[..<ringStart])
+        let afterHead = total - head.count
+        return Array(ordered.suffix(afterHead))
+    }
+
+    mutating func finish() {
+        try? spill?.close()
+        spill = nil
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+
+/// A program to run and how to bound it.
+public struct ProcessSpec: Sendable {
+    /// Absolute path of the program.
+    public var executable: String
+    /// Arguments after the program name.
+    public var arguments: [String]
+    /// The complete environment: nothing of the host's passes unless it is listed here.
+    public var environment: [String: String]
+    /// Absolute directory to start in.
+    public var workingDirectory: String
+    /// Wall-clock bound; the whole process group is killed when it passes.
+    public var timeout: Duration?
+    /// Bytes of merged stdout/stderr kept from the start and from the end.
+    public var outputCap: OutputCap
+    /// Where the full output goes once it is larger than the cap.
+    public var spillFile: String?
+    /// When set, the child gets a pipe on this descriptor and the parent collects what it writes
+    /// (the command's own stdout cannot reach it).
+    public var statusChannelFD: Int32?
+
+    public init(
+        executable: String, arguments: [String] = [], environment: [String: String],
+        workingDirectory: String, timeout: Duration? = nil, outputCap: OutputCap = .init(),
+        spillFile: String? = nil, statusChannelFD: Int32? = nil
+    ) {
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.timeout = timeout
+        self.outputCap = outputCap
+        self.spillFile = spillFile
+        self.statusChannelFD = statusChannelFD
+    }
+}
+
+/// How much output a result keeps: the first `head` and the last `tail` bytes.
+public struct OutputCap: Sendable, Equatable {
+    public var head: Int
+    public var tail: Int
+    public init(head: Int = 6 * 1024, tail: Int = 10 * 1024) {
+        self.head = head
+        self.tail = tail
+    }
+}
+
+/// What happened to a finished process.
+public struct ProcessOutcome: Sendable {
+    /// The exit code, or nil when a signal ended it.
+    public var exitCode: Int32?
+    public var signal: Int32?
+    public var timedOut: Bool
+    public var duration: Duration
+    /// The merged output when it fit the cap; otherwise its head and tail.
+    public var head: [UInt8]
+    public var tail: [UInt8]
+    public var totalBytes: Int
+    /// True when the output was larger than the cap; the spill file then holds all of it.
+    public var truncated: Bool { totalBytes > head.count + tail.count }
+    /// What the child wrote to the status channel.
+    public var status: [UInt8]
+}
+
+/// How strongly a runner confines what it runs; shown to the user, never hidden.
+public enum Confinement: Sendable, Equatable {
+    case unconfined(reason: String)
+    case confined(profile: String)
+}
+
+/// Runs programs for the tools. The sandbox plugs in here; tools never spawn processes themselves.
+public protocol ProcessRunner: Sendable {
+    var confinement: Confinement { get }
+    /// Runs to completion (or timeout) and kills whatever the program left running in its group.
+    func run(_ spec: ProcessSpec) async throws -> ProcessOutcome
+    /// Starts a long-lived process whose output goes to `logFile`; it runs until stopped.
+    func start(_ spec: ProcessSpec, logFile: String) throws -> BackgroundProcess
+}
+
+/// A failure to start a program (not a non-zero exit, which is a normal outcome).
+public struct SpawnError: Error, CustomStringConvertible {
+    public let executable: String
+    public let errno: Int32
+    public var description: String {
+        "could not start \(executable): \(String(cString: strerror(errno)))"
+    }
+}

@@ -1,0 +1,133 @@
+import CSandbox
+import Foundation
+
+/// Runs programs with no confinement beyond a process group, a clean environment and a timeout.
+/// The sandbox issue replaces it; until then toolhost says loudly that it is in use.
+public struct UnconfinedRunner: ProcessRunner {
+    public let confinement: Confinement
+
+    public init(reason: String = "the sandbox is not built yet") {
+        confinement = .unconfined(reason: reason)
+    }
+
+    public func run(_ spec: ProcessSpec) async throws -> ProcessOutcome {
+        try await withCheckedThrowingContinuation { continuation in
+            // Supervision blocks in poll(2): it gets a thread of its own, never a cooperative one.
+            let thread = Thread {
+                continuation.resume(with: Result { try Supervisor.run(spec) })
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
+    public func start(_ spec: ProcessSpec, logFile: String) throws -> BackgroundProcess {
+        try FileManager.default.createDirectory(
+            atPath: (logFile as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let log = open(logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard log >= 0 else { throw SpawnError(executable: logFile, errno: errno) }
+        defer { close(log) }
+        let pid = try Spawn.start(spec, fds: [(log, 1), (log, 2)])
+        return BackgroundProcess(pid: pid, logFile: logFile)
+    }
+}
+
+/// Watches one child: collects output and status, enforces the timeout, cleans up its group.
+enum Supervisor {
+    /// How often to look whether the child exited while something it started still holds the pipes.
+    static let exitCheckInterval: Int32 = 20
+    /// How long to keep draining after the group was killed (an escaped process may hold the pipe).
+    static let drainBound: Duration = .milliseconds(500)
+
+    static func run(_ spec: ProcessSpec) throws -> ProcessOutcome {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let output = try Spawn.pipe()
+        var status: (read: Int32, write: Int32)?
+        if spec.statusChannelFD != nil { status = try Spawn.pipe() }
+        defer {
+            close(output.read)
+            if let status { close(status.read) }
+        }
+
+        var fds = [(output.write, Int32(1)), (output.write, Int32(2))]
+        if let status, let target = spec.statusChannelFD { fds.append((status.write, target)) }
+        let pid: pid_t
+        do {
+            pid = try Spawn.start(spec, fds: fds)
+        } catch {
+            close(output.write)
+            if let status { close(status.write) }
+            throw error
+        }
+        close(output.write)
+        if let status { close(status.write) }
+
+        var capture = OutputCapture(cap: spec.outputCap, spillPath: spec.spillFile)
+        var statusBytes: [UInt8] = []
+        var open: [Int32] = [output.read] + (status.map { [$0.read] } ?? [])
+        let deadline = spec.timeout.map { started + $0 }
+        var timedOut = false
+        var groupKilled = false
+        var drainDeadline: ContinuousClock.Instant?
+        var buffer = [UInt8](repeating: 0, count: 65536)
+
+        while !open.isEmpty {
+            let now = clock.now
+            if let drainDeadline, now >= drainDeadline { break }
+            if !groupKilled, let deadline, now >= deadline {
+                timedOut = true
+                kill(group: pid)
+                groupKilled = true
+                drainDeadline = now + drainBound
+            }
+            if !groupKilled, hasExited(pid) {
+                // The command is done; whatever it left in its group goes too.
+                kill(group: pid)
+                groupKilled = true
+                drainDeadline = now + drainBound
+            }
+            var pollfds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            let ready = poll(&pollfds, nfds_t(pollfds.count), exitCheckInterval)
+            if ready < 0 && errno != EINTR { break }
+            for entry in pollfds where entry.revents != 0 {
+                let n = buffer.withUnsafeMutableBytes { read(entry.fd, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    buffer.withUnsafeBytes { raw in
+                        let chunk = UnsafeRawBufferPointer(rebasing: raw[..<n])
+                        if entry.fd == output.read {
+                            capture.append(chunk)
+                        } else if statusBytes.count < 4 << 20 {
+                            statusBytes.append(contentsOf: chunk)
+                        }
+                    }
+                } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
+                    open.removeAll { $0 == entry.fd }
+                }
+            }
+        }
+        if !groupKilled { kill(group: pid) }
+        capture.finish()
+
+        var waitStatus: Int32 = 0
+        while waitpid(pid, &waitStatus, 0) < 0 && errno == EINTR {}
+        var signal: Int32 = 0
+        let code = csandbox_exit_code(waitStatus, &signal)
+        return ProcessOutcome(
+            exitCode: code >= 0 ? code : nil, signal: code >= 0 ? nil : signal, timedOut: timedOut,
+            duration: clock.now - started, head: capture.head, tail: capture.tail,
+            totalBytes: capture.total, status: statusBytes)
+    }
+
+    /// True once the child has exited; it stays a zombie (not reaped) so its pid cannot be reused
+    /// while the group is being killed.
+    static func hasExited(_ pid: pid_t) -> Bool {
+        var info = siginfo_t()
+        guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else { return true }
+        return info._sifields._sigchld.si_pid == pid
+    }
+
+    static func kill(group pid: pid_t) {
+        _ = Glibc.kill(-pid, SIGKILL)
+    }
+}

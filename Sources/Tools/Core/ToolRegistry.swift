@@ -1,0 +1,83 @@
+import Foundation
+
+/// The one registry every front door (MCP, the agent loop, `toolhost call`) goes through.
+/// It pairs tools.json's definitions with their implementations and validates arguments.
+public struct ToolRegistry: Sendable {
+    /// tools.json as built into the binary.
+    public static let toolsJSON: [UInt8] = PackageResources.tools_json
+
+    /// The built-in tools, in no particular order: tools.json fixes the order.
+    public static let builtIn: [any Tool] = [ExecuteTool(), ReadFileTool(), WriteFileTool(), EditFileTool()]
+
+    public let definitions: [ToolDefinition]
+    private let tools: [String: any Tool]
+
+    /// Fails when tools.json and the implementations disagree, naming the tools that differ.
+    public init(tools: [any Tool] = ToolRegistry.builtIn, toolsJSON: [UInt8] = ToolRegistry.toolsJSON) throws {
+        let definitions = try JSONDecoder().decode([ToolDefinition].self, from: Data(toolsJSON))
+        let byName = Dictionary(tools.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let declared = Set(definitions.map(\.name))
+        let implemented = Set(byName.keys)
+        guard declared == implemented, declared.count == definitions.count else {
+            throw RegistryMismatch(
+                missingImplementations: declared.subtracting(implemented).sorted(),
+                missingDefinitions: implemented.subtracting(declared).sorted())
+        }
+        self.definitions = definitions
+        self.tools = byName
+    }
+
+    /// Calls a tool with arguments given as JSON text (as the CLI and text-dialect parsers have them).
+    public func call(_ name: String, argumentsJSON: String, session: Session) async -> ToolResult {
+        let trimmed = argumentsJSON.trimmingCharacters(in: .whitespacesAndNewlines)
+        let arguments: JSONValue
+        do {
+            arguments = trimmed.isEmpty ? .object([:]) : try JSONValue.parse(trimmed)
+        } catch {
+            return .failure(
+                "the arguments for '\(name)' are not valid JSON (\(error)). Send one JSON object, e.g. {\"path\": \"README.md\"}.",
+                kind: .usage)
+        }
+        return await call(name, arguments: arguments, session: session)
+    }
+
+    /// Calls a tool; every failure, including bad arguments and unknown tools, comes back as an error result.
+    public func call(_ name: String, arguments: JSONValue?, session: Session) async -> ToolResult {
+        guard let tool = tools[name], let definition = definitions.first(where: { $0.name == name }) else {
+            var message = "unknown tool '\(name)'"
+            if let guess = closest(to: name, in: definitions.map(\.name)) { message += " (did you mean '\(guess)'?)" }
+            message += ". The tools are: \(definitions.map(\.name).joined(separator: ", "))."
+            return .failure(message, kind: .usage)
+        }
+        let arguments = arguments ?? .object([:])
+        let problems = Schema.problems(in: arguments, against: definition.inputSchema)
+        guard problems.isEmpty, case .object(let values) = arguments else {
+            return .failure(
+                "invalid arguments for '\(name)': \(problems.joined(separator: "; ")).", kind: .usage)
+        }
+        do {
+            return try await tool.run(Arguments(values), in: session)
+        } catch let error as ToolError {
+            return .failure(error.message, kind: error.kind)
+        } catch {
+            return .failure("\(name) failed: \(error)")
+        }
+    }
+}
+
+/// tools.json and the code disagree.
+public struct RegistryMismatch: Error, CustomStringConvertible {
+    public let missingImplementations: [String]
+    public let missingDefinitions: [String]
+    public var description: String {
+        var parts: [String] = []
+        if !missingImplementations.isEmpty {
+            parts.append("tools.json lists tools with no implementation: \(missingImplementations.joined(separator: ", "))")
+        }
+        if !missingDefinitions.isEmpty {
+            parts.append("implemented tools missing from tools.json: \(missingDefinitions.joined(separator: ", "))")
+        }
+        if parts.isEmpty { parts.append("tools.json lists a tool twice") }
+        return parts.joined(separator: "; ")
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+
+/// What a tool hands back to the model, whichever front door asked.
+public struct ToolResult: Sendable {
+    public enum Content: Sendable, Equatable {
+        case text(String)
+        case image(Data, mimeType: String)
+    }
+
+    /// Why a call failed: the caller's words were off (usage) or the tool ran and failed (failure).
+    public enum ErrorKind: Sendable, Equatable {
+        case usage
+        case failure
+    }
+
+    public var content: [Content]
+    /// Machine-readable facts (exit code, cwd, counts) for clients that take structured results.
+    public var structured: JSONValue?
+    public var error: ErrorKind?
+
+    public var isError: Bool { error != nil }
+
+    public init(content: [Content], structured: JSONValue? = nil, error: ErrorKind? = nil) {
+        self.content = content
+        self.structured = structured
+        self.error = error
+    }
+
+    public static func text(_ text: String, structured: JSONValue? = nil) -> ToolResult {
+        ToolResult(content: [.text(text)], structured: structured)
+    }
+
+    public static func failure(_ message: String, kind: ErrorKind = .failure) -> ToolResult {
+        ToolResult(content: [.text("Error: \(message)")], error: kind)
+    }
+
+    /// All text content joined, as `toolhost call` prints it.
+    public var text: String {
+        content.compactMap { if case .text(let t) = $0 { t } else { nil } }.joined(separator: "\n")
+    }
+}
+
+/// A tool's failure, worded for the model: what went wrong and what to do next.
+public struct ToolError: Error, CustomStringConvertible, Sendable {
+    public let message: String
+    public let kind: ToolResult.ErrorKind
+
+    public init(_ message: String, kind: ToolResult.ErrorKind = .failure) {
+        self.message = message
+        self.kind = kind
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import Sandbox
+
+/// One agent's view of a workspace: its shell's cwd and exported variables, which persist under
+/// the state dir (so a restarted server carries on), and the background processes it owns.
+public actor Session {
+    public nonisolated let name: String
+    public nonisolated let workspace: Workspace
+    public nonisolated let runner: any ProcessRunner
+    /// This workspace's folder under the state dir.
+    public nonisolated let stateFolder: String
+    /// The environment every command starts from, before the session's own exports.
+    public nonisolated let baseEnvironment: [String: String]
+
+    /// The shell's directory, relative to the workspace root ("" is the root).
+    public private(set) var cwd: String
+    /// Variables the session exported or changed, over the base environment.
+    public private(set) var exported: [String: String]
+    /// Base variables the session unset.
+    public private(set) var unset: Set<String>
+    private var background: [String: BackgroundProcess] = [:]
+    private var counter = 0
+
+    private struct Saved: Codable {
+        var workspace: String
+        var session: String
+        var cwd: String
+        var exported: [String: String]
+        var unset: [String]
+    }
+
+    /// Opens the session named `name`, restoring its saved state when there is some.
+    public init(
+        name: String = "default", workspace: Workspace, state: StateDirectory, runner: any ProcessRunner,
+        hostEnvironment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws {
+        guard !name.isEmpty, name.count <= 64,
+            name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }), name.first != "."
+        else {
+            throw ToolError("session name '\(name)' is not allowed: use 1-64 letters, digits, '-', '_' or '.'", kind: .usage)
+        }
+        self.name = name
+        self.workspace = workspace
+        self.runner = runner
+        self.stateFolder = state.folder(for: workspace)
+        self.baseEnvironment = CleanEnvironment.base(from: hostEnvironment)
+        let file = "\(stateFolder)/sessions/\(name).json"
+        if let data = FileManager.default.contents(atPath: file),
+            let saved = try? JSONDecoder().decode(Saved.self, from: data), saved.workspace == workspace.root
+        {
+            cwd = saved.cwd
+            exported = saved.exported
+            unset = Set(saved.unset)
+        } else {
+            cwd = ""
+            exported = [:]
+            unset = []
+        }
+    }
+
+    private var stateFile: String { "\(stateFolder)/sessions/\(name).json" }
+
+    /// The environment for the next command.
+    public var environment: [String: String] {
+        baseEnvironment.filter { !unset.contains($0.key) }.merging(exported) { _, own in own }
+    }
+
+    /// Records the shell state a command left and saves it, atomically.
+    func record(cwd: String, environment: [String: String]) throws {
+        self.cwd = cwd
+        exported = environment.filter { baseEnvironment[$0.key] != $0.value }
+        unset = Set(baseEnvironment.keys.filter { environment[$0] == nil })
+        let saved = Saved(
+            workspace: workspace.root, session: name, cwd: cwd, exported: exported, unset: unset.sorted())
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try FileManager.default.createDirectory(
+            atPath: "\(stateFolder)/sessions", withIntermediateDirectories: true)
+        try encoder.encode(saved).write(to: URL(fileURLWithPath: stateFile), options: .atomic)
+    }
+
+    /// A fresh path under the state dir for a saved output or log.
+    func newStatePath(kind: String, suffix: String = "log") -> String {
+        counter += 1
+        let stamp = Int(Date().timeIntervalSince1970 * 1000)
+        return "\(stateFolder)/\(kind)/\(name)-\(stamp)-\(getpid())-\(counter).\(suffix)"
+    }
+
+    /// Keeps a background process until the session closes; returns its id.
+    func adopt(_ process: BackgroundProcess) -> String {
+        let id = "bg-\(background.count + 1)"
+        background[id] = process
+        return id
+    }
+
+    /// The background processes, by id.
+    public var backgroundProcesses: [String: BackgroundProcess] { background }
+
+    /// Ends the session: every background process and what it started is killed.
+    public func close() {
+        for process in background.values { process.stop() }
+        background = [:]
+    }
+}

@@ -1,0 +1,40 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct Toolhost: AsyncParsableCommand {
+    static let version = "0.1.0"
+
+    static let configuration = CommandConfiguration(
+        commandName: "toolhost",
+        abstract: "A sandboxed tool host for coding agents.",
+        discussion: """
+            toolhost gives a model a small set of tools (execute, read_file, write_file, edit_file) that run \
+            confined to one workspace folder. The shell keeps its cwd and exported variables between calls.
+
+            Serve them to an MCP client:   toolhost serve --workspace ~/project
+            Try one tool by hand:          toolhost call execute '{"command":"ls"}' --workspace ~/project
+            See every tool and its schema: toolhost tools
+            """,
+        version: version,
+        subcommands: [Serve.self, Call.self, ToolsCommand.self]
+    )
+
+    /// Like ArgumentParser's own main, but a usage error exits 2 (the documented contract), not 64.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what toolhost needs to build, test and run its demo on a Debian machine:
+# Debian packages (apt-get when root, else the exact command is printed) and a Python venv with
+# the MCP client the interop tests use. Safe to run again: it only installs what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(bash coreutils git python3 python3-venv pkg-config)
+PYTHON_MCP_VERSION="2.3.0"
+VENV=.venv
+
+if ! command -v swift >/dev/null; then
+  echo "setup: swift is not on PATH. Install Swift 6.1 or later (https://www.swift.org/install/linux/) and run this again." >&2
+  exit 1
+fi
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "setup: missing Debian packages. Run:" >&2
+    echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+# The venv holds the real MCP client the interop tests talk to; pinned so the tests are repeatable.
+if ! "$VENV/bin/python" -c "import mcp, sys; sys.exit(0 if __import__('importlib.metadata').metadata.version('mcp') == '$PYTHON_MCP_VERSION' else 1)" 2>/dev/null; then
+  echo "setup: creating $VENV with mcp==$PYTHON_MCP_VERSION"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "mcp==$PYTHON_MCP_VERSION"
+fi
+echo "setup: ok"
