@@ -15,7 +15,7 @@ struct WriteFileTool: Tool {
         let lines = content.isEmpty ? 0 : content.split(separator: "\n", omittingEmptySubsequences: false).count - (content.hasSuffix("\n") ? 1 : 0)
         let verb = resolved.kind == .missing ? "Created" : "Replaced"
         return .text(
-            "\(verb) \(resolved.display): \(data.count) bytes, \(lines) lines.",
+            "\(verb) \(resolved.display): \(counted(data.count, "byte")), \(counted(lines, "line")).",
             structured: ["path": .string(resolved.display), "bytes": .int(data.count), "lines": .int(lines), "created": .bool(resolved.kind == .missing)])
     }
 }

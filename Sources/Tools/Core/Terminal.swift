@@ -19,3 +19,8 @@ enum Terminal {
         return String(decoding: kept, as: UTF8.self)
     }
 }
+
+/// "1 line", "2 lines".
+func counted(_ count: Int, _ noun: String) -> String {
+    "\(count) \(noun)\(count == 1 ? "" : "s")"
+}

@@ -1,0 +1,44 @@
+import Foundation
+import Testing
+
+/// `toolhost serve` against the official Python MCP client (pinned in .venv by scripts/setup.sh).
+@Suite struct MCPInteropTests {
+    static let python = repositoryRoot + "/.venv/bin/python"
+    static let script = repositoryRoot + "/Tests/Interop/mcp_stdio_client.py"
+
+    private func client(_ mode: String, _ scratch: Scratch) throws -> [String: Any] {
+        try #require(
+            FileManager.default.isExecutableFile(atPath: Self.python),
+            "no .venv with the Python MCP client: run scripts/setup.sh (make test does)")
+        let ran = try runProgram(Self.python, [Self.script, toolhostBinary, scratch.workspace, scratch.state, mode])
+        #expect(ran.status == 0, "client failed: \(ran.stderr)")
+        let json = try JSONSerialization.jsonObject(with: Data(ran.stdout.utf8))
+        return try #require(json as? [String: Any])
+    }
+
+    @Test func pythonClientListsAndCallsEveryTool() throws {
+        let scratch = try Scratch()
+        let seen = try client("full", scratch)
+        #expect(seen["tools"] as? [String] == ["execute", "read_file", "write_file", "edit_file"])
+        #expect(seen["schemas_have_required"] as? Bool == true)
+        let calls = try #require(seen["calls"] as? [String: [String: Any]])
+        for (name, result) in calls {
+            #expect(result["isError"] as? Bool == false, "\(name): \(result["text"] ?? "")")
+        }
+        #expect((calls["read_file"]?["text"] as? String)?.hasPrefix("     1\talpha\n     2\tbeta\n") == true)
+        #expect((calls["execute"]?["text"] as? String)?.hasPrefix("alpha\ngamma\n") == true)
+        #expect((seen["pwd_after_cd"] as? String)?.hasPrefix(scratch.workspace + "/notes\n") == true)
+        for key in ["escape", "unknown", "missing_param"] {
+            let result = try #require(seen[key] as? [String: Any])
+            #expect(result["isError"] as? Bool == true)
+            #expect((result["text"] as? String)?.hasPrefix("Error: ") == true)
+        }
+    }
+
+    @Test func aRestartedServerKeepsTheCwd() throws {
+        let scratch = try Scratch()
+        _ = try client("full", scratch)
+        let seen = try client("pwd", scratch)
+        #expect((seen["pwd"] as? String)?.hasPrefix(scratch.workspace + "/notes\n") == true)
+    }
+}

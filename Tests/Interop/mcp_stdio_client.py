@@ -1,0 +1,57 @@
+"""Drives `toolhost serve` with the official Python MCP client over stdio.
+
+Usage: mcp_stdio_client.py TOOLHOST WORKSPACE STATE_DIR MODE
+MODE "full" calls every tool; "pwd" only asks the shell where it is (after a restart).
+Prints one JSON object with what it saw; the Swift test asserts on it.
+"""
+import asyncio
+import json
+import sys
+
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+
+def text_of(result):
+    return "\n".join(c.text for c in result.content if c.type == "text")
+
+
+async def main(toolhost, workspace, state_dir, mode):
+    params = StdioServerParameters(
+        command=toolhost, args=["serve", "--workspace", workspace, "--state-dir", state_dir]
+    )
+    seen = {}
+    async with stdio_client(params) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            if mode == "pwd":
+                seen["pwd"] = text_of(await session.call_tool("execute", {"command": "pwd"}))
+                print(json.dumps(seen))
+                return
+            tools = await session.list_tools()
+            seen["tools"] = [t.name for t in tools.tools]
+            seen["schemas_have_required"] = all("required" in t.input_schema for t in tools.tools)
+
+            calls = {
+                "write_file": {"path": "notes/a.txt", "content": "alpha\nbeta\n"},
+                "read_file": {"path": "notes/a.txt"},
+                "edit_file": {"path": "notes/a.txt", "old_string": "beta", "new_string": "gamma"},
+                "execute": {"command": "cd notes && cat a.txt"},
+            }
+            seen["calls"] = {}
+            for name, args in calls.items():
+                r = await session.call_tool(name, args)
+                seen["calls"][name] = {"isError": r.is_error, "text": text_of(r)}
+
+            r = await session.call_tool("execute", {"command": "pwd"})
+            seen["pwd_after_cd"] = text_of(r)
+            r = await session.call_tool("read_file", {"path": "../outside"})
+            seen["escape"] = {"isError": r.is_error, "text": text_of(r)}
+            r = await session.call_tool("no_such_tool", {})
+            seen["unknown"] = {"isError": r.is_error, "text": text_of(r)}
+            r = await session.call_tool("execute", {})
+            seen["missing_param"] = {"isError": r.is_error, "text": text_of(r)}
+    print(json.dumps(seen))
+
+
+asyncio.run(main(*sys.argv[1:5]))

@@ -1,0 +1,77 @@
+import Foundation
+import Testing
+@testable import Tools
+
+@Suite struct RegistryTests {
+    /// The tools.json at the repository root, which the binary embeds through a symlink.
+    static let rootToolsJSON = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("tools.json")
+
+    @Test func embeddedToolsJSONIsTheRootFile() throws {
+        #expect(try Data(contentsOf: Self.rootToolsJSON) == Data(ToolRegistry.toolsJSON))
+    }
+
+    @Test func everyDefinitionHasAnImplementationAndASchemaAModelCanUse() throws {
+        let registry = try ToolRegistry()
+        #expect(registry.definitions.map(\.name) == ["execute", "read_file", "write_file", "edit_file"])
+        for definition in registry.definitions {
+            #expect(definition.description.count > 60, "\(definition.name) needs a description a model can act on")
+            #expect(definition.inputSchema["type"] == "object")
+            #expect(definition.inputSchema["additionalProperties"] == .bool(false))
+            let properties = try #require(definition.inputSchema["properties"]?.objectValue)
+            for (name, property) in properties {
+                #expect(property["description"]?.stringValue?.isEmpty == false, "\(definition.name).\(name) lacks a description")
+            }
+            for required in definition.inputSchema["required"]?.arrayValue ?? [] {
+                #expect(properties[required.stringValue ?? ""] != nil)
+            }
+        }
+    }
+
+    @Test func disagreementBetweenToolsJSONAndCodeFails() throws {
+        let json = Array(#"[{"name":"execute","description":"d","inputSchema":{"type":"object"}},{"name":"ghost","description":"d","inputSchema":{"type":"object"}}]"#.utf8)
+        #expect {
+            try ToolRegistry(tools: [ExecuteTool(), ReadFileTool()], toolsJSON: json)
+        } throws: { error in
+            let text = "\(error)"
+            return text.contains("ghost") && text.contains("read_file")
+        }
+    }
+
+    @Test func argumentsAreValidated() async throws {
+        let scratch = try Scratch()
+        let session = try scratch.session()
+        let cases: [(JSONValue, String)] = [
+            ([:], "missing required parameter 'command' (a string)"),
+            (["command": 5], "parameter 'command' must be a string, got an integer 5"),
+            (["command": "ls", "timeout_seconds": "10"], "parameter 'timeout_seconds' must be an integer, got a string \"10\""),
+            (["command": "ls", "timeout_seconds": 0], "parameter 'timeout_seconds' must be at least 1"),
+            (["command": "ls", "cwd": "src"], "unknown parameter 'cwd'; the parameters are: background, command, timeout_seconds"),
+            (["comand": "ls"], "unknown parameter 'comand' (did you mean 'command'?)"),
+            ("ls", "the arguments must be an object, got a string \"ls\""),
+        ]
+        for (arguments, expected) in cases {
+            let result = await call("execute", arguments, in: session)
+            #expect(result.error == .usage)
+            #expect(result.text.contains(expected), "\(result.text)")
+        }
+        // Whole numbers sent as 2.0 are still integers.
+        let result = await call("read_file", ["path": "x", "limit": .double(2.0)], in: session)
+        #expect(!result.text.contains("must be an integer"))
+    }
+
+    @Test func invalidJSONAndUnknownToolsSayWhatToDo() async throws {
+        let scratch = try Scratch()
+        let session = try scratch.session()
+        let broken = await registry.call("read_file", argumentsJSON: #"{"path": "a.txt""#, session: session)
+        #expect(broken.error == .usage)
+        #expect(broken.text.contains("not valid JSON"))
+        let unknown = await registry.call("read_fil", argumentsJSON: "{}", session: session)
+        #expect(unknown.error == .usage)
+        #expect(unknown.text.contains("did you mean 'read_file'?"))
+        #expect(unknown.text.contains("execute, read_file, write_file, edit_file"))
+        let empty = await registry.call("read_file", argumentsJSON: "  ", session: session)
+        #expect(empty.text.contains("missing required parameter 'path'"))
+    }
+}
