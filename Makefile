@@ -16,8 +16,9 @@ test: build
 demo: build
 	./scripts/demo.sh $(BIN)
 
-bench: build
-	./bench/mcp-stdio.sh $(BIN)
+bench: setup
+	$(SWIFT) build -c release
+	./bench/mcp-stdio.sh .build/release/toolhost
 
 clean:
 	rm -rf .build .venv

@@ -1,6 +1,9 @@
 #include "csandbox.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
@@ -14,6 +17,8 @@
 
 /* Descriptors at or above this are scratch space for shuffling fds in the child. */
 #define CSANDBOX_SCRATCH_FD 1000
+/* The child's stack until execve. */
+#define CSANDBOX_CHILD_STACK (256 * 1024)
 
 static void child_fail(int err_fd, int err) {
     ssize_t ignored = write(err_fd, &err, sizeof err);
@@ -21,20 +26,32 @@ static void child_fail(int err_fd, int err) {
     _exit(127);
 }
 
-/* Runs in the child between fork and execve: async-signal-safe calls only. */
-static void child_exec(const struct csandbox_spawn_args *args, int err_fd) {
+/* What the child needs; it lives on the parent's stack, which the child shares (CLONE_VM). */
+struct child_context {
+    const struct csandbox_spawn_args *args;
+    int err_fd;
+};
+
+/* Runs in the child between clone and execve, on its own stack in the parent's memory: only
+ * async-signal-safe calls, no allocation, and no writes to anything but its own locals. */
+static int child_main(void *opaque) {
+    const struct child_context *context = opaque;
+    const struct csandbox_spawn_args *args = context->args;
     /* The error pipe must not sit where a mapped target goes. */
-    int safe_err = fcntl(err_fd, F_DUPFD_CLOEXEC, CSANDBOX_SCRATCH_FD);
-    if (safe_err >= 0) err_fd = safe_err;
-    sigset_t all;
-    sigemptyset(&all);
-    sigprocmask(SIG_SETMASK, &all, NULL);
+    int err_fd = fcntl(context->err_fd, F_DUPFD_CLOEXEC, CSANDBOX_SCRATCH_FD);
+    if (err_fd < 0) err_fd = context->err_fd;
+
+    /* Signals are still blocked (by the parent): reset every handler before unblocking, so no
+     * parent handler ever runs in the child. */
     struct sigaction dfl;
     memset(&dfl, 0, sizeof dfl);
     dfl.sa_handler = SIG_DFL;
     for (int sig = 1; sig < NSIG; sig++) {
         sigaction(sig, &dfl, NULL);  /* fails harmlessly for SIGKILL, SIGSTOP and the RT gaps */
     }
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
 
     if (setsid() < 0) child_fail(err_fd, errno);
 
@@ -60,25 +77,36 @@ static void child_exec(const struct csandbox_spawn_args *args, int err_fd) {
     if (chdir(args->cwd) < 0) child_fail(err_fd, errno);
     execve(args->path, args->argv, args->envp);
     child_fail(err_fd, errno);
+    return 127;
 }
 
 int csandbox_spawn(const struct csandbox_spawn_args *args, pid_t *pid_out) {
     int err_pipe[2];
     if (pipe2(err_pipe, O_CLOEXEC) < 0) return errno;
-
-    pid_t pid = fork();
-    if (pid < 0) {
+    /* vfork semantics (shared memory, parent suspended until exec) make a spawn cost the same
+     * however large the parent is; fork would copy the page tables of the whole Swift process. */
+    size_t stack_size = CSANDBOX_CHILD_STACK;
+    void *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
         int err = errno;
         close(err_pipe[0]);
         close(err_pipe[1]);
         return err;
     }
-    if (pid == 0) {
+    sigset_t all, saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved);
+    struct child_context context = { args, err_pipe[1] };
+    pid_t pid = clone(child_main, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &context);
+    int clone_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    munmap(stack, stack_size);
+    close(err_pipe[1]);
+    if (pid < 0) {
         close(err_pipe[0]);
-        child_exec(args, err_pipe[1]);
+        return clone_errno;
     }
 
-    close(err_pipe[1]);
     int child_errno = 0;
     ssize_t n;
     do {

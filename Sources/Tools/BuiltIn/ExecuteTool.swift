@@ -10,14 +10,17 @@ struct ExecuteTool: Tool {
 
     /// Runs the command, then (from an EXIT trap, so `exit 3` reports too) writes a marker, the exit
     /// code, the final directory and every exported variable to the status descriptor, NUL-separated.
-    /// Only the last report counts, so stray writes to fd 3 cannot stand in for it.
+    /// Only the last report counts, so stray writes to fd 3 cannot stand in for it. Variable names
+    /// come from `${!X*}` for every first character, so the report forks no subshell.
     static let wrapper = #"""
         __toolhost_report() {
-          builtin printf '\001toolhost-state\001\0%s\0%s\0' "$?" "$PWD" >&3
-          local __n
-          for __n in $(builtin compgen -e); do
-            case "$__n" in PWD|OLDPWD|SHLVL|_) ;; *) builtin printf '%s=%s\0' "$__n" "${!__n}" >&3 ;; esac
+          local __rc=$? __n __out=()
+          for __n in ${!A*} ${!B*} ${!C*} ${!D*} ${!E*} ${!F*} ${!G*} ${!H*} ${!I*} ${!J*} ${!K*} ${!L*} ${!M*} ${!N*} ${!O*} ${!P*} ${!Q*} ${!R*} ${!S*} ${!T*} ${!U*} ${!V*} ${!W*} ${!X*} ${!Y*} ${!Z*} ${!a*} ${!b*} ${!c*} ${!d*} ${!e*} ${!f*} ${!g*} ${!h*} ${!i*} ${!j*} ${!k*} ${!l*} ${!m*} ${!n*} ${!o*} ${!p*} ${!q*} ${!r*} ${!s*} ${!t*} ${!u*} ${!v*} ${!w*} ${!x*} ${!y*} ${!z*} ${!_*}; do
+            case "$__n" in PWD|OLDPWD|SHLVL|_|__rc|__n|__out) continue ;; esac
+            [[ ${!__n@a} == *x* ]] && __out+=("$__n=${!__n}")
           done
+          builtin printf '\001toolhost-state\001\0%s\0%s\0' "$__rc" "$PWD" >&3
+          builtin printf '%s\0' "${__out[@]}" >&3
         }
         trap __toolhost_report EXIT
         __toolhost_cmd=$1

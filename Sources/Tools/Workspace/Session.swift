@@ -67,9 +67,13 @@ public actor Session {
 
     /// Records the shell state a command left and saves it, atomically.
     func record(cwd: String, environment: [String: String]) throws {
+        let exported = environment.filter { baseEnvironment[$0.key] != $0.value }
+        let unset = Set(baseEnvironment.keys.filter { environment[$0] == nil })
+        // Most commands change neither: skip the write.
+        guard cwd != self.cwd || exported != self.exported || unset != self.unset else { return }
         self.cwd = cwd
-        exported = environment.filter { baseEnvironment[$0.key] != $0.value }
-        unset = Set(baseEnvironment.keys.filter { environment[$0] == nil })
+        self.exported = exported
+        self.unset = unset
         let saved = Saved(
             workspace: workspace.root, session: name, cwd: cwd, exported: exported, unset: unset.sorted())
         let encoder = JSONEncoder()
