@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The demo: a few tool calls against a temporary copy of fixtures/repos/starter, each one a
+# separate `toolhost call` process, showing that the shell keeps its cwd and exports.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bin=${1:-.build/debug/toolhost}
+[ -x "$bin" ] || { echo "demo: $bin is not built; run 'make demo'" >&2; exit 1; }
+bin=$(realpath "$bin")
+
+work=$(mktemp -d /tmp/toolhost-demo.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+cp -r fixtures/repos/starter "$work/ws"
+ws="$work/ws"
+
+step() {
+  local tool=$1 args=$2
+  printf '\n\033[1m$ toolhost call %s %s\033[0m\n' "$tool" "$args"
+  "$bin" call "$tool" "$args" --workspace "$ws" --state-dir "$work/state" 2>/dev/null || true
+}
+
+echo "toolhost demo: workspace $ws"
+step execute '{"command":"cd src/lib && export STAGE=demo && ls"}'
+step execute '{"command":"pwd && echo STAGE=$STAGE"}'
+step read_file '{"path":"src/lib/tags.ts","offset":7,"limit":4}'
+step edit_file '{"path":"src/lib/tags.ts","old_string":"most used first","new_string":"the most used first"}'
+step read_file '{"path":"src/lib/tag.ts"}'
+step execute '{"command":"cd /etc"}'
+step execute '{"command":"pwd"}'
+step write_file '{"path":"../escape.txt","content":"nope"}'
+printf '\nThe shell stayed in src/lib across separate processes, a missing file named its nearest\nneighbour, and nothing resolved outside the workspace.\n'
