@@ -18,5 +18,6 @@ public final class BackgroundProcess: Sendable {
         Supervisor.kill(group: pid)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        LiveProcesses.remove(pid)
     }
 }

@@ -28,6 +28,7 @@ public struct UnconfinedRunner: ProcessRunner {
         guard log >= 0 else { throw SpawnError(executable: logFile, errno: errno) }
         defer { close(log) }
         let pid = try Spawn.start(spec, fds: [(log, 1), (log, 2)])
+        LiveProcesses.add(pid)
         return BackgroundProcess(pid: pid, logFile: logFile)
     }
 }
@@ -62,6 +63,8 @@ enum Supervisor {
         }
         close(output.write)
         if let status { close(status.write) }
+        LiveProcesses.add(pid)
+        defer { LiveProcesses.remove(pid) }
 
         var capture = OutputCapture(cap: spec.outputCap, spillPath: spec.spillFile)
         var statusBytes: [UInt8] = []

@@ -27,6 +27,7 @@ struct Call: AsyncParsableCommand {
     @OptionGroup var options: SessionOptions
 
     func run() async throws {
+        Signals.killChildrenOnExit()
         let registry = try makeRegistry()
         let session = try options.openSession(workspace: workspace)
         let json = arguments == "-" ? String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self) : arguments

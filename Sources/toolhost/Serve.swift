@@ -30,6 +30,7 @@ struct Serve: AsyncParsableCommand {
             handler.logLevel = .info
             return handler
         }
+        Signals.killChildrenOnExit()
         let session = try options.openSession(workspace: workspace)
         let server = ToolServer(
             registry: try makeRegistry(), session: session, version: Toolhost.version,

@@ -75,3 +75,37 @@ import Testing
         #expect(empty.text.contains("missing required parameter 'path'"))
     }
 }
+
+/// Every tool refuses the same kinds of bad input with a usage error that names the parameter.
+@Suite struct BadInputTests {
+    static let tools = ["execute", "read_file", "write_file", "edit_file"]
+
+    @Test(arguments: tools) func missingRequiredParameters(tool: String) async throws {
+        let session = try Scratch().session()
+        let result = await call(tool, [:], in: session)
+        #expect(result.error == .usage)
+        #expect(result.text.contains("missing required parameter"))
+    }
+
+    @Test(arguments: tools) func wrongTypes(tool: String) async throws {
+        let session = try Scratch().session()
+        let key = tool == "execute" ? "command" : "path"
+        let result = await call(tool, [key: .array([1])], in: session)
+        #expect(result.error == .usage)
+        #expect(result.text.contains("parameter '\(key)' must be a string, got an array [1]"))
+    }
+
+    @Test(arguments: tools) func unknownParameters(tool: String) async throws {
+        let session = try Scratch().session()
+        let result = await call(tool, ["verbose": true], in: session)
+        #expect(result.error == .usage)
+        #expect(result.text.contains("unknown parameter 'verbose'; the parameters are: "))
+    }
+
+    @Test(arguments: tools) func invalidJSON(tool: String) async throws {
+        let session = try Scratch().session()
+        let result = await registry.call(tool, argumentsJSON: "{'path': 'a'}", session: session)
+        #expect(result.error == .usage)
+        #expect(result.text.contains("not valid JSON"))
+    }
+}

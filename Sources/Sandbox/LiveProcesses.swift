@@ -1,0 +1,24 @@
+import Foundation
+
+/// Every process group toolhost started and has not reaped yet. Children lead sessions of their
+/// own, so a Ctrl-C at the terminal never reaches them: whoever stops toolhost calls `killAll()`.
+public enum LiveProcesses {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var groups: Set<pid_t> = []
+
+    static func add(_ pid: pid_t) {
+        lock.withLock { _ = groups.insert(pid) }
+    }
+
+    static func remove(_ pid: pid_t) {
+        lock.withLock { _ = groups.remove(pid) }
+    }
+
+    /// Kills every live group (foreground commands and background servers alike).
+    public static func killAll() {
+        for pid in lock.withLock({ groups }) { Supervisor.kill(group: pid) }
+    }
+
+    /// How many groups are live; for tests.
+    public static var count: Int { lock.withLock { groups.count } }
+}
