@@ -48,13 +48,15 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        .testTarget(name: "ToolsTests", dependencies: ["Tools", "Sandbox"], swiftSettings: strict),
+        // Temporary workspaces and process checks shared by the test targets.
+        .target(name: "TestSupport", path: "Tests/Support", swiftSettings: strict),
+        .testTarget(name: "ToolsTests", dependencies: ["Tools", "Sandbox", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "MCPServerTests",
             dependencies: ["MCPServer", "Tools", .product(name: "MCP", package: "swift-sdk")],
             swiftSettings: strict
         ),
         // Drives the built `toolhost` binary end to end (CLI, MCP interop with the Python client).
-        .testTarget(name: "CLITests", dependencies: ["toolhost"], swiftSettings: strict),
+        .testTarget(name: "CLITests", dependencies: ["toolhost", "TestSupport"], swiftSettings: strict),
     ]
 )

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @Suite struct CLITests {
@@ -59,12 +60,7 @@ import Testing
 
     @Test func a50MBFileIsNeverLoadedWhole() throws {
         let scratch = try Scratch()
-        let path = scratch.workspace + "/big.log"
-        #expect(FileManager.default.createFile(atPath: path, contents: nil))
-        let handle = try #require(FileHandle(forWritingAtPath: path))
-        let block = Data(String(repeating: String(repeating: "z", count: 99) + "\n", count: 10_000).utf8)
-        for _ in 0..<50 { handle.write(block) }
-        try handle.close()
+        try scratch.writeLargeFile("big.log", megabytes: 50, character: "z")
         #expect(FileManager.default.createFile(atPath: scratch.workspace + "/small.txt", contents: Data("x\n".utf8)))
         func read(_ arguments: String) throws -> (output: String, peakKB: Int) {
             try runWithPeakMemory(
@@ -109,27 +105,12 @@ func runWithPeakMemory(_ path: String, _ arguments: [String]) throws -> (output:
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let pidFile = scratch.workspace + "/sleeper.pid"
-        var waited = 0
-        while (try? String(contentsOfFile: pidFile, encoding: .utf8))?.hasSuffix("\n") != true && waited < 500 {
-            usleep(10_000)
-            waited += 1
-        }
-        let sleeper = try #require(Int32(String(contentsOfFile: pidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
-        #expect(!processIsGone(sleeper))
+        let sleeper = try #require(readPid(scratch.workspace + "/sleeper.pid"))
+        #expect(!isGone(sleeper))
         process.terminate()
         process.waitUntilExit()
         #expect(process.terminationStatus == 128 + SIGTERM)
-        #expect(processIsGone(sleeper))
+        #expect(isGone(sleeper))
     }
 }
 
-/// True when the process no longer runs (gone, or a zombie that nobody reaps).
-func processIsGone(_ pid: Int32) -> Bool {
-    for _ in 0..<100 {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
-        if let close = stat.lastIndex(of: ")"), stat[stat.index(close, offsetBy: 2)] == "Z" { return true }
-        usleep(20_000)
-    }
-    return false
-}

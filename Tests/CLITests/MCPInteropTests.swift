@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// `toolhost serve` against the official Python MCP client (pinned in .venv by scripts/setup.sh).

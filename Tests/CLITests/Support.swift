@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// The repository root, found from this file.
@@ -44,18 +45,9 @@ func runProgram(_ path: String, _ arguments: [String], stdin: String = "", envir
         stderr: String(decoding: errData, as: UTF8.self))
 }
 
-/// A temporary workspace and state dir for one test.
-final class Scratch {
-    let root: String
-    var workspace: String { root + "/ws" }
-    var state: String { root + "/state" }
-
-    init() throws {
-        root = FileManager.default.temporaryDirectory.path + "/toolhost-cli-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: root + "/ws", withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: root) }
+extension Scratch {
+    var workspace: String { workspacePath }
+    var state: String { statePath }
 
     func toolhost(_ arguments: [String], stdin: String = "") throws -> Ran {
         try runProgram(toolhostBinary, arguments, stdin: stdin)

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Tools
 
@@ -63,7 +64,7 @@ import Testing
         let result = await run("sleep 300 & echo $! > bg.pid; sleep 300", timeout: 1)
         #expect(result.structured?["timed_out"] == true)
         #expect(result.text.contains("timed out after 1 s"))
-        let pid = try #require(Int32(scratch.read("bg.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+        let pid = try #require(readPid(scratch.workspacePath + "/bg.pid"))
         #expect(isGone(pid))
     }
 
@@ -72,7 +73,7 @@ import Testing
         let result = await run("sleep 300 & echo $! > bg.pid; echo done")
         #expect(ContinuousClock.now - started < .seconds(5), "the call must not wait for the orphan")
         #expect(result.text.hasPrefix("done\n"))
-        let pid = try #require(Int32(scratch.read("bg.pid").trimmingCharacters(in: .whitespacesAndNewlines)))
+        let pid = try #require(readPid(scratch.workspacePath + "/bg.pid"))
         #expect(isGone(pid))
     }
 
@@ -146,12 +147,3 @@ import Testing
     }
 }
 
-/// True when the process no longer runs (gone, or a zombie waiting for an init that does not reap).
-func isGone(_ pid: Int32) -> Bool {
-    for _ in 0..<50 {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
-        if let close = stat.lastIndex(of: ")"), stat[stat.index(close, offsetBy: 2)] == "Z" { return true }
-        usleep(20_000)
-    }
-    return false
-}

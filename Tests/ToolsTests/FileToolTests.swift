@@ -1,15 +1,12 @@
 import Foundation
+import TestSupport
 import Testing
 @testable import Tools
 
-@Suite struct ReadFileTests {
-    let scratch: Scratch
-    let session: Session
+@Suite struct ReadFileTests: UsesFixture {
+    let fixture: Fixture
 
-    init() throws {
-        scratch = try Scratch()
-        session = try scratch.session()
-    }
+    init() throws { fixture = try Fixture() }
 
     @Test func numberedLinesWithTotals() async throws {
         try scratch.write("a.txt", "one\ntwo\nthree\n")
@@ -78,27 +75,17 @@ import Testing
     }
 
     @Test func a50MBFileIsPagedInOnePass() async throws {
-        let line = String(repeating: "y", count: 99) + "\n"
-        let path = scratch.workspacePath + "/big.log"
-        #expect(FileManager.default.createFile(atPath: path, contents: nil))
-        let handle = try #require(FileHandle(forWritingAtPath: path))
-        let block = Data(String(repeating: line, count: 10_000).utf8)  // 1 MB
-        for _ in 0..<50 { handle.write(block) }
-        try handle.close()
+        try scratch.writeLargeFile("big.log", megabytes: 50)
         let result = await call("read_file", ["path": "big.log", "offset": 250_000, "limit": 2], in: session)
         #expect(result.text.contains("lines 250000-250001 of 500000, 50000000 bytes"))
         #expect(result.structured?["lines_returned"] == 2)
     }
 }
 
-@Suite struct WriteFileTests {
-    let scratch: Scratch
-    let session: Session
+@Suite struct WriteFileTests: UsesFixture {
+    let fixture: Fixture
 
-    init() throws {
-        scratch = try Scratch()
-        session = try scratch.session()
-    }
+    init() throws { fixture = try Fixture() }
 
     @Test func createsParentsAndReportsBytesAndLines() async throws {
         let result = await call("write_file", ["path": "src/app/page.tsx", "content": "a\nbé\n"], in: session)
@@ -132,14 +119,12 @@ import Testing
     }
 }
 
-@Suite struct EditFileTests {
-    let scratch: Scratch
-    let session: Session
+@Suite struct EditFileTests: UsesFixture {
+    let fixture: Fixture
 
     init() throws {
-        scratch = try Scratch()
-        session = try scratch.session()
-        try scratch.write("tags.ts", "import { a } from '../../../lib/tags'\nconst x = 1\nconst y = 1\n")
+        fixture = try Fixture()
+        try fixture.scratch.write("tags.ts", "import { a } from '../../../lib/tags'\nconst x = 1\nconst y = 1\n")
     }
 
     @Test func replacesTheSingleMatchAndShowsTheResult() async throws {

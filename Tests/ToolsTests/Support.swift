@@ -1,51 +1,35 @@
 import Foundation
 import Sandbox
-import Testing
+import TestSupport
 @testable import Tools
 
-/// A temporary workspace and state dir, removed when the test ends.
-final class Scratch {
-    let root: String
-    let workspacePath: String
-    let statePath: String
-
-    init() throws {
-        let base = FileManager.default.temporaryDirectory.path + "/toolhost-test-\(UUID().uuidString.prefix(8))"
-        root = base
-        workspacePath = base + "/ws"
-        statePath = base + "/state"
-        try FileManager.default.createDirectory(atPath: workspacePath, withIntermediateDirectories: true)
-    }
-
-    deinit { try? FileManager.default.removeItem(atPath: root) }
-
+extension Scratch {
     var workspace: Workspace { get throws { try Workspace(workspacePath) } }
 
     func session(_ name: String = "default", host: [String: String] = ProcessInfo.processInfo.environment) throws -> Session {
         try Session(name: name, workspace: workspace, state: StateDirectory(statePath), runner: UnconfinedRunner(), hostEnvironment: host)
     }
+}
 
-    @discardableResult
-    func write(_ relative: String, _ content: String) throws -> String {
-        try write(relative, Data(content.utf8))
-    }
+/// A scratch workspace with a session on it: what most tool tests start from.
+struct Fixture {
+    let scratch: Scratch
+    let session: Session
 
-    @discardableResult
-    func write(_ relative: String, _ data: Data) throws -> String {
-        let path = workspacePath + "/" + relative
-        try FileManager.default.createDirectory(
-            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try data.write(to: URL(fileURLWithPath: path))
-        return path
+    init() throws {
+        scratch = try Scratch()
+        session = try scratch.session()
     }
+}
 
-    func read(_ relative: String) throws -> String {
-        try String(contentsOfFile: workspacePath + "/" + relative, encoding: .utf8)
-    }
+/// A suite built on one `Fixture`, reaching its parts directly.
+protocol UsesFixture {
+    var fixture: Fixture { get }
+}
 
-    func symlink(_ relative: String, to target: String) throws {
-        try FileManager.default.createSymbolicLink(atPath: workspacePath + "/" + relative, withDestinationPath: target)
-    }
+extension UsesFixture {
+    var scratch: Scratch { fixture.scratch }
+    var session: Session { fixture.session }
 }
 
 let registry = try! ToolRegistry()

@@ -1,0 +1,69 @@
+import Foundation
+
+/// A temporary folder holding a workspace (`ws`) and a state dir (`state`), removed when released.
+public final class Scratch: @unchecked Sendable {
+    public let root: String
+    public var workspacePath: String { root + "/ws" }
+    public var statePath: String { root + "/state" }
+
+    public init() throws {
+        root = FileManager.default.temporaryDirectory.path + "/toolhost-test-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: workspacePath, withIntermediateDirectories: true)
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: root) }
+
+    @discardableResult
+    public func write(_ relative: String, _ content: String) throws -> String {
+        try write(relative, Data(content.utf8))
+    }
+
+    @discardableResult
+    public func write(_ relative: String, _ data: Data) throws -> String {
+        let path = workspacePath + "/" + relative
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try data.write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    public func read(_ relative: String) throws -> String {
+        try String(contentsOfFile: workspacePath + "/" + relative, encoding: .utf8)
+    }
+
+    public func symlink(_ relative: String, to target: String) throws {
+        try FileManager.default.createSymbolicLink(atPath: workspacePath + "/" + relative, withDestinationPath: target)
+    }
+
+    /// Writes `count` lines of 99 bytes plus a newline, a megabyte at a time.
+    public func writeLargeFile(_ relative: String, megabytes: Int, character: Character = "y") throws {
+        let path = workspacePath + "/" + relative
+        guard FileManager.default.createFile(atPath: path, contents: nil),
+            let handle = FileHandle(forWritingAtPath: path)
+        else { throw CocoaError(.fileWriteUnknown) }
+        let block = Data(String(repeating: String(repeating: character, count: 99) + "\n", count: 10_000).utf8)
+        for _ in 0..<megabytes { handle.write(block) }
+        try handle.close()
+    }
+}
+
+/// True when the process no longer runs (gone, or a zombie that nobody reaps), waiting up to 2 s.
+public func isGone(_ pid: Int32) -> Bool {
+    for _ in 0..<100 {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+        if let close = stat.lastIndex(of: ")"), stat[stat.index(close, offsetBy: 2)] == "Z" { return true }
+        usleep(20_000)
+    }
+    return false
+}
+
+/// Reads a pid that a command wrote to a file, waiting up to 5 s for the file to be complete.
+public func readPid(_ path: String) -> Int32? {
+    for _ in 0..<500 {
+        if let text = try? String(contentsOfFile: path, encoding: .utf8), text.hasSuffix("\n") {
+            return Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+        }
+        usleep(10_000)
+    }
+    return nil
+}
