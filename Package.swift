@@ -18,10 +18,18 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
-        // fork/exec for the runner: new session, fd mapping, errno back through a close-on-exec pipe.
+        // clone/exec for the runners: namespaces, mounts, rlimits, capabilities, no_new_privs, a ready
+        // BPF program; the child's errno comes back through a close-on-exec pipe.
         .target(name: "CSandbox", cSettings: [.define("_GNU_SOURCE")]),
-        // Runs programs for the tools: process groups, timeouts, capped output capture.
-        .target(name: "Sandbox", dependencies: ["CSandbox"], swiftSettings: strict),
+        // libseccomp, to compile each profile's filter to BPF in the parent.
+        .systemLibrary(name: "CLibSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        // Profiles, seccomp compilation, and the runners: confined and (loudly) unconfined.
+        .target(
+            name: "Sandbox",
+            dependencies: ["CSandbox", "CLibSeccomp"],
+            resources: ["default", "build", "network", "browser", "strict"].map { .embedInCode("Resources/\($0).json") },
+            swiftSettings: strict
+        ),
         // Workspace, sessions, the registry and one file per tool.
         .target(
             name: "Tools",

@@ -1,12 +1,23 @@
 #include "csandbox.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
 #include <pthread.h>
 #include <sched.h>
-#include <sys/mman.h>
-#include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,15 +26,166 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
+/* The new mount API, by number: glibc's wrappers and linux/mount.h do not mix. */
+#define CSB_OPEN_TREE_CLONE 1U
+#define CSB_AT_RECURSIVE 0x8000
+#define CSB_AT_EMPTY_PATH 0x1000
+#define CSB_MOVE_MOUNT_F_EMPTY_PATH 0x4U
+#define CSB_MOUNT_ATTR_RDONLY 0x1ULL
+#define CSB_MOUNT_ATTR_NOSUID 0x2ULL
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+
+struct csb_mount_attr {
+    uint64_t attr_set;
+    uint64_t attr_clr;
+    uint64_t propagation;
+    uint64_t userns_fd;
+};
+
 /* Descriptors at or above this are scratch space for shuffling fds in the child. */
 #define CSANDBOX_SCRATCH_FD 1000
 /* The child's stack until execve. */
 #define CSANDBOX_CHILD_STACK (256 * 1024)
+#define CSANDBOX_MAX_SLOTS 32
 
-static void child_fail(int err_fd, int err) {
-    ssize_t ignored = write(err_fd, &err, sizeof err);
+struct child_report {
+    int step;
+    int err;
+    int detail;
+};
+
+static void child_fail(int err_fd, int step, int err, int detail) {
+    struct child_report report = { step, err, detail };
+    ssize_t ignored = write(err_fd, &report, sizeof report);
     (void)ignored;
     _exit(127);
+}
+
+static int set_tree_readonly(const char *path, int recursive) {
+    struct csb_mount_attr attr = { CSB_MOUNT_ATTR_RDONLY | CSB_MOUNT_ATTR_NOSUID, 0, 0, 0 };
+    return (int)syscall(SYS_mount_setattr, AT_FDCWD, path, recursive ? CSB_AT_RECURSIVE : 0, &attr, sizeof attr);
+}
+
+static int write_file(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = write(fd, text, strlen(text));
+    int err = errno;
+    close(fd);
+    errno = err;
+    return n < 0 ? -1 : 0;
+}
+
+static int loopback_up(void) {
+    int sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) return -1;
+    struct ifreq request;
+    memset(&request, 0, sizeof request);
+    strncpy(request.ifr_name, "lo", IFNAMSIZ - 1);
+    int result = ioctl(sock, SIOCGIFFLAGS, &request);
+    if (result == 0) {
+        request.ifr_flags |= IFF_UP | IFF_RUNNING;
+        result = ioctl(sock, SIOCSIFFLAGS, &request);
+    }
+    int err = errno;
+    close(sock);
+    errno = err;
+    return result;
+}
+
+/* One mount step; returns 0 or -1 with errno. */
+static int mount_step(const struct csandbox_mount *step, int *slots) {
+    struct stat info;
+    switch (step->kind) {
+    case CSANDBOX_MOUNT_PRIVATE:
+        return mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+    case CSANDBOX_MOUNT_CLONE:
+        if (step->slot < 0 || step->slot >= CSANDBOX_MAX_SLOTS) { errno = EINVAL; return -1; }
+        slots[step->slot] = (int)syscall(SYS_open_tree, AT_FDCWD, step->source,
+                                         CSB_OPEN_TREE_CLONE | O_CLOEXEC | CSB_AT_RECURSIVE);
+        return slots[step->slot] < 0 ? -1 : 0;
+    case CSANDBOX_MOUNT_READONLY_TREE:
+        return set_tree_readonly(step->target, 1);
+    case CSANDBOX_MOUNT_TMPFS:
+        return mount("tmpfs", step->target, "tmpfs", step->flags, step->data);
+    case CSANDBOX_MOUNT_MKDIR:
+        if (mkdir(step->target, 0755) == 0 || errno == EEXIST) return 0;
+        if (errno == EROFS && stat(step->target, &info) == 0) return 0;
+        return -1;
+    case CSANDBOX_MOUNT_TOUCH: {
+        int fd = open(step->target, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) return -1;
+        close(fd);
+        return 0;
+    }
+    case CSANDBOX_MOUNT_ATTACH:
+        if (step->slot < 0 || step->slot >= CSANDBOX_MAX_SLOTS || slots[step->slot] < 0) { errno = EBADF; return -1; }
+        return (int)syscall(SYS_move_mount, slots[step->slot], "", AT_FDCWD, step->target, CSB_MOVE_MOUNT_F_EMPTY_PATH);
+    case CSANDBOX_MOUNT_BIND_READONLY:
+        if (lstat(step->target, &info) < 0 || S_ISLNK(info.st_mode)) return 0;
+        if (mount(step->target, step->target, NULL, MS_BIND | MS_REC, NULL) < 0) return -1;
+        return set_tree_readonly(step->target, 1);
+    case CSANDBOX_MOUNT_BIND_FILE:
+        if (lstat(step->target, &info) < 0 || S_ISLNK(info.st_mode)) return 0;
+        return mount(step->source, step->target, NULL, MS_BIND, NULL);
+    case CSANDBOX_MOUNT_PROC:
+        return mount("proc", step->target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    case CSANDBOX_MOUNT_DEVPTS:
+        return mount("devpts", step->target, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620");
+    case CSANDBOX_MOUNT_SYMLINK:
+        return symlink(step->source, step->target) == 0 || errno == EEXIST ? 0 : -1;
+    }
+    errno = EINVAL;
+    return -1;
+}
+
+/* Empties the bounding, ambient, effective, permitted and inheritable sets: uid 0 in the sandbox
+ * stays uid 0 for file ownership but holds no capability, and exec cannot give one back. */
+static int drop_capabilities(void) {
+    for (int cap = 0; cap < 64; cap++) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno == EINVAL) break;
+    }
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+    struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    return (int)syscall(SYS_capset, &header, data);
+}
+
+static void confine(const struct csandbox_confinement *c, int err_fd) {
+    if (c->cgroup_procs_fd >= 0 && write(c->cgroup_procs_fd, "0\n", 2) < 0)
+        child_fail(err_fd, CSANDBOX_STEP_CGROUP, errno, 0);
+    if (c->uid_map) {
+        if (write_file("/proc/self/setgroups", "deny") < 0 && errno != ENOENT)
+            child_fail(err_fd, CSANDBOX_STEP_USERNS, errno, 0);
+        if (write_file("/proc/self/uid_map", c->uid_map) < 0) child_fail(err_fd, CSANDBOX_STEP_USERNS, errno, 1);
+        if (write_file("/proc/self/gid_map", c->gid_map) < 0) child_fail(err_fd, CSANDBOX_STEP_USERNS, errno, 2);
+    }
+    if (c->netns_fd >= 0 && setns(c->netns_fd, CLONE_NEWNET) < 0) child_fail(err_fd, CSANDBOX_STEP_NETNS, errno, 0);
+    if (c->loopback_up && loopback_up() < 0) child_fail(err_fd, CSANDBOX_STEP_LOOPBACK, errno, 0);
+    if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
+        child_fail(err_fd, CSANDBOX_STEP_HOSTNAME, errno, 0);
+
+    int slots[CSANDBOX_MAX_SLOTS];
+    for (int i = 0; i < CSANDBOX_MAX_SLOTS; i++) slots[i] = -1;
+    for (int i = 0; i < c->mount_count; i++) {
+        if (mount_step(&c->mounts[i], slots) < 0) child_fail(err_fd, CSANDBOX_STEP_MOUNT, errno, i);
+    }
+    for (int i = 0; i < CSANDBOX_MAX_SLOTS; i++) {
+        if (slots[i] >= 0) close(slots[i]);
+    }
+    for (int i = 0; i < c->rlimit_count; i++) {
+        struct rlimit limit = { c->rlimits[i].value, c->rlimits[i].value };
+        if (setrlimit(c->rlimits[i].resource, &limit) < 0) child_fail(err_fd, CSANDBOX_STEP_RLIMIT, errno, i);
+    }
 }
 
 /* What the child needs; it lives on the parent's stack, which the child shares (CLONE_VM). */
@@ -37,6 +199,7 @@ struct child_context {
 static int child_main(void *opaque) {
     const struct child_context *context = opaque;
     const struct csandbox_spawn_args *args = context->args;
+    const struct csandbox_confinement *c = args->confinement;
     /* The error pipe must not sit where a mapped target goes. */
     int err_fd = fcntl(context->err_fd, F_DUPFD_CLOEXEC, CSANDBOX_SCRATCH_FD);
     if (err_fd < 0) err_fd = context->err_fd;
@@ -53,18 +216,19 @@ static int child_main(void *opaque) {
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
 
-    if (setsid() < 0) child_fail(err_fd, errno);
+    if (setsid() < 0) child_fail(err_fd, CSANDBOX_STEP_SETUP, errno, 0);
+    if (c) confine(c, err_fd);
 
     /* Move every source out of the way first, so a target never clobbers a later source. */
     int moved[64];
-    if (args->fd_count > 64) child_fail(err_fd, EMFILE);
+    if (args->fd_count > 64) child_fail(err_fd, CSANDBOX_STEP_FDS, EMFILE, 0);
     for (int i = 0; i < args->fd_count; i++) {
         moved[i] = fcntl(args->fds[i].source, F_DUPFD_CLOEXEC, CSANDBOX_SCRATCH_FD);
-        if (moved[i] < 0) child_fail(err_fd, errno);
+        if (moved[i] < 0) child_fail(err_fd, CSANDBOX_STEP_FDS, errno, i);
     }
     int highest = 2;
     for (int i = 0; i < args->fd_count; i++) {
-        if (dup2(moved[i], args->fds[i].target) < 0) child_fail(err_fd, errno);
+        if (dup2(moved[i], args->fds[i].target) < 0) child_fail(err_fd, CSANDBOX_STEP_FDS, errno, i);
         if (args->fds[i].target > highest) highest = args->fds[i].target;
     }
     /* Everything above the mapped descriptors closes at exec, the error pipe included. */
@@ -73,15 +237,27 @@ static int child_main(void *opaque) {
             if (fd != err_fd) fcntl(fd, F_SETFD, FD_CLOEXEC);
         }
     }
+    if (chdir(args->cwd) < 0) child_fail(err_fd, CSANDBOX_STEP_CHDIR, errno, 0);
 
-    if (chdir(args->cwd) < 0) child_fail(err_fd, errno);
+    if (c) {
+        if (drop_capabilities() < 0) child_fail(err_fd, CSANDBOX_STEP_CAPS, errno, 0);
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(err_fd, CSANDBOX_STEP_NO_NEW_PRIVS, errno, 0);
+        if (c->filter_len > 0) {
+            /* The last step before execve: from here on every syscall passes the filter. */
+            struct sock_fprog program = { c->filter_len, (struct sock_filter *)c->filter };
+            if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program, 0, 0) < 0)
+                child_fail(err_fd, CSANDBOX_STEP_SECCOMP, errno, 0);
+        }
+    }
     execve(args->path, args->argv, args->envp);
-    child_fail(err_fd, errno);
+    child_fail(err_fd, CSANDBOX_STEP_EXEC, errno, 0);
     return 127;
 }
 
-int csandbox_spawn(const struct csandbox_spawn_args *args, pid_t *pid_out) {
+int csandbox_spawn(const struct csandbox_spawn_args *args, pid_t *pid_out, int *step_out, int *detail_out) {
     int err_pipe[2];
+    *step_out = CSANDBOX_STEP_SETUP;
+    *detail_out = 0;
     if (pipe2(err_pipe, O_CLOEXEC) < 0) return errno;
     /* vfork semantics (shared memory, parent suspended until exec) make a spawn cost the same
      * however large the parent is; fork would copy the page tables of the whole Swift process. */
@@ -97,7 +273,8 @@ int csandbox_spawn(const struct csandbox_spawn_args *args, pid_t *pid_out) {
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &saved);
     struct child_context context = { args, err_pipe[1] };
-    pid_t pid = clone(child_main, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &context);
+    int flags = CLONE_VM | CLONE_VFORK | SIGCHLD | (args->confinement ? args->confinement->clone_flags : 0);
+    pid_t pid = clone(child_main, (char *)stack + stack_size, flags, &context);
     int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
     munmap(stack, stack_size);
@@ -107,27 +284,40 @@ int csandbox_spawn(const struct csandbox_spawn_args *args, pid_t *pid_out) {
         return clone_errno;
     }
 
-    int child_errno = 0;
+    struct child_report report = { 0, 0, 0 };
     ssize_t n;
     do {
-        n = read(err_pipe[0], &child_errno, sizeof child_errno);
+        n = read(err_pipe[0], &report, sizeof report);
     } while (n < 0 && errno == EINTR);
     close(err_pipe[0]);
-    if (n == (ssize_t)sizeof child_errno) {
+    if (n == (ssize_t)sizeof report) {
         int status;
         while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
-        return child_errno;
+        *step_out = report.step;
+        *detail_out = report.detail;
+        return report.err;
     }
     *pid_out = pid;
     return 0;
+}
+
+int csandbox_pipe(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC) == 0 ? 0 : errno;
+}
+
+int csandbox_new_netns(void) {
+    if (unshare(CLONE_NEWNET) < 0) return -errno;
+    if (loopback_up() < 0) return -errno;
+    int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    return fd < 0 ? -errno : fd;
+}
+
+int csandbox_seccomp_available(void) {
+    return prctl(PR_GET_SECCOMP, 0, 0, 0, 0) < 0 ? errno : 0;
 }
 
 int csandbox_exit_code(int status, int *signal_out) {
     if (WIFEXITED(status)) return WEXITSTATUS(status);
     *signal_out = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     return -1;
-}
-
-int csandbox_pipe(int fds[2]) {
-    return pipe2(fds, O_CLOEXEC) == 0 ? 0 : errno;
 }

@@ -72,6 +72,12 @@ public enum Confinement: Sendable, Equatable {
 /// Runs programs for the tools. The sandbox plugs in here; tools never spawn processes themselves.
 public protocol ProcessRunner: Sendable {
     var confinement: Confinement { get }
+    /// The environment commands start from, built from the host's: never its secrets.
+    func baseEnvironment(host: [String: String]) -> [String: String]
+    /// The wall-clock bound when a call names none.
+    var defaultTimeoutSeconds: Int { get }
+    /// How much of a command's output a result keeps.
+    var outputCap: OutputCap { get }
     /// Runs to completion (or timeout) and kills whatever the program left running in its group.
     func run(_ spec: ProcessSpec) async throws -> ProcessOutcome
     /// Starts a long-lived process whose output goes to `logFile`; it runs until stopped.
@@ -80,9 +86,27 @@ public protocol ProcessRunner: Sendable {
 
 /// A failure to start a program (not a non-zero exit, which is a normal outcome).
 public struct SpawnError: Error, CustomStringConvertible {
+    /// Where in the child's setup it failed.
+    public enum Step: Int32, Sendable {
+        case setup = 1, cgroup, userNamespace, networkNamespace, loopback, hostname, mount, rlimit, fds, chdir,
+            capabilities, noNewPrivs, seccomp, exec
+    }
+
     public let executable: String
     public let errno: Int32
+    public var step: Step? = nil
+    /// For a mount, the index of the step in the mount plan; for an rlimit, its index.
+    public var detail: Int = 0
+    /// What the failed step was doing, filled in by whoever knows the plan.
+    public var context: String? = nil
+
     public var description: String {
-        "could not start \(executable): \(String(cString: strerror(errno)))"
+        let reason = String(cString: strerror(errno))
+        switch step {
+        case nil, .setup?, .exec?: return "could not start \(executable): \(reason)"
+        case .chdir?: return "could not enter the working directory: \(reason)"
+        case let step?:
+            return "the sandbox could not be set up (step \(step)\(context.map { ": \($0)" } ?? "")): \(reason)"
+        }
     }
 }

@@ -5,7 +5,10 @@ import Foundation
 enum Spawn {
     /// Starts the child with stdin on /dev/null and `fds` mapped (source -> target). Returns its pid,
     /// which is also its process group id: the child leads a new session.
-    static func start(_ spec: ProcessSpec, fds: [(source: Int32, target: Int32)]) throws -> pid_t {
+    static func start(
+        _ spec: ProcessSpec, fds: [(source: Int32, target: Int32)],
+        confinement: UnsafePointer<csandbox_confinement>? = nil
+    ) throws -> pid_t {
         let devNull = open("/dev/null", O_RDONLY | O_CLOEXEC)
         guard devNull >= 0 else { throw SpawnError(executable: "/dev/null", errno: errno) }
         defer { close(devNull) }
@@ -15,17 +18,21 @@ enum Spawn {
         let argv = CStringArray([spec.executable] + spec.arguments)
         let envp = CStringArray(spec.environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" })
         var pid: pid_t = 0
+        var step: Int32 = 0
+        var detail: Int32 = 0
         let err = spec.executable.withCString { path in
             spec.workingDirectory.withCString { cwd in
                 mapped.withUnsafeBufferPointer { fdBuffer in
                     var args = csandbox_spawn_args(
                         path: path, argv: argv.pointers, envp: envp.pointers, cwd: cwd,
-                        fds: fdBuffer.baseAddress, fd_count: Int32(fdBuffer.count))
-                    return csandbox_spawn(&args, &pid)
+                        fds: fdBuffer.baseAddress, fd_count: Int32(fdBuffer.count), confinement: confinement)
+                    return csandbox_spawn(&args, &pid, &step, &detail)
                 }
             }
         }
-        guard err == 0 else { throw SpawnError(executable: spec.executable, errno: err) }
+        guard err == 0 else {
+            throw SpawnError(executable: spec.executable, errno: err, step: SpawnError.Step(rawValue: step), detail: Int(detail))
+        }
         return pid
     }
 

@@ -6,30 +6,23 @@ import Foundation
 public struct UnconfinedRunner: ProcessRunner {
     public let confinement: Confinement
 
-    public init(reason: String = "the sandbox is not built yet") {
+    public let defaultTimeoutSeconds = 120
+    public let outputCap = OutputCap()
+
+    public init(reason: String) {
         confinement = .unconfined(reason: reason)
     }
 
+    public func baseEnvironment(host: [String: String]) -> [String: String] {
+        CleanEnvironment.base(from: host)
+    }
+
     public func run(_ spec: ProcessSpec) async throws -> ProcessOutcome {
-        try await withCheckedThrowingContinuation { continuation in
-            // Supervision blocks in poll(2): it gets a thread of its own, never a cooperative one.
-            let thread = Thread {
-                continuation.resume(with: Result { try Supervisor.run(spec) })
-            }
-            thread.stackSize = 1 << 20
-            thread.start()
-        }
+        try await Supervisor.runOnThread(spec, confinement: nil)
     }
 
     public func start(_ spec: ProcessSpec, logFile: String) throws -> BackgroundProcess {
-        try FileManager.default.createDirectory(
-            atPath: (logFile as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let log = open(logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        guard log >= 0 else { throw SpawnError(executable: logFile, errno: errno) }
-        defer { close(log) }
-        let pid = try Spawn.start(spec, fds: [(log, 1), (log, 2)])
-        LiveProcesses.add(pid)
-        return BackgroundProcess(pid: pid, logFile: logFile)
+        try Supervisor.startBackground(spec, logFile: logFile, confinement: nil)
     }
 }
 
@@ -40,7 +33,18 @@ enum Supervisor {
     /// How long to keep draining after the group was killed (an escaped process may hold the pipe).
     static let drainBound: Duration = .milliseconds(500)
 
-    static func run(_ spec: ProcessSpec) throws -> ProcessOutcome {
+    /// Runs `spec` on a thread of its own: supervision blocks in poll(2), never on a cooperative thread.
+    static func runOnThread(_ spec: ProcessSpec, confinement: ConfinementHandle?) async throws -> ProcessOutcome {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(with: Result { try run(spec, confinement: confinement) })
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
+    static func run(_ spec: ProcessSpec, confinement: ConfinementHandle?) throws -> ProcessOutcome {
         let clock = ContinuousClock()
         let started = clock.now
         let output = try Spawn.pipe()
@@ -55,7 +59,7 @@ enum Supervisor {
         if let status, let target = spec.statusChannelFD { fds.append((status.write, target)) }
         let pid: pid_t
         do {
-            pid = try Spawn.start(spec, fds: fds)
+            pid = try Spawn.start(spec, fds: fds, confinement: confinement?.pointer)
         } catch {
             close(output.write)
             if let status { close(status.write) }
@@ -120,6 +124,18 @@ enum Supervisor {
             exitCode: code >= 0 ? code : nil, signal: code >= 0 ? nil : signal, timedOut: timedOut,
             duration: clock.now - started, head: capture.head, tail: capture.tail,
             totalBytes: capture.total, status: statusBytes)
+    }
+
+    /// Starts a long-lived process with its output appended to `logFile`.
+    static func startBackground(_ spec: ProcessSpec, logFile: String, confinement: ConfinementHandle?) throws -> BackgroundProcess {
+        try FileManager.default.createDirectory(
+            atPath: (logFile as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let log = open(logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard log >= 0 else { throw SpawnError(executable: logFile, errno: errno) }
+        defer { close(log) }
+        let pid = try Spawn.start(spec, fds: [(log, 1), (log, 2)], confinement: confinement?.pointer)
+        LiveProcesses.add(pid)
+        return BackgroundProcess(pid: pid, logFile: logFile)
     }
 
     /// True once the child has exited; it stays a zombie (not reaped) so its pid cannot be reused

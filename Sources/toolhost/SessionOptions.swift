@@ -11,26 +11,48 @@ struct SessionOptions: ParsableArguments {
     @Option(help: "Session name: cwd and exported variables persist per workspace and session.")
     var session: String = "default"
 
-    @Option(help: "Sandbox profile for commands (default, build, network, browser, strict).")
+    @Option(help: ArgumentHelp(
+        "Sandbox profile for commands: default, build, network, browser, strict, or a profile file.",
+        discussion: "The profiles live in sandbox-profiles/; `toolhost doctor` shows what this machine supports."))
     var profile: String = "default"
 
-    /// Opens the session, saying loudly on stderr that commands are not confined yet.
+    @Flag(help: "Run commands without the sandbox (said loudly on stderr). Only for machines that cannot confine.")
+    var unconfined = false
+
+    /// The runner for the chosen profile; a machine that cannot confine as the profile requires
+    /// gets a refusal with the reason, never a silent fallback.
+    func makeRunner(workspace: Workspace, state: StateDirectory) throws -> any ProcessRunner {
+        if unconfined {
+            let runner = UnconfinedRunner(reason: "--unconfined was given")
+            warn("WARNING: commands run UNCONFINED (--unconfined): they can read and change anything your user can.")
+            return runner
+        }
+        let loaded: SandboxProfile
+        do {
+            loaded = try SandboxProfile.load(profile)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        do {
+            let runner = try ConfinedRunner(
+                profile: loaded, workspace: workspace.root, stateDirectory: state.path,
+                host: ProcessInfo.processInfo.environment, mechanisms: .probe())
+            for note in runner.notes { warn("note: \(note)") }
+            return runner
+        } catch let error as SandboxUnavailable {
+            warn("\(error)")
+            warn("Refusing to run unconfined. Pass --unconfined to run without the sandbox anyway.")
+            throw ExitCode(1)
+        }
+    }
+
+    /// Opens the session on a runner for the chosen profile.
     func openSession(workspace path: String) throws -> Session {
-        let workspace: Workspace
         do {
-            workspace = try Workspace(path)
-        } catch let error as ToolError {
-            throw ValidationError(error.message)
-        }
-        let runner = UnconfinedRunner()
-        if case .unconfined(let reason) = runner.confinement {
-            warn(
-                "WARNING: commands run UNCONFINED (\(reason)): they can read and change anything your user can. --profile \(profile) is not enforced yet.")
-        }
-        do {
+            let workspace = try Workspace(path)
+            let state = StateDirectory(stateDir ?? StateDirectory.defaultPath())
             return try Session(
-                name: session, workspace: workspace,
-                state: StateDirectory(stateDir ?? StateDirectory.defaultPath()), runner: runner)
+                name: session, workspace: workspace, state: state, runner: makeRunner(workspace: workspace, state: state))
         } catch let error as ToolError {
             throw ValidationError(error.message)
         }

@@ -24,7 +24,11 @@ import Testing
         let ok = try scratch.call("execute", #"{"command":"echo hi"}"#)
         #expect(ok.status == 0)
         #expect(ok.stdout.hasPrefix("hi\n[exit_code: 0"))
-        #expect(ok.stderr.contains("UNCONFINED"), "running unconfined must be said loudly")
+        #expect(!ok.stderr.contains("UNCONFINED"), "the default profile confines")
+        let loose = try scratch.toolhost(
+            ["call", "execute", #"{"command":"true"}"#, "--workspace", scratch.workspace, "--state-dir", scratch.state, "--unconfined"])
+        #expect(loose.status == 0)
+        #expect(loose.stderr.contains("UNCONFINED"), "running unconfined must be said loudly")
         let failed = try scratch.call("read_file", #"{"path":"missing.txt"}"#)
         #expect(failed.status == 1)
         #expect(failed.stdout.contains("does not exist"))
@@ -98,19 +102,24 @@ func runWithPeakMemory(_ path: String, _ arguments: [String]) throws -> (output:
         let scratch = try Scratch()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: toolhostBinary)
+        let duration = uniqueSleep()
         process.arguments = [
-            "call", "execute", #"{"command":"sleep 300 & echo $! > sleeper.pid; wait"}"#,
+            "call", "execute", #"{"command":"sleep \#(duration) & touch started; wait"}"#,
             "--workspace", scratch.workspace, "--state-dir", scratch.state,
         ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let sleeper = try #require(readPid(scratch.workspace + "/sleeper.pid"))
-        #expect(!isGone(sleeper))
+        var waited = 0
+        while livePids(withArgument: duration).isEmpty && waited < 500 {
+            usleep(10_000)
+            waited += 1
+        }
+        #expect(!livePids(withArgument: duration).isEmpty)
         process.terminate()
         process.waitUntilExit()
         #expect(process.terminationStatus == 128 + SIGTERM)
-        #expect(isGone(sleeper))
+        #expect(allGone(withArgument: duration))
     }
 }
 

@@ -16,7 +16,7 @@ import Tools
         base = FileManager.default.temporaryDirectory.path + "/toolhost-mcp-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: base + "/ws/src", withIntermediateDirectories: true)
         session = try Session(
-            workspace: Workspace(base + "/ws"), state: StateDirectory(base + "/state"), runner: UnconfinedRunner())
+            workspace: Workspace(base + "/ws"), state: StateDirectory(base + "/state"), runner: UnconfinedRunner(reason: "tests"))
         var toServer: [Int32] = [0, 0]
         var toClient: [Int32] = [0, 0]
         #expect(pipe(&toServer) == 0 && pipe(&toClient) == 0)

@@ -50,20 +50,41 @@ public final class Scratch: @unchecked Sendable {
 /// True when the process no longer runs (gone, or a zombie that nobody reaps), waiting up to 2 s.
 public func isGone(_ pid: Int32) -> Bool {
     for _ in 0..<100 {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
-        if let close = stat.lastIndex(of: ")"), stat[stat.index(close, offsetBy: 2)] == "Z" { return true }
+        if isZombie(pid) { return true }
         usleep(20_000)
     }
     return false
 }
 
-/// Reads a pid that a command wrote to a file, waiting up to 5 s for the file to be complete.
-public func readPid(_ path: String) -> Int32? {
-    for _ in 0..<500 {
-        if let text = try? String(contentsOfFile: path, encoding: .utf8), text.hasSuffix("\n") {
-            return Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
-        }
-        usleep(10_000)
+/// Host pids of live (not zombie) processes whose command line has `marker` as one argument.
+/// Sandboxed commands live in pid namespaces of their own, so their pids mean nothing here.
+public func livePids(withArgument marker: String) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(Int32.init).filter { pid in
+        guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+            data.split(separator: 0).contains(where: { String(decoding: $0, as: UTF8.self) == marker })
+        else { return false }
+        return !isZombie(pid)
     }
-    return nil
+}
+
+/// Waits up to 2 s for every process with `marker` among its arguments to be gone.
+public func allGone(withArgument marker: String) -> Bool {
+    for _ in 0..<100 {
+        if livePids(withArgument: marker).isEmpty { return true }
+        usleep(20_000)
+    }
+    return false
+}
+
+private func isZombie(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else { return true }
+    return stat[stat.index(close, offsetBy: 2)] == "Z"
+}
+
+/// A sleep duration no other process on the machine uses, to find the sleeper by its arguments.
+public func uniqueSleep() -> String {
+    "300.\(UInt32.random(in: 100_000...999_999))"
 }

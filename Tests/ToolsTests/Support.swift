@@ -6,9 +6,21 @@ import TestSupport
 extension Scratch {
     var workspace: Workspace { get throws { try Workspace(workspacePath) } }
 
-    func session(_ name: String = "default", host: [String: String] = ProcessInfo.processInfo.environment) throws -> Session {
-        try Session(name: name, workspace: workspace, state: StateDirectory(statePath), runner: UnconfinedRunner(), hostEnvironment: host)
+    /// A session whose commands run confined by `profile`, as they do in the product.
+    func session(
+        _ name: String = "default", profile: String = "default", host: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> Session {
+        let runner = try ConfinedRunner(
+            profile: SandboxProfile.load(profile), workspace: workspace.root, stateDirectory: statePath, host: host,
+            mechanisms: machineMechanisms)
+        return try Session(name: name, workspace: workspace, state: StateDirectory(statePath), runner: runner, hostEnvironment: host)
     }
+}
+
+/// Probed once: what this kernel allows.
+let machineMechanisms = Mechanisms.probe()
+
+extension Scratch {
 }
 
 /// A scratch workspace with a session on it: what most tool tests start from.

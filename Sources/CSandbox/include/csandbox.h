@@ -9,23 +9,96 @@ struct csandbox_fd {
     int target;
 };
 
-/// Everything the child needs, prepared by the parent: nothing is allocated after fork.
+/// The namespace flags (sched.h shows them only under _GNU_SOURCE, which Swift's Glibc lacks).
+enum csandbox_namespace {
+    CSANDBOX_NEWNS = 0x00020000,
+    CSANDBOX_NEWUTS = 0x04000000,
+    CSANDBOX_NEWIPC = 0x08000000,
+    CSANDBOX_NEWUSER = 0x10000000,
+    CSANDBOX_NEWPID = 0x20000000,
+    CSANDBOX_NEWNET = 0x40000000,
+};
+
+/// One step of the child's mount plan, carried out in order in its new mount namespace.
+enum csandbox_mount_kind {
+    CSANDBOX_MOUNT_PRIVATE = 1,     /* make every mount private, so nothing propagates out */
+    CSANDBOX_MOUNT_CLONE,           /* detach a copy of `source` (recursive) into `slot`, for later */
+    CSANDBOX_MOUNT_READONLY_TREE,   /* `target` and every mount below it: read-only, nosuid */
+    CSANDBOX_MOUNT_TMPFS,           /* a tmpfs on `target` with options `data` and `flags` */
+    CSANDBOX_MOUNT_MKDIR,           /* mkdir `target` (an existing one is fine) */
+    CSANDBOX_MOUNT_TOUCH,           /* create the empty file `target` */
+    CSANDBOX_MOUNT_ATTACH,          /* attach the copy in `slot` at `target` */
+    CSANDBOX_MOUNT_BIND_READONLY,   /* bind `target` over itself, read-only; skipped when missing */
+    CSANDBOX_MOUNT_BIND_FILE,       /* bind `source` over the file `target`; skipped when missing */
+    CSANDBOX_MOUNT_PROC,            /* a new proc on `target` (the child is in a new pid namespace) */
+    CSANDBOX_MOUNT_DEVPTS,          /* a new devpts instance on `target` */
+    CSANDBOX_MOUNT_SYMLINK,         /* symlink `target` -> `source` */
+};
+
+struct csandbox_mount {
+    int kind;
+    const char *source;
+    const char *target;
+    const char *data;
+    unsigned long flags;
+    int slot;
+};
+
+struct csandbox_rlimit {
+    int resource;
+    unsigned long long value;
+};
+
+/// How to confine the child. Every pointer is owned by the parent and stays valid during spawn.
+struct csandbox_confinement {
+    int clone_flags;                 /* CLONE_NEW* namespaces to create */
+    int netns_fd;                    /* a network namespace to join, or -1 */
+    const char *uid_map;             /* with CLONE_NEWUSER: one line mapping the caller's uid */
+    const char *gid_map;
+    const char *hostname;            /* set in the new UTS namespace, or NULL */
+    int loopback_up;                 /* bring `lo` up (in a network namespace of the child's own) */
+    int cgroup_procs_fd;             /* a cgroup's cgroup.procs to join first, or -1 */
+    const struct csandbox_mount *mounts;
+    int mount_count;
+    const struct csandbox_rlimit *rlimits;
+    int rlimit_count;
+    const void *filter;              /* struct sock_filter[], exported by libseccomp in the parent */
+    unsigned short filter_len;
+};
+
+/// Everything the child needs, prepared by the parent: nothing is allocated after clone.
 struct csandbox_spawn_args {
     const char *path;           /* absolute path of the program */
     char *const *argv;          /* NULL-terminated */
     char *const *envp;          /* NULL-terminated; the complete environment */
-    const char *cwd;            /* directory to start in */
+    const char *cwd;            /* directory to start in (after the mounts) */
     const struct csandbox_fd *fds;  /* descriptors to map; every other one is closed */
     int fd_count;
+    const struct csandbox_confinement *confinement;  /* NULL: no confinement */
 };
 
-/// Forks and execs `args->path` in a new session (so it leads its own process group).
-/// Returns 0 and stores the child's pid, or an errno: the child's exec failure reaches
-/// the parent through a close-on-exec pipe.
-int csandbox_spawn(const struct csandbox_spawn_args *args, pid_t *pid_out);
+/// The steps a child can fail at, reported with the errno.
+enum csandbox_step {
+    CSANDBOX_STEP_SETUP = 1, CSANDBOX_STEP_CGROUP, CSANDBOX_STEP_USERNS, CSANDBOX_STEP_NETNS,
+    CSANDBOX_STEP_LOOPBACK, CSANDBOX_STEP_HOSTNAME, CSANDBOX_STEP_MOUNT, CSANDBOX_STEP_RLIMIT,
+    CSANDBOX_STEP_FDS, CSANDBOX_STEP_CHDIR, CSANDBOX_STEP_CAPS, CSANDBOX_STEP_NO_NEW_PRIVS,
+    CSANDBOX_STEP_SECCOMP, CSANDBOX_STEP_EXEC,
+};
+
+/// Clones and execs `args->path` in a new session (so it leads its own process group), confined
+/// as `args->confinement` says. Returns 0 and stores the child's pid, or an errno and stores the
+/// step that failed (and, for a mount, the index of the mount step).
+int csandbox_spawn(const struct csandbox_spawn_args *args, pid_t *pid_out, int *step_out, int *detail_out);
 
 /// Makes a close-on-exec pipe (pipe2 is not visible to Swift through Glibc). Returns 0 or an errno.
 int csandbox_pipe(int fds[2]);
+
+/// Creates a network namespace for the calling thread with `lo` up and returns a descriptor that
+/// keeps it alive (or -errno). Call it on a thread of its own that ends afterwards.
+int csandbox_new_netns(void);
+
+/// 0 when the kernel has seccomp filtering, else an errno.
+int csandbox_seccomp_available(void);
 
 /// Decodes a wait status: returns the exit code, or -1 and stores the signal number.
 int csandbox_exit_code(int status, int *signal_out);

@@ -4,7 +4,6 @@ import Sandbox
 /// `execute`: runs a bash command in the session's shell state (cwd and exports persist).
 struct ExecuteTool: Tool {
     let name = "execute"
-    static let defaultTimeout = 120
     /// The descriptor on which the wrapper reports the final state; the command's output never goes there.
     static let statusFD: Int32 = 3
 
@@ -39,12 +38,12 @@ struct ExecuteTool: Tool {
             return try await startBackground(command, cwd: cwd, environment: environment, session: session)
         }
 
-        let timeout = arguments.int("timeout_seconds") ?? Self.defaultTimeout
+        let timeout = arguments.int("timeout_seconds") ?? session.runner.defaultTimeoutSeconds
         let spill = await session.newStatePath(kind: "outputs")
         let spec = ProcessSpec(
             executable: "/bin/bash", arguments: ["--noprofile", "--norc", "-c", Self.wrapper, "toolhost", command],
             environment: environment, workingDirectory: cwd.absolute, timeout: .seconds(timeout),
-            spillFile: spill, statusChannelFD: Self.statusFD)
+            outputCap: session.runner.outputCap, spillFile: spill, statusChannelFD: Self.statusFD)
         let outcome = try await session.runner.run(spec)
 
         var notes = cwdNote.map { [$0] } ?? []

@@ -43,7 +43,7 @@ public actor Session {
         self.workspace = workspace
         self.runner = runner
         self.stateFolder = state.folder(for: workspace)
-        self.baseEnvironment = CleanEnvironment.base(from: hostEnvironment)
+        self.baseEnvironment = runner.baseEnvironment(host: hostEnvironment)
         let file = "\(stateFolder)/sessions/\(name).json"
         if let data = FileManager.default.contents(atPath: file),
             let saved = try? JSONDecoder().decode(Saved.self, from: data), saved.workspace == workspace.root

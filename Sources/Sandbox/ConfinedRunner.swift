@@ -1,0 +1,201 @@
+import CSandbox
+import Foundation
+
+/// The C description of how to confine a child, with everything it points to kept alive.
+final class ConfinementHandle: @unchecked Sendable {
+    let pointer: UnsafeMutablePointer<csandbox_confinement>
+    private let plan: MountPlan
+    private let filter: UnsafeMutableRawBufferPointer
+    private let rlimits: UnsafeMutableBufferPointer<csandbox_rlimit>
+    private let strings: [UnsafeMutablePointer<CChar>]
+
+    init(flags: Int32, netnsFD: Int32, loopbackUp: Bool, userMaps: (uid: String, gid: String)?, cgroupFD: Int32,
+         plan: MountPlan, filter bpf: [UInt8], rlimits limits: [(resource: Int32, value: UInt64)]) {
+        self.plan = plan
+        filter = .allocate(byteCount: max(bpf.count, 8), alignment: 8)
+        filter.copyBytes(from: bpf)
+        rlimits = .allocate(capacity: max(limits.count, 1))
+        for (index, limit) in limits.enumerated() {
+            rlimits[index] = csandbox_rlimit(resource: limit.resource, value: limit.value)
+        }
+        var strings: [UnsafeMutablePointer<CChar>] = [strdup("toolhost")!]
+        if let userMaps { strings += [strdup(userMaps.uid)!, strdup(userMaps.gid)!] }
+        self.strings = strings
+        pointer = .allocate(capacity: 1)
+        pointer.initialize(to: csandbox_confinement(
+            clone_flags: flags, netns_fd: netnsFD, uid_map: userMaps == nil ? nil : UnsafePointer(strings[1]),
+            gid_map: userMaps == nil ? nil : UnsafePointer(strings[2]), hostname: UnsafePointer(strings[0]),
+            loopback_up: loopbackUp ? 1 : 0, cgroup_procs_fd: cgroupFD,
+            mounts: UnsafePointer(plan.mounts.baseAddress), mount_count: Int32(plan.mounts.count),
+            rlimits: UnsafePointer(rlimits.baseAddress), rlimit_count: Int32(limits.count),
+            filter: UnsafeRawPointer(filter.baseAddress), filter_len: UInt16(bpf.count / 8)))
+    }
+
+    /// What mount step `index` was doing, for errors.
+    func describeMount(_ index: Int) -> String? {
+        plan.descriptions.indices.contains(index) ? plan.descriptions[index] : nil
+    }
+
+    deinit {
+        pointer.deallocate()
+        filter.deallocate()
+        rlimits.deallocate()
+        strings.forEach { free($0) }
+    }
+}
+
+/// Runs every command confined by a profile: new mount, pid, ipc and uts namespaces, the session's
+/// network namespace, a read-only root with the workspace and a private /tmp writable, a fresh /proc
+/// and a minimal /dev, hidden paths covered, rlimits and a pids cgroup, no capabilities,
+/// no_new_privs and the profile's seccomp filter.
+public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
+    public let profile: SandboxProfile
+    public let confinement: Confinement
+    public var defaultTimeoutSeconds: Int { profile.limits.wallSeconds }
+    public let outputCap: OutputCap
+    /// What this runner could not use, said once at start (e.g. no pids cgroup).
+    public let notes: [String]
+    private let handle: ConfinementHandle
+    private let netnsFD: Int32
+    private let cgroup: ProcessCgroup?
+
+    /// Prepares the confinement once: the mount plan, the BPF program, the session's network namespace.
+    /// Refuses, with the exact reason, when the kernel lacks a mechanism the profile requires.
+    public init(profile: SandboxProfile, workspace: String, stateDirectory: String, host: [String: String],
+                mechanisms: Mechanisms) throws {
+        self.profile = profile
+        confinement = .confined(profile: profile.name)
+        for mechanism in profile.requires where !mechanisms.has(mechanism) {
+            throw SandboxUnavailable(
+                "profile \(profile.name) requires \(mechanism.rawValue), which this machine does not allow: \(mechanisms.missing[mechanism]!). Run `toolhost doctor` to see what is available.")
+        }
+        let root = geteuid() == 0
+        if !root && !mechanisms.has(.userNamespace) {
+            throw SandboxUnavailable(
+                "toolhost runs as an ordinary user here, so it needs user namespaces to confine commands, and this kernel refuses them: \(mechanisms.missing[.userNamespace]!). Enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 or user.max_user_namespaces > 0) or run as root.")
+        }
+        let head = profile.limits.outputBytes * 2 / 5
+        outputCap = OutputCap(head: head, tail: profile.limits.outputBytes - head)
+
+        let variables = ["${WORKSPACE}": workspace, "${HOME}": host["HOME"] ?? NSHomeDirectory(), "${STATE}": stateDirectory]
+        func expand(_ path: String) -> String {
+            variables.reduce(path) { $0.replacingOccurrences(of: $1.key, with: $1.value) }
+        }
+        let writable = profile.filesystem.writable.map(expand)
+        for path in writable where path == "/" || !FileManager.default.fileExists(atPath: path) {
+            throw SandboxUnavailable("profile \(profile.name): writable path \(path) \(path == "/" ? "would make everything writable" : "does not exist")")
+        }
+        let plan = MountPlan(
+            writable: writable, readOnly: profile.filesystem.readOnly.map(expand),
+            hidden: profile.filesystem.hidden.map(expand), tmpSizeMB: min(profile.limits.memoryMB, 2048))
+
+        var flags = Namespaces.mount | Namespaces.pid | Namespaces.ipc | Namespaces.uts
+        var netnsFD: Int32 = -1
+        var loopbackUp = false
+        switch profile.network {
+        case .host: break
+        case .none: flags |= Namespaces.network
+        case .loopback:
+            if root, let fd = try? Self.makeNetworkNamespace() {
+                netnsFD = fd
+            } else {
+                // Without root the namespace cannot be joined later: each command gets its own.
+                flags |= Namespaces.network
+                loopbackUp = true
+            }
+        }
+        self.netnsFD = netnsFD
+        var userMaps: (uid: String, gid: String)?
+        if !root {
+            flags |= Namespaces.user
+            userMaps = ("0 \(getuid()) 1", "0 \(getgid()) 1")
+        }
+        var notes: [String] = []
+        if netnsFD < 0 && profile.network == .loopback {
+            notes.append("each command gets a loopback network of its own (a shared one needs root): background servers are not reachable from later commands")
+        }
+        cgroup = ProcessCgroup(maxProcesses: profile.limits.processes)
+        if cgroup == nil {
+            notes.append("no pids cgroup is writable, so the process limit rests on RLIMIT_NPROC, which does not bind uid 0")
+        }
+        self.notes = notes
+        let limits = profile.limits
+        let rlimits: [(Int32, UInt64)] = [
+            (Int32(RLIMIT_CPU.rawValue), UInt64(limits.cpuSeconds)),
+            (Int32(RLIMIT_AS.rawValue), UInt64(limits.memoryMB) << 20),
+            (6 /* RLIMIT_NPROC, hidden from Swift */, UInt64(limits.processes)),
+            (Int32(RLIMIT_FSIZE.rawValue), UInt64(limits.fileSizeMB) << 20),
+            (Int32(RLIMIT_NOFILE.rawValue), UInt64(limits.openFiles)),
+            (Int32(RLIMIT_CORE.rawValue), 0),
+        ]
+        handle = ConfinementHandle(
+            flags: flags, netnsFD: netnsFD, loopbackUp: loopbackUp, userMaps: userMaps, cgroupFD: cgroup?.procsFD ?? -1,
+            plan: plan, filter: try profile.seccomp.compileBPF(), rlimits: rlimits)
+
+        // Try the whole setup once now, so a failure is reported at start with its exact step.
+        do {
+            _ = try Supervisor.run(
+                ProcessSpec(executable: "/bin/true", environment: [:], workingDirectory: workspace, timeout: .seconds(10)),
+                confinement: handle)
+        } catch var error as SpawnError {
+            if error.step == .mount { error.context = handle.describeMount(error.detail) }
+            throw SandboxUnavailable("profile \(profile.name) cannot confine commands on this machine: \(error)")
+        }
+    }
+
+    deinit {
+        if netnsFD >= 0 { close(netnsFD) }
+    }
+
+    public func baseEnvironment(host: [String: String]) -> [String: String] {
+        var environment = host.filter { profile.environment.pass.contains($0.key) && !CleanEnvironment.looksSecret($0.key) }
+        environment["PATH"] = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
+        environment.merge(profile.environment.set) { _, set in set }
+        return environment
+    }
+
+    public func run(_ spec: ProcessSpec) async throws -> ProcessOutcome {
+        do {
+            return try await Supervisor.runOnThread(spec, confinement: handle)
+        } catch var error as SpawnError where error.step == .mount {
+            error.context = handle.describeMount(error.detail)
+            throw error
+        }
+    }
+
+    public func start(_ spec: ProcessSpec, logFile: String) throws -> BackgroundProcess {
+        try Supervisor.startBackground(spec, logFile: logFile, confinement: handle)
+    }
+
+    /// A network namespace with loopback up, made on a thread of its own (namespaces belong to
+    /// threads) that ends at once; the descriptor keeps the namespace alive.
+    private static func makeNetworkNamespace() throws -> Int32 {
+        let result = LockedBox<Int32>(-1)
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            result.value = csandbox_new_netns()
+            done.signal()
+        }
+        thread.start()
+        done.wait()
+        guard result.value >= 0 else { throw SpawnError(executable: "network namespace", errno: -result.value) }
+        return result.value
+    }
+}
+
+/// The sandbox cannot be set up as the profile asks; the message says why and what to do.
+public struct SandboxUnavailable: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A value handed between threads under a lock.
+final class LockedBox<Value>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+}

@@ -1,0 +1,153 @@
+import CSandbox
+import Foundation
+
+/// The child's mount steps for one profile and workspace, as C structs ready for `csandbox_spawn`.
+/// Built once per runner; the strings live as long as the plan.
+final class MountPlan: @unchecked Sendable {
+    enum Step {
+        case makePrivate
+        case clone(source: String, slot: Int)
+        case readOnlyTree(String)
+        case tmpfs(String, options: String, flags: UInt)
+        case mkdir(String)
+        case touch(String)
+        case attach(slot: Int, target: String)
+        case bindReadOnly(String)
+        case bindFile(source: String, target: String)
+        case proc(String)
+        case devpts(String)
+        case symlink(target: String, link: String)
+    }
+
+    static let deviceNodes = ["null", "zero", "full", "random", "urandom", "tty"]
+    /// Kernel knobs that uid 0 could otherwise write through a fresh /proc.
+    static let procReadOnly = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"]
+
+    let steps: [Step]
+    private(set) var descriptions: [String] = []
+    let mounts: UnsafeMutableBufferPointer<csandbox_mount>
+    private var strings: [UnsafeMutablePointer<CChar>] = []
+
+    /// - Parameters:
+    ///   - writable: absolute paths that stay writable (the workspace); each must exist.
+    ///   - readOnly: paths inside them that stay read-only.
+    ///   - hidden: paths covered by an empty folder (or /dev/null for files).
+    init(writable: [String], readOnly: [String], hidden: [String], tmpSizeMB: Int) {
+        var steps: [Step] = [.makePrivate]
+        var slot = 0
+        var attachments: [(slot: Int, target: String)] = []
+        for path in writable {
+            steps.append(.clone(source: path, slot: slot))
+            attachments.append((slot, path))
+            slot += 1
+        }
+        var devices: [(slot: Int, name: String)] = []
+        for name in Self.deviceNodes where FileManager.default.fileExists(atPath: "/dev/\(name)") {
+            steps.append(.clone(source: "/dev/\(name)", slot: slot))
+            devices.append((slot, name))
+            slot += 1
+        }
+        var hiddenFolders: [String] = []
+        for path in hidden where !Self.isUnder(path, "/tmp") {
+            var isFolder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { continue }
+            if isFolder.boolValue {
+                hiddenFolders.append(path)
+            } else {
+                steps.append(.bindFile(source: "/dev/null", target: path))
+            }
+        }
+        steps.append(.readOnlyTree("/"))
+        // Shallow first, so a hidden folder inside another is mounted on top of it.
+        for path in hiddenFolders.sorted(by: { $0.count < $1.count }) {
+            steps.append(.tmpfs(path, options: "mode=0755,size=1m", flags: UInt(MS_NOSUID | MS_NODEV)))
+        }
+        steps.append(.tmpfs("/tmp", options: "mode=1777,size=\(tmpSizeMB)m", flags: UInt(MS_NOSUID | MS_NODEV)))
+        steps.append(.mkdir("/tmp/home"))
+        for attachment in attachments {
+            // The mount point may lie in a tmpfs just made (/tmp, a hidden home): make its folders.
+            var prefix = ""
+            for component in attachment.target.split(separator: "/") {
+                prefix += "/\(component)"
+                steps.append(.mkdir(prefix))
+            }
+            steps.append(.attach(slot: attachment.slot, target: attachment.target))
+        }
+        steps += readOnly.map { .bindReadOnly($0) }
+        steps.append(.proc("/proc"))
+        steps += Self.procReadOnly.map { .bindReadOnly($0) }
+        steps.append(.tmpfs("/dev", options: "mode=0755,size=64k", flags: UInt(MS_NOSUID | MS_NOEXEC)))
+        for device in devices {
+            steps.append(.touch("/dev/\(device.name)"))
+            steps.append(.attach(slot: device.slot, target: "/dev/\(device.name)"))
+        }
+        steps += [
+            .mkdir("/dev/pts"), .devpts("/dev/pts"), .symlink(target: "pts/ptmx", link: "/dev/ptmx"),
+            .mkdir("/dev/shm"), .tmpfs("/dev/shm", options: "mode=1777,size=64m", flags: UInt(MS_NOSUID | MS_NODEV)),
+            .symlink(target: "/proc/self/fd", link: "/dev/fd"), .symlink(target: "/proc/self/fd/0", link: "/dev/stdin"),
+            .symlink(target: "/proc/self/fd/1", link: "/dev/stdout"), .symlink(target: "/proc/self/fd/2", link: "/dev/stderr"),
+        ]
+        self.steps = steps
+        mounts = .allocate(capacity: steps.count)
+        for (index, step) in steps.enumerated() {
+            mounts[index] = cStep(step)
+            descriptions.append(Self.describe(step))
+        }
+    }
+
+    deinit {
+        strings.forEach { free($0) }
+        mounts.deallocate()
+    }
+
+    private func keep(_ text: String?) -> UnsafePointer<CChar>? {
+        guard let text else { return nil }
+        let copy = strdup(text)!
+        strings.append(copy)
+        return UnsafePointer(copy)
+    }
+
+    private func cStep(_ step: Step) -> csandbox_mount {
+        func make(_ kind: csandbox_mount_kind, source: String? = nil, target: String? = nil, data: String? = nil,
+                  flags: UInt = 0, slot: Int = -1) -> csandbox_mount {
+            csandbox_mount(
+                kind: Int32(kind.rawValue), source: keep(source), target: keep(target), data: keep(data), flags: flags,
+                slot: Int32(slot))
+        }
+        switch step {
+        case .makePrivate: return make(CSANDBOX_MOUNT_PRIVATE)
+        case .clone(let source, let slot): return make(CSANDBOX_MOUNT_CLONE, source: source, slot: slot)
+        case .readOnlyTree(let target): return make(CSANDBOX_MOUNT_READONLY_TREE, target: target)
+        case .tmpfs(let target, let options, let flags): return make(CSANDBOX_MOUNT_TMPFS, target: target, data: options, flags: flags)
+        case .mkdir(let target): return make(CSANDBOX_MOUNT_MKDIR, target: target)
+        case .touch(let target): return make(CSANDBOX_MOUNT_TOUCH, target: target)
+        case .attach(let slot, let target): return make(CSANDBOX_MOUNT_ATTACH, target: target, slot: slot)
+        case .bindReadOnly(let target): return make(CSANDBOX_MOUNT_BIND_READONLY, target: target)
+        case .bindFile(let source, let target): return make(CSANDBOX_MOUNT_BIND_FILE, source: source, target: target)
+        case .proc(let target): return make(CSANDBOX_MOUNT_PROC, target: target)
+        case .devpts(let target): return make(CSANDBOX_MOUNT_DEVPTS, target: target)
+        case .symlink(let target, let link): return make(CSANDBOX_MOUNT_SYMLINK, source: target, target: link)
+        }
+    }
+
+    static func describe(_ step: Step) -> String {
+        switch step {
+        case .makePrivate: "making mounts private"
+        case .clone(let source, _): "taking a copy of \(source)"
+        case .readOnlyTree(let target): "making \(target) read-only"
+        case .tmpfs(let target, _, _): "mounting a tmpfs on \(target)"
+        case .mkdir(let target): "creating \(target)"
+        case .touch(let target): "creating \(target)"
+        case .attach(_, let target): "mounting \(target) writable"
+        case .bindReadOnly(let target): "making \(target) read-only"
+        case .bindFile(_, let target): "hiding \(target)"
+        case .proc(let target): "mounting a new proc on \(target)"
+        case .devpts(let target): "mounting devpts on \(target)"
+        case .symlink(_, let link): "linking \(link)"
+        }
+    }
+
+    static func isUnder(_ path: String, _ folder: String) -> Bool {
+        path == folder || path.hasPrefix(folder + "/")
+    }
+}

@@ -1,0 +1,217 @@
+import Foundation
+
+/// A sandbox profile (sandbox-profiles/NAME.json): what a command may see, write, reach and use.
+/// Loading validates every field; an error names the file, the field and what is allowed.
+public struct SandboxProfile: Sendable, Equatable {
+    public enum Network: String, Sendable, CaseIterable {
+        /// A network namespace with nothing in it, not even loopback; new for every command.
+        case none
+        /// Loopback only, one namespace per session: servers started in it are reachable by later
+        /// commands of the same session and by nothing outside.
+        case loopback
+        /// The host's network.
+        case host
+    }
+
+    /// Mechanisms a profile cannot do without; missing ones make toolhost refuse, never run unconfined.
+    public enum Mechanism: String, Sendable, CaseIterable {
+        case userNamespace = "user_namespace"
+        case mountNamespace = "mount_namespace"
+        case pidNamespace = "pid_namespace"
+        case networkNamespace = "network_namespace"
+        case seccomp
+        case cgroups
+    }
+
+    public struct Limits: Sendable, Equatable {
+        public var wallSeconds: Int
+        public var cpuSeconds: Int
+        public var memoryMB: Int
+        public var processes: Int
+        public var fileSizeMB: Int
+        public var openFiles: Int
+        public var outputBytes: Int
+    }
+
+    public struct Filesystem: Sendable, Equatable {
+        /// Paths bound read-write (`${WORKSPACE}` among them); everything else is read-only.
+        public var writable: [String]
+        /// Paths inside the writable ones that stay read-only (.git/hooks).
+        public var readOnly: [String]
+        /// Paths covered: an empty folder over folders, /dev/null over files.
+        public var hidden: [String]
+    }
+
+    public struct Environment: Sendable, Equatable {
+        /// Host variables passed through when set.
+        public var pass: [String]
+        /// Variables set for every command.
+        public var set: [String: String]
+    }
+
+    public var name: String
+    public var description: String
+    public var requires: [Mechanism]
+    public var filesystem: Filesystem
+    public var network: Network
+    public var limits: Limits
+    public var environment: Environment
+    public var seccomp: SeccompPolicy
+
+    /// The profiles built into the binary, from sandbox-profiles/.
+    public static let builtInNames = ["default", "build", "network", "browser", "strict"]
+
+    private static let builtIn: [String: [UInt8]] = [
+        "default": PackageResources.default_json, "build": PackageResources.build_json,
+        "network": PackageResources.network_json, "browser": PackageResources.browser_json,
+        "strict": PackageResources.strict_json,
+    ]
+
+    /// A built-in profile by name, or a profile file by path (anything with a '/' or ending in .json).
+    public static func load(_ nameOrPath: String) throws -> SandboxProfile {
+        if let bytes = builtIn[nameOrPath] {
+            return try parse(Data(bytes), name: nameOrPath, file: "sandbox-profiles/\(nameOrPath).json")
+        }
+        guard nameOrPath.contains("/") || nameOrPath.hasSuffix(".json") else {
+            throw ProfileError(
+                file: nameOrPath, field: "", message: "no such profile; the profiles are \(builtInNames.joined(separator: ", ")), or give the path of a profile file")
+        }
+        guard let data = FileManager.default.contents(atPath: nameOrPath) else {
+            throw ProfileError(file: nameOrPath, field: "", message: "cannot read the file")
+        }
+        let name = ((nameOrPath as NSString).lastPathComponent as NSString).deletingPathExtension
+        return try parse(data, name: name, file: nameOrPath)
+    }
+
+    public static func parse(_ data: Data, name: String, file: String) throws -> SandboxProfile {
+        let root: Any
+        do {
+            root = try JSONSerialization.jsonObject(with: data)
+        } catch {
+            throw ProfileError(file: file, field: "", message: "not valid JSON: \(error.localizedDescription)")
+        }
+        let top = try Fields(root, file: file, path: "")
+        try top.allow(["description", "requires", "filesystem", "network", "limits", "env", "seccomp"])
+        let fs = try top.object("filesystem")
+        try fs.allow(["writable", "read_only", "hidden"])
+        let limits = try top.object("limits")
+        try limits.allow(["wall_seconds", "cpu_seconds", "memory_mb", "processes", "file_size_mb", "open_files", "output_bytes"])
+        let env = try top.object("env")
+        try env.allow(["pass", "set"])
+        return SandboxProfile(
+            name: name,
+            description: try top.string("description", optional: true) ?? "",
+            requires: try top.strings("requires").enumerated().map { index, text in
+                guard let mechanism = Mechanism(rawValue: text) else {
+                    throw ProfileError(file: file, field: "requires[\(index)]", message: "unknown mechanism '\(text)'; allowed: \(Mechanism.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                return mechanism
+            },
+            filesystem: Filesystem(
+                writable: try fs.strings("writable"), readOnly: try fs.strings("read_only"), hidden: try fs.strings("hidden")),
+            network: try top.choice("network", Network.self),
+            limits: Limits(
+                wallSeconds: try limits.positive("wall_seconds"), cpuSeconds: try limits.positive("cpu_seconds"),
+                memoryMB: try limits.positive("memory_mb"), processes: try limits.positive("processes"),
+                fileSizeMB: try limits.positive("file_size_mb"), openFiles: try limits.positive("open_files"),
+                outputBytes: try limits.positive("output_bytes")),
+            environment: Environment(pass: try env.strings("pass"), set: try env.stringMap("set")),
+            seccomp: try SeccompPolicy(try top.object("seccomp")))
+    }
+}
+
+/// A profile that does not load, naming where.
+public struct ProfileError: Error, CustomStringConvertible {
+    public let file: String
+    public let field: String
+    public let message: String
+    public var description: String {
+        field.isEmpty ? "profile \(file): \(message)" : "profile \(file): field '\(field)': \(message)"
+    }
+}
+
+/// A JSON object being validated, which knows its file and path for errors.
+struct Fields {
+    let values: [String: Any]
+    let file: String
+    let path: String
+
+    init(_ value: Any, file: String, path: String) throws {
+        guard let object = value as? [String: Any] else {
+            throw ProfileError(file: file, field: path, message: "must be an object")
+        }
+        values = object
+        self.file = file
+        self.path = path
+    }
+
+    func field(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    func fail(_ key: String, _ message: String) -> ProfileError {
+        ProfileError(file: file, field: field(key), message: message)
+    }
+
+    /// Refuses keys outside `known`, so a typo is an error instead of a silently ignored rule.
+    func allow(_ known: [String]) throws {
+        for key in values.keys.sorted() where !known.contains(key) {
+            throw fail(key, "unknown field; allowed: \(known.joined(separator: ", "))")
+        }
+    }
+
+    func object(_ key: String) throws -> Fields {
+        guard let value = values[key] else { throw fail(key, "missing") }
+        return try Fields(value, file: file, path: field(key))
+    }
+
+    func string(_ key: String, optional: Bool = false) throws -> String? {
+        guard let value = values[key] else {
+            if optional { return nil }
+            throw fail(key, "missing")
+        }
+        guard let text = value as? String else { throw fail(key, "must be a string") }
+        return text
+    }
+
+    func strings(_ key: String) throws -> [String] {
+        guard let value = values[key] else { throw fail(key, "missing (use [] for none)") }
+        guard let array = value as? [Any], let texts = array as? [String] else { throw fail(key, "must be an array of strings") }
+        return texts
+    }
+
+    func stringMap(_ key: String) throws -> [String: String] {
+        guard let value = values[key] else { throw fail(key, "missing (use {} for none)") }
+        guard let map = value as? [String: String] else { throw fail(key, "must be an object of strings") }
+        return map
+    }
+
+    func choice<T: RawRepresentable & CaseIterable>(_ key: String, _ type: T.Type) throws -> T where T.RawValue == String {
+        let text = try string(key)!
+        guard let value = T(rawValue: text) else {
+            throw fail(key, "'\(text)' is not allowed; allowed: \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        return value
+    }
+
+    func positive(_ key: String) throws -> Int {
+        guard let value = values[key] else { throw fail(key, "missing") }
+        guard let number = wholeNumber(value), number.intValue > 0
+        else { throw fail(key, "must be a whole number above 0") }
+        return number.intValue
+    }
+
+    func unsigned(_ key: String) throws -> UInt64? {
+        guard let value = values[key] else { return nil }
+        guard let number = wholeNumber(value), number.doubleValue >= 0 else {
+            throw fail(key, "must be a whole number, 0 or above")
+        }
+        return number.uint64Value
+    }
+}
+
+/// A JSON number without a fraction; JSON's true and false (NSNumbers of type "c") are not numbers.
+private func wholeNumber(_ value: Any) -> NSNumber? {
+    guard let number = value as? NSNumber, String(cString: number.objCType) != "c",
+        number.doubleValue == number.doubleValue.rounded()
+    else { return nil }
+    return number
+}
