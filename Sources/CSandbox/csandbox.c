@@ -137,7 +137,8 @@ static int mount_step(const struct csandbox_mount *step, int *slots) {
         if (lstat(step->target, &info) < 0 || S_ISLNK(info.st_mode)) return 0;
         return mount(step->source, step->target, NULL, MS_BIND, NULL);
     case CSANDBOX_MOUNT_PROC:
-        return mount("proc", step->target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+        /* Read-only: no kernel knob, and no /proc/PID/mem of another process, can be opened for writing. */
+        return mount("proc", step->target, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY, NULL);
     case CSANDBOX_MOUNT_DEVPTS:
         return mount("devpts", step->target, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620");
     case CSANDBOX_MOUNT_SYMLINK:
@@ -182,6 +183,10 @@ static void confine(const struct csandbox_confinement *c, int err_fd) {
     for (int i = 0; i < CSANDBOX_MAX_SLOTS; i++) {
         if (slots[i] >= 0) close(slots[i]);
     }
+}
+
+/* Last, once the descriptors are in place: a low RLIMIT_NOFILE would forbid the scratch fds. */
+static void apply_rlimits(const struct csandbox_confinement *c, int err_fd) {
     for (int i = 0; i < c->rlimit_count; i++) {
         struct rlimit limit = { c->rlimits[i].value, c->rlimits[i].value };
         if (setrlimit(c->rlimits[i].resource, &limit) < 0) child_fail(err_fd, CSANDBOX_STEP_RLIMIT, errno, i);
@@ -240,6 +245,7 @@ static int child_main(void *opaque) {
     if (chdir(args->cwd) < 0) child_fail(err_fd, CSANDBOX_STEP_CHDIR, errno, 0);
 
     if (c) {
+        apply_rlimits(c, err_fd);
         if (drop_capabilities() < 0) child_fail(err_fd, CSANDBOX_STEP_CAPS, errno, 0);
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) child_fail(err_fd, CSANDBOX_STEP_NO_NEW_PRIVS, errno, 0);
         if (c->filter_len > 0) {

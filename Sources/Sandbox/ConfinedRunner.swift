@@ -144,7 +144,8 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     }
 
     deinit {
-        if netnsFD >= 0 { close(netnsFD) }
+        if netnsFD >= 0 { Glibc.close(netnsFD) }
+        cgroup?.remove()
     }
 
     public func baseEnvironment(host: [String: String]) -> [String: String] {
@@ -165,6 +166,10 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
 
     public func start(_ spec: ProcessSpec, logFile: String) throws -> BackgroundProcess {
         try Supervisor.startBackground(spec, logFile: logFile, confinement: handle)
+    }
+
+    public func close() {
+        cgroup?.remove()
     }
 
     /// A network namespace with loopback up, made on a thread of its own (namespaces belong to

@@ -20,8 +20,6 @@ final class MountPlan: @unchecked Sendable {
     }
 
     static let deviceNodes = ["null", "zero", "full", "random", "urandom", "tty"]
-    /// Kernel knobs that uid 0 could otherwise write through a fresh /proc.
-    static let procReadOnly = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs"]
 
     let steps: [Step]
     private(set) var descriptions: [String] = []
@@ -48,7 +46,8 @@ final class MountPlan: @unchecked Sendable {
             slot += 1
         }
         var hiddenFolders: [String] = []
-        for path in hidden where !Self.isUnder(path, "/tmp") {
+        // A path under /tmp or under another hidden folder is covered already.
+        for path in hidden where !Self.isUnder(path, "/tmp") && !hidden.contains(where: { $0 != path && Self.isUnder(path, $0) }) {
             var isFolder: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { continue }
             if isFolder.boolValue {
@@ -75,7 +74,6 @@ final class MountPlan: @unchecked Sendable {
         }
         steps += readOnly.map { .bindReadOnly($0) }
         steps.append(.proc("/proc"))
-        steps += Self.procReadOnly.map { .bindReadOnly($0) }
         steps.append(.tmpfs("/dev", options: "mode=0755,size=64k", flags: UInt(MS_NOSUID | MS_NOEXEC)))
         for device in devices {
             steps.append(.touch("/dev/\(device.name)"))

@@ -1,9 +1,9 @@
 import Foundation
 
 /// A pids cgroup for one session's commands: the reliable fork-bomb limit (RLIMIT_NPROC does not
-/// bind uid 0). Children join it themselves through a descriptor opened here; it is removed when
-/// the runner goes away.
-final class ProcessCgroup: @unchecked Sendable {
+/// bind uid 0). Children join it themselves through a descriptor opened here; `remove()` (the
+/// runner's close, or `removeAll()` on a signal) takes it away.
+public final class ProcessCgroup: @unchecked Sendable {
     let directory: String
     let procsFD: Int32
 
@@ -21,6 +21,7 @@ final class ProcessCgroup: @unchecked Sendable {
     }()
 
     nonisolated(unsafe) private static var counter = 0
+    nonisolated(unsafe) private static var live: [String: ProcessCgroup] = [:]
     private static let lock = NSLock()
 
     init?(maxProcesses: Int) {
@@ -37,6 +38,7 @@ final class ProcessCgroup: @unchecked Sendable {
             rmdir(directory)
             return nil
         }
+        Self.lock.withLock { Self.live[directory] = self }
     }
 
     /// The number of processes in the cgroup now.
@@ -45,9 +47,21 @@ final class ProcessCgroup: @unchecked Sendable {
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
     }
 
-    deinit {
+    /// Kills whatever is left in the cgroup and removes it; safe to call more than once.
+    func remove() {
+        let removed = Self.lock.withLock { Self.live.removeValue(forKey: directory) != nil }
+        guard removed else { return }
         close(procsFD)
-        // Processes may take a moment to leave after being killed.
-        for _ in 0..<50 where rmdir(directory) != 0 && errno == EBUSY { usleep(10_000) }
+        for _ in 0..<50 {
+            if rmdir(directory) == 0 || errno != EBUSY { return }
+            let pids = (try? String(contentsOfFile: directory + "/cgroup.procs", encoding: .utf8)) ?? ""
+            for pid in pids.split(separator: "\n").compactMap({ Int32($0) }) { kill(pid, SIGKILL) }
+            usleep(10_000)
+        }
+    }
+
+    /// Removes every cgroup this process made (on the way out, after a signal).
+    public static func removeAll() {
+        for cgroup in lock.withLock({ Array(live.values) }) { cgroup.remove() }
     }
 }

@@ -82,6 +82,8 @@ public protocol ProcessRunner: Sendable {
     func run(_ spec: ProcessSpec) async throws -> ProcessOutcome
     /// Starts a long-lived process whose output goes to `logFile`; it runs until stopped.
     func start(_ spec: ProcessSpec, logFile: String) throws -> BackgroundProcess
+    /// Releases what the runner holds for its session (cgroups); called when the session ends.
+    func close()
 }
 
 /// A failure to start a program (not a non-zero exit, which is a normal outcome).

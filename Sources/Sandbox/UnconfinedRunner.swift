@@ -24,6 +24,8 @@ public struct UnconfinedRunner: ProcessRunner {
     public func start(_ spec: ProcessSpec, logFile: String) throws -> BackgroundProcess {
         try Supervisor.startBackground(spec, logFile: logFile, confinement: nil)
     }
+
+    public func close() {}
 }
 
 /// Watches one child: collects output and status, enforces the timeout, cleans up its group.

@@ -29,6 +29,8 @@ struct Toolhost: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            // A signal killed the command under us: its handler is cleaning up and will exit 128+signal.
+            if Signals.pending != nil { while true { pause() } }
         } catch {
             if exitCode(for: error) == .validationFailure {
                 FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))

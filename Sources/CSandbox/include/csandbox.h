@@ -30,7 +30,7 @@ enum csandbox_mount_kind {
     CSANDBOX_MOUNT_ATTACH,          /* attach the copy in `slot` at `target` */
     CSANDBOX_MOUNT_BIND_READONLY,   /* bind `target` over itself, read-only; skipped when missing */
     CSANDBOX_MOUNT_BIND_FILE,       /* bind `source` over the file `target`; skipped when missing */
-    CSANDBOX_MOUNT_PROC,            /* a new proc on `target` (the child is in a new pid namespace) */
+    CSANDBOX_MOUNT_PROC,            /* a new read-only proc on `target` (the child is in a new pid namespace) */
     CSANDBOX_MOUNT_DEVPTS,          /* a new devpts instance on `target` */
     CSANDBOX_MOUNT_SYMLINK,         /* symlink `target` -> `source` */
 };

@@ -100,9 +100,11 @@ public actor Session {
     /// The background processes, by id.
     public var backgroundProcesses: [String: BackgroundProcess] { background }
 
-    /// Ends the session: every background process and what it started is killed.
+    /// Ends the session: every background process and what it started is killed, and the runner
+    /// lets go of what it held.
     public func close() {
         for process in background.values { process.stop() }
         background = [:]
+        runner.close()
     }
 }

