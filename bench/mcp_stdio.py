@@ -1,4 +1,5 @@
-"""Per-call cost of toolhost's tools over MCP stdio, beside the cost of spawning bash directly.
+"""Per-call cost of toolhost's tools over MCP stdio, beside the anchors measured in the same run:
+spawning bash directly, and bubblewrap confining it.
 
 Speaks raw newline-delimited JSON-RPC to `toolhost serve` (no client library in the way), so the
 figures are the server's and the transport's. Prints one line per measurement and the ratios.
@@ -6,6 +7,7 @@ Usage: python3 bench/mcp_stdio.py TOOLHOST [CALLS]
 """
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -25,10 +27,23 @@ def report(name, samples):
     return mean
 
 
+def time_spawns(command, calls):
+    samples = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        subprocess.run(command, check=True)
+        samples.append(time.perf_counter() - start)
+    return samples
+
+
+BWRAP = ["bwrap", "--unshare-all", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+         "--tmpfs", "/tmp", "bash", "-c", "true"]
+
+
 class Server:
-    def __init__(self, toolhost, workspace, state):
+    def __init__(self, toolhost, workspace, state, *extra):
         self.proc = subprocess.Popen(
-            [toolhost, "serve", "--workspace", workspace, "--state-dir", state],
+            [toolhost, "serve", "--workspace", workspace, "--state-dir", state, *extra],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         self.next_id = 0
         self.request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
@@ -76,20 +91,24 @@ def main():
         listing = report("tools/list (transport round trip)", server.time_calls("tools/list", {}, calls))
         read = report("read_file README.md (40 lines)", server.time_calls(
             "tools/call", {"name": "read_file", "arguments": {"path": "README.md"}}, calls))
-        execute = report('execute {"command":"true"}', server.time_calls(
+        execute = report('execute {"command":"true"} (sandboxed)', server.time_calls(
             "tools/call", {"name": "execute", "arguments": {"command": "true"}}, calls))
         server.close()
+        loose = Server(toolhost, workspace, os.path.join(tmp, "state"), "--unconfined")
+        unconfined = report('execute {"command":"true"} --unconfined', loose.time_calls(
+            "tools/call", {"name": "execute", "arguments": {"command": "true"}}, calls))
+        loose.close()
 
-        samples = []
-        for _ in range(calls):
-            start = time.perf_counter()
-            subprocess.run(["bash", "-c", "true"], check=True)
-            samples.append(time.perf_counter() - start)
-        bash = report("anchor: spawn bash -c true (Python)", samples)
+        bash = report("anchor: spawn bash -c true", time_spawns(["bash", "-c", "true"], calls))
+        bwrap = None
+        if shutil.which("bwrap"):
+            bwrap = report("anchor: bwrap --unshare-all ... bash -c true", time_spawns(BWRAP, calls))
 
-    print(f"ratio execute(true) / bash spawn:   {execute / bash:5.2f}x")
-    print(f"ratio read_file / bash spawn:       {read / bash:5.2f}x")
-    print(f"ratio tools/list / bash spawn:      {listing / bash:5.2f}x")
+    print(f"ratio sandboxed execute / bwrap:      {execute / bwrap:5.2f}x" if bwrap else "bwrap: not installed")
+    print(f"ratio sandboxed execute / bash spawn: {execute / bash:5.2f}x")
+    print(f"ratio sandbox cost (sandboxed - unconfined execute): {execute - unconfined:6.3f} ms")
+    print(f"ratio read_file / bash spawn:         {read / bash:5.2f}x")
+    print(f"ratio tools/list / bash spawn:        {listing / bash:5.2f}x")
 
 
 main()

@@ -171,6 +171,9 @@ static void confine(const struct csandbox_confinement *c, int err_fd) {
         if (write_file("/proc/self/gid_map", c->gid_map) < 0) child_fail(err_fd, CSANDBOX_STEP_USERNS, errno, 2);
     }
     if (c->netns_fd >= 0 && setns(c->netns_fd, CLONE_NEWNET) < 0) child_fail(err_fd, CSANDBOX_STEP_NETNS, errno, 0);
+    /* A private copy of the session's prepared mounts: cheaper than building them again. */
+    if (c->mntns_fd >= 0 && (setns(c->mntns_fd, CLONE_NEWNS) < 0 || unshare(CLONE_NEWNS) < 0))
+        child_fail(err_fd, CSANDBOX_STEP_MOUNT, errno, -1);
     if (c->loopback_up && loopback_up() < 0) child_fail(err_fd, CSANDBOX_STEP_LOOPBACK, errno, 0);
     if (c->hostname && sethostname(c->hostname, strlen(c->hostname)) < 0)
         child_fail(err_fd, CSANDBOX_STEP_HOSTNAME, errno, 0);

@@ -9,8 +9,9 @@ final class ConfinementHandle: @unchecked Sendable {
     private let rlimits: UnsafeMutableBufferPointer<csandbox_rlimit>
     private let strings: [UnsafeMutablePointer<CChar>]
 
-    init(flags: Int32, netnsFD: Int32, loopbackUp: Bool, userMaps: (uid: String, gid: String)?, cgroupFD: Int32,
-         plan: MountPlan, filter bpf: [UInt8], rlimits limits: [(resource: Int32, value: UInt64)]) {
+    init(flags: Int32, netnsFD: Int32 = -1, mntnsFD: Int32 = -1, loopbackUp: Bool = false,
+         userMaps: (uid: String, gid: String)? = nil, cgroupFD: Int32 = -1, plan: MountPlan, filter bpf: [UInt8] = [],
+         rlimits limits: [(resource: Int32, value: UInt64)] = []) {
         self.plan = plan
         filter = .allocate(byteCount: max(bpf.count, 8), alignment: 8)
         filter.copyBytes(from: bpf)
@@ -23,8 +24,10 @@ final class ConfinementHandle: @unchecked Sendable {
         self.strings = strings
         pointer = .allocate(capacity: 1)
         pointer.initialize(to: csandbox_confinement(
-            clone_flags: flags, netns_fd: netnsFD, uid_map: userMaps == nil ? nil : UnsafePointer(strings[1]),
-            gid_map: userMaps == nil ? nil : UnsafePointer(strings[2]), hostname: UnsafePointer(strings[0]),
+            clone_flags: flags, netns_fd: netnsFD, mntns_fd: mntnsFD,
+            uid_map: userMaps == nil ? nil : UnsafePointer(strings[1]),
+            gid_map: userMaps == nil ? nil : UnsafePointer(strings[2]),
+            hostname: (flags & Namespaces.uts) != 0 ? UnsafePointer(strings[0]) : nil,
             loopback_up: loopbackUp ? 1 : 0, cgroup_procs_fd: cgroupFD,
             mounts: UnsafePointer(plan.mounts.baseAddress), mount_count: Int32(plan.mounts.count),
             rlimits: UnsafePointer(rlimits.baseAddress), rlimit_count: Int32(limits.count),
@@ -57,6 +60,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     public let notes: [String]
     private let handle: ConfinementHandle
     private let netnsFD: Int32
+    private let mountNamespaceFD: Int32
     private let cgroup: ProcessCgroup?
 
     /// Prepares the confinement once: the mount plan, the BPF program, the session's network namespace.
@@ -85,11 +89,14 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
         for path in writable where path == "/" || !FileManager.default.fileExists(atPath: path) {
             throw SandboxUnavailable("profile \(profile.name): writable path \(path) \(path == "/" ? "would make everything writable" : "does not exist")")
         }
-        let plan = MountPlan(
-            writable: writable, readOnly: profile.filesystem.readOnly.map(expand),
-            hidden: profile.filesystem.hidden.map(expand), tmpSizeMB: min(profile.limits.memoryMB, 2048))
+        func plan(withProc: Bool) -> MountPlan {
+            MountPlan(
+                writable: writable, readOnly: profile.filesystem.readOnly.map(expand),
+                hidden: profile.filesystem.hidden.map(expand), tmpSizeMB: min(profile.limits.memoryMB, 2048),
+                withProc: withProc)
+        }
 
-        var flags = Namespaces.mount | Namespaces.pid | Namespaces.ipc | Namespaces.uts
+        var flags = Namespaces.pid | Namespaces.ipc | Namespaces.uts
         var netnsFD: Int32 = -1
         var loopbackUp = false
         switch profile.network {
@@ -106,9 +113,17 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
         }
         self.netnsFD = netnsFD
         var userMaps: (uid: String, gid: String)?
-        if !root {
-            flags |= Namespaces.user
+        let callPlan: MountPlan
+        if root {
+            // The session's mounts are made once; each call copies them and adds its own /proc.
+            mountNamespaceFD = try Self.prepareMountNamespace(ConfinementHandle(flags: Namespaces.mount, plan: plan(withProc: false)))
+            callPlan = .procOnly
+        } else {
+            // A mount namespace owned by another user namespace cannot be joined: build it per call.
+            mountNamespaceFD = -1
+            flags |= Namespaces.user | Namespaces.mount
             userMaps = ("0 \(getuid()) 1", "0 \(getgid()) 1")
+            callPlan = plan(withProc: true)
         }
         var notes: [String] = []
         if netnsFD < 0 && profile.network == .loopback {
@@ -129,8 +144,8 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
             (Int32(RLIMIT_CORE.rawValue), 0),
         ]
         handle = ConfinementHandle(
-            flags: flags, netnsFD: netnsFD, loopbackUp: loopbackUp, userMaps: userMaps, cgroupFD: cgroup?.procsFD ?? -1,
-            plan: plan, filter: try profile.seccomp.compileBPF(), rlimits: rlimits)
+            flags: flags, netnsFD: netnsFD, mntnsFD: mountNamespaceFD, loopbackUp: loopbackUp, userMaps: userMaps,
+            cgroupFD: cgroup?.procsFD ?? -1, plan: callPlan, filter: try profile.seccomp.compileBPF(), rlimits: rlimits)
 
         // Try the whole setup once now, so a failure is reported at start with its exact step.
         do {
@@ -145,6 +160,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
 
     deinit {
         if netnsFD >= 0 { Glibc.close(netnsFD) }
+        if mountNamespaceFD >= 0 { Glibc.close(mountNamespaceFD) }
         cgroup?.remove()
     }
 
@@ -170,6 +186,31 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
 
     public func close() {
         cgroup?.remove()
+    }
+
+    /// Runs the session's mount plan once in a child of its own (which waits on a pipe) and keeps its
+    /// mount namespace by descriptor.
+    private static func prepareMountNamespace(_ template: ConfinementHandle) throws -> Int32 {
+        let pipe = try Spawn.pipe()
+        let pid: pid_t
+        do {
+            pid = try Spawn.start(
+                ProcessSpec(executable: "/bin/cat", environment: [:], workingDirectory: "/"), fds: [(pipe.read, 0)],
+                confinement: template.pointer)
+        } catch var error as SpawnError {
+            Glibc.close(pipe.read)
+            Glibc.close(pipe.write)
+            if error.step == .mount { error.context = template.describeMount(error.detail) }
+            throw SandboxUnavailable("the sandbox's mounts cannot be prepared on this machine: \(error)")
+        }
+        Glibc.close(pipe.read)
+        let fd = open("/proc/\(pid)/ns/mnt", O_RDONLY | O_CLOEXEC)
+        let openErrno = errno
+        Glibc.close(pipe.write)
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        guard fd >= 0 else { throw SpawnError(executable: "mount namespace", errno: openErrno) }
+        return fd
     }
 
     /// A network namespace with loopback up, made on a thread of its own (namespaces belong to

@@ -26,11 +26,25 @@ final class MountPlan: @unchecked Sendable {
     let mounts: UnsafeMutableBufferPointer<csandbox_mount>
     private var strings: [UnsafeMutablePointer<CChar>] = []
 
+    /// Only a new /proc: what a call adds to a copy of the session's prepared mount namespace.
+    static let procOnly = MountPlan(steps: [.proc("/proc")])
+
+    init(steps: [Step]) {
+        self.steps = steps
+        mounts = .allocate(capacity: steps.count)
+        for (index, step) in steps.enumerated() {
+            mounts[index] = cStep(step)
+            descriptions.append(Self.describe(step))
+        }
+    }
+
+    /// The whole plan for a profile.
     /// - Parameters:
     ///   - writable: absolute paths that stay writable (the workspace); each must exist.
     ///   - readOnly: paths inside them that stay read-only.
     ///   - hidden: paths covered by an empty folder (or /dev/null for files).
-    init(writable: [String], readOnly: [String], hidden: [String], tmpSizeMB: Int) {
+    ///   - withProc: mount /proc too (only in a child that leads a new pid namespace).
+    convenience init(writable: [String], readOnly: [String], hidden: [String], tmpSizeMB: Int, withProc: Bool) {
         var steps: [Step] = [.makePrivate]
         var slot = 0
         var attachments: [(slot: Int, target: String)] = []
@@ -73,7 +87,7 @@ final class MountPlan: @unchecked Sendable {
             steps.append(.attach(slot: attachment.slot, target: attachment.target))
         }
         steps += readOnly.map { .bindReadOnly($0) }
-        steps.append(.proc("/proc"))
+        if withProc { steps.append(.proc("/proc")) }
         steps.append(.tmpfs("/dev", options: "mode=0755,size=64k", flags: UInt(MS_NOSUID | MS_NOEXEC)))
         for device in devices {
             steps.append(.touch("/dev/\(device.name)"))
@@ -85,12 +99,7 @@ final class MountPlan: @unchecked Sendable {
             .symlink(target: "/proc/self/fd", link: "/dev/fd"), .symlink(target: "/proc/self/fd/0", link: "/dev/stdin"),
             .symlink(target: "/proc/self/fd/1", link: "/dev/stdout"), .symlink(target: "/proc/self/fd/2", link: "/dev/stderr"),
         ]
-        self.steps = steps
-        mounts = .allocate(capacity: steps.count)
-        for (index, step) in steps.enumerated() {
-            mounts[index] = cStep(step)
-            descriptions.append(Self.describe(step))
-        }
+        self.init(steps: steps)
     }
 
     deinit {

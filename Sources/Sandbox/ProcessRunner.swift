@@ -19,11 +19,14 @@ public struct ProcessSpec: Sendable {
     /// When set, the child gets a pipe on this descriptor and the parent collects what it writes
     /// (the command's own stdout cannot reach it).
     public var statusChannelFD: Int32?
+    /// Reads the exit code from what the child wrote to the status channel, when it reports one:
+    /// the runner can then answer without waiting for the process to be reaped.
+    public var exitCodeFromStatus: (@Sendable ([UInt8]) -> Int32?)?
 
     public init(
         executable: String, arguments: [String] = [], environment: [String: String],
         workingDirectory: String, timeout: Duration? = nil, outputCap: OutputCap = .init(),
-        spillFile: String? = nil, statusChannelFD: Int32? = nil
+        spillFile: String? = nil, statusChannelFD: Int32? = nil, exitCodeFromStatus: (@Sendable ([UInt8]) -> Int32?)? = nil
     ) {
         self.executable = executable
         self.arguments = arguments
@@ -33,6 +36,7 @@ public struct ProcessSpec: Sendable {
         self.outputCap = outputCap
         self.spillFile = spillFile
         self.statusChannelFD = statusChannelFD
+        self.exitCodeFromStatus = exitCodeFromStatus
     }
 }
 

@@ -70,7 +70,6 @@ enum Supervisor {
         close(output.write)
         if let status { close(status.write) }
         LiveProcesses.add(pid)
-        defer { LiveProcesses.remove(pid) }
 
         var capture = OutputCapture(cap: spec.outputCap, spillPath: spec.spillFile)
         var statusBytes: [UInt8] = []
@@ -117,15 +116,33 @@ enum Supervisor {
         }
         if !groupKilled { kill(group: pid) }
         capture.finish()
+        let duration = clock.now - started
 
+        // The command reported its own exit code, and its group is dead: tearing down its
+        // namespaces (a millisecond or more) need not delay the answer.
+        if !timedOut, let reported = spec.exitCodeFromStatus?(statusBytes) {
+            reapLater(pid)
+            return ProcessOutcome(
+                exitCode: reported, signal: nil, timedOut: false, duration: duration, head: capture.head,
+                tail: capture.tail, totalBytes: capture.total, status: statusBytes)
+        }
         var waitStatus: Int32 = 0
         while waitpid(pid, &waitStatus, 0) < 0 && errno == EINTR {}
+        LiveProcesses.remove(pid)
         var signal: Int32 = 0
         let code = csandbox_exit_code(waitStatus, &signal)
         return ProcessOutcome(
             exitCode: code >= 0 ? code : nil, signal: code >= 0 ? nil : signal, timedOut: timedOut,
-            duration: clock.now - started, head: capture.head, tail: capture.tail,
+            duration: duration, head: capture.head, tail: capture.tail,
             totalBytes: capture.total, status: statusBytes)
+    }
+
+    private static func reapLater(_ pid: pid_t) {
+        DispatchQueue.global(qos: .utility).async {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            LiveProcesses.remove(pid)
+        }
     }
 
     /// Starts a long-lived process with its output appended to `logFile`.

@@ -147,3 +147,25 @@ import Testing
     }
 }
 
+
+@Suite struct ExportParserTests {
+    /// Values with every kind of quoting bash uses survive a round trip through the session.
+    @Test func trickyValuesPersist() async throws {
+        let fixture = try Fixture()
+        let values: [String: String] = [
+            "QUOTES": #"a "b" $c `d` \e"#, "LINES": "one\ntwo", "TAB": "a\tb", "UTF": "café ✓", "EMPTY": "",
+            "EQUALS": "k=v=w", "ESC": "\u{1B}[0m",
+        ]
+        let exports = values.keys.sorted().map { key in
+            "export \(key)=\"$(printf '%s' '\(values[key]!.replacingOccurrences(of: "'", with: "'\\''"))')\""
+        }
+        _ = await call("execute", ["command": .string(exports.joined(separator: "; ") + "; declare -a ARR=(1 2); export ARR")], in: fixture.session)
+        let state = await fixture.session.exported
+        for (key, value) in values {
+            #expect(state[key] == value, "\(key)")
+        }
+        #expect(state["ARR"] == nil, "arrays never reach a child's environment")
+        let echoed = await call("execute", ["command": "printf '%s|' \"$QUOTES\" \"$LINES\" \"$UTF\""], in: fixture.session)
+        #expect(echoed.text.hasPrefix(#"a "b" $c `d` \e|one"# + "\ntwo|café ✓|"))
+    }
+}

@@ -53,6 +53,8 @@ struct csandbox_rlimit {
 struct csandbox_confinement {
     int clone_flags;                 /* CLONE_NEW* namespaces to create */
     int netns_fd;                    /* a network namespace to join, or -1 */
+    int mntns_fd;                    /* a prepared mount namespace to copy (setns, then unshare), or -1;
+                                        `mounts` then only adds what is per call (/proc) */
     const char *uid_map;             /* with CLONE_NEWUSER: one line mapping the caller's uid */
     const char *gid_map;
     const char *hostname;            /* set in the new UTS namespace, or NULL */
