@@ -54,6 +54,7 @@ final class ConfinementHandle: @unchecked Sendable {
 public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     public let profile: SandboxProfile
     public let confinement: Confinement
+    private let workspace: String
     public var defaultTimeoutSeconds: Int { profile.limits.wallSeconds }
     public let outputCap: OutputCap
     /// What this runner could not use, said once at start (e.g. no pids cgroup).
@@ -68,6 +69,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     public init(profile: SandboxProfile, workspace: String, stateDirectory: String, host: [String: String],
                 mechanisms: Mechanisms) throws {
         self.profile = profile
+        self.workspace = workspace
         confinement = .confined(profile: profile.name)
         for mechanism in profile.requires where !mechanisms.has(mechanism) {
             throw SandboxUnavailable(
@@ -186,6 +188,10 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
 
     public func close() {
         cgroup?.remove()
+    }
+
+    public func denials(output: String, exitCode: Int32?, signal: Int32?) -> [String] {
+        Denials(profile: profile, workspace: workspace).explain(output: output, exitCode: exitCode, signal: signal)
     }
 
     /// Runs the session's mount plan once in a child of its own (which waits on a pipe) and keeps its

@@ -88,6 +88,8 @@ public protocol ProcessRunner: Sendable {
     func start(_ spec: ProcessSpec, logFile: String) throws -> BackgroundProcess
     /// Releases what the runner holds for its session (cgroups); called when the session ends.
     func close()
+    /// The confinement rules a failed command most likely ran into, each with the way forward.
+    func denials(output: String, exitCode: Int32?, signal: Int32?) -> [String]
 }
 
 /// A failure to start a program (not a non-zero exit, which is a normal outcome).

@@ -26,6 +26,8 @@ public struct UnconfinedRunner: ProcessRunner {
     }
 
     public func close() {}
+
+    public func denials(output: String, exitCode: Int32?, signal: Int32?) -> [String] { [] }
 }
 
 /// Watches one child: collects output and status, enforces the timeout, cleans up its group.

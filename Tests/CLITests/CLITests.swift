@@ -123,3 +123,47 @@ func runWithPeakMemory(_ path: String, _ arguments: [String]) throws -> (output:
     }
 }
 
+
+@Suite struct SandboxCommandTests {
+    @Test func doctorReportsMechanismsAndProfiles() throws {
+        let ran = try runProgram(toolhostBinary, ["doctor"])
+        #expect(ran.status == 0)
+        for word in ["user_namespace", "seccomp", "cgroups", "default  ok", "strict   ok", "chromium"] {
+            #expect(ran.stdout.contains(word), "\(word) in \(ran.stdout)")
+        }
+    }
+
+    @Test func doctorSaysWhatIsMissing() throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment["TOOLHOST_SIMULATE_MISSING"] = "seccomp"
+        let ran = try runProgram(toolhostBinary, ["doctor"], environment: environment)
+        #expect(ran.status == 1)
+        #expect(ran.stdout.contains("seccomp            missing: simulated"))
+        #expect(ran.stdout.contains("default  refused: requires seccomp"))
+    }
+
+    @Test func sandboxRunsOneConfinedCommandAndReportsTheRule() throws {
+        let scratch = try Scratch()
+        let ran = try scratch.toolhost(["sandbox", "--workspace", scratch.workspace, "--state-dir", scratch.state, "--", "sh", "-c", "echo inside; grep Seccomp: /proc/self/status; touch /usr/x"])
+        #expect(ran.stdout.hasPrefix("inside\nSeccomp:\t2\n"))
+        #expect(ran.stderr.contains("denied by filesystem (profile default)"))
+        #expect(ran.status == 1)
+        let timeout = try scratch.toolhost(["sandbox", "--workspace", scratch.workspace, "--state-dir", scratch.state, "--timeout", "1", "--", "sleep", "30"])
+        #expect(timeout.status == 124)
+        let missing = try scratch.toolhost(["sandbox", "--workspace", scratch.workspace, "--state-dir", scratch.state])
+        #expect(missing.status == 2)
+    }
+
+    @Test func aMissingRequiredMechanismRefusesInsteadOfRunningUnconfined() throws {
+        let scratch = try Scratch()
+        var environment = ProcessInfo.processInfo.environment
+        environment["TOOLHOST_SIMULATE_MISSING"] = "pid_namespace"
+        let ran = try runProgram(
+            toolhostBinary, ["call", "execute", #"{"command":"echo ran"}"#, "--workspace", scratch.workspace, "--state-dir", scratch.state],
+            environment: environment)
+        #expect(ran.status == 1)
+        #expect(!ran.stdout.contains("ran"))
+        #expect(ran.stderr.contains("profile default requires pid_namespace, which this machine does not allow"))
+        #expect(ran.stderr.contains("Refusing to run unconfined"))
+    }
+}

@@ -204,3 +204,33 @@ final class LoopbackListener {
         }
     }
 }
+
+/// When a command fails on a confinement rule, the footer names the rule and the way forward.
+@Suite struct DenialReportTests {
+    @Test func eachRuleIsNamedWithAWayForward() async throws {
+        let scratch = try Scratch()
+        try scratch.write(".git/hooks/README", "hooks\n")
+        let session = try scratch.session()
+        let cases: [(String, String)] = [
+            ("echo x > /etc/toolhost-denied", "denied by filesystem (profile default): only the workspace"),
+            ("curl -sS -m 5 http://example.com/", "denied by network: loopback (profile default)"),
+            ("echo x > .git/hooks/pre-push", "denied by filesystem.read_only (profile default): .git/hooks and .git/config are protected"),
+            ("python3 -c 'import os; os.setns(0, 0)' 2>&1 || unshare -r true", "denied by seccomp and capabilities"),
+        ]
+        for (command, expected) in cases {
+            let result = await call("execute", ["command": .string(command)], in: session)
+            #expect(result.text.contains(expected), "\(command): \(result.text)")
+        }
+        let fine = await call("execute", ["command": "echo ok"], in: session)
+        #expect(!fine.text.contains("denied"))
+    }
+
+    @Test func limitsAreNamed() async throws {
+        let scratch = try Scratch()
+        let session = try scratch.session(profile: "strict")
+        let big = await call("execute", ["command": "head -c 70000000 /dev/zero > big.bin"], in: session)
+        #expect(big.text.contains("denied by limits.file_size_mb = 64 (profile strict)"), "\(big.text)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.workspacePath + "/big.bin")
+            || ((try? FileManager.default.attributesOfItem(atPath: scratch.workspacePath + "/big.bin")[.size] as? Int) ?? 0) <= 64 << 20)
+    }
+}

@@ -55,6 +55,8 @@ struct ExecuteTool: Tool {
         } else if !outcome.timedOut {
             notes.append("the shell's final state could not be read (did the command replace the EXIT trap or close fd 3?); cwd and exports were not updated")
         }
+        let output = Terminal.clean(outcome.head) + Terminal.clean(outcome.tail)
+        notes += session.runner.denials(output: output, exitCode: outcome.exitCode, signal: outcome.signal).map { "denied by \($0)" }
         return Self.render(outcome, cwd: finalCwd, root: session.workspace.root, timeout: timeout, spill: spill, notes: notes)
     }
 
