@@ -66,8 +66,10 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
 
     /// Prepares the confinement once: the mount plan, the BPF program, the session's network namespace.
     /// Refuses, with the exact reason, when the kernel lacks a mechanism the profile requires.
-    public init(profile: SandboxProfile, workspace: String, stateDirectory: String, host: [String: String],
-                mechanisms: Mechanisms) throws {
+    /// - Parameter readable: folders commands may read even inside hidden paths (the session's saved
+    ///   outputs and background logs, which results name); created when missing.
+    public init(profile: SandboxProfile, workspace: String, stateDirectory: String, readable: [String] = [],
+                host: [String: String], mechanisms: Mechanisms) throws {
         self.profile = profile
         self.workspace = workspace
         confinement = .confined(profile: profile.name)
@@ -91,11 +93,14 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
         for path in writable where path == "/" || !FileManager.default.fileExists(atPath: path) {
             throw SandboxUnavailable("profile \(profile.name): writable path \(path) \(path == "/" ? "would make everything writable" : "does not exist")")
         }
+        for folder in readable {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        }
         func plan(withProc: Bool) -> MountPlan {
             MountPlan(
                 writable: writable, readOnly: profile.filesystem.readOnly.map(expand),
-                hidden: profile.filesystem.hidden.map(expand), tmpSizeMB: min(profile.limits.memoryMB, 2048),
-                withProc: withProc)
+                hidden: profile.filesystem.hidden.map(expand), readable: readable,
+                tmpSizeMB: min(profile.limits.memoryMB, 2048), withProc: withProc)
         }
 
         var flags = Namespaces.pid | Namespaces.ipc | Namespaces.uts

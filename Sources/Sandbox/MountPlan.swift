@@ -44,13 +44,16 @@ final class MountPlan: @unchecked Sendable {
     ///   - readOnly: paths inside them that stay read-only.
     ///   - hidden: paths covered by an empty folder (or /dev/null for files).
     ///   - withProc: mount /proc too (only in a child that leads a new pid namespace).
-    convenience init(writable: [String], readOnly: [String], hidden: [String], tmpSizeMB: Int, withProc: Bool) {
+    ///   - readable: folders shown read-only even where they lie in a hidden path (saved outputs).
+    convenience init(
+        writable: [String], readOnly: [String], hidden: [String], readable: [String] = [], tmpSizeMB: Int, withProc: Bool
+    ) {
         var steps: [Step] = [.makePrivate]
         var slot = 0
-        var attachments: [(slot: Int, target: String)] = []
-        for path in writable {
+        var attachments: [(slot: Int, target: String, readOnly: Bool)] = []
+        for (path, readOnly) in writable.map({ ($0, false) }) + readable.map({ ($0, true) }) {
             steps.append(.clone(source: path, slot: slot))
-            attachments.append((slot, path))
+            attachments.append((slot, path, readOnly))
             slot += 1
         }
         var devices: [(slot: Int, name: String)] = []
@@ -85,6 +88,7 @@ final class MountPlan: @unchecked Sendable {
                 steps.append(.mkdir(prefix))
             }
             steps.append(.attach(slot: attachment.slot, target: attachment.target))
+            if attachment.readOnly { steps.append(.readOnlyTree(attachment.target)) }
         }
         steps += readOnly.map { .bindReadOnly($0) }
         if withProc { steps.append(.proc("/proc")) }

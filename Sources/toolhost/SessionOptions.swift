@@ -36,6 +36,7 @@ struct SessionOptions: ParsableArguments {
         do {
             let runner = try ConfinedRunner(
                 profile: loaded, workspace: workspace.root, stateDirectory: state.path,
+                readable: Session.readableFolders(state: state, workspace: workspace),
                 host: ProcessInfo.processInfo.environment, mechanisms: .probe())
             for note in runner.notes { warn("note: \(note)") }
             return runner

@@ -89,6 +89,9 @@ import Testing
         #expect(attributes[.size] as? Int == 10_000_005)
         let data = try #require(FileManager.default.contents(atPath: saved))
         #expect(data.prefix(3) == Data("aaa".utf8) && data.suffix(4) == Data("END\n".utf8))
+        let paged = await run("tail -c 4 \(saved); touch \(saved).x")
+        #expect(paged.text.hasPrefix("END\n"), "a later command can page the saved output")
+        #expect(paged.text.contains("Read-only file system"), "but not change it")
     }
 
     @Test func smallOutputIsNotSaved() async throws {
@@ -133,6 +136,30 @@ import Testing
         #expect(try String(contentsOfFile: log, encoding: .utf8) == "serving\n")
         await session.close()
         #expect(isGone(Int32(pid)))
+    }
+
+    @Test func backgroundProcessesCanBeListedAndStopped() async throws {
+        let first = await call("execute", ["command": "echo one-ready; exec sleep 300", "background": true], in: session)
+        let second = await call("execute", ["command": "echo two-ready; exec sleep 300", "background": true], in: session)
+        #expect(first.structured?["id"] == "bg-1" && second.structured?["id"] == "bg-2")
+        let listed = await call("execute", ["list_background": true], in: session)
+        #expect(listed.text.contains("bg-1 running"))
+        #expect(listed.text.contains("| one-ready"))
+        #expect(listed.text.contains("bg-2 running"))
+        let stopped = await call("execute", ["stop_background": "bg-1"], in: session)
+        #expect(stopped.text.hasPrefix("Stopped bg-1"))
+        let firstPid = try #require(first.structured?["pid"]?.intValue)
+        #expect(isGone(Int32(firstPid)))
+        let third = await call("execute", ["command": "exec sleep 300", "background": true], in: session)
+        #expect(third.structured?["id"] == "bg-3", "ids are never reused")
+        let unknown = await call("execute", ["stop_background": "bg-9"], in: session)
+        #expect(unknown.error == .usage)
+        #expect(unknown.text.contains("the ids are bg-2, bg-3"))
+        let both = await call("execute", ["command": "ls", "list_background": true], in: session)
+        #expect(both.text.contains("only one of"))
+        let all = await call("execute", ["stop_background": "all"], in: session)
+        #expect(all.text.contains("bg-2, bg-3"))
+        #expect(await call("execute", ["list_background": true], in: session).text.hasPrefix("No background processes"))
     }
 
     @Test func aBackgroundCommandThatDiesAtOnceSaysWhy() async throws {

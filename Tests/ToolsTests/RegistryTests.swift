@@ -48,7 +48,7 @@ import Testing
             (["command": 5], "parameter 'command' must be a string, got an integer 5"),
             (["command": "ls", "timeout_seconds": "10"], "parameter 'timeout_seconds' must be an integer, got a string \"10\""),
             (["command": "ls", "timeout_seconds": 0], "parameter 'timeout_seconds' must be at least 1"),
-            (["command": "ls", "cwd": "src"], "unknown parameter 'cwd'; the parameters are: background, command, timeout_seconds"),
+            (["command": "ls", "cwd": "src"], "unknown parameter 'cwd'; the parameters are: background, command, list_background, stop_background, timeout_seconds"),
             (["comand": "ls"], "unknown parameter 'comand' (did you mean 'command'?)"),
             ("ls", "the arguments must be an object, got a string \"ls\""),
         ]

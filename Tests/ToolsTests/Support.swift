@@ -10,9 +10,10 @@ extension Scratch {
     func session(
         _ name: String = "default", profile: String = "default", host: [String: String] = ProcessInfo.processInfo.environment
     ) throws -> Session {
+        let state = StateDirectory(statePath)
         let runner = try ConfinedRunner(
-            profile: SandboxProfile.load(profile), workspace: workspace.root, stateDirectory: statePath, host: host,
-            mechanisms: machineMechanisms)
+            profile: SandboxProfile.load(profile), workspace: workspace.root, stateDirectory: statePath,
+            readable: Session.readableFolders(state: state, workspace: workspace), host: host, mechanisms: machineMechanisms)
         return try Session(name: name, workspace: workspace, state: StateDirectory(statePath), runner: runner, hostEnvironment: host)
     }
 }

@@ -23,6 +23,17 @@ struct ExecuteTool: Tool {
         """#
 
     func run(_ arguments: Arguments, in session: Session) async throws -> ToolResult {
+        let list = arguments.bool("list_background") == true
+        let stop = arguments.optionalString("stop_background")
+        let modes = [arguments.optionalString("command") != nil, list, stop != nil].filter { $0 }.count
+        guard modes == 1 else {
+            throw ToolError(
+                modes == 0
+                    ? "missing required parameter 'command' (a string): give a bash command line, e.g. \"ls -la\" (or list_background: true, or stop_background: \"bg-1\")"
+                    : "give only one of command, list_background and stop_background", kind: .usage)
+        }
+        if list { return await Self.listBackground(session) }
+        if let stop { return try await Self.stopBackground(stop, session) }
         let command = try arguments.string("command")
         guard !command.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw ToolError("command is empty: give a bash command line, e.g. \"ls -la\"", kind: .usage)
@@ -85,13 +96,46 @@ struct ExecuteTool: Tool {
             let tail = (try? String(contentsOfFile: log, encoding: .utf8)).map { String($0.suffix(2000)) } ?? ""
             throw ToolError("the background command exited at once. Its output:\n\(tail)\nLog: \(log)")
         }
-        let id = await session.adopt(process)
+        let id = await session.adopt(process, command: command)
         return .text(
             """
-            Started \(id) (pid \(process.pid)) in \(cwd.display). It runs until the session ends.
-            Its output goes to \(log): read it with execute, e.g. `tail -n 50 \(log)`.
+            Started \(id) (pid \(process.pid)) in \(cwd.display). It runs until the session ends or you stop it \
+            (stop_background: "\(id)"). Its output goes to \(log): see it with list_background: true, or \
+            execute `tail -n 50 \(log)`.
             """,
             structured: ["id": .string(id), "pid": .int(Int(process.pid)), "log": .string(log)])
+    }
+
+    /// Every background process with its state and the last lines of its log.
+    static func listBackground(_ session: Session) async -> ToolResult {
+        let jobs = await session.backgroundJobs.sorted { $0.value.started < $1.value.started }
+        guard !jobs.isEmpty else {
+            return .text("No background processes. Start one with execute {\"command\": \"...\", \"background\": true}.", structured: ["background": []])
+        }
+        var text = ""
+        var entries: [JSONValue] = []
+        for (id, job) in jobs {
+            let running = job.process.isRunning
+            let age = Int(Date().timeIntervalSince(job.started))
+            text += "\(id) \(running ? "running" : "exited") (pid \(job.process.pid), started \(age) s ago): \(job.command)\n"
+            let log = (try? String(contentsOfFile: job.process.logFile, encoding: .utf8)) ?? ""
+            let lastLines = log.split(separator: "\n", omittingEmptySubsequences: false).suffix(11).joined(separator: "\n")
+            text += "  log \(job.process.logFile), last lines:\n"
+            text += lastLines.split(separator: "\n", omittingEmptySubsequences: false).map { "  | \($0)" }.joined(separator: "\n") + "\n"
+            entries.append(["id": .string(id), "running": .bool(running), "command": .string(job.command), "log": .string(job.process.logFile)])
+        }
+        return .text(text, structured: ["background": .array(entries)])
+    }
+
+    static func stopBackground(_ id: String, _ session: Session) async throws -> ToolResult {
+        let ids = id == "all" ? await session.backgroundJobs.keys.sorted() : [id]
+        var stopped: [String] = []
+        for candidate in ids where await session.stopBackground(candidate) { stopped.append(candidate) }
+        guard !stopped.isEmpty || id == "all" else {
+            let known = await session.backgroundJobs.keys.sorted()
+            throw ToolError("no background process \(id); \(known.isEmpty ? "none is running" : "the ids are \(known.joined(separator: ", "))")", kind: .usage)
+        }
+        return .text(stopped.isEmpty ? "No background processes were running." : "Stopped \(stopped.joined(separator: ", ")) and everything they started.")
     }
 
     static func render(

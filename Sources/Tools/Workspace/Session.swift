@@ -18,8 +18,9 @@ public actor Session {
     public private(set) var exported: [String: String]
     /// Base variables the session unset.
     public private(set) var unset: Set<String>
-    private var background: [String: BackgroundProcess] = [:]
+    private var background: [String: BackgroundJob] = [:]
     private var counter = 0
+    private var backgroundCounter = 0
 
     private struct Saved: Codable {
         var workspace: String
@@ -60,6 +61,13 @@ public actor Session {
 
     private var stateFile: String { "\(stateFolder)/sessions/\(name).json" }
 
+    /// The folders whose files results name (saved outputs, background logs): a sandbox must let
+    /// commands read them.
+    public static func readableFolders(state: StateDirectory, workspace: Workspace) -> [String] {
+        let folder = state.folder(for: workspace)
+        return [folder + "/outputs", folder + "/background"]
+    }
+
     /// The environment for the next command.
     public var environment: [String: String] {
         baseEnvironment.filter { !unset.contains($0.key) }.merging(exported) { _, own in own }
@@ -90,20 +98,35 @@ public actor Session {
         return "\(stateFolder)/\(kind)/\(name)-\(stamp)-\(getpid())-\(counter).\(suffix)"
     }
 
-    /// Keeps a background process until the session closes; returns its id.
-    func adopt(_ process: BackgroundProcess) -> String {
-        let id = "bg-\(background.count + 1)"
-        background[id] = process
+    /// A background process with what started it.
+    public struct BackgroundJob: Sendable {
+        public let process: BackgroundProcess
+        public let command: String
+        public let started: Date
+    }
+
+    /// Keeps a background process until the session closes (or it is stopped); returns its id.
+    func adopt(_ process: BackgroundProcess, command: String) -> String {
+        backgroundCounter += 1
+        let id = "bg-\(backgroundCounter)"
+        background[id] = BackgroundJob(process: process, command: command, started: Date())
         return id
     }
 
     /// The background processes, by id.
-    public var backgroundProcesses: [String: BackgroundProcess] { background }
+    public var backgroundJobs: [String: BackgroundJob] { background }
+
+    /// Stops one background process (and everything it started); false when there is no such id.
+    func stopBackground(_ id: String) -> Bool {
+        guard let job = background.removeValue(forKey: id) else { return false }
+        job.process.stop()
+        return true
+    }
 
     /// Ends the session: every background process and what it started is killed, and the runner
     /// lets go of what it held.
     public func close() {
-        for process in background.values { process.stop() }
+        for job in background.values { job.process.stop() }
         background = [:]
         runner.close()
     }
