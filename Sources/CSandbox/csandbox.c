@@ -162,8 +162,10 @@ static int drop_capabilities(void) {
 }
 
 static void confine(const struct csandbox_confinement *c, int err_fd) {
-    if (c->cgroup_procs_fd >= 0 && write(c->cgroup_procs_fd, "0\n", 2) < 0)
-        child_fail(err_fd, CSANDBOX_STEP_CGROUP, errno, 0);
+    for (int i = 0; i < 2; i++) {
+        if (c->cgroup_procs_fds[i] >= 0 && write(c->cgroup_procs_fds[i], "0\n", 2) < 0)
+            child_fail(err_fd, CSANDBOX_STEP_CGROUP, errno, i);
+    }
     if (c->uid_map) {
         if (write_file("/proc/self/setgroups", "deny") < 0 && errno != ENOENT)
             child_fail(err_fd, CSANDBOX_STEP_USERNS, errno, 0);

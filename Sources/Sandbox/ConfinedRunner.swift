@@ -10,7 +10,7 @@ final class ConfinementHandle: @unchecked Sendable {
     private let strings: [UnsafeMutablePointer<CChar>]
 
     init(flags: Int32, netnsFD: Int32 = -1, mntnsFD: Int32 = -1, loopbackUp: Bool = false,
-         userMaps: (uid: String, gid: String)? = nil, cgroupFD: Int32 = -1, plan: MountPlan, filter bpf: [UInt8] = [],
+         userMaps: (uid: String, gid: String)? = nil, cgroupFDs: [Int32] = [], plan: MountPlan, filter bpf: [UInt8] = [],
          rlimits limits: [(resource: Int32, value: UInt64)] = []) {
         self.plan = plan
         filter = .allocate(byteCount: max(bpf.count, 8), alignment: 8)
@@ -28,7 +28,8 @@ final class ConfinementHandle: @unchecked Sendable {
             uid_map: userMaps == nil ? nil : UnsafePointer(strings[1]),
             gid_map: userMaps == nil ? nil : UnsafePointer(strings[2]),
             hostname: (flags & Namespaces.uts) != 0 ? UnsafePointer(strings[0]) : nil,
-            loopback_up: loopbackUp ? 1 : 0, cgroup_procs_fd: cgroupFD,
+            loopback_up: loopbackUp ? 1 : 0,
+            cgroup_procs_fds: (cgroupFDs.count > 0 ? cgroupFDs[0] : -1, cgroupFDs.count > 1 ? cgroupFDs[1] : -1),
             mounts: UnsafePointer(plan.mounts.baseAddress), mount_count: Int32(plan.mounts.count),
             rlimits: UnsafePointer(rlimits.baseAddress), rlimit_count: Int32(limits.count),
             filter: UnsafeRawPointer(filter.baseAddress), filter_len: UInt16(bpf.count / 8)))
@@ -62,7 +63,9 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     private let handle: ConfinementHandle
     private let netnsFD: Int32
     private let mountNamespaceFD: Int32
-    private let cgroup: ProcessCgroup?
+    private let cgroups: [ProcessCgroup]
+    /// The cgroup controllers that bound this session's commands.
+    public let activeCgroups: [ProcessCgroup.Controller]
 
     /// Prepares the confinement once: the mount plan, the BPF program, the session's network namespace.
     /// Refuses, with the exact reason, when the kernel lacks a mechanism the profile requires.
@@ -136,9 +139,23 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
         if netnsFD < 0 && profile.network == .loopback {
             notes.append("each command gets a loopback network of its own (a shared one needs root): background servers are not reachable from later commands")
         }
-        cgroup = ProcessCgroup(maxProcesses: profile.limits.processes)
-        if cgroup == nil {
-            notes.append("no pids cgroup is writable, so the process limit rests on RLIMIT_NPROC, which does not bind uid 0")
+        let wanted: [(ProcessCgroup.Controller, UInt64)] = [(.pids, UInt64(profile.limits.processes)), (.memory, UInt64(profile.limits.memoryMB) << 20)]
+        var made: [ProcessCgroup] = []
+        var active: [ProcessCgroup.Controller] = []
+        for (controller, limit) in wanted {
+            guard let cgroup = ProcessCgroup(controller, limit: limit) else { continue }
+            made.append(cgroup)
+            active.append(controller)
+        }
+        cgroups = made
+        activeCgroups = active
+        if !activeCgroups.contains(.pids) {
+            notes.append(root
+                ? "no pids cgroup is writable, so the process limit rests on RLIMIT_NPROC, which does not bind uid 0: a fork bomb is stopped only by the timeout"
+                : "no pids cgroup is writable, so the process limit rests on RLIMIT_NPROC (which counts all of this user's processes)")
+        }
+        if !activeCgroups.contains(.memory) {
+            notes.append("no memory cgroup is writable: memory is bounded per process (RLIMIT_AS), not for the session as a whole")
         }
         self.notes = notes
         let limits = profile.limits
@@ -152,7 +169,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
         ]
         handle = ConfinementHandle(
             flags: flags, netnsFD: netnsFD, mntnsFD: mountNamespaceFD, loopbackUp: loopbackUp, userMaps: userMaps,
-            cgroupFD: cgroup?.procsFD ?? -1, plan: callPlan, filter: try profile.seccomp.compileBPF(), rlimits: rlimits)
+            cgroupFDs: cgroups.map(\.procsFD), plan: callPlan, filter: try profile.seccomp.compileBPF(), rlimits: rlimits)
 
         // Try the whole setup once now, so a failure is reported at start with its exact step.
         do {
@@ -168,7 +185,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     deinit {
         if netnsFD >= 0 { Glibc.close(netnsFD) }
         if mountNamespaceFD >= 0 { Glibc.close(mountNamespaceFD) }
-        cgroup?.remove()
+        cgroups.forEach { $0.remove() }
     }
 
     public func baseEnvironment(host: [String: String]) -> [String: String] {
@@ -192,7 +209,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     }
 
     public func close() {
-        cgroup?.remove()
+        cgroups.forEach { $0.remove() }
     }
 
     public func denials(output: String, exitCode: Int32?, signal: Int32?) -> [String] {

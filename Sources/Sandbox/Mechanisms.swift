@@ -28,8 +28,8 @@ public struct Mechanisms: Sendable {
         if seccompErrno != 0 {
             missing[.seccomp] = "prctl(PR_GET_SECCOMP) failed: \(String(cString: strerror(seccompErrno))); the kernel has no seccomp"
         }
-        if ProcessCgroup.root == nil {
-            missing[.cgroups] = "no writable pids cgroup (tried /sys/fs/cgroup/pids and the cgroup v2 tree)"
+        if ProcessCgroup.parent(for: .pids) == nil {
+            missing[.cgroups] = "no writable pids cgroup (tried cgroup v1's pids hierarchy and the cgroup v2 tree)"
         }
         for name in simulated {
             if let mechanism = SandboxProfile.Mechanism(rawValue: name) {
@@ -47,7 +47,7 @@ public struct Mechanisms: Sendable {
         var confinement = csandbox_confinement(
             clone_flags: flags, netns_fd: -1, mntns_fd: -1, uid_map: (flags & Namespaces.user) != 0 ? UnsafePointer(uidMap) : nil,
             gid_map: (flags & Namespaces.user) != 0 ? UnsafePointer(gidMap) : nil, hostname: nil, loopback_up: 0,
-            cgroup_procs_fd: -1, mounts: nil, mount_count: 0, rlimits: nil, rlimit_count: 0, filter: nil, filter_len: 0)
+            cgroup_procs_fds: (-1, -1), mounts: nil, mount_count: 0, rlimits: nil, rlimit_count: 0, filter: nil, filter_len: 0)
         let spec = ProcessSpec(executable: "/bin/true", environment: [:], workingDirectory: "/")
         do {
             let pid = try withUnsafePointer(to: &confinement) { try Spawn.start(spec, fds: [], confinement: $0) }

@@ -1,35 +1,60 @@
 import Foundation
 
-/// A pids cgroup for one session's commands: the reliable fork-bomb limit (RLIMIT_NPROC does not
-/// bind uid 0). Children join it themselves through a descriptor opened here; `remove()` (the
-/// runner's close, or `removeAll()` on a signal) takes it away.
+/// A cgroup for one session's commands: `pids` is the reliable fork-bomb limit (RLIMIT_NPROC does
+/// not bind uid 0) and `memory` bounds what the session's processes hold together. Children join
+/// through a descriptor opened here; `remove()` (the runner's close, or `removeAll()` on a signal)
+/// kills what is left and takes the cgroup away.
 public final class ProcessCgroup: @unchecked Sendable {
+    public enum Controller: String, Sendable {
+        case pids, memory
+
+        /// The limit file: cgroup v1 name, cgroup v2 name.
+        var limitFiles: (v1: String, v2: String) {
+            switch self {
+            case .pids: ("pids.max", "pids.max")
+            case .memory: ("memory.limit_in_bytes", "memory.max")
+            }
+        }
+    }
+
     let directory: String
     let procsFD: Int32
-
-    /// The pids hierarchy toolhost can create cgroups in, if any.
-    static let root: String? = {
-        let candidates = ["/sys/fs/cgroup/pids"]
-            + ((try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8))?
-                .split(separator: "\n").first { $0.hasPrefix("0::") }
-                .map { ["/sys/fs/cgroup" + $0.dropFirst(3)] } ?? [])
-        return candidates.first { folder in
-            FileManager.default.fileExists(atPath: folder + "/cgroup.procs") && access(folder, W_OK) == 0
-                && (folder.hasSuffix("/pids") || FileManager.default.fileExists(atPath: folder + "/pids.max")
-                    || ((try? String(contentsOfFile: folder + "/cgroup.subtree_control", encoding: .utf8))?.contains("pids") ?? false))
-        }
-    }()
 
     nonisolated(unsafe) private static var counter = 0
     nonisolated(unsafe) private static var live: [String: ProcessCgroup] = [:]
     private static let lock = NSLock()
 
-    init?(maxProcesses: Int) {
-        guard let root = Self.root else { return nil }
+    /// Where toolhost can make a child cgroup with `controller`: under its own cgroup in the v1
+    /// hierarchy of that controller, or in the v2 tree when the controller is delegated there.
+    public static func parent(for controller: Controller) -> (path: String, v2: Bool)? {
+        let lines = ((try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8)) ?? "").split(separator: "\n")
+        var candidates: [(String, Bool)] = []
+        for line in lines {
+            let parts = line.split(separator: ":", maxSplits: 2, omittingEmptySubsequences: false)
+            guard parts.count == 3 else { continue }
+            let own = parts[2] == "/" ? "" : String(parts[2])
+            if parts[1].split(separator: ",").contains(Substring(controller.rawValue)) {
+                candidates.append(("/sys/fs/cgroup/\(controller.rawValue)\(own)", false))
+            } else if parts[0] == "0" && parts[1].isEmpty {
+                candidates.append(("/sys/fs/cgroup\(own)", true))
+            }
+        }
+        return candidates.first { path, v2 in
+            guard access(path, W_OK) == 0, FileManager.default.fileExists(atPath: path + "/cgroup.procs") else { return false }
+            if !v2 { return true }
+            let delegated = (try? String(contentsOfFile: path + "/cgroup.subtree_control", encoding: .utf8)) ?? ""
+            return delegated.split(separator: " ").contains { $0.trimmingCharacters(in: .whitespacesAndNewlines) == controller.rawValue }
+        }
+    }
+
+    /// Makes the cgroup with its limit; nil when the machine offers no writable place for it.
+    init?(_ controller: Controller, limit: UInt64) {
+        guard let parent = Self.parent(for: controller) else { return nil }
         let n = Self.lock.withLock { Self.counter += 1; return Self.counter }
-        directory = "\(root)/toolhost-\(getpid())-\(n)"
+        directory = "\(parent.path)/toolhost-\(getpid())-\(controller.rawValue)-\(n)"
         guard mkdir(directory, 0o755) == 0 || errno == EEXIST else { return nil }
-        guard (try? "\(maxProcesses)\n".write(toFile: directory + "/pids.max", atomically: false, encoding: .utf8)) != nil else {
+        let file = parent.v2 ? controller.limitFiles.v2 : controller.limitFiles.v1
+        guard (try? "\(limit)\n".write(toFile: directory + "/" + file, atomically: false, encoding: .utf8)) != nil else {
             rmdir(directory)
             return nil
         }
@@ -39,12 +64,6 @@ public final class ProcessCgroup: @unchecked Sendable {
             return nil
         }
         Self.lock.withLock { Self.live[directory] = self }
-    }
-
-    /// The number of processes in the cgroup now.
-    var current: Int {
-        Int((try? String(contentsOfFile: directory + "/pids.current", encoding: .utf8))?
-            .trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
     }
 
     /// Kills whatever is left in the cgroup and removes it; safe to call more than once.

@@ -22,6 +22,10 @@ struct Doctor: ParsableCommand {
             let state = mechanisms.missing[mechanism].map { "missing: \($0)" } ?? "yes"
             print("  \(mechanism.rawValue.padding(toLength: 18, withPad: " ", startingAt: 0)) \(state)")
         }
+        let cgroupPlaces = [ProcessCgroup.Controller.pids, .memory].map { controller in
+            "\(controller.rawValue): " + (ProcessCgroup.parent(for: controller).map { "\($0.path)\($0.v2 ? " (v2)" : " (v1)")" } ?? "not writable")
+        }
+        print("  cgroup controllers  \(cgroupPlaces.joined(separator: "; "))")
         print("\nprofiles:")
         var defaultWorks = false
         for name in SandboxProfile.builtInNames {

@@ -95,6 +95,29 @@ func runWithPeakMemory(_ path: String, _ arguments: [String]) throws -> (output:
     return (String(ran.stdout[newline...].dropFirst()), Int(ran.stdout[..<newline]) ?? Int.max)
 }
 
+@Suite struct HugeOutputTests {
+    /// 100 MB of output: the result is capped, the saved file holds all of it, and toolhost's own
+    /// memory does not grow with it.
+    @Test func hundredMegabytesAreCappedWithBoundedMemory() throws {
+        let scratch = try Scratch()
+        func execute(_ command: String) throws -> (output: String, peakKB: Int) {
+            try runWithPeakMemory(
+                toolhostBinary,
+                ["call", "execute", #"{"command":"\#(command)"}"#, "--workspace", scratch.workspace, "--state-dir", scratch.state])
+        }
+        let baseline = try execute("true")
+        let huge = try execute("head -c 100000000 /dev/zero | tr '\\\\0' a; echo; echo END")
+        #expect(huge.output.contains("truncated: true"))
+        #expect(huge.output.contains("END\n[exit_code: 0"))
+        #expect(huge.output.utf8.count < 40_000)
+        let growth = huge.peakKB - baseline.peakKB
+        #expect(growth < 20_000, "peak RSS grew by \(growth) KB for 100 MB of output")
+        let saved = try #require(huge.output.range(of: #"all 100000005 bytes are in (\S+)"#, options: .regularExpression))
+        let path = String(huge.output[saved].split(separator: " ").last!)
+        #expect((try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) == 100_000_005)
+    }
+}
+
 @Suite struct SignalTests {
     /// A terminated toolhost takes the command it was running with it, even though the command
     /// leads a session of its own.

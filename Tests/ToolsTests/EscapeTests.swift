@@ -148,6 +148,31 @@ import Testing
         #expect(after.text.hasPrefix("still-fine\n"))
     }
 
+    @Test func commandsRunInTheSessionsCgroupsWhichGoAwayWithIt() async throws {
+        let session = try scratch.session("cgroups")
+        let result = await run("grep -E ':(pids|memory):' /proc/self/cgroup", in: session)
+        let paths = result.text.split(separator: "\n").filter { $0.contains(":pids:/") || $0.contains(":memory:/") }
+            .map { line -> String in
+                let parts = line.split(separator: ":", maxSplits: 2)
+                return "/sys/fs/cgroup/\(parts[1])\(parts[2])"
+            }
+        if ProcessCgroup.parent(for: .pids) != nil { #expect(paths.contains { $0.contains("-pids-") }, "\(result.text)") }
+        if ProcessCgroup.parent(for: .memory) != nil { #expect(paths.contains { $0.contains("-memory-") }, "\(result.text)") }
+        for path in paths { #expect(FileManager.default.fileExists(atPath: path)) }
+        await session.close()
+        for path in paths { #expect(!FileManager.default.fileExists(atPath: path), "\(path) is removed with the session") }
+    }
+
+    @Test func theNetworkProfileReachesTheHostAndKeepsTheRest() async throws {
+        let listener = try LoopbackListener()
+        let session = try scratch.session("net", profile: "network")
+        let result = await run("(exec 3<>/dev/tcp/127.0.0.1/\(listener.port)) && echo connected; touch /etc/x; grep Seccomp: /proc/self/status", in: session)
+        #expect(result.text.contains("connected"))
+        #expect(listener.hasPendingConnection)
+        #expect(result.text.contains("Read-only file system"))
+        #expect(result.text.contains("Seccomp:\t2"))
+    }
+
     @Test func aProfileRequiringAMissingMechanismRefusesWithTheReason() throws {
         var profile = try SandboxProfile.load("default")
         profile.requires.append(.userNamespace)

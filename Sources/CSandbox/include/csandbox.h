@@ -59,7 +59,7 @@ struct csandbox_confinement {
     const char *gid_map;
     const char *hostname;            /* set in the new UTS namespace, or NULL */
     int loopback_up;                 /* bring `lo` up (in a network namespace of the child's own) */
-    int cgroup_procs_fd;             /* a cgroup's cgroup.procs to join first, or -1 */
+    int cgroup_procs_fds[2];         /* cgroup.procs of cgroups to join first (pids, memory), or -1 */
     const struct csandbox_mount *mounts;
     int mount_count;
     const struct csandbox_rlimit *rlimits;
