@@ -19,6 +19,9 @@ public struct ProcessSpec: Sendable {
     /// When set, the child gets a pipe on this descriptor and the parent collects what it writes
     /// (the command's own stdout cannot reach it).
     public var statusChannelFD: Int32?
+    /// More descriptors for the child, target -> source in the parent (Chromium's DevTools pipe
+    /// wants fds 3 and 4). The parent keeps and closes its own ends.
+    public var extraDescriptors: [Int32: Int32] = [:]
     /// Reads the exit code from what the child wrote to the status channel, when it reports one:
     /// the runner can then answer without waiting for the process to be reaped.
     public var exitCodeFromStatus: (@Sendable ([UInt8]) -> Int32?)?

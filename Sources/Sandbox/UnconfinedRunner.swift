@@ -61,6 +61,7 @@ enum Supervisor {
 
         var fds = [(output.write, Int32(1)), (output.write, Int32(2))]
         if let status, let target = spec.statusChannelFD { fds.append((status.write, target)) }
+        fds += spec.extraDescriptors.sorted { $0.key < $1.key }.map { ($0.value, $0.key) }
         let pid: pid_t
         do {
             pid = try Spawn.start(spec, fds: fds, confinement: confinement?.pointer)
@@ -154,7 +155,8 @@ enum Supervisor {
         let log = open(logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard log >= 0 else { throw SpawnError(executable: logFile, errno: errno) }
         defer { close(log) }
-        let pid = try Spawn.start(spec, fds: [(log, 1), (log, 2)], confinement: confinement?.pointer)
+        let fds = [(log, Int32(1)), (log, Int32(2))] + spec.extraDescriptors.sorted { $0.key < $1.key }.map { ($0.value, $0.key) }
+        let pid = try Spawn.start(spec, fds: fds, confinement: confinement?.pointer)
         LiveProcesses.add(pid)
         return BackgroundProcess(pid: pid, logFile: logFile)
     }

@@ -6,18 +6,10 @@ import Testing
 
 /// The escape suite: every attempt runs through `execute` in a confined session and must fail,
 /// leaving the host as it was.
-@Suite(.serialized) struct EscapeTests {
-    let scratch: Scratch
-    let session: Session
+@Suite(.serialized) struct EscapeTests: UsesFixture {
+    let fixture: Fixture
 
-    init() throws {
-        scratch = try Scratch()
-        session = try scratch.session()
-    }
-
-    private func run(_ command: String, timeout: Int = 20, in session: Session? = nil) async -> ToolResult {
-        await call("execute", ["command": .string(command), "timeout_seconds": .int(timeout)], in: session ?? self.session)
-    }
+    init() throws { fixture = try Fixture() }
 
     @Test func writesOutsideTheWorkspaceFail() async throws {
         let outside = scratch.root + "/outside.txt"
@@ -171,6 +163,29 @@ import Testing
         #expect(listener.hasPendingConnection)
         #expect(result.text.contains("Read-only file system"))
         #expect(result.text.contains("Seccomp:\t2"))
+    }
+
+    /// The screenshot tool hands Chromium a pipe on fds 3 and 4; every other descriptor is closed.
+    @Test func extraDescriptorsReachTheChildAndNothingElseDoes() async throws {
+        let runner = session.runner
+        var toChild: [Int32] = [0, 0]
+        var fromChild: [Int32] = [0, 0]
+        #expect(pipe(&toChild) == 0 && pipe(&fromChild) == 0)
+        let leaked = open("/dev/null", O_RDONLY)  // not close-on-exec, and not asked for
+        defer { close(leaked) }
+        var spec = ProcessSpec(
+            executable: "/bin/sh", arguments: ["-c", "read line <&3; echo \"got $line\" >&4; ls /proc/self/fd"],
+            environment: runner.baseEnvironment(host: [:]), workingDirectory: scratch.workspacePath, timeout: .seconds(10))
+        spec.extraDescriptors = [3: toChild[0], 4: fromChild[1]]
+        _ = "ping\n".withCString { write(toChild[1], $0, 5) }
+        let outcome = try await runner.run(spec)
+        close(toChild[0]); close(toChild[1]); close(fromChild[1])
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let n = read(fromChild[0], &buffer, 64)
+        close(fromChild[0])
+        #expect(String(decoding: buffer[..<max(n, 0)], as: UTF8.self) == "got ping\n")
+        let fds = String(decoding: outcome.head, as: UTF8.self).split(separator: "\n").compactMap { Int($0) }
+        #expect(Set(fds).isSubset(of: [0, 1, 2, 3, 4, 5]), "only the asked-for descriptors (and ls's own) are open: \(fds)")
     }
 
     @Test func aProfileRequiringAMissingMechanismRefusesWithTheReason() throws {

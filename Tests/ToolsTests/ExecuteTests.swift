@@ -4,20 +4,12 @@ import Testing
 @testable import Tools
 
 /// Serialized: these spawn real processes and look for leftovers by pid.
-@Suite(.serialized) struct ExecuteTests {
-    let scratch: Scratch
-    let session: Session
+@Suite(.serialized) struct ExecuteTests: UsesFixture {
+    let fixture: Fixture
 
     init() throws {
-        scratch = try Scratch()
-        try FileManager.default.createDirectory(atPath: scratch.workspacePath + "/src/lib", withIntermediateDirectories: true)
-        session = try scratch.session()
-    }
-
-    private func run(_ command: String, timeout: Int? = nil, in session: Session? = nil) async -> ToolResult {
-        var arguments: [String: JSONValue] = ["command": .string(command)]
-        if let timeout { arguments["timeout_seconds"] = .int(timeout) }
-        return await call("execute", .object(arguments), in: session ?? self.session)
+        fixture = try Fixture()
+        try FileManager.default.createDirectory(atPath: fixture.scratch.workspacePath + "/src/lib", withIntermediateDirectories: true)
     }
 
     @Test func cdPersistsAndEveryResultStatesTheCwd() async throws {

@@ -43,6 +43,13 @@ protocol UsesFixture {
 extension UsesFixture {
     var scratch: Scratch { fixture.scratch }
     var session: Session { fixture.session }
+
+    /// Runs a command through the execute tool, in this fixture's session unless another is given.
+    func run(_ command: String, timeout: Int? = nil, in other: Session? = nil) async -> ToolResult {
+        var arguments: [String: JSONValue] = ["command": .string(command)]
+        if let timeout { arguments["timeout_seconds"] = .int(timeout) }
+        return await call("execute", .object(arguments), in: other ?? session)
+    }
 }
 
 let registry = try! ToolRegistry()

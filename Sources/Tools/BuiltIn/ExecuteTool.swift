@@ -10,17 +10,11 @@ struct ExecuteTool: Tool {
     /// Runs the command, then (from an EXIT trap, so `exit 3` reports too) writes a marker, the exit
     /// code and the final directory, NUL-separated, and `export -p` to the status descriptor. Only
     /// the last report counts, so stray writes to fd 3 cannot stand in for it. `export -p` is a
-    /// builtin: the report forks nothing and costs a tenth of a millisecond.
-    static let wrapper = #"""
-        __toolhost_report() {
-          builtin printf '\001toolhost-state\001\0%s\0%s\0' "$?" "$PWD" >&3
-          builtin export -p >&3
-        }
-        trap __toolhost_report EXIT
-        __toolhost_cmd=$1
-        shift
-        eval "unset __toolhost_cmd; $__toolhost_cmd"
-        """#
+    /// builtin: the report forks nothing and costs a tenth of a millisecond. One line, so bash's
+    /// own errors say "bash: line 1:" as they would for the command alone.
+    static let wrapper =
+        #"__toolhost_report() { builtin printf '\001toolhost-state\001\0%s\0%s\0' "$?" "$PWD" >&3; builtin export -p >&3; }; "#
+        + #"trap __toolhost_report EXIT; __toolhost_cmd=$1; shift; eval "unset __toolhost_cmd; $__toolhost_cmd""#
 
     func run(_ arguments: Arguments, in session: Session) async throws -> ToolResult {
         let list = arguments.bool("list_background") == true
@@ -47,7 +41,7 @@ struct ExecuteTool: Tool {
         let timeout = arguments.int("timeout_seconds") ?? session.runner.defaultTimeoutSeconds
         let spill = await session.newStatePath(kind: "outputs")
         let spec = ProcessSpec(
-            executable: "/bin/bash", arguments: ["--noprofile", "--norc", "-c", Self.wrapper, "toolhost", command],
+            executable: "/bin/bash", arguments: ["--noprofile", "--norc", "-c", Self.wrapper, "bash", command],
             environment: environment, workingDirectory: cwd.absolute, timeout: .seconds(timeout),
             outputCap: session.runner.outputCap, spillFile: spill, statusChannelFD: Self.statusFD,
             exitCodeFromStatus: { ShellState($0)?.exitCode })
