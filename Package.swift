@@ -30,10 +30,12 @@ let package = Package(
             resources: ["default", "build", "network", "browser", "strict"].map { .embedInCode("Resources/\($0).json") },
             swiftSettings: strict
         ),
+        // libgit2: git runs in the host, so push credentials never enter the sandbox.
+        .systemLibrary(name: "CLibGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         // Workspace, sessions, the registry and one file per tool.
         .target(
             name: "Tools",
-            dependencies: ["Sandbox"],
+            dependencies: ["Sandbox", "CLibGit2"],
             resources: [.embedInCode("Resources/tools.json")],
             swiftSettings: strict
         ),

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(bash coreutils git python3 python3-venv pkg-config libseccomp-dev bubblewrap curl)
+APT_PACKAGES=(bash coreutils git python3 python3-venv pkg-config libseccomp-dev libgit2-dev bubblewrap curl)
 PYTHON_MCP_VERSION="2.3.0"
 VENV=.venv
 

@@ -16,6 +16,11 @@ struct SessionOptions: ParsableArguments {
         discussion: "The profiles live in sandbox-profiles/; `toolhost doctor` shows what this machine supports."))
     var profile: String = "default"
 
+    @Option(help: ArgumentHelp(
+        "toolhost's config file (protected branches, allowed push patterns, commit identity).",
+        discussion: "Default: $XDG_CONFIG_HOME/toolhost/config.json, else ~/.config/toolhost/config.json."))
+    var config: String?
+
     @Flag(help: "Run commands without the sandbox (said loudly on stderr). Only for machines that cannot confine.")
     var unconfined = false
 
@@ -53,7 +58,8 @@ struct SessionOptions: ParsableArguments {
             let workspace = try Workspace(path)
             let state = StateDirectory(stateDir ?? StateDirectory.defaultPath())
             return try Session(
-                name: session, workspace: workspace, state: state, runner: makeRunner(workspace: workspace, state: state))
+                name: session, workspace: workspace, state: state, runner: makeRunner(workspace: workspace, state: state),
+                gitPolicy: GitPolicy.load(path: config))
         } catch let error as ToolError {
             throw ValidationError(error.message)
         }

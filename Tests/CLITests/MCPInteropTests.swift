@@ -20,8 +20,10 @@ import Testing
     @Test func pythonClientListsAndCallsEveryTool() throws {
         let scratch = try Scratch()
         let seen = try client("full", scratch)
-        #expect(seen["tools"] as? [String] == ["execute", "read_file", "write_file", "edit_file"])
-        #expect(seen["schemas_have_required"] as? Bool == true)
+        #expect(seen["tools"] as? [String] == [
+            "execute", "read_file", "write_file", "edit_file", "git_status", "git_diff", "git_branch", "git_commit", "git_push",
+        ])
+        #expect(seen["schemas_are_objects"] as? Bool == true)
         let calls = try #require(seen["calls"] as? [String: [String: Any]])
         for (name, result) in calls {
             #expect(result["isError"] as? Bool == false, "\(name): \(result["text"] ?? "")")
@@ -29,6 +31,12 @@ import Testing
         #expect((calls["read_file"]?["text"] as? String)?.hasPrefix("     1\talpha\n     2\tbeta\n") == true)
         #expect((calls["execute"]?["text"] as? String)?.hasPrefix("alpha\ngamma\n") == true)
         #expect((seen["pwd_after_cd"] as? String)?.hasPrefix(scratch.workspace + "/notes\n") == true)
+        let gitCalls = try #require(seen["git"] as? [String: [String: Any]])
+        for name in ["execute", "git_branch", "git_status", "git_diff", "git_commit"] {
+            #expect(gitCalls[name]?["isError"] as? Bool == false, "\(name): \(gitCalls[name]?["text"] ?? "")")
+        }
+        #expect((gitCalls["git_commit"]?["text"] as? String)?.contains("on run-1: docs: add notes") == true)
+        #expect((gitCalls["git_push"]?["text"] as? String)?.contains("no remote named origin") == true)
         for key in ["escape", "unknown", "missing_param"] {
             let result = try #require(seen[key] as? [String: Any])
             #expect(result["isError"] as? Bool == true)

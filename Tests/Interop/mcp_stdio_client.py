@@ -30,7 +30,9 @@ async def main(toolhost, workspace, state_dir, mode):
                 return
             tools = await session.list_tools()
             seen["tools"] = [t.name for t in tools.tools]
-            seen["schemas_have_required"] = all("required" in t.input_schema for t in tools.tools)
+            seen["schemas_are_objects"] = all(
+                t.input_schema.get("type") == "object" and "properties" in t.input_schema for t in tools.tools
+            )
 
             calls = {
                 "write_file": {"path": "notes/a.txt", "content": "alpha\nbeta\n"},
@@ -38,6 +40,14 @@ async def main(toolhost, workspace, state_dir, mode):
                 "edit_file": {"path": "notes/a.txt", "old_string": "beta", "new_string": "gamma"},
                 "execute": {"command": "cd notes && cat a.txt"},
             }
+            git_calls = [
+                ("execute", {"command": "(cd .. && git init -q -b main && git config user.name T && git config user.email t@example.com)"}),
+                ("git_branch", {"name": "run-1"}),
+                ("git_status", {}),
+                ("git_diff", {"paths": ["notes"]}),
+                ("git_commit", {"message": "docs: add notes", "paths": ["notes"]}),
+                ("git_push", {}),
+            ]
             seen["calls"] = {}
             for name, args in calls.items():
                 r = await session.call_tool(name, args)
@@ -45,6 +55,10 @@ async def main(toolhost, workspace, state_dir, mode):
 
             r = await session.call_tool("execute", {"command": "pwd"})
             seen["pwd_after_cd"] = text_of(r)
+            seen["git"] = {}
+            for name, args in git_calls:
+                r = await session.call_tool(name, args)
+                seen["git"][name] = {"isError": r.is_error, "text": text_of(r)}
             r = await session.call_tool("read_file", {"path": "../outside"})
             seen["escape"] = {"isError": r.is_error, "text": text_of(r)}
             r = await session.call_tool("no_such_tool", {})

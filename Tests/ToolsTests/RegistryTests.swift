@@ -15,7 +15,9 @@ import Testing
 
     @Test func everyDefinitionHasAnImplementationAndASchemaAModelCanUse() throws {
         let registry = try ToolRegistry()
-        #expect(registry.definitions.map(\.name) == ["execute", "read_file", "write_file", "edit_file"])
+        #expect(registry.definitions.map(\.name) == [
+            "execute", "read_file", "write_file", "edit_file", "git_status", "git_diff", "git_branch", "git_commit", "git_push",
+        ])
         for definition in registry.definitions {
             #expect(definition.description.count > 60, "\(definition.name) needs a description a model can act on")
             #expect(definition.inputSchema["type"] == "object")
@@ -71,7 +73,7 @@ import Testing
         let unknown = await registry.call("read_fil", argumentsJSON: "{}", session: session)
         #expect(unknown.error == .usage)
         #expect(unknown.text.contains("did you mean 'read_file'?"))
-        #expect(unknown.text.contains("execute, read_file, write_file, edit_file"))
+        #expect(unknown.text.contains("execute, read_file, write_file, edit_file, git_status"))
         let empty = await registry.call("read_file", argumentsJSON: "  ", session: session)
         #expect(empty.text.contains("missing required parameter 'path'"))
     }
@@ -79,7 +81,12 @@ import Testing
 
 /// Every tool refuses the same kinds of bad input with a usage error that names the parameter.
 @Suite struct BadInputTests {
-    static let tools = ["execute", "read_file", "write_file", "edit_file"]
+    /// Each tool with a required string parameter, and that parameter.
+    static let required = [
+        "execute": "command", "read_file": "path", "write_file": "path", "edit_file": "path", "git_branch": "name",
+        "git_commit": "message",
+    ]
+    static let tools = required.keys.sorted()
 
     @Test(arguments: tools) func missingRequiredParameters(tool: String) async throws {
         let session = try Scratch().session()
@@ -90,13 +97,13 @@ import Testing
 
     @Test(arguments: tools) func wrongTypes(tool: String) async throws {
         let session = try Scratch().session()
-        let key = tool == "execute" ? "command" : "path"
+        let key = Self.required[tool]!
         let result = await call(tool, [key: .array([1])], in: session)
         #expect(result.error == .usage)
         #expect(result.text.contains("parameter '\(key)' must be a string, got an array [1]"))
     }
 
-    @Test(arguments: tools) func unknownParameters(tool: String) async throws {
+    @Test(arguments: try! ToolRegistry().definitions.map(\.name)) func unknownParameters(tool: String) async throws {
         let session = try Scratch().session()
         let result = await call(tool, ["verbose": true], in: session)
         #expect(result.error == .usage)

@@ -62,6 +62,9 @@ struct ExecuteTool: Tool {
         }
         let output = Terminal.clean(outcome.head) + Terminal.clean(outcome.tail)
         notes += session.runner.denials(output: output, exitCode: outcome.exitCode, signal: outcome.signal).map { "denied by \($0)" }
+        if outcome.exitCode != 0, command.range(of: #"\bgit\s+push\b"#, options: .regularExpression) != nil {
+            notes.append("commands have no git credentials or network: push with the git_push tool instead")
+        }
         return Self.render(outcome, cwd: finalCwd, root: session.workspace.root, timeout: timeout, spill: spill, notes: notes)
     }
 

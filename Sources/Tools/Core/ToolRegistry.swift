@@ -7,7 +7,10 @@ public struct ToolRegistry: Sendable {
     public static let toolsJSON: [UInt8] = PackageResources.tools_json
 
     /// The built-in tools, in no particular order: tools.json fixes the order.
-    public static let builtIn: [any Tool] = [ExecuteTool(), ReadFileTool(), WriteFileTool(), EditFileTool()]
+    public static let builtIn: [any Tool] = [
+        ExecuteTool(), ReadFileTool(), WriteFileTool(), EditFileTool(),
+        GitStatusTool(), GitDiffTool(), GitBranchTool(), GitCommitTool(), GitPushTool(),
+    ]
 
     public let definitions: [ToolDefinition]
     private let tools: [String: any Tool]

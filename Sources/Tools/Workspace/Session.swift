@@ -11,6 +11,9 @@ public actor Session {
     public nonisolated let stateFolder: String
     /// The environment every command starts from, before the session's own exports.
     public nonisolated let baseEnvironment: [String: String]
+    /// What the git tools may do, and the credentials they push with (host side only).
+    public nonisolated let gitPolicy: GitPolicy
+    public nonisolated let gitCredentials: GitCredentials
 
     /// The shell's directory, relative to the workspace root ("" is the root).
     public private(set) var cwd: String
@@ -33,7 +36,8 @@ public actor Session {
     /// Opens the session named `name`, restoring its saved state when there is some.
     public init(
         name: String = "default", workspace: Workspace, state: StateDirectory, runner: any ProcessRunner,
-        hostEnvironment: [String: String] = ProcessInfo.processInfo.environment
+        hostEnvironment: [String: String] = ProcessInfo.processInfo.environment, gitPolicy: GitPolicy = GitPolicy(),
+        gitCredentials: GitCredentials? = nil
     ) throws {
         guard !name.isEmpty, name.count <= 64,
             name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }), name.first != "."
@@ -45,6 +49,8 @@ public actor Session {
         self.runner = runner
         self.stateFolder = state.folder(for: workspace)
         self.baseEnvironment = runner.baseEnvironment(host: hostEnvironment)
+        self.gitPolicy = gitPolicy
+        self.gitCredentials = gitCredentials ?? .fromEnvironment(hostEnvironment)
         let file = "\(stateFolder)/sessions/\(name).json"
         if let data = FileManager.default.contents(atPath: file),
             let saved = try? JSONDecoder().decode(Saved.self, from: data), saved.workspace == workspace.root

@@ -1,0 +1,200 @@
+import Foundation
+import Sandbox
+import TestSupport
+import Testing
+@testable import Tools
+
+/// The git tools against a real repository with a real bare repository as its remote.
+@Suite(.serialized) struct GitTests {
+    let scratch: Scratch
+    let remote: String
+
+    init() throws {
+        scratch = try Scratch()
+        remote = scratch.root + "/remote.git"
+        try git("init", "-q", "--bare", "-b", "main", remote, in: scratch.root)
+        try git("init", "-q", "-b", "main", in: scratch.workspacePath)
+        try git("config", "user.name", "Test Author", in: scratch.workspacePath)
+        try git("config", "user.email", "author@example.com", in: scratch.workspacePath)
+        try git("remote", "add", "origin", remote, in: scratch.workspacePath)
+        try scratch.write("README.md", "# blog\n")
+        try git("add", ".", in: scratch.workspacePath)
+        try git("commit", "-qm", "init", in: scratch.workspacePath)
+        try git("push", "-q", "origin", "main", in: scratch.workspacePath)
+    }
+
+    private func session(_ policy: GitPolicy = GitPolicy()) throws -> Session {
+        try Session(
+            workspace: scratch.workspace, state: StateDirectory(scratch.statePath),
+            runner: UnconfinedRunner(reason: "git tests run no commands"), gitPolicy: policy)
+    }
+
+    private func remoteLog(_ branch: String) throws -> [String] {
+        try git("log", "--format=%s", branch, in: remote).split(separator: "\n").map(String.init)
+    }
+
+    @Test func twoChunksThenAPushOfRun1() async throws {
+        let session = try session()
+        #expect(!(await call("git_branch", ["name": "run-1"], in: session)).isError)
+        try scratch.write("src/lib/tags.ts", "export const tags = []\n")
+        try scratch.write("src/app/tags/page.tsx", "export default function Page() {}\n")
+        let first = await call("git_commit", ["message": "feat(tags): add the tags library", "paths": ["src/lib"]], in: session)
+        #expect(first.text.contains("Files in this commit (1):\n  src/lib/tags.ts"), "\(first.text)")
+        #expect(first.text.contains("Still uncommitted (1): src/app/tags/page.tsx"))
+        let second = await call("git_commit", ["message": "feat(tags): add the tags page"], in: session)
+        #expect(second.text.contains("Nothing left uncommitted."))
+        let pushed = await call("git_push", [:], in: session)
+        #expect(!pushed.isError, "\(pushed.text)")
+        #expect(pushed.text.contains("Pushed run-1 to origin"))
+        #expect(try remoteLog("run-1") == ["feat(tags): add the tags page", "feat(tags): add the tags library", "init"])
+        #expect(try remoteLog("main") == ["init"], "main is untouched")
+        let author = try git("log", "-1", "--format=%an <%ae>", "run-1", in: remote)
+        #expect(author == "Test Author <author@example.com>\n", "the author comes from git config")
+    }
+
+    @Test func pushesToProtectedOrUnallowedBranchesAreRefused() async throws {
+        let before = try git("for-each-ref", in: remote)
+        let session = try session(GitPolicy(allowedPushPatterns: ["run-*"]))
+        let main = await call("git_push", ["branch": "main"], in: session)
+        #expect(main.isError && main.text.contains("main is a protected branch"))
+
+        _ = await call("git_branch", ["name": "feature-x"], in: session)
+        try scratch.write("x.txt", "x\n")
+        _ = await call("git_commit", ["message": "add x"], in: session)
+        let outside = await call("git_push", [:], in: session)
+        #expect(outside.isError && outside.text.contains("feature-x matches none of the allowed patterns (run-*)"))
+
+        // The remote's default branch is protected whatever it is called.
+        try git("symbolic-ref", "HEAD", "refs/heads/trunk", in: remote)
+        try git("push", "-q", "origin", "main:trunk", in: scratch.workspacePath)
+        let trunkBefore = try git("for-each-ref", in: remote)
+        _ = await call("git_branch", ["name": "trunk"], in: try self.session())
+        let trunk = await call("git_push", [:], in: try self.session())
+        #expect(trunk.isError && trunk.text.contains("trunk is the remote's default branch"), "\(trunk.text)")
+        #expect(try git("for-each-ref", in: remote) == trunkBefore)
+        #expect(before != trunkBefore)
+    }
+
+    @Test func aNonFastForwardIsRefusedNeverForced() async throws {
+        let session = try session()
+        _ = await call("git_branch", ["name": "run-1"], in: session)
+        try scratch.write("a.txt", "one\n")
+        _ = await call("git_commit", ["message": "one"], in: session)
+        _ = await call("git_push", [:], in: session)
+        try git("reset", "-q", "--hard", "HEAD~1", in: scratch.workspacePath)
+        try scratch.write("b.txt", "other\n")
+        _ = await call("git_commit", ["message": "other"], in: session)
+        let refused = await call("git_push", [:], in: session)
+        #expect(refused.isError)
+        #expect(refused.text.contains("non-fast-forward") || refused.text.contains("the remote refused"), "\(refused.text)")
+        #expect(refused.text.contains("never force-pushes"))
+        #expect(try remoteLog("run-1") == ["one", "init"], "the remote is unchanged")
+    }
+
+    @Test func gitPushInTheSandboxFailsAndPointsAtTheTool() async throws {
+        let session = try scratch.session("sandboxed")
+        _ = await call("git_branch", ["name": "run-2"], in: session)
+        try scratch.write("y.txt", "y\n")
+        _ = await call("git_commit", ["message": "add y"], in: session)
+        let typed = await call("execute", ["command": "git push origin run-2"], in: session)
+        #expect(typed.structured?["exit_code"] != 0)
+        #expect(typed.text.contains("push with the git_push tool"))
+        #expect(throws: (any Error).self) { try git("rev-parse", "--verify", "-q", "run-2", in: remote) }
+        let tool = await call("git_push", [:], in: session)
+        #expect(!tool.isError, "\(tool.text)")
+        #expect(try remoteLog("run-2").first == "add y")
+    }
+
+    @Test func edgeCasesGiveClearResults() async throws {
+        // A folder that is not a repository.
+        let plain = try Scratch()
+        let notRepo = try Session(workspace: plain.workspace, state: StateDirectory(plain.statePath), runner: UnconfinedRunner(reason: "test"))
+        let status = await call("git_status", [:], in: notRepo)
+        #expect(status.isError && status.text.contains("is not a git repository"))
+
+        // An empty repository: unborn branch, then its first commit.
+        let empty = try Scratch()
+        try git("init", "-q", "-b", "main", in: empty.workspacePath)
+        let unborn = try Session(workspace: empty.workspace, state: StateDirectory(empty.statePath), runner: UnconfinedRunner(reason: "test"))
+        #expect(await call("git_status", [:], in: unborn).text.hasPrefix("On branch main, no commits yet."))
+        let nothingYet = await call("git_commit", ["message": "first"], in: unborn)
+        #expect(nothingYet.text.contains("nothing to commit"))
+        _ = await call("git_branch", ["name": "run-1"], in: unborn)
+        try empty.write("a.txt", "a\n")
+        let first = await call("git_commit", ["message": "first"], in: unborn)
+        #expect(first.text.contains("on run-1: first"), "\(first.text)")
+
+        // Nothing staged, nothing changed.
+        let session = try session()
+        let nothing = await call("git_commit", ["message": "nothing"], in: session)
+        #expect(nothing.isError && nothing.text.contains("nothing to commit"))
+        let unchanged = await call("git_commit", ["message": "x", "paths": ["README.md"]], in: session)
+        #expect(unchanged.text.contains("no changes in README.md"))
+
+        // A detached HEAD.
+        try git("checkout", "-q", "--detach", "HEAD", in: scratch.workspacePath)
+        #expect(await call("git_status", [:], in: session).text.hasPrefix("HEAD is detached at"))
+        try scratch.write("d.txt", "d\n")
+        #expect(await call("git_commit", ["message": "d"], in: session).text.contains("HEAD is detached"))
+
+        // Bad messages.
+        #expect(await call("git_commit", ["message": "  "], in: session).text.contains("the commit message is empty"))
+    }
+
+    @Test func pathsOutsideTheWorkspaceAreRefused() async throws {
+        let session = try session()
+        for tool in ["git_commit", "git_diff"] {
+            var arguments: [String: JSONValue] = ["paths": ["../remote.git/config"]]
+            if tool == "git_commit" { arguments["message"] = "escape" }
+            let result = await call(tool, .object(arguments), in: session)
+            #expect(result.error == .usage && result.text.contains("outside the workspace"), "\(tool): \(result.text)")
+        }
+        let git = await call("git_commit", ["message": "x", "paths": [".git/config"]], in: session)
+        #expect(git.text.contains("inside .git"))
+    }
+
+    @Test func diffShowsUnstagedAndStagedChangesCapped() async throws {
+        let session = try session()
+        try scratch.write("README.md", "# blog\nmore\n")
+        let diff = await call("git_diff", [:], in: session)
+        #expect(diff.text.contains("+more"))
+        #expect(await call("git_diff", ["staged": true], in: session).text.hasPrefix("No staged changes"))
+        try git("add", "README.md", in: scratch.workspacePath)
+        #expect(await call("git_diff", ["staged": true], in: session).text.contains("+more"))
+        try scratch.write("big.txt", (0..<5000).map { "line \($0)" }.joined(separator: "\n"))
+        let big = await call("git_diff", ["paths": ["big.txt"]], in: session)
+        #expect(big.text.contains("[diff cut at 30000 bytes"))
+    }
+
+    @Test func switchingRefusesToLoseLocalChanges() async throws {
+        let session = try session()
+        _ = await call("git_branch", ["name": "old"], in: session)
+        try scratch.write("README.md", "# changed on old\n")
+        _ = await call("git_commit", ["message": "change readme"], in: session)
+        try scratch.write("README.md", "# local edit\n")
+        let refused = await call("git_branch", ["name": "fresh", "from": "main"], in: session)
+        #expect(refused.isError && refused.text.contains("would overwrite local changes in: README.md"), "\(refused.text)")
+        #expect(try scratch.read("README.md") == "# local edit\n")
+        #expect(throws: (any Error).self) { try git("rev-parse", "--verify", "-q", "fresh", in: scratch.workspacePath) }
+        let status = await call("git_status", [:], in: session)
+        #expect(status.text.hasPrefix("On branch old"))
+    }
+}
+
+/// Runs the git command line (for setting up and checking, never by the tools themselves).
+@discardableResult
+func git(_ arguments: String..., in directory: String) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+    process.arguments = arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: directory)
+    process.environment = ["PATH": "/usr/bin:/bin", "HOME": directory, "GIT_CONFIG_NOSYSTEM": "1"]
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw CocoaError(.fileReadUnknown) }
+    return String(decoding: data, as: UTF8.self)
+}
