@@ -19,6 +19,7 @@ demo: build
 bench: setup
 	$(SWIFT) build -c release
 	./bench/mcp-stdio.sh .build/release/toolhost
+	./bench/git-status.sh .build/release/toolhost
 
 clean:
 	rm -rf .build .venv

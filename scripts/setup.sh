@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(bash coreutils git python3 python3-venv pkg-config libseccomp-dev libgit2-dev bubblewrap curl)
 PYTHON_MCP_VERSION="2.3.0"
+# The reference MCP git server, the anchor of bench/git-status.sh.
+MCP_SERVER_GIT_VERSION="2026.10.19"
 VENV=.venv
 
 if ! command -v swift >/dev/null; then
@@ -35,5 +37,9 @@ if ! "$VENV/bin/python" -c "import mcp, sys; sys.exit(0 if __import__('importlib
   echo "setup: creating $VENV with mcp==$PYTHON_MCP_VERSION"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check "mcp==$PYTHON_MCP_VERSION"
+fi
+if [ ! -x "$VENV/bin/mcp-server-git" ]; then
+  echo "setup: adding mcp-server-git==$MCP_SERVER_GIT_VERSION to $VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "mcp-server-git==$MCP_SERVER_GIT_VERSION" "mcp==$PYTHON_MCP_VERSION"
 fi
 echo "setup: ok"

@@ -5,14 +5,15 @@ struct GitBranchTool: Tool {
     func run(_ arguments: Arguments, in session: Session) async throws -> ToolResult {
         let name = try arguments.string("name")
         let from = arguments.optionalString("from")
-        let repository = try Repository(root: session.workspace.root)
-        let commit = try repository.createAndSwitch(to: name, from: from)
-        let uncommitted = try repository.status().allPaths
-        var text = commit.map { "Created \(name) at \($0.prefix(7))\(from.map { " (from \($0))" } ?? "") and switched to it." }
-            ?? "Switched to the new branch \(name); it gets its first commit with git_commit."
-        if !uncommitted.isEmpty {
-            text += " Your uncommitted changes came along: \(uncommitted.prefix(10).joined(separator: ", "))\(uncommitted.count > 10 ? ", …" : "")."
+        return try await session.withRepository { repository in
+            let commit = try repository.createAndSwitch(to: name, from: from)
+            let uncommitted = try repository.status().allPaths
+            var text = commit.map { "Created \(name) at \($0.prefix(7))\(from.map { " (from \($0))" } ?? "") and switched to it." }
+                ?? "Switched to the new branch \(name); it gets its first commit with git_commit."
+            if !uncommitted.isEmpty {
+                text += " Your uncommitted changes came along: \(uncommitted.prefix(10).joined(separator: ", "))\(uncommitted.count > 10 ? ", …" : "")."
+            }
+            return .text(text, structured: ["branch": .string(name), "commit": commit.map { .string($0) } ?? .null])
         }
-        return .text(text, structured: ["branch": .string(name), "commit": commit.map { .string($0) } ?? .null])
     }
 }

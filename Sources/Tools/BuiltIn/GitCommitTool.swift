@@ -11,39 +11,40 @@ struct GitCommitTool: Tool {
                 kind: .usage)
         }
         let paths = try GitPaths.resolve(arguments.values["paths"], in: session.workspace)
-        let repository = try Repository(root: session.workspace.root)
-        let head = try repository.head()
-        guard head.branch != nil else {
-            throw ToolError("HEAD is detached: create a branch with git_branch first, so the commit is not lost")
-        }
-        let before = try repository.status()
-        if let paths {
-            let changed = before.allPaths
-            let unchanged = paths.filter { path in !changed.contains { $0 == path || $0.hasPrefix(path + "/") } }
-            guard unchanged.isEmpty else {
-                throw ToolError(
-                    "no changes in \(unchanged.joined(separator: ", ")). Changed files: \(changed.isEmpty ? "none" : changed.joined(separator: ", ")).",
-                    kind: .usage)
+        return try await session.withRepository { repository in
+            let head = try repository.head()
+            guard head.branch != nil else {
+                throw ToolError("HEAD is detached: create a branch with git_branch first, so the commit is not lost")
             }
+            let before = try repository.status()
+            if let paths {
+                let changed = before.allPaths
+                let unchanged = paths.filter { path in !changed.contains { $0 == path || $0.hasPrefix(path + "/") } }
+                guard unchanged.isEmpty else {
+                    throw ToolError(
+                        "no changes in \(unchanged.joined(separator: ", ")). Changed files: \(changed.isEmpty ? "none" : changed.joined(separator: ", ")).",
+                        kind: .usage)
+                }
+            }
+            try repository.stage(paths)
+            guard let commit = try repository.commit(message: message, fallback: (session.gitPolicy.identityName, session.gitPolicy.identityEmail)) else {
+                throw ToolError("nothing to commit: the working tree matches the last commit. git_status shows what changed.")
+            }
+            let left = try repository.status().allPaths
+            var text = "Committed \(commit.sha.prefix(7)) on \(head.branch!): \(subject)\n"
+            text += "Files in this commit (\(commit.paths.count)):\n" + commit.paths.map { "  \($0)" }.joined(separator: "\n") + "\n"
+            text += left.isEmpty
+                ? "Nothing left uncommitted.\n"
+                : "Still uncommitted (\(left.count)): \(left.prefix(20).joined(separator: ", "))\(left.count > 20 ? ", …" : "")\n"
+            if subject.count > 72 {
+                text += "hint: the subject has \(subject.count) characters; keep it under 72 and put details in the body after a blank line.\n"
+            }
+            return .text(
+                text,
+                structured: [
+                    "commit": .string(commit.sha), "branch": .string(head.branch!), "files": .array(commit.paths.map { .string($0) }),
+                    "uncommitted": .array(left.map { .string($0) }),
+                ])
         }
-        try repository.stage(paths)
-        guard let commit = try repository.commit(message: message, fallback: (session.gitPolicy.identityName, session.gitPolicy.identityEmail)) else {
-            throw ToolError("nothing to commit: the working tree matches the last commit. git_status shows what changed.")
-        }
-        let left = try repository.status().allPaths
-        var text = "Committed \(commit.sha.prefix(7)) on \(head.branch!): \(subject)\n"
-        text += "Files in this commit (\(commit.paths.count)):\n" + commit.paths.map { "  \($0)" }.joined(separator: "\n") + "\n"
-        text += left.isEmpty
-            ? "Nothing left uncommitted.\n"
-            : "Still uncommitted (\(left.count)): \(left.prefix(20).joined(separator: ", "))\(left.count > 20 ? ", …" : "")\n"
-        if subject.count > 72 {
-            text += "hint: the subject has \(subject.count) characters; keep it under 72 and put details in the body after a blank line.\n"
-        }
-        return .text(
-            text,
-            structured: [
-                "commit": .string(commit.sha), "branch": .string(head.branch!), "files": .array(commit.paths.map { .string($0) }),
-                "uncommitted": .array(left.map { .string($0) }),
-            ])
     }
 }

@@ -6,17 +6,18 @@ struct GitDiffTool: Tool {
     func run(_ arguments: Arguments, in session: Session) async throws -> ToolResult {
         let paths = try GitPaths.resolve(arguments.values["paths"], in: session.workspace)
         let staged = arguments.bool("staged") ?? false
-        let repository = try Repository(root: session.workspace.root)
-        let diff = try repository.diff(staged: staged, paths: paths ?? [], cap: Self.cap)
-        if diff.files == 0 {
-            let other = staged ? "unstaged (git_diff without staged)" : "staged (git_diff with staged: true)"
-            return .text("No \(staged ? "staged" : "unstaged") changes\(paths.map { " in \($0.joined(separator: ", "))" } ?? ""). Look for \(other) changes, or git_status.")
+        return try await session.withRepository { repository in
+            let diff = try repository.diff(staged: staged, paths: paths ?? [], cap: Self.cap)
+            if diff.files == 0 {
+                let other = staged ? "unstaged (git_diff without staged)" : "staged (git_diff with staged: true)"
+                return .text("No \(staged ? "staged" : "unstaged") changes\(paths.map { " in \($0.joined(separator: ", "))" } ?? ""). Look for \(other) changes, or git_status.")
+            }
+            var text = diff.text
+            if diff.truncated {
+                text += "\n[diff cut at \(Self.cap) bytes: give paths to see one file at a time]"
+            }
+            return .text(text, structured: ["files": .int(diff.files), "truncated": .bool(diff.truncated), "staged": .bool(staged)])
         }
-        var text = diff.text
-        if diff.truncated {
-            text += "\n[diff cut at \(Self.cap) bytes: give paths to see one file at a time]"
-        }
-        return .text(text, structured: ["files": .int(diff.files), "truncated": .bool(diff.truncated), "staged": .bool(staged)])
     }
 }
 

@@ -3,28 +3,29 @@ struct GitStatusTool: Tool {
     let name = "git_status"
 
     func run(_ arguments: Arguments, in session: Session) async throws -> ToolResult {
-        let repository = try Repository(root: session.workspace.root)
-        let head = try repository.head()
-        let status = try repository.status()
-        var text = Self.describe(head) + "\n"
-        func section(_ title: String, _ lines: [String]) {
-            guard !lines.isEmpty else { return }
-            text += "\(title):\n" + lines.map { "  \($0)" }.joined(separator: "\n") + "\n"
+        return try await session.withRepository { repository in
+            let head = try repository.head()
+            let status = try repository.status()
+            var text = Self.describe(head) + "\n"
+            func section(_ title: String, _ lines: [String]) {
+                guard !lines.isEmpty else { return }
+                text += "\(title):\n" + lines.map { "  \($0)" }.joined(separator: "\n") + "\n"
+            }
+            section("Staged (goes into the next git_commit without paths)", status.staged.map { "\($0.kind.padding(toLength: 10, withPad: " ", startingAt: 0)) \($0.path)" })
+            section("Not staged", status.unstaged.map { "\($0.kind.padding(toLength: 10, withPad: " ", startingAt: 0)) \($0.path)" })
+            section("Untracked", status.untracked)
+            section("Conflicted", status.conflicted)
+            if status.isClean { text += "Nothing to commit: the working tree is clean.\n" }
+            return .text(
+                text,
+                structured: [
+                    "branch": head.branch.map { .string($0) } ?? .null, "detached": .bool(head.branch == nil),
+                    "unborn": .bool(head.unborn), "commit": head.commit.map { .string($0) } ?? .null,
+                    "upstream": head.upstream.map { .string($0) } ?? .null, "ahead": .int(head.ahead), "behind": .int(head.behind),
+                    "staged": .array(status.staged.map { .string($0.path) }), "unstaged": .array(status.unstaged.map { .string($0.path) }),
+                    "untracked": .array(status.untracked.map { .string($0) }),
+                ])
         }
-        section("Staged (goes into the next git_commit without paths)", status.staged.map { "\($0.kind.padding(toLength: 10, withPad: " ", startingAt: 0)) \($0.path)" })
-        section("Not staged", status.unstaged.map { "\($0.kind.padding(toLength: 10, withPad: " ", startingAt: 0)) \($0.path)" })
-        section("Untracked", status.untracked)
-        section("Conflicted", status.conflicted)
-        if status.isClean { text += "Nothing to commit: the working tree is clean.\n" }
-        return .text(
-            text,
-            structured: [
-                "branch": head.branch.map { .string($0) } ?? .null, "detached": .bool(head.branch == nil),
-                "unborn": .bool(head.unborn), "commit": head.commit.map { .string($0) } ?? .null,
-                "upstream": head.upstream.map { .string($0) } ?? .null, "ahead": .int(head.ahead), "behind": .int(head.behind),
-                "staged": .array(status.staged.map { .string($0.path) }), "unstaged": .array(status.unstaged.map { .string($0.path) }),
-                "untracked": .array(status.untracked.map { .string($0) }),
-            ])
     }
 
     static func describe(_ head: Repository.Head) -> String {

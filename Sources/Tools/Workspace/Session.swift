@@ -74,6 +74,16 @@ public actor Session {
         return [folder + "/outputs", folder + "/background"]
     }
 
+    /// The workspace's repository, opened once: libgit2 then keeps its config, index and objects
+    /// between calls (and notices changes on disk itself). Git calls run one at a time, here.
+    private var repository: Repository?
+
+    /// Runs `body` on the workspace's repository, serialized with the session's other git calls.
+    func withRepository<T: Sendable>(_ body: @Sendable (Repository) throws -> T) throws -> T {
+        if repository == nil { repository = try Repository(root: workspace.root) }
+        return try body(repository!)
+    }
+
     /// The environment for the next command.
     public var environment: [String: String] {
         baseEnvironment.filter { !unset.contains($0.key) }.merging(exported) { _, own in own }
