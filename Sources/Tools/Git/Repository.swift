@@ -150,6 +150,15 @@ final class Repository {
         return status
     }
 
+    /// The repository's index, re-read when the file changed on disk (a command may have run
+    /// `git add` since the repository was opened).
+    private func freshIndex() throws -> OpaquePointer {
+        var index: OpaquePointer?
+        try check(git_repository_index(&index, pointer), "git_repository_index")
+        try check(git_index_read(index, 0), "git_index_read")
+        return index!
+    }
+
     // MARK: - Diff
 
     /// A unified diff of the working tree against the index (or, `staged`, of the index against
@@ -165,8 +174,7 @@ final class Repository {
             if staged {
                 let tree = try headTree()
                 defer { git_tree_free(tree) }
-                var index: OpaquePointer?
-                try check(git_repository_index(&index, pointer), "git_repository_index")
+                let index = try freshIndex()
                 defer { git_index_free(index) }
                 try check(git_diff_tree_to_index(&diff, pointer, tree, index, &options), "git_diff_tree_to_index")
             } else {
@@ -213,8 +221,7 @@ final class Repository {
 
     /// Stages `paths` (new, changed or deleted files), or every change when `paths` is nil.
     func stage(_ paths: [String]?) throws {
-        var index: OpaquePointer?
-        try check(git_repository_index(&index, pointer), "git_repository_index")
+        let index = try freshIndex()
         defer { git_index_free(index) }
         // add_all takes new and changed files (and whole folders), update_all takes deletions.
         try withStrarray(paths ?? ["*"]) { pathspec in
@@ -227,8 +234,7 @@ final class Repository {
     /// Commits the index on HEAD. Returns the new commit and the paths it changed; nil when the
     /// index holds exactly HEAD's tree (nothing to commit).
     func commit(message: String, fallback identity: (name: String, email: String)) throws -> (sha: String, paths: [String])? {
-        var index: OpaquePointer?
-        try check(git_repository_index(&index, pointer), "git_repository_index")
+        let index = try freshIndex()
         defer { git_index_free(index) }
         var treeID = git_oid()
         try check(git_index_write_tree(&treeID, index), "git_index_write_tree")
