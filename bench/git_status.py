@@ -1,6 +1,7 @@
-"""git_status per call through MCP stdio: toolhost (libgit2, in-process) against the reference MCP
-git server (mcp-server-git from PyPI, in .venv), on the same repository of 1,000 files with a few
-changes, in one run.
+"""git_status per call through MCP stdio: toolhost (libgit2, in-process, with an inotify watcher)
+against the reference MCP git server (mcp-server-git from PyPI, in .venv), on the same repository
+of 1,000 files with a few changes, in one run; once with nothing changing between calls, once with
+a file changed before every call.
 Usage: python3 bench/git_status.py TOOLHOST MCP_SERVER_GIT [CALLS]
 """
 import os
@@ -37,12 +38,21 @@ def main():
         ours = Server(toolhost, "serve", "--workspace", repository, "--state-dir", os.path.join(tmp, "state"))
         mine = report("toolhost git_status (1,000 files)", ours.time_calls(
             "tools/call", {"name": "git_status", "arguments": {}}, calls))
+        touched = os.path.join(repository, "src/mod7/file7.ts")
+
+        def touch():
+            with open(touched, "a") as f:
+                f.write("//\n")
+
+        rescan = report("toolhost git_status, a file changed before each", ours.time_calls(
+            "tools/call", {"name": "git_status", "arguments": {}}, calls, before=touch))
         ours.close()
         theirs = Server(reference, "--repository", repository)
         anchor = report("anchor: mcp-server-git git_status", theirs.time_calls(
             "tools/call", {"name": "git_status", "arguments": {"repo_path": repository}}, calls))
         theirs.close()
-    print(f"ratio toolhost / mcp-server-git: {mine / anchor:5.2f}x")
+    print(f"ratio toolhost / mcp-server-git: {mine / anchor:5.2f}x  (nothing changed between calls: the watcher skips the scan)")
+    print(f"ratio toolhost / mcp-server-git: {rescan / anchor:5.2f}x  (a file changed before every call: a full scan each time)")
 
 
 main()

@@ -56,11 +56,14 @@ class Server:
                     raise SystemExit(f"{method} failed: {reply}")
                 return reply
 
-    def time_calls(self, method, params, calls):
+    def time_calls(self, method, params, calls, before=None):
+        """Times `calls` requests after a warm-up; `before` runs ahead of each one, untimed."""
         for _ in range(min(20, calls)):  # warm up
             self.request(method, params)
         samples = []
         for _ in range(calls):
+            if before:
+                before()
             start = time.perf_counter()
             self.request(method, params)
             samples.append(time.perf_counter() - start)

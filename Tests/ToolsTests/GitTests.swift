@@ -166,6 +166,30 @@ import Testing
         #expect(big.text.contains("[diff cut at 30000 bytes"))
     }
 
+    /// git_status answers from a cache while nothing changes; every kind of change, made by the
+    /// host or by a sandboxed command, must show at once.
+    @Test func cachedStatusSeesEveryChange() async throws {
+        let session = try scratch.session("watched")
+        func status() async -> String { await call("git_status", [:], in: session).text }
+        #expect(await status().contains("Nothing to commit"))
+        #expect(await status().contains("Nothing to commit"), "a cached answer")
+        try scratch.write("README.md", "# changed by the host\n")
+        #expect(await status().contains("modified   README.md"))
+        _ = await call("execute", ["command": "mkdir -p deep/er && echo x > deep/er/new.ts"], in: session)
+        #expect(await status().contains("deep/er/new.ts"), "a file in a folder created inside the sandbox")
+        _ = await call("execute", ["command": "echo y > deep/er/second.ts"], in: session)
+        #expect(await status().contains("deep/er/second.ts"), "the new folder is watched too")
+        try git("add", "README.md", in: scratch.workspacePath)
+        #expect(await status().contains("Staged (goes into the next git_commit without paths):\n  modified   README.md"))
+        try git("commit", "-qm", "external", in: scratch.workspacePath)
+        let afterCommit = await status()
+        #expect(!afterCommit.contains("README.md"), "\(afterCommit)")
+        try git("checkout", "-q", "-b", "elsewhere", in: scratch.workspacePath)
+        #expect(await status().hasPrefix("On branch elsewhere"))
+        try FileManager.default.removeItem(atPath: scratch.workspacePath + "/README.md")
+        #expect(await status().contains("deleted    README.md"))
+    }
+
     @Test func switchingRefusesToLoseLocalChanges() async throws {
         let session = try session()
         _ = await call("git_branch", ["name": "old"], in: session)

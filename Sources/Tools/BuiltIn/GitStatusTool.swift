@@ -4,8 +4,7 @@ struct GitStatusTool: Tool {
 
     func run(_ arguments: Arguments, in session: Session) async throws -> ToolResult {
         return try await session.withRepository { repository in
-            let head = try repository.head()
-            let status = try repository.status()
+            let (head, status) = try repository.headAndStatus()
             var text = Self.describe(head) + "\n"
             func section(_ title: String, _ lines: [String]) {
                 guard !lines.isEmpty else { return }

@@ -107,6 +107,30 @@ final class Repository {
         }
     }
 
+    /// The last status and HEAD, and what tells whether they still hold.
+    private var watcher: ChangeWatcher?
+    private var cached: (head: Head, status: Status)?
+
+    /// HEAD and status, from the cache when nothing changed since they were read.
+    func headAndStatus() throws -> (head: Head, status: Status) {
+        if watcher == nil {
+            watcher = ChangeWatcher(root: root) { [pointer] path in
+                var ignored: Int32 = 0
+                return git_ignore_path_is_ignored(&ignored, pointer, path) == 0 && ignored == 1
+            }
+        }
+        if let cached, let watcher, !watcher.hasChanged() { return cached }
+        let fresh = (head: try head(), status: try status())
+        watcher?.settle()
+        cached = watcher?.broken == false ? fresh : nil
+        return fresh
+    }
+
+    /// Forgets the cached status (after this process changed the repository itself).
+    func invalidateStatus() {
+        cached = nil
+    }
+
     func status() throws -> Status {
         var options = git_status_options()
         try check(git_status_options_init(&options, UInt32(GIT_STATUS_OPTIONS_VERSION)), "git_status_options_init")
@@ -221,6 +245,7 @@ final class Repository {
 
     /// Stages `paths` (new, changed or deleted files), or every change when `paths` is nil.
     func stage(_ paths: [String]?) throws {
+        invalidateStatus()
         let index = try freshIndex()
         defer { git_index_free(index) }
         // add_all takes new and changed files (and whole folders), update_all takes deletions.
@@ -303,6 +328,7 @@ final class Repository {
     /// Creates `name` at `from` (default HEAD) and switches to it; on an unborn HEAD, only points
     /// HEAD at the new name. Refuses when the switch would overwrite local changes, listing them.
     func createAndSwitch(to name: String, from: String?) throws -> String? {
+        invalidateStatus()
         guard git_reference_is_valid_name("refs/heads/\(name)") == 1 else {
             throw ToolError("'\(name)' is not a valid branch name: no spaces, '..', '~', '^', ':' or a trailing '/'", kind: .usage)
         }
