@@ -6,11 +6,17 @@ import Tools
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve the tools to an MCP client over stdio.",
+        abstract: "Serve the tools to MCP clients over stdio, or over Streamable HTTP with --http.",
         discussion: """
-            stdout carries only MCP messages; logs go to stderr. The session's cwd and exported \
+            stdio: stdout carries only MCP messages; logs go to stderr. The session's cwd and exported \
             variables are saved under the state dir, so a restarted server carries on where it stopped. \
             Background processes started with execute end when the server exits.
+
+            HTTP (--http HOST:PORT, MCP at /mcp): one session per MCP session, each with its own cwd, \
+            environment and background processes; a client can send 'Toolhost-Session: NAME' to name \
+            its session and find its saved state after a restart. A bearer token (--token-file or \
+            TOOLHOST_TOKEN) is required when HOST is not loopback. Foreign Origins get 403, bodies \
+            over --max-body-bytes 413. SIGTERM gives running commands --shutdown-grace, then kills them.
 
             Example MCP client entry:
               {"mcpServers": {"toolhost": {"command": "toolhost", "args": ["serve", "--workspace", "/path/to/project"]}}}
@@ -19,23 +25,79 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "The folder the tools may touch. Default: the current directory.")
     var workspace: String = "."
 
+    @Option(help: ArgumentHelp("Serve MCP over Streamable HTTP at http://HOST:PORT/mcp instead of stdio.", valueName: "host:port"))
+    var http: String?
+
+    @Option(help: "File holding the bearer token HTTP clients must send (or set TOOLHOST_TOKEN).")
+    var tokenFile: String?
+
+    @Option(help: "Close an HTTP session after this many idle seconds.")
+    var idleTimeout: Int = 1800
+
+    @Option(help: "Refuse HTTP request bodies larger than this many bytes (413).")
+    var maxBodyBytes: Int = 4 << 20
+
+    @Option(help: "On SIGTERM, seconds running commands get before they are killed.")
+    var shutdownGrace: Int = 10
+
     @OptionGroup var options: SessionOptions
 
     func run() async throws {
+        if let http { return try await serveHTTP(http) }
+        Signals.killChildrenOnExit()
         // Keep the real stdout for MCP alone: anything else that prints lands on stderr instead.
         let mcpOut = dup(STDOUT_FILENO)
         dup2(STDERR_FILENO, STDOUT_FILENO)
-        LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = .info
-            return handler
-        }
-        Signals.killChildrenOnExit()
+        bootstrapLogging()
         let session = try options.openSession(workspace: workspace)
         let server = ToolServer(
             registry: try makeRegistry(), session: session, version: Toolhost.version,
             logger: Logger(label: "toolhost"))
         warn("serving MCP on stdio for workspace \(session.workspace.root), session \(session.name)")
         try await server.serve(input: STDIN_FILENO, output: mcpOut)
+    }
+
+    private func serveHTTP(_ address: String) async throws {
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]),
+            (0...65535).contains(port)
+        else {
+            throw ValidationError("--http takes HOST:PORT, e.g. 127.0.0.1:8765 (port 0 picks a free one)")
+        }
+        let host = String(address[..<colon]).trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+        var token = ProcessInfo.processInfo.environment["TOOLHOST_TOKEN"]
+        if let tokenFile {
+            guard let text = try? String(contentsOfFile: tokenFile, encoding: .utf8) else {
+                throw ValidationError("cannot read --token-file \(tokenFile)")
+            }
+            token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        if token?.isEmpty == true { token = nil }
+        let httpOptions = HTTPServeOptions(
+            host: host, port: port, token: token, idleTimeout: .seconds(idleTimeout), maxBodyBytes: maxBodyBytes,
+            shutdownGrace: .seconds(shutdownGrace))
+        guard httpOptions.isLoopback || token != nil else {
+            throw ValidationError(
+                "\(host) is not a loopback address, so clients must authenticate: give --token-file FILE or set TOOLHOST_TOKEN")
+        }
+        bootstrapLogging()
+        _ = try Workspace(workspace)  // fail now, not at the first client
+        let options = options, workspace = workspace
+        let server = ToolHTTPServer(
+            options: httpOptions, registry: try makeRegistry(), version: Toolhost.version, logger: Logger(label: "toolhost")
+        ) { name in
+            try options.openSession(workspace: workspace, name: name)
+        }
+        let required = token != nil
+        try await server.run { port in
+            warn("serving MCP at http://\(host.contains(":") ? "[\(host)]" : host):\(port)/mcp for workspace \(workspace)\(required ? " (bearer token required)" : "")")
+        }
+    }
+
+    private func bootstrapLogging() {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .info
+            return handler
+        }
     }
 }

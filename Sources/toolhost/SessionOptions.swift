@@ -52,13 +52,13 @@ struct SessionOptions: ParsableArguments {
         }
     }
 
-    /// Opens the session on a runner for the chosen profile.
-    func openSession(workspace path: String) throws -> Session {
+    /// Opens the session (`--session`, or `name`) on a runner for the chosen profile.
+    func openSession(workspace path: String, name: String? = nil) throws -> Session {
         do {
             let workspace = try Workspace(path)
             let state = StateDirectory(stateDir ?? StateDirectory.defaultPath())
             return try Session(
-                name: session, workspace: workspace, state: state, runner: makeRunner(workspace: workspace, state: state),
+                name: name ?? session, workspace: workspace, state: state, runner: makeRunner(workspace: workspace, state: state),
                 gitPolicy: GitPolicy.load(path: config))
         } catch let error as ToolError {
             throw ValidationError(error.message)

@@ -1,0 +1,279 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import MCP
+import Sandbox
+import Tools
+
+/// How `toolhost serve --http` listens and what it lets in.
+public struct HTTPServeOptions: Sendable {
+    public var host: String
+    public var port: Int
+    /// Required as `Authorization: Bearer TOKEN` when set.
+    public var token: String?
+    /// A session unused this long is closed (its background processes killed).
+    public var idleTimeout: Duration
+    /// Larger request bodies get 413.
+    public var maxBodyBytes: Int
+    /// On SIGTERM, running commands get this long before they are killed.
+    public var shutdownGrace: Duration
+
+    public init(host: String, port: Int, token: String?, idleTimeout: Duration, maxBodyBytes: Int, shutdownGrace: Duration) {
+        self.host = host
+        self.port = port
+        self.token = token
+        self.idleTimeout = idleTimeout
+        self.maxBodyBytes = maxBodyBytes
+        self.shutdownGrace = shutdownGrace
+    }
+
+    /// Whether the address only takes connections from this machine.
+    public var isLoopback: Bool {
+        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+    }
+}
+
+/// MCP over Streamable HTTP at /mcp (the SDK's stateful transport behind Hummingbird): one MCP
+/// server and one toolhost session per `Mcp-Session-Id`, each with its own cwd, env and
+/// background processes. A client may name its session with `Toolhost-Session: NAME` to find its
+/// saved state again after a restart.
+public struct ToolHTTPServer: Sendable {
+    public typealias SessionFactory = @Sendable (_ name: String) async throws -> Session
+
+    let options: HTTPServeOptions
+    let sessions: HTTPSessions
+    let logger: Logger
+
+    public init(options: HTTPServeOptions, registry: ToolRegistry, version: String, logger: Logger, makeSession: @escaping SessionFactory) {
+        self.options = options
+        self.logger = logger
+        // DNS-rebinding protection is about host names; any port (port 0 is picked at bind time).
+        let origins: OriginValidator = options.isLoopback
+            ? .localhost()
+            : OriginValidator(
+                allowedHosts: ["\(options.host):*", "127.0.0.1:*", "localhost:*"],
+                allowedOrigins: ["http://\(options.host):*", "http://127.0.0.1:*", "http://localhost:*"])
+        sessions = HTTPSessions(
+            registry: registry, version: version, logger: logger, makeSession: makeSession,
+            pipeline: StandardValidationPipeline(validators: [
+                origins, AcceptHeaderValidator(mode: .sseRequired), ContentTypeValidator(), ProtocolVersionValidator(),
+                SessionValidator(),
+            ]))
+    }
+
+    /// Serves until SIGTERM or SIGINT, then gives running commands `shutdownGrace`, kills what is
+    /// left, and closes every session (their state is already saved).
+    public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        let router = Router()
+        for method in [HTTPRequest.Method.post, .get, .delete] {
+            router.on("/mcp", method: method) { request, _ in try await self.respond(to: request) }
+        }
+        let app = Application(
+            router: router, configuration: .init(address: .hostname(options.host, port: options.port)),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? options.port) },
+            logger: logger)
+        let expiry = Task {
+            while !Task.isCancelled {
+                try? await Task.sleep(for: min(options.idleTimeout / 4, .seconds(30)))
+                await sessions.expire(idle: options.idleTimeout)
+            }
+        }
+        // Open SSE streams (a client's GET stream) would hold graceful shutdown forever: once the
+        // grace is over, commands are killed and every session is closed, which ends its streams.
+        let grace = ShutdownGrace(options.shutdownGrace) { [sessions] in
+            LiveProcesses.killAll()
+            await sessions.closeAll()
+        }
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+        expiry.cancel()
+        grace.cancel()
+        await sessions.closeAll()
+        ProcessCgroup.removeAll()
+    }
+
+    private func respond(to request: Request) async throws -> Response {
+        var request = request
+        let started = ContinuousClock.now
+        var fields: [String: String] = [:]
+        for field in request.headers { fields[field.name.canonicalName] = field.value }
+        if let authority = request.head.authority { fields["Host"] = authority }
+        if let token = options.token, !Self.bearerMatches(fields["authorization"], token: token) {
+            log(request.method.rawValue, nil, status: 401, since: started)
+            return Self.plain(
+                401, "Unauthorized: send the token as 'Authorization: Bearer TOKEN' (the token the server was started with, --token-file or TOOLHOST_TOKEN).\n",
+                extra: ["WWW-Authenticate": "Bearer"])
+        }
+        var body: Data?
+        if request.method == .post {
+            do {
+                body = Data(buffer: try await request.collectBody(upTo: options.maxBodyBytes))
+            } catch {
+                log(request.method.rawValue, nil, status: 413, since: started)
+                return Self.plain(413, "Payload Too Large: request bodies are limited to \(options.maxBodyBytes) bytes.\n")
+            }
+        }
+        let mcpRequest = MCP.HTTPRequest(method: request.method.rawValue, headers: fields, body: body, path: request.uri.path)
+        let response = await sessions.handle(mcpRequest, sessionName: fields["toolhost-session"])
+        log(request.method.rawValue, body.flatMap(Self.describe), status: response.statusCode, since: started)
+        var headers = HTTPFields()
+        for (name, value) in response.headers {
+            if let fieldName = HTTPField.Name(name) { headers[fieldName] = value }
+        }
+        let status = HTTPResponse.Status(code: response.statusCode)
+        switch response {
+        case .stream(let stream, _):
+            return Response(status: status, headers: headers, body: ResponseBody(asyncSequence: stream.map { ByteBuffer(bytes: $0) }))
+        default:
+            return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: response.bodyData ?? Data())))
+        }
+    }
+
+    /// One line per request: method, JSON-RPC method and tool, status, duration. Never arguments.
+    private func log(_ method: String, _ what: String?, status: Int, since started: ContinuousClock.Instant) {
+        let elapsed = ContinuousClock.now - started
+        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        logger.info("\(method) /mcp\(what.map { " \($0)" } ?? "") \(status) \(String(format: "%.1f", ms))ms")
+    }
+
+    /// "tools/call read_file" for a call, the JSON-RPC method otherwise.
+    static func describe(_ body: Data) -> String? {
+        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let method = object["method"] as? String else {
+            return nil
+        }
+        if method == "tools/call", let name = (object["params"] as? [String: Any])?["name"] as? String { return "tools/call \(name)" }
+        return method
+    }
+
+    /// Compares in time independent of where the strings differ.
+    static func bearerMatches(_ header: String?, token: String) -> Bool {
+        let given = Array((header ?? "").utf8)
+        let expected = Array("Bearer \(token)".utf8)
+        var difference = UInt8(given.count == expected.count ? 0 : 1)
+        for index in expected.indices {
+            difference |= expected[index] ^ (index < given.count ? given[index] : 0)
+        }
+        return difference == 0
+    }
+
+    static func plain(_ code: Int, _ text: String, extra: [String: String] = [:]) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; charset=utf-8"
+        for (name, value) in extra {
+            if let fieldName = HTTPField.Name(name) { headers[fieldName] = value }
+        }
+        return Response(status: .init(code: code), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+}
+
+/// The MCP sessions of an HTTP server, by `Mcp-Session-Id`.
+actor HTTPSessions {
+    struct Entry {
+        let server: Server
+        let transport: StatefulHTTPServerTransport
+        let session: Session
+        var lastUsed: ContinuousClock.Instant
+    }
+
+    private var entries: [String: Entry] = [:]
+    private let registry: ToolRegistry
+    private let version: String
+    private let logger: Logger
+    private let makeSession: ToolHTTPServer.SessionFactory
+    private let pipeline: any HTTPRequestValidationPipeline
+
+    init(registry: ToolRegistry, version: String, logger: Logger, makeSession: @escaping ToolHTTPServer.SessionFactory,
+         pipeline: any HTTPRequestValidationPipeline) {
+        self.registry = registry
+        self.version = version
+        self.logger = logger
+        self.makeSession = makeSession
+        self.pipeline = pipeline
+    }
+
+    private struct FixedSessionID: SessionIDGenerator {
+        let id: String
+        func generateSessionID() -> String { id }
+    }
+
+    func handle(_ request: MCP.HTTPRequest, sessionName: String?) async -> MCP.HTTPResponse {
+        let id = request.header(HTTPHeaderName.sessionID)
+        if let id, var entry = entries[id] {
+            entry.lastUsed = .now
+            entries[id] = entry
+            let response = await entry.transport.handleRequest(request)
+            if request.method.uppercased() == "DELETE" && response.statusCode == 200 { await close(id) }
+            return response
+        }
+        if request.method.uppercased() == "POST", let body = request.body, ToolHTTPServer.describe(body) == "initialize" {
+            return await open(request, sessionName: sessionName)
+        }
+        if id != nil { return .error(statusCode: 404, .invalidRequest("Not Found: no such session (it expired or was closed); initialize a new one")) }
+        return .error(statusCode: 400, .invalidRequest("Bad Request: missing \(HTTPHeaderName.sessionID) header; start with an initialize request"))
+    }
+
+    private func open(_ request: MCP.HTTPRequest, sessionName: String?) async -> MCP.HTTPResponse {
+        let id = UUID().uuidString
+        let transport = StatefulHTTPServerTransport(sessionIDGenerator: FixedSessionID(id: id), validationPipeline: pipeline, logger: logger)
+        let session: Session
+        do {
+            session = try await makeSession(sessionName ?? "http-\(id.prefix(8).lowercased())")
+        } catch {
+            return .error(statusCode: 400, .invalidRequest("cannot open the toolhost session: \(error)"))
+        }
+        do {
+            let server = await ToolServer(registry: registry, session: session, version: version, logger: logger).makeServer()
+            try await server.start(transport: transport)
+            entries[id] = Entry(server: server, transport: transport, session: session, lastUsed: .now)
+            let response = await transport.handleRequest(request)
+            if case .error = response { await close(id) }
+            return response
+        } catch {
+            await session.close()
+            return .error(statusCode: 500, .internalError("cannot start the MCP session: \(error)"))
+        }
+    }
+
+    private func close(_ id: String) async {
+        guard let entry = entries.removeValue(forKey: id) else { return }
+        await entry.server.stop()
+        await entry.session.close()
+        logger.info("closed session \(id) (\(entry.session.name))")
+    }
+
+    func expire(idle: Duration) async {
+        let now = ContinuousClock.now
+        for (id, entry) in entries where now - entry.lastUsed > idle {
+            logger.info("session \(id) idle for over \(idle): closing it")
+            await close(id)
+        }
+    }
+
+    func closeAll() async {
+        for id in entries.keys { await close(id) }
+    }
+}
+
+/// After SIGTERM or SIGINT, running commands get a bound; then `expire` runs (kill what is left,
+/// close the sessions), so graceful shutdown never waits on a command that would run for minutes.
+final class ShutdownGrace: @unchecked Sendable {
+    private var sources: [any DispatchSourceSignal] = []
+
+    init(_ grace: Duration, expire: @escaping @Sendable () async -> Void) {
+        for number in [SIGTERM, SIGINT] {
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                Task {
+                    try? await Task.sleep(for: grace)
+                    await expire()
+                }
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+
+    func cancel() {
+        sources.forEach { $0.cancel() }
+    }
+}
