@@ -20,6 +20,7 @@ bench: setup
 	$(SWIFT) build -c release
 	./bench/mcp-stdio.sh .build/release/toolhost
 	./bench/git-status.sh .build/release/toolhost
+	./bench/mcp-http.sh .build/release/toolhost
 
 clean:
 	rm -rf .build .venv

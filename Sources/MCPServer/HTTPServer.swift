@@ -115,7 +115,7 @@ public struct ToolHTTPServer: Sendable {
         }
         let mcpRequest = MCP.HTTPRequest(method: request.method.rawValue, headers: fields, body: body, path: request.uri.path)
         let response = await sessions.handle(mcpRequest, sessionName: fields["toolhost-session"])
-        log(request.method.rawValue, body.flatMap(Self.describe), status: response.statusCode, since: started)
+        let method = request.method.rawValue, what = body.flatMap(Self.describe)
         var headers = HTTPFields()
         for (name, value) in response.headers {
             if let fieldName = HTTPField.Name(name) { headers[fieldName] = value }
@@ -123,8 +123,22 @@ public struct ToolHTTPServer: Sendable {
         let status = HTTPResponse.Status(code: response.statusCode)
         switch response {
         case .stream(let stream, _):
-            return Response(status: status, headers: headers, body: ResponseBody(asyncSequence: stream.map { ByteBuffer(bytes: $0) }))
+            // A call's answer streams after this returns: its log line waits for the stream's end.
+            let logged = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
+                let forward = Task {
+                    do {
+                        for try await chunk in stream { continuation.yield(ByteBuffer(bytes: chunk)) }
+                        continuation.finish()
+                    } catch {
+                        continuation.finish(throwing: error)
+                    }
+                    self.log(method, what, status: response.statusCode, since: started)
+                }
+                continuation.onTermination = { _ in forward.cancel() }
+            }
+            return Response(status: status, headers: headers, body: ResponseBody(asyncSequence: logged))
         default:
+            log(method, what, status: response.statusCode, since: started)
             return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: response.bodyData ?? Data())))
         }
     }
@@ -222,7 +236,8 @@ actor HTTPSessions {
             return .error(statusCode: 400, .invalidRequest("cannot open the toolhost session: \(error)"))
         }
         do {
-            let server = await ToolServer(registry: registry, session: session, version: version, logger: logger).makeServer()
+            let server = await ToolServer(registry: registry, session: session, version: version, logger: logger, logsCalls: false)
+                .makeServer()
             try await server.start(transport: transport)
             entries[id] = Entry(server: server, transport: transport, session: session, lastUsed: .now)
             let response = await transport.handleRequest(request)

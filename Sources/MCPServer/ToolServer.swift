@@ -10,12 +10,15 @@ public struct ToolServer: Sendable {
     public let session: Session
     public let version: String
     let logger: Logger
+    /// Whether each call gets a log line here (the HTTP front door logs whole requests instead).
+    let logsCalls: Bool
 
-    public init(registry: ToolRegistry, session: Session, version: String, logger: Logger) {
+    public init(registry: ToolRegistry, session: Session, version: String, logger: Logger, logsCalls: Bool = true) {
         self.registry = registry
         self.session = session
         self.version = version
         self.logger = logger
+        self.logsCalls = logsCalls
     }
 
     /// An SDK server with the tool handlers registered.
@@ -28,12 +31,12 @@ public struct ToolServer: Sendable {
             MCP.Tool(name: $0.name, description: $0.description, inputSchema: $0.inputSchema.mcpValue)
         }
         await server.withMethodHandler(ListTools.self) { _ in .init(tools: tools) }
-        let registry = registry, session = session, logger = logger
+        let registry = registry, session = session, logger = logger, logsCalls = logsCalls
         await server.withMethodHandler(CallTool.self) { params in
             let started = ContinuousClock.now
             let arguments = params.arguments.map { JSONValue.object($0.mapValues(JSONValue.init)) }
             let result = await registry.call(params.name, arguments: arguments, session: session)
-            logger.info("tools/call \(params.name) \(result.isError ? "error" : "ok") \(ContinuousClock.now - started)")
+            if logsCalls { logger.info("tools/call \(params.name) \(result.isError ? "error" : "ok") \(ContinuousClock.now - started)") }
             return result.mcpResult
         }
         return server
