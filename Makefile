@@ -18,9 +18,9 @@ demo: build
 
 bench: setup
 	$(SWIFT) build -c release
-	./bench/mcp-stdio.sh .build/release/toolhost
-	./bench/git-status.sh .build/release/toolhost
-	./bench/mcp-http.sh .build/release/toolhost
+	./bench/run.sh mcp-stdio
+	./bench/run.sh git-status
+	./bench/run.sh mcp-http
 
 clean:
 	rm -rf .build .venv

@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 
-from mcpbench import percentile
+from mcpbench import bench_workspace, percentile
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
            "MCP-Protocol-Version": "2025-06-18"}
@@ -78,12 +78,9 @@ def main():
     toolhost = sys.argv[1]
     calls = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
     with tempfile.TemporaryDirectory() as tmp:
-        workspace = os.path.join(tmp, "ws")
-        os.mkdir(workspace)
-        with open(os.path.join(workspace, "README.md"), "w") as f:
-            f.write("# bench\n" * 40)
+        workspace, state = bench_workspace(tmp)
         server = subprocess.Popen(
-            [toolhost, "serve", "--http", "127.0.0.1:0", "--workspace", workspace, "--state-dir", os.path.join(tmp, "state")],
+            [toolhost, "serve", "--http", "127.0.0.1:0", "--workspace", workspace, "--state-dir", state],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         port = None
         for line in server.stderr:

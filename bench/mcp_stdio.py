@@ -3,25 +3,21 @@ spawning bash directly, and bubblewrap confining it.
 
 Speaks raw newline-delimited JSON-RPC to `toolhost serve` (no client library in the way), so the
 figures are the server's and the transport's. Prints one line per measurement and the ratios.
-Usage: python3 bench/mcp_stdio.py TOOLHOST [CALLS]
+Usage: python3 bench/mcp_stdio.py TOOLHOST [CALLS] (or bench/run.sh mcp-stdio)
 """
 import os
 import shutil
 import sys
 import tempfile
 
-from mcpbench import BWRAP, Server, report, time_spawns
+from mcpbench import BWRAP, Server, bench_workspace, report, time_spawns
 
 
 def main():
     toolhost = sys.argv[1]
     calls = int(sys.argv[2]) if len(sys.argv) > 2 else 500
     with tempfile.TemporaryDirectory() as tmp:
-        workspace = os.path.join(tmp, "ws")
-        os.mkdir(workspace)
-        with open(os.path.join(workspace, "README.md"), "w") as f:
-            f.write("# bench\n" * 40)
-        state = os.path.join(tmp, "state")
+        workspace, state = bench_workspace(tmp)
         server = Server(toolhost, "serve", "--workspace", workspace, "--state-dir", state)
         listing = report("tools/list (transport round trip)", server.time_calls("tools/list", {}, calls))
         read = report("read_file README.md (40 lines)", server.time_calls(

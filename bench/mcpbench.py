@@ -1,6 +1,7 @@
 """A raw newline-delimited JSON-RPC MCP client over stdio and timing helpers, shared by the
 benchmarks: no client library sits between the figures and the servers."""
 import json
+import os
 import statistics
 import subprocess
 import time
@@ -74,3 +75,12 @@ class Server:
         self.proc.wait(timeout=10)
 
 
+
+
+def bench_workspace(tmp):
+    """A workspace with a 40-line README.md inside `tmp`; returns (workspace, state dir)."""
+    workspace = os.path.join(tmp, "ws")
+    os.mkdir(workspace)
+    with open(os.path.join(workspace, "README.md"), "w") as f:
+        f.write("# bench\n" * 40)
+    return workspace, os.path.join(tmp, "state")

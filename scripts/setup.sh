@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(bash coreutils git python3 python3-venv pkg-config libseccomp-dev libgit2-dev bubblewrap curl)
 PYTHON_MCP_VERSION="2.3.0"
-# The reference MCP git server, the anchor of bench/git-status.sh.
+# The reference MCP git server, the anchor of `bench/run.sh git-status`.
 MCP_SERVER_GIT_VERSION="2026.10.19"
 VENV=.venv
 

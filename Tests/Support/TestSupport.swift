@@ -68,6 +68,15 @@ public func livePids(withArgument marker: String) -> [Int32] {
     }
 }
 
+/// Waits up to 10 s for a process with `marker` among its arguments to appear; true when it did.
+public func appears(withArgument marker: String) -> Bool {
+    for _ in 0..<1000 {
+        if !livePids(withArgument: marker).isEmpty { return true }
+        usleep(10_000)
+    }
+    return false
+}
+
 /// Waits up to 2 s for every process with `marker` among its arguments to be gone.
 public func allGone(withArgument marker: String) -> Bool {
     for _ in 0..<100 {
