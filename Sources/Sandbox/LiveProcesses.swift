@@ -18,7 +18,4 @@ public enum LiveProcesses {
     public static func killAll() {
         for pid in lock.withLock({ groups }) { Supervisor.kill(group: pid) }
     }
-
-    /// How many groups are live; for tests.
-    public static var count: Int { lock.withLock { groups.count } }
 }

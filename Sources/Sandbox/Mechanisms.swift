@@ -12,6 +12,9 @@ public struct Mechanisms: Sendable {
     /// a way to see (and test) the refusals of a kernel that lacks them.
     public static let simulateVariable = "TOOLHOST_SIMULATE_MISSING"
 
+    /// This machine's mechanisms, probed once per process (each probe spawns a few children).
+    public static let current = probe()
+
     public static func probe(environment: [String: String] = ProcessInfo.processInfo.environment) -> Mechanisms {
         let simulated = Set((environment[simulateVariable] ?? "").split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) })
         var missing: [SandboxProfile.Mechanism: String] = [:]

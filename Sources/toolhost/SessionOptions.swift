@@ -42,7 +42,7 @@ struct SessionOptions: ParsableArguments {
             let runner = try ConfinedRunner(
                 profile: loaded, workspace: workspace.root, stateDirectory: state.path,
                 readable: Session.readableFolders(state: state, workspace: workspace),
-                host: ProcessInfo.processInfo.environment, mechanisms: .probe())
+                host: ProcessInfo.processInfo.environment, mechanisms: .current)
             for note in runner.notes { warn("note: \(note)") }
             return runner
         } catch let error as SandboxUnavailable {

@@ -1,0 +1,146 @@
+import CSandbox
+import Foundation
+
+/// Watches one child: collects output and status, enforces the timeout, cleans up its group.
+enum Supervisor {
+    /// How often to look whether the child exited while something it started still holds the pipes.
+    static let exitCheckInterval: Int32 = 20
+    /// How long to keep draining after the group was killed (an escaped process may hold the pipe).
+    static let drainBound: Duration = .milliseconds(500)
+
+    /// Runs `spec` on a thread of its own: supervision blocks in poll(2), never on a cooperative thread.
+    static func runOnThread(_ spec: ProcessSpec, confinement: ConfinementHandle?) async throws -> ProcessOutcome {
+        try await withCheckedThrowingContinuation { continuation in
+            let thread = Thread {
+                continuation.resume(with: Result { try run(spec, confinement: confinement) })
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+    }
+
+    static func run(_ spec: ProcessSpec, confinement: ConfinementHandle?) throws -> ProcessOutcome {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let output = try Spawn.pipe()
+        var status: (read: Int32, write: Int32)?
+        if spec.statusChannelFD != nil { status = try Spawn.pipe() }
+        defer {
+            close(output.read)
+            if let status { close(status.read) }
+        }
+
+        var fds = [(output.write, Int32(1)), (output.write, Int32(2))]
+        if let status, let target = spec.statusChannelFD { fds.append((status.write, target)) }
+        fds += spec.extraDescriptors.sorted { $0.key < $1.key }.map { ($0.value, $0.key) }
+        let pid: pid_t
+        do {
+            pid = try Spawn.start(spec, fds: fds, confinement: confinement?.pointer)
+        } catch {
+            close(output.write)
+            if let status { close(status.write) }
+            throw error
+        }
+        close(output.write)
+        if let status { close(status.write) }
+        LiveProcesses.add(pid)
+
+        var capture = OutputCapture(cap: spec.outputCap, spillPath: spec.spillFile)
+        var statusBytes: [UInt8] = []
+        var open: [Int32] = [output.read] + (status.map { [$0.read] } ?? [])
+        let deadline = spec.timeout.map { started + $0 }
+        var timedOut = false
+        var groupKilled = false
+        var drainDeadline: ContinuousClock.Instant?
+        var buffer = [UInt8](repeating: 0, count: 65536)
+
+        while !open.isEmpty {
+            let now = clock.now
+            if let drainDeadline, now >= drainDeadline { break }
+            if !groupKilled, let deadline, now >= deadline {
+                timedOut = true
+                kill(group: pid)
+                groupKilled = true
+                drainDeadline = now + drainBound
+            }
+            if !groupKilled, hasExited(pid) {
+                // The command is done; whatever it left in its group goes too.
+                kill(group: pid)
+                groupKilled = true
+                drainDeadline = now + drainBound
+            }
+            var pollfds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
+            let ready = poll(&pollfds, nfds_t(pollfds.count), exitCheckInterval)
+            if ready < 0 && errno != EINTR { break }
+            for entry in pollfds where entry.revents != 0 {
+                let n = buffer.withUnsafeMutableBytes { read(entry.fd, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    buffer.withUnsafeBytes { raw in
+                        let chunk = UnsafeRawBufferPointer(rebasing: raw[..<n])
+                        if entry.fd == output.read {
+                            capture.append(chunk)
+                        } else if statusBytes.count < 4 << 20 {
+                            statusBytes.append(contentsOf: chunk)
+                        }
+                    }
+                } else if n == 0 || (errno != EINTR && errno != EAGAIN) {
+                    open.removeAll { $0 == entry.fd }
+                }
+            }
+        }
+        if !groupKilled { kill(group: pid) }
+        capture.finish()
+        let duration = clock.now - started
+
+        // The command reported its own exit code, and its group is dead: tearing down its
+        // namespaces (a millisecond or more) need not delay the answer.
+        if !timedOut, let reported = spec.exitCodeFromStatus?(statusBytes) {
+            reapLater(pid)
+            return ProcessOutcome(
+                exitCode: reported, signal: nil, timedOut: false, duration: duration, head: capture.head,
+                tail: capture.tail, totalBytes: capture.total, status: statusBytes)
+        }
+        var waitStatus: Int32 = 0
+        while waitpid(pid, &waitStatus, 0) < 0 && errno == EINTR {}
+        LiveProcesses.remove(pid)
+        var signal: Int32 = 0
+        let code = csandbox_exit_code(waitStatus, &signal)
+        return ProcessOutcome(
+            exitCode: code >= 0 ? code : nil, signal: code >= 0 ? nil : signal, timedOut: timedOut,
+            duration: duration, head: capture.head, tail: capture.tail,
+            totalBytes: capture.total, status: statusBytes)
+    }
+
+    private static func reapLater(_ pid: pid_t) {
+        DispatchQueue.global(qos: .utility).async {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            LiveProcesses.remove(pid)
+        }
+    }
+
+    /// Starts a long-lived process with its output appended to `logFile`.
+    static func startBackground(_ spec: ProcessSpec, logFile: String, confinement: ConfinementHandle?) throws -> BackgroundProcess {
+        try FileManager.default.createDirectory(
+            atPath: (logFile as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let log = open(logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard log >= 0 else { throw SpawnError(executable: logFile, errno: errno) }
+        defer { close(log) }
+        let fds = [(log, Int32(1)), (log, Int32(2))] + spec.extraDescriptors.sorted { $0.key < $1.key }.map { ($0.value, $0.key) }
+        let pid = try Spawn.start(spec, fds: fds, confinement: confinement?.pointer)
+        LiveProcesses.add(pid)
+        return BackgroundProcess(pid: pid, logFile: logFile)
+    }
+
+    /// True once the child has exited; it stays a zombie (not reaped) so its pid cannot be reused
+    /// while the group is being killed.
+    static func hasExited(_ pid: pid_t) -> Bool {
+        var info = siginfo_t()
+        guard waitid(P_PID, id_t(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 else { return true }
+        return info._sifields._sigchld.si_pid == pid
+    }
+
+    static func kill(group pid: pid_t) {
+        _ = Glibc.kill(-pid, SIGKILL)
+    }
+}
