@@ -5,7 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(bash coreutils git python3 python3-venv pkg-config libseccomp-dev libgit2-dev bubblewrap curl)
+APT_PACKAGES=(bash coreutils git python3 python3-venv pkg-config libseccomp-dev libgit2-dev bubblewrap curl
+  node-typescript esbuild node-js-yaml)
 PYTHON_MCP_VERSION="2.3.0"
 # The reference MCP git server, the anchor of `bench/run.sh git-status`.
 MCP_SERVER_GIT_VERSION="2026.10.19"
@@ -20,6 +21,9 @@ missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
+# Node and npm may come from elsewhere (nodesource bundles npm); only ask Debian when they are absent.
+command -v node >/dev/null || missing+=(nodejs)
+command -v npm >/dev/null || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing ${missing[*]}"
@@ -42,4 +46,9 @@ if [ ! -x "$VENV/bin/mcp-server-git" ]; then
   echo "setup: adding mcp-server-git==$MCP_SERVER_GIT_VERSION to $VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check "mcp-server-git==$MCP_SERVER_GIT_VERSION" "mcp==$PYTHON_MCP_VERSION"
 fi
+# There is no npm registry: the fixture blog finds Debian's node packages through symlinks.
+blog=fixtures/repos/blog/node_modules
+mkdir -p "$blog/@types"
+ln -sfn /usr/share/nodejs/js-yaml "$blog/js-yaml"
+ln -sfn /usr/share/nodejs/@types/js-yaml "$blog/@types/js-yaml"
 echo "setup: ok"

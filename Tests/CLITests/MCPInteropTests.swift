@@ -21,7 +21,8 @@ import Testing
         let scratch = try Scratch()
         let seen = try client("full", scratch)
         #expect(seen["tools"] as? [String] == [
-            "execute", "read_file", "write_file", "edit_file", "git_status", "git_diff", "git_branch", "git_commit", "git_push",
+            "execute", "read_file", "write_file", "edit_file", "build", "git_status", "git_diff", "git_branch", "git_commit",
+            "git_push",
         ])
         #expect(seen["schemas_are_objects"] as? Bool == true)
         let calls = try #require(seen["calls"] as? [String: [String: Any]])

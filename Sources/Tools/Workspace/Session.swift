@@ -129,6 +129,33 @@ public actor Session {
         return id
     }
 
+    /// Builds so far: attempts, passes, and the last one's error fingerprint.
+    public private(set) var builds = BuildHistory()
+
+    public struct BuildHistory: Sendable {
+        public var attempts = 0
+        public var passes = 0
+        public var firstPass: Int?
+        var lastFingerprint: String?
+        var lastFingerprintAttempt = 0
+    }
+
+    /// Counts a build; returns its attempt number and, when it failed with the same errors as the
+    /// build before, the attempt that first had them.
+    func recordBuild(passed: Bool, fingerprint: String) -> (attempt: Int, sameAs: Int?) {
+        builds.attempts += 1
+        if passed {
+            builds.passes += 1
+            builds.firstPass = builds.firstPass ?? builds.attempts
+            builds.lastFingerprint = nil
+            return (builds.attempts, nil)
+        }
+        if fingerprint == builds.lastFingerprint { return (builds.attempts, builds.lastFingerprintAttempt) }
+        builds.lastFingerprint = fingerprint
+        builds.lastFingerprintAttempt = builds.attempts
+        return (builds.attempts, nil)
+    }
+
     /// The background processes, by id.
     public var backgroundJobs: [String: BackgroundJob] { background }
 

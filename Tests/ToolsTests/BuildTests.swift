@@ -1,0 +1,125 @@
+import Foundation
+import Sandbox
+import TestSupport
+import Testing
+@testable import Tools
+
+/// The fixtures: real tsc and esbuild output from broken copies of fixtures/repos/blog.
+let buildOutputs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Fixtures/build-output")
+let blogFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("fixtures/repos/blog").path
+
+@Suite struct BuildOutputParserTests {
+    private func parse(_ name: String) throws -> [Diagnostic] {
+        BuildOutput.diagnostics(in: try String(contentsOf: buildOutputs.appendingPathComponent(name), encoding: .utf8))
+    }
+
+    @Test func tscPlainAndPrettyGiveTheSameDiagnostics() throws {
+        let plain = try parse("tsc-plain.txt")
+        let pretty = try parse("tsc-pretty.txt")
+        #expect(plain.count == 4)
+        #expect(plain == pretty, "ANSI colours and the pretty layout change nothing")
+        #expect(plain[0] == Diagnostic(
+            file: "src/app/admin/posts/page.ts", line: 2, column: 29, severity: "error", code: "TS2307",
+            message: "Cannot find module '../../lib/posts' or its corresponding type declarations."))
+        #expect(plain.map(\.code) == ["TS2307", "TS7006", "TS2305", "TS2345"])
+    }
+
+    @Test func esbuildColumnsBecomeOneBased() throws {
+        let diagnostics = try parse("esbuild.txt")
+        #expect(diagnostics == [Diagnostic(file: "src/lib/bad.ts", line: 1, column: 24, severity: "error", code: nil, message: #"Unexpected ";""#)])
+    }
+
+    @Test func unknownOutputGivesNoDiagnostics() {
+        #expect(BuildOutput.diagnostics(in: "make: *** [all] Error 2\nsomething broke\n").isEmpty)
+    }
+
+    @Test func theFingerprintIgnoresLineMoves() {
+        let a = Diagnostic(file: "a.ts", line: 3, column: 1, severity: "error", code: "TS2307", message: "m")
+        var b = a
+        b.line = 9
+        #expect(BuildOutput.fingerprint([a]) == BuildOutput.fingerprint([b]))
+        b.message = "other"
+        #expect(BuildOutput.fingerprint([a]) != BuildOutput.fingerprint([b]))
+    }
+}
+
+/// Real builds of the fixture blog with Debian's tsc and esbuild, in the sandbox (profile build).
+@Suite(.serialized) struct BuildToolTests {
+    let scratch: Scratch
+    let session: Session
+
+    init() throws {
+        scratch = try Scratch()
+        for entry in try FileManager.default.contentsOfDirectory(atPath: blogFixture) where entry != "dist" {
+            try FileManager.default.copyItem(atPath: blogFixture + "/" + entry, toPath: scratch.workspacePath + "/" + entry)
+        }
+        session = try scratch.session(profile: "build")
+    }
+
+    private func edit(_ file: String, _ old: String, _ new: String) throws {
+        let text = try scratch.read(file)
+        #expect(text.contains(old), "fixture changed: \(file) lacks \(old)")
+        try scratch.write(file, text.replacingOccurrences(of: old, with: new))
+    }
+
+    @Test func theFixtureBuildsClean() async throws {
+        let result = await call("build", [:], in: session)
+        #expect(result.text.hasPrefix("PASSED"), "\(result.text)")
+        #expect(result.structured?["errors"] == 0)
+        #expect(FileManager.default.fileExists(atPath: scratch.workspacePath + "/dist/server.js"))
+    }
+
+    @Test func brokenCopiesGetTheFixInTheirHints() async throws {
+        try edit("src/app/admin/posts/page.ts", #""../../../lib/posts""#, #""../../lib/posts""#)
+        try edit("src/lib/posts.ts", "stringify(post.body, data)", "stringify(data, post.body)")
+        try edit("src/app/tags/page.ts", "import { getAllTags } from", "import { getAllTags, getTags } from")
+        let result = await call("build", [:], in: session)
+        #expect(result.text.hasPrefix("FAILED"))
+        #expect(result.text.contains(
+            "src/app/admin/posts/page.ts:2:29 error TS2307: Cannot find module '../../lib/posts' or its corresponding type declarations.\n"
+                + "  hint: the file is src/lib/posts.ts: import it as '../../../lib/posts' (or '@/lib/posts')"), "\(result.text)")
+        #expect(result.text.contains("  hint: matter declares: export function stringify(content: string, data: object): string"))
+        #expect(result.text.contains("  hint: @/lib/posts exports: Post, getAllPosts, getAllTags, savePost"))
+        #expect(!result.text.contains("The same"))
+
+        let again = await call("build", [:], in: session)
+        #expect(again.text.contains("(attempt 2)"))
+        #expect(again.text.contains("The same 4 errors as the previous build (first seen at attempt 1)"))
+        #expect(again.structured?["same_as_attempt"] == 1)
+
+        try edit("src/app/tags/page.ts", "import { getAllTags, getTags } from", "import { getAllTags } from")
+        let changed = await call("build", [:], in: session)
+        #expect(!changed.text.contains("The same"), "a different error set is not a repeat")
+    }
+
+    @Test func anEsbuildSyntaxErrorIsLocated() async throws {
+        try scratch.write("src/lib/bad.ts", "export const broken = (;\n")
+        try edit("src/server.ts", #"import { createServer } from "http";"#, "import \"@/lib/bad\";\nimport { createServer } from \"http\";")
+        let result = await call("build", ["script": "bundle"], in: session)
+        #expect(result.text.contains(#"src/lib/bad.ts:1:24 error: Unexpected ";""#), "\(result.text)")
+    }
+
+    @Test func badRequestsAndHangsGiveClearResults() async throws {
+        let missingScript = await call("build", ["script": "deploy"], in: session)
+        #expect(missingScript.error == .usage)
+        #expect(missingScript.text.contains("has no script 'deploy'. Its scripts: build ("))
+
+        try FileManager.default.createDirectory(atPath: scratch.workspacePath + "/empty", withIntermediateDirectories: true)
+        let noPackage = await call("build", ["directory": "empty"], in: session)
+        #expect(noPackage.text.contains("there is no package.json in empty"))
+
+        // A build that hangs past the profile's wall time: a profile file with a short one.
+        var profile = try String(contentsOfFile: blogFixture + "/../../../sandbox-profiles/build.json", encoding: .utf8)
+        profile = profile.replacingOccurrences(of: #""wall_seconds": 600"#, with: #""wall_seconds": 2"#)
+        let profilePath = scratch.root + "/quick.json"
+        try profile.write(toFile: profilePath, atomically: true, encoding: .utf8)
+        let duration = uniqueSleep()
+        try edit("package.json", #""typecheck": "tsc -p .","#, #""typecheck": "tsc -p .", "hang": "sleep \#(duration)","#)
+        let quick = try scratch.session("quick", profile: profilePath)
+        let hung = await call("build", ["script": "hang"], in: quick)
+        #expect(hung.text.hasPrefix("FAILED"))
+        #expect(hung.text.contains("Timed out after 2 s"))
+        #expect(allGone(withArgument: duration), "no process is left")
+    }
+}
