@@ -21,6 +21,7 @@ bench: setup
 	./bench/run.sh mcp-stdio
 	./bench/run.sh git-status
 	./bench/run.sh mcp-http
+	./bench/run.sh build-output
 
 clean:
 	rm -rf .build .venv

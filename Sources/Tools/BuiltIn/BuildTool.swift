@@ -51,14 +51,13 @@ struct BuildTool: Tool {
             text += diagnostic.line1 + "\n"
             if let hint = diagnostic.hint { text += "  hint: \(hint)\n" }
         }
+        // The log is named when the answer leaves something out; otherwise it is only in the structured result.
         if diagnostics.count > Self.shownDiagnostics {
-            text += "… and \(diagnostics.count - Self.shownDiagnostics) more in the log.\n"
-        }
-        if !passed && diagnostics.isEmpty || outcome.timedOut {
+            text += "… and \(diagnostics.count - Self.shownDiagnostics) more in the full log: \(log)\n"
+        } else if !passed && diagnostics.isEmpty || outcome.timedOut {
             let tail = Terminal.clean(Array(output.utf8)).split(separator: "\n").suffix(Self.tailLines)
-            text += "Output tail:\n" + tail.map { "  \($0)" }.joined(separator: "\n") + "\n"
+            text += "Output tail:\n" + tail.map { "  \($0)" }.joined(separator: "\n") + "\nFull log: \(log)\n"
         }
-        text += "Full log: \(log)"
         let structured: JSONValue = [
             "passed": .bool(passed), "exit_code": outcome.exitCode.map { .int(Int($0)) } ?? .null,
             "duration_ms": .int(Int(seconds * 1000)), "attempt": .int(attempt), "same_as_attempt": sameAs.map { .int($0) } ?? .null,
