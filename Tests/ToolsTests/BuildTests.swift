@@ -30,6 +30,37 @@ let blogFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         #expect(diagnostics == [Diagnostic(file: "src/lib/bad.ts", line: 1, column: 24, severity: "error", code: nil, message: #"Unexpected ";""#)])
     }
 
+    /// The formats quoted in the reference notes, one fixture each: (file, expected diagnostics as line1).
+    static let quoted: [(String, [String])] = [
+        ("next-type-error.txt", ["app/admin/tags/page.tsx:3:5 error: Argument of type 'Record<string, unknown>' is not assignable to parameter of type 'string | { content: string; }'."]),
+        ("next-module-not-found.txt", ["app/admin/tags/page.tsx:1:1 error: Module not found: Can't resolve '../../../lib/tags'"]),
+        ("turbopack.txt", ["app/admin/tags/page.tsx:2:1 error: Module not found: Can't resolve '../../../lib/tags'"]),
+        ("next-eslint.txt", [
+            "app/admin/tags/page.tsx:12:7 error @typescript-eslint/no-unused-vars: 'tags' is assigned a value but never used.",
+            "app/admin/tags/page.tsx:20:3 warning react-hooks/exhaustive-deps: React Hook useEffect has a missing dependency: 'load'.",
+        ]),
+        ("webpack5.txt", ["src/index.js:1:1 error: Module not found: Can't resolve '../../package'"]),
+        ("vite.txt", [
+            #"src/main.ts:56:11 error: ERROR: Expected ";" but found "tags""#,
+            "src/util.ts:1:1 error: Module not found: Can't resolve 'lodash-es'",
+        ]),
+        ("eslint-stylish.txt", [
+            "src/lib/tags.ts:12:7 error no-unused-vars: 'unused' is assigned a value but never used",
+            "src/lib/tags.ts:30:1 warning no-console: Unexpected console statement",
+        ]),
+    ]
+
+    @Test(arguments: quoted) func quotedFormats(file: String, expected: [String]) throws {
+        let text = try String(contentsOf: buildOutputs.appendingPathComponent(file), encoding: .utf8)
+        #expect(BuildOutput.diagnostics(in: text, project: "/work/app").map(\.line1) == expected)
+    }
+
+    @Test func tscDetailLinesStayWithTheirMessage() throws {
+        let diagnostics = try parse("tsc-continuation.txt")
+        #expect(diagnostics.count == 1)
+        #expect(diagnostics[0].message.hasSuffix("\nProperty 'content' is missing in type 'Record<string, unknown>' but required in type '{ content: string; }'."))
+    }
+
     @Test func unknownOutputGivesNoDiagnostics() {
         #expect(BuildOutput.diagnostics(in: "make: *** [all] Error 2\nsomething broke\n").isEmpty)
     }

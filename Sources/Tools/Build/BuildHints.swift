@@ -25,7 +25,7 @@ struct BuildHints {
     func annotate(_ diagnostic: Diagnostic) -> Diagnostic {
         var diagnostic = diagnostic
         let message = diagnostic.message
-        if diagnostic.code == "TS2307" || message.hasPrefix("Could not resolve") {
+        if diagnostic.code == "TS2307" || message.hasPrefix("Could not resolve") || message.contains("Can't resolve") {
             if let specifier = quoted(in: message) { diagnostic.hint = missingModule(specifier, from: diagnostic.file) }
         } else if diagnostic.code == "TS2305" || diagnostic.code == "TS2724" {
             if let member = message.firstMatch(of: #/member '(?<name>[^']+)'/#)?.name,

@@ -34,7 +34,7 @@ struct BuildTool: Tool {
         let passed = outcome.exitCode == 0 && !outcome.timedOut
 
         let hints = BuildHints(project: folder.absolute)
-        let diagnostics = BuildOutput.diagnostics(in: output).map(hints.annotate)
+        let diagnostics = BuildOutput.diagnostics(in: output, project: folder.absolute).map(hints.annotate)
         let errors = diagnostics.filter { $0.severity == "error" }
         let (attempt, sameAs) = await session.recordBuild(passed: passed, fingerprint: BuildOutput.fingerprint(diagnostics))
         let seconds = Double(outcome.duration.components.seconds) + Double(outcome.duration.components.attoseconds) / 1e18
