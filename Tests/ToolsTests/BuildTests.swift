@@ -124,6 +124,12 @@ let blogFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         #expect(!changed.text.contains("The same"), "a different error set is not a repeat")
     }
 
+    @Test func aTypeErrorInATSXFileIsReported() async throws {
+        try edit("src/app/admin/TagTable.tsx", "<td>{row.count}</td>", "<td>{row.total}</td>")
+        let result = await call("build", [:], in: session)
+        #expect(result.text.contains("src/app/admin/TagTable.tsx:14:40 error TS2339: Property 'total' does not exist on type 'TagRow'."), "\(result.text)")
+    }
+
     @Test func anEsbuildSyntaxErrorIsLocated() async throws {
         try scratch.write("src/lib/bad.ts", "export const broken = (;\n")
         try edit("src/server.ts", #"import { createServer } from "http";"#, "import \"@/lib/bad\";\nimport { createServer } from \"http\";")
