@@ -26,7 +26,7 @@ struct SessionOptions: ParsableArguments {
 
     /// The runner for the chosen profile; a machine that cannot confine as the profile requires
     /// gets a refusal with the reason, never a silent fallback.
-    func makeRunner(workspace: Workspace, state: StateDirectory) throws -> any ProcessRunner {
+    func makeRunner(workspace: Workspace, state: StateDirectory, profile: String? = nil) throws -> any ProcessRunner {
         if unconfined {
             let runner = UnconfinedRunner(reason: "--unconfined was given")
             warn("WARNING: commands run UNCONFINED (--unconfined): they can read and change anything your user can.")
@@ -34,7 +34,7 @@ struct SessionOptions: ParsableArguments {
         }
         let loaded: SandboxProfile
         do {
-            loaded = try SandboxProfile.load(profile)
+            loaded = try SandboxProfile.load(profile ?? self.profile)
         } catch {
             throw ValidationError("\(error)")
         }
@@ -57,9 +57,11 @@ struct SessionOptions: ParsableArguments {
         do {
             let workspace = try Workspace(path)
             let state = StateDirectory(stateDir ?? StateDirectory.defaultPath())
+            let options = self
             return try Session(
                 name: name ?? session, workspace: workspace, state: state, runner: makeRunner(workspace: workspace, state: state),
-                gitPolicy: GitPolicy.load(path: config))
+                gitPolicy: GitPolicy.load(path: config),
+                makeBuildRunner: { try options.makeRunner(workspace: workspace, state: state, profile: "build") })
         } catch let error as ToolError {
             throw ValidationError(error.message)
         }

@@ -75,7 +75,7 @@ let blogFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
     }
 }
 
-/// Real builds of the fixture blog with Debian's tsc and esbuild, in the sandbox (profile build).
+/// Real builds of the fixture blog with Debian's tsc and esbuild, in the sandbox.
 @Suite(.serialized) struct BuildToolTests {
     let scratch: Scratch
     let session: Session
@@ -122,6 +122,27 @@ let blogFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         try edit("src/app/tags/page.ts", "import { getAllTags, getTags } from", "import { getAllTags } from")
         let changed = await call("build", [:], in: session)
         #expect(!changed.text.contains("The same"), "a different error set is not a repeat")
+    }
+
+    @Test func buildsRunUnderTheBuildProfile() async throws {
+        let state = StateDirectory(scratch.statePath)
+        let workspace = try scratch.workspace
+        let session = try Session(
+            name: "profiles", workspace: workspace, state: state,
+            runner: ConfinedRunner(
+                profile: SandboxProfile.load("default"), workspace: workspace.root, stateDirectory: scratch.statePath,
+                host: ProcessInfo.processInfo.environment, mechanisms: machineMechanisms),
+            makeBuildRunner: {
+                try ConfinedRunner(
+                    profile: SandboxProfile.load("build"), workspace: workspace.root, stateDirectory: state.path,
+                    host: ProcessInfo.processInfo.environment, mechanisms: machineMechanisms)
+            })
+        try edit("package.json", #""typecheck": "tsc -p .","#, #""typecheck": "tsc -p .", "limits": "echo memory=$(ulimit -v); exit 1","#)
+        let result = await call("build", ["script": "limits"], in: session)
+        #expect(result.text.contains("memory=\(8192 * 1024)"), "the build profile's 8 GiB, not the default's 4: \(result.text)")
+        let shell = await call("execute", ["command": "ulimit -v"], in: session)
+        #expect(shell.text.hasPrefix("\(4096 * 1024)\n"))
+        await session.close()
     }
 
     @Test func aTypeErrorInATSXFileIsReported() async throws {

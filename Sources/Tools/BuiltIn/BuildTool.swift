@@ -24,7 +24,7 @@ struct BuildTool: Tool {
         }
 
         let log = await session.newStatePath(kind: "outputs", suffix: "build.log")
-        let runner = session.runner
+        let runner = try await session.buildRunner()
         let spec = ProcessSpec(
             executable: "/usr/bin/env", arguments: ["npm", "run", script], environment: await session.environment,
             workingDirectory: folder.absolute, timeout: .seconds(runner.defaultTimeoutSeconds),

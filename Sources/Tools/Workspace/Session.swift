@@ -11,6 +11,18 @@ public actor Session {
     public nonisolated let stateFolder: String
     /// The environment every command starts from, before the session's own exports.
     public nonisolated let baseEnvironment: [String: String]
+    /// Makes the runner builds use (profile build: more time, memory and processes), on first use.
+    private let makeBuildRunner: (@Sendable () throws -> any ProcessRunner)?
+    private var buildRunnerMade: (any ProcessRunner)?
+
+    /// The runner for builds: the build profile's when the session was given one, else the session's.
+    func buildRunner() throws -> any ProcessRunner {
+        if let buildRunnerMade { return buildRunnerMade }
+        let runner = try makeBuildRunner?() ?? self.runner
+        buildRunnerMade = runner
+        return runner
+    }
+
     /// What the git tools may do, and the credentials they push with (host side only).
     public nonisolated let gitPolicy: GitPolicy
     public nonisolated let gitCredentials: GitCredentials
@@ -37,8 +49,9 @@ public actor Session {
     public init(
         name: String = "default", workspace: Workspace, state: StateDirectory, runner: any ProcessRunner,
         hostEnvironment: [String: String] = ProcessInfo.processInfo.environment, gitPolicy: GitPolicy = GitPolicy(),
-        gitCredentials: GitCredentials? = nil
+        gitCredentials: GitCredentials? = nil, makeBuildRunner: (@Sendable () throws -> any ProcessRunner)? = nil
     ) throws {
+        self.makeBuildRunner = makeBuildRunner
         guard !name.isEmpty, name.count <= 64,
             name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }), name.first != "."
         else {
@@ -172,5 +185,6 @@ public actor Session {
         for job in background.values { job.process.stop() }
         background = [:]
         runner.close()
+        buildRunnerMade?.close()
     }
 }
