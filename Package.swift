@@ -64,7 +64,8 @@ let package = Package(
         ),
         // Temporary workspaces and process checks shared by the test targets.
         .target(name: "TestSupport", path: "Tests/Support", swiftSettings: strict),
-        .testTarget(name: "ToolsTests", dependencies: ["Tools", "Sandbox", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "ToolsTests", dependencies: ["Tools", "Sandbox", "TestSupport"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
             name: "MCPServerTests",
             dependencies: ["MCPServer", "Tools", .product(name: "MCP", package: "swift-sdk")],

@@ -50,6 +50,7 @@ public final class ProcessCgroup: @unchecked Sendable {
     /// Makes the cgroup with its limit; nil when the machine offers no writable place for it.
     init?(_ controller: Controller, limit: UInt64) {
         guard let parent = Self.parent(for: controller) else { return nil }
+        Self.sweepStale(in: parent.path)
         let n = Self.lock.withLock { Self.counter += 1; return Self.counter }
         directory = "\(parent.path)/toolhost-\(getpid())-\(controller.rawValue)-\(n)"
         guard mkdir(directory, 0o755) == 0 || errno == EEXIST else { return nil }
@@ -64,6 +65,15 @@ public final class ProcessCgroup: @unchecked Sendable {
             return nil
         }
         Self.lock.withLock { Self.live[directory] = self }
+    }
+
+    /// Removes empty cgroups left by toolhost processes that no longer run (killed with SIGKILL, or
+    /// gone while a reaped child still counted). The owner's pid is part of the name.
+    private static func sweepStale(in parent: String) {
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix("toolhost-") {
+            guard let pid = Int32(name.split(separator: "-")[1]), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            rmdir(parent + "/" + name)  // fails, harmlessly, while something still runs in it
+        }
     }
 
     /// Kills whatever is left in the cgroup and removes it; safe to call more than once.
