@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The demo: a few tool calls against a temporary copy of fixtures/repos/starter, each one a
-# separate `toolhost call` process, showing that the shell keeps its cwd and exports.
+# The demo: a few tool calls against temporary copies of fixtures/repos/starter and
+# fixtures/repos/blog, each one a separate `toolhost call` process: the shell keeps its cwd and
+# exports, nothing leaves the workspace, and a broken build comes back with its fix.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-.build/debug/toolhost}
@@ -28,4 +29,13 @@ step execute '{"command":"cd /etc"}'
 step execute '{"command":"pwd"}'
 step write_file '{"path":"../escape.txt","content":"nope"}'
 step execute '{"command":"ls -A ~ /root; grep -E \"^(Seccomp|NoNewPrivs|CapEff):\" /proc/self/status; echo pwned >> /etc/hostname"}'
-printf '\nThe shell stayed in src/lib across separate processes, a missing file named its nearest\nneighbour, nothing resolved outside the workspace, and the sandbox said which rule stopped a write.\n'
+# The showdown's lost hour: an import one level short, rebuilt again and again.
+cp -r fixtures/repos/blog "$work/blog"
+rm -rf "$work/blog/dist"
+sed -i 's#"../../../lib/posts"#"../../lib/posts"#' "$work/blog/src/app/admin/posts/page.ts"
+ws="$work/blog"
+step build '{}'
+step edit_file '{"path":"src/app/admin/posts/page.ts","old_string":"\"../../lib/posts\"","new_string":"\"@/lib/posts\""}'
+step build '{}'
+
+printf '\nThe shell stayed in src/lib across separate processes, a missing file named its nearest\nneighbour, nothing resolved outside the workspace, the sandbox said which rule stopped a write,\nand the failed build named the file the import meant.\n'
