@@ -12,11 +12,15 @@ public enum CleanEnvironment {
         "DEBIAN_FRONTEND": "noninteractive",
     ]
 
-    public static func base(from host: [String: String]) -> [String: String] {
-        var environment = host.filter { passed.contains($0.key) && !looksSecret($0.key) }
+    /// The host's `pass` variables (never one that looks secret, whatever the list says), a PATH
+    /// and a UTF-8 LANG when the host has none, then `set` over them.
+    public static func base(
+        from host: [String: String], pass: Set<String> = passed, set: [String: String] = fixed
+    ) -> [String: String] {
+        var environment = host.filter { pass.contains($0.key) && !looksSecret($0.key) }
         environment["PATH"] = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
         environment["LANG"] = environment["LANG"] ?? "C.UTF-8"
-        environment.merge(fixed) { _, fixed in fixed }
+        environment.merge(set) { _, set in set }
         return environment
     }
 

@@ -189,10 +189,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     }
 
     public func baseEnvironment(host: [String: String]) -> [String: String] {
-        var environment = host.filter { profile.environment.pass.contains($0.key) && !CleanEnvironment.looksSecret($0.key) }
-        environment["PATH"] = environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        environment.merge(profile.environment.set) { _, set in set }
-        return environment
+        CleanEnvironment.base(from: host, pass: Set(profile.environment.pass), set: profile.environment.set)
     }
 
     public func run(_ spec: ProcessSpec) async throws -> ProcessOutcome {

@@ -156,3 +156,14 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
         #expect(((seen["outputs"] as? [String])?.first)?.hasPrefix(scratch.workspace + "/kept\n") == true, "\(seen)")
     }
 }
+
+@Suite struct HTTPUsageTests {
+    @Test func aBadAddressIsAUsageError() throws {
+        let scratch = try Scratch()
+        for address in ["8765", "127.0.0.1:http", "127.0.0.1:70000"] {
+            let ran = try runProgram(toolhostBinary, ["serve", "--http", address, "--workspace", scratch.workspace])
+            #expect(ran.status == 2, "\(address)")
+            #expect(ran.stderr.contains("--http takes HOST:PORT"))
+        }
+    }
+}
