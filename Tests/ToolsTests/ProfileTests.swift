@@ -22,6 +22,15 @@ import Testing
         }
     }
 
+    /// An edit that sets `key` inside the object `section` (nil removes it).
+    private func setting(_ section: String, _ key: String, _ value: Any?) -> (inout [String: Any]) -> Void {
+        { profile in
+            var object = profile[section] as! [String: Any]
+            object[key] = value
+            profile[section] = object
+        }
+    }
+
     @Test func everyBuiltInProfileLoadsAndCompiles() throws {
         for name in SandboxProfile.builtInNames {
             let profile = try SandboxProfile.load(name)
@@ -32,37 +41,13 @@ import Testing
     @Test func badFieldsAreNamed() {
         refused("profile test.json: field 'netwrok': unknown field; allowed: description, requires") { $0["netwrok"] = "none" }
         refused("field 'network': 'internet' is not allowed; allowed: none, loopback, host") { $0["network"] = "internet" }
-        refused("field 'limits.memory_mb': must be a whole number above 0") {
-            var limits = $0["limits"] as! [String: Any]
-            limits["memory_mb"] = "lots"
-            $0["limits"] = limits
-        }
-        refused("field 'limits.processes': must be a whole number above 0") {
-            var limits = $0["limits"] as! [String: Any]
-            limits["processes"] = true
-            $0["limits"] = limits
-        }
+        refused("field 'limits.memory_mb': must be a whole number above 0", setting("limits", "memory_mb", "lots"))
+        refused("field 'limits.processes': must be a whole number above 0", setting("limits", "processes", true))
         refused("field 'requires[0]': unknown mechanism 'magic'") { $0["requires"] = ["magic"] }
-        refused("field 'filesystem.hidden': missing (use [] for none)") {
-            var filesystem = $0["filesystem"] as! [String: Any]
-            filesystem["hidden"] = nil
-            $0["filesystem"] = filesystem
-        }
-        refused("field 'seccomp.syscalls[0].args[0].op': unknown operator 'SCMP_CMP_LIKE'") {
-            var seccomp = $0["seccomp"] as! [String: Any]
-            seccomp["syscalls"] = [["names": ["clone"], "action": "SCMP_ACT_ERRNO", "args": [["index": 0, "value": 1, "op": "SCMP_CMP_LIKE"]]]]
-            $0["seccomp"] = seccomp
-        }
-        refused("field 'seccomp.defaultAction': unknown action 'SCMP_ACT_MAYBE'") {
-            var seccomp = $0["seccomp"] as! [String: Any]
-            seccomp["defaultAction"] = "SCMP_ACT_MAYBE"
-            $0["seccomp"] = seccomp
-        }
-        refused("field 'seccomp.architectures[0]': unknown architecture 'SCMP_ARCH_Z80'") {
-            var seccomp = $0["seccomp"] as! [String: Any]
-            seccomp["architectures"] = ["SCMP_ARCH_Z80"]
-            $0["seccomp"] = seccomp
-        }
+        refused("field 'filesystem.hidden': missing (use [] for none)", setting("filesystem", "hidden", nil))
+        refused("field 'seccomp.syscalls[0].args[0].op': unknown operator 'SCMP_CMP_LIKE'", setting("seccomp", "syscalls", [["names": ["clone"], "action": "SCMP_ACT_ERRNO", "args": [["index": 0, "value": 1, "op": "SCMP_CMP_LIKE"]]]]))
+        refused("field 'seccomp.defaultAction': unknown action 'SCMP_ACT_MAYBE'", setting("seccomp", "defaultAction", "SCMP_ACT_MAYBE"))
+        refused("field 'seccomp.architectures[0]': unknown architecture 'SCMP_ARCH_Z80'", setting("seccomp", "architectures", ["SCMP_ARCH_Z80"]))
     }
 
     @Test func unknownNamesAndUnreadableFilesSayWhatExists() {
