@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // clone/exec for the runners: namespaces, mounts, rlimits, capabilities, no_new_privs, a ready
@@ -32,12 +34,14 @@ let package = Package(
             resources: ["default", "build", "network", "browser", "strict"].map { .embedInCode("Resources/\($0).json") },
             swiftSettings: strict
         ),
+        // JSON values and the schema checks shared by the tools and the model clients.
+        .target(name: "JSONCore", swiftSettings: strict),
         // libgit2: git runs in the host, so push credentials never enter the sandbox.
         .systemLibrary(name: "CLibGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         // Workspace, sessions, the registry and one file per tool.
         .target(
             name: "Tools",
-            dependencies: ["Sandbox", "CLibGit2"],
+            dependencies: ["JSONCore", "Sandbox", "CLibGit2"],
             resources: [.embedInCode("Resources/tools.json")],
             swiftSettings: strict
         ),
@@ -53,10 +57,31 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // Model endpoints: OpenAI-compatible chat completions and Anthropic Messages, streaming, retries.
+        .target(
+            name: "ModelEndpoints",
+            dependencies: ["JSONCore", .product(name: "AsyncHTTPClient", package: "async-http-client")],
+            swiftSettings: strict
+        ),
+        // The agent loop: budgets, transcript, summary, report, task files.
+        .target(
+            name: "Agent",
+            dependencies: ["Tools", "ModelEndpoints", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict
+        ),
+        // A scripted model server speaking both wire formats: the test double for models.
+        .target(
+            name: "MockEndpoint",
+            dependencies: [
+                "JSONCore", .product(name: "Hummingbird", package: "hummingbird"), .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: strict
+        ),
         .executableTarget(
             name: "toolhost",
             dependencies: [
-                "Tools", "MCPServer",
+                "Tools", "MCPServer", "Agent", "MockEndpoint",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

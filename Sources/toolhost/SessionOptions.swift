@@ -52,14 +52,15 @@ struct SessionOptions: ParsableArguments {
         }
     }
 
-    /// Opens the session (`--session`, or `name`) on a runner for the chosen profile.
-    func openSession(workspace path: String, name: String? = nil) throws -> Session {
+    /// Opens the session (`--session`, or `name`) on a runner for the chosen profile; a `fresh`
+    /// one starts at the workspace root with no exports, whatever was saved under its name.
+    func openSession(workspace path: String, name: String? = nil, fresh: Bool = false) throws -> Session {
         do {
             let workspace = try Workspace(path)
             let state = StateDirectory(stateDir ?? StateDirectory.defaultPath())
             let options = self
             return try Session(
-                name: name ?? session, workspace: workspace, state: state, runner: makeRunner(workspace: workspace, state: state),
+                name: name ?? session, fresh: fresh, workspace: workspace, state: state, runner: makeRunner(workspace: workspace, state: state),
                 gitPolicy: GitPolicy.load(path: config),
                 makeBuildRunner: { try options.makeRunner(workspace: workspace, state: state, profile: "build") })
         } catch let error as ToolError {

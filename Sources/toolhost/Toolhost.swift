@@ -17,7 +17,10 @@ struct Toolhost: AsyncParsableCommand {
             See every tool and its schema: toolhost tools
             """,
         version: version,
-        subcommands: [Serve.self, Call.self, ToolsCommand.self, SandboxCommand.self, Doctor.self]
+        subcommands: [
+            Serve.self, Run.self, Call.self, ToolsCommand.self, ReportCommand.self, MockEndpointCommand.self, SandboxCommand.self,
+            Doctor.self,
+        ]
     )
 
     /// Like ArgumentParser's own main, but a usage error exits 2 (the documented contract), not 64.

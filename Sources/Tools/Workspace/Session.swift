@@ -45,9 +45,9 @@ public actor Session {
         var unset: [String]
     }
 
-    /// Opens the session named `name`, restoring its saved state when there is some.
+    /// Opens the session named `name`, restoring its saved state when there is some (unless `fresh`).
     public init(
-        name: String = "default", workspace: Workspace, state: StateDirectory, runner: any ProcessRunner,
+        name: String = "default", fresh: Bool = false, workspace: Workspace, state: StateDirectory, runner: any ProcessRunner,
         hostEnvironment: [String: String] = ProcessInfo.processInfo.environment, gitPolicy: GitPolicy = GitPolicy(),
         gitCredentials: GitCredentials? = nil, makeBuildRunner: (@Sendable () throws -> any ProcessRunner)? = nil
     ) throws {
@@ -65,7 +65,7 @@ public actor Session {
         self.gitPolicy = gitPolicy
         self.gitCredentials = gitCredentials ?? .fromEnvironment(hostEnvironment)
         let file = "\(stateFolder)/sessions/\(name).json"
-        if let data = FileManager.default.contents(atPath: file),
+        if !fresh, let data = FileManager.default.contents(atPath: file),
             let saved = try? JSONDecoder().decode(Saved.self, from: data), saved.workspace == workspace.root
         {
             cwd = saved.cwd

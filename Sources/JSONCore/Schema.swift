@@ -1,8 +1,8 @@
 /// Checks tool arguments against the subset of JSON Schema that tools.json uses:
 /// type, properties, required, additionalProperties, enum, minimum, maximum, items.
 /// Each problem names the parameter and what was expected, in words a model can act on.
-enum Schema {
-    static func problems(in value: JSONValue, against schema: JSONValue, at path: String = "") -> [String] {
+public enum Schema {
+    public static func problems(in value: JSONValue, against schema: JSONValue, at path: String = "") -> [String] {
         if let types = allowedTypes(schema), !types.contains(where: { matches(value, type: $0) }) {
             let name = path.isEmpty ? "the arguments" : "parameter '\(path)'"
             return ["\(name) must be \(types.map(article).joined(separator: " or ")), got \(describe(value))"]
@@ -84,14 +84,14 @@ enum Schema {
 }
 
 /// The candidate nearest to `name` by edit distance, when it is near enough to be a likely typo.
-func closest(to name: String, in candidates: [String]) -> String? {
+public func closest(to name: String, in candidates: [String]) -> String? {
     let scored = candidates.map { ($0, editDistance(name.lowercased(), $0.lowercased())) }
     guard let best = scored.min(by: { $0.1 < $1.1 }), best.1 <= max(2, name.count / 3) else { return nil }
     return best.0
 }
 
 /// Levenshtein distance over characters.
-func editDistance(_ a: String, _ b: String) -> Int {
+public func editDistance(_ a: String, _ b: String) -> Int {
     let a = Array(a), b = Array(b)
     if a.isEmpty { return b.count }
     var previous = Array(0...b.count)

@@ -1,0 +1,259 @@
+import Foundation
+import Synchronization
+import JSONCore
+import ModelEndpoints
+import Tools
+
+/// How one run is set up.
+public struct RunSettings: Sendable {
+    public var model: String
+    public var task: AgentTask
+    public var budgets: Budgets
+    public var stream: Bool
+    /// max_tokens per reply (Anthropic requires one; nil lets the client choose).
+    public var maxTokensPerReply: Int?
+    public var label: String?
+
+    public init(model: String, task: AgentTask, budgets: Budgets, stream: Bool = true, maxTokensPerReply: Int? = nil, label: String? = nil) {
+        self.model = model
+        self.task = task
+        self.budgets = budgets
+        self.stream = stream
+        self.maxTokensPerReply = maxTokensPerReply
+        self.label = label
+    }
+}
+
+/// The agent loop: ask the model, run the tool calls it makes, hand back the results, until it
+/// answers without a call, a budget runs out, or the run is cancelled. Every step goes to the
+/// transcript as it happens; the summary comes back at the end.
+public final class AgentLoop: Sendable {
+    let client: any ModelClient
+    let registry: ToolRegistry
+    let session: Session
+    let settings: RunSettings
+    let transcript: Transcript
+    let progress: Progress
+
+    public init(client: any ModelClient, registry: ToolRegistry, session: Session, settings: RunSettings, transcript: Transcript, progress: Progress) {
+        self.client = client
+        self.registry = registry
+        self.session = session
+        self.settings = settings
+        self.transcript = transcript
+        self.progress = progress
+    }
+
+    /// A run's mutable state.
+    struct Run {
+        var summary: RunSummary
+        var messages: [ChatMessage]
+        var finalText = ""
+    }
+
+    /// Runs the task to its end and returns the summary (outcome decided, end event written).
+    public func run() async -> (summary: RunSummary, finalText: String) {
+        let task = settings.task
+        var summary = RunSummary(
+            label: settings.label, model: settings.model, endpoint: client.endpoint.chatURL.absoluteString, api: client.endpoint.api.rawValue,
+            task: task.source, workspace: session.workspace.root, branch: task.branch, requires: task.requires)
+        let system = SystemPrompt.text(workspace: session.workspace.root, branch: task.branch, requires: task.requires)
+        transcript.record("start", [
+            "model": .string(settings.model), "endpoint": .string(summary.endpoint), "api": .string(summary.api), "task": .string(task.source),
+            "workspace": .string(summary.workspace), "branch": task.branch.map(JSONValue.string) ?? .null,
+            "requires": .array(task.requires.map { .string($0.rawValue) }), "budgets": budgetsJSON,
+            "tools": .array(registry.definitions.map { .string($0.name) }), "stream": .bool(settings.stream),
+        ])
+        transcript.record("message", ["role": "system", "content": .string(system)])
+        transcript.record("message", ["role": "user", "content": .string(task.prompt)])
+        var run = Run(summary: summary, messages: [.system(system), .user(task.prompt)])
+        if let branch = task.branch { await switchBranch(to: branch, run: &run) }
+        let started = ContinuousClock.now
+        run.summary.stopReason = await turns(&run, started: started)
+        summary = run.summary
+        summary.durationSeconds = (seconds(since: started) * 1000).rounded() / 1000
+        summary.decideOutcome()
+        transcript.record("end", [
+            "stop_reason": .string(summary.stopReason.rawValue), "outcome": .string(summary.outcome.rawValue),
+            "tool_calls": .int(summary.toolCalls), "total_tokens": .int(summary.totalTokens), "duration_seconds": .double(summary.durationSeconds),
+            "missing": .array(summary.missing.map { .string($0.rawValue) }),
+        ])
+        progress.finish()
+        return (summary, run.finalText)
+    }
+
+    private var budgetsJSON: JSONValue {
+        let b = settings.budgets
+        return [
+            "tool_calls": b.toolCalls.map(JSONValue.int) ?? .null, "tokens": b.tokens.map(JSONValue.int) ?? .null,
+            "minutes": b.minutes.map(JSONValue.double) ?? .null, "turns": b.turns.map(JSONValue.int) ?? .null,
+        ]
+    }
+
+    /// Turns until one ends the run; returns why it ended.
+    private func turns(_ run: inout Run, started: ContinuousClock.Instant) async -> RunSummary.StopReason {
+        let tools = registry.definitions.map { ToolSpec(name: $0.name, description: $0.description, inputSchema: $0.inputSchema) }
+        let budgets = settings.budgets
+        while true {
+            if Task.isCancelled { return .interrupted }
+            if let limit = budgets.turns, run.summary.turns >= limit { return .budgetTurns }
+            if let limit = budgets.tokens, run.summary.totalTokens >= limit { return .budgetTokens }
+            let remaining = budgets.minutes.map { $0 * 60 - seconds(since: started) }
+            if let remaining, remaining <= 0 { return .budgetMinutes }
+
+            run.summary.turns += 1
+            let turn = run.summary.turns
+            transcript.record("request", ["turn": .int(turn), "messages": .int(run.messages.count), "stream": .bool(settings.stream)])
+            progress.update(turn: turn, activity: "waiting for the model", log: "turn \(turn): asking the model")
+            let request = ChatRequest(
+                model: settings.model, messages: run.messages, tools: tools, stream: settings.stream, maxTokens: settings.maxTokensPerReply)
+            let asked = ContinuousClock.now
+            let response: ChatResponse
+            do {
+                response = try await withDeadline(seconds: remaining) { [client, transcript, progress] in
+                    let streamed = Mutex(0)
+                    return try await client.complete(request) { event in
+                        switch event {
+                        case .text(let piece):
+                            let total = streamed.withLock { $0 += piece.count; return $0 }
+                            progress.update(activity: "model writing (\(total) chars)")
+                        case .toolCall(let name):
+                            progress.update(activity: "model calling \(name)")
+                        case .retrying(let attempt, let reason):
+                            streamed.withLock { $0 = 0 }
+                            transcript.record("retry", ["turn": .int(turn), "attempt": .int(attempt), "reason": .string(reason)])
+                            progress.say("retrying (attempt \(attempt)): \(reason)")
+                        }
+                    }
+                }
+            } catch is CancellationError {
+                return .interrupted
+            } catch is DeadlineReached {
+                return .budgetMinutes
+            } catch {
+                if Task.isCancelled { return .interrupted }
+                let message = transcript.redact("\(error)")
+                transcript.record("error", ["turn": .int(turn), "message": .string(message)])
+                progress.say("error: \(message)")
+                run.summary.error = message
+                return .error
+            }
+            account(response, run: &run, turn: turn, seconds: seconds(since: asked))
+            run.messages.append(.assistant(text: response.text, toolCalls: response.toolCalls))
+            guard !response.toolCalls.isEmpty else {
+                run.finalText = response.text
+                return .completed
+            }
+            if run.summary.dialect == nil { run.summary.dialect = "native" }
+            for call in response.toolCalls {
+                if Task.isCancelled { return .interrupted }
+                if let limit = budgets.toolCalls, run.summary.toolCalls >= limit { return .budgetToolCalls }
+                await execute(call, run: &run, turn: turn)
+            }
+        }
+    }
+
+    /// Counts the response's tokens (estimated from the text when the server sent no usage) and records it.
+    private func account(_ response: ChatResponse, run: inout Run, turn: Int, seconds: Double) {
+        run.summary.messages += 1
+        let usage = response.usage ?? Usage(
+            promptTokens: run.messages.reduce(0) { $0 + Self.characters($1) } / 4,
+            completionTokens: (response.text.count + response.toolCalls.reduce(0) { $0 + $1.arguments.count + $1.name.count }) / 4)
+        if response.usage == nil { run.summary.tokensEstimated = true }
+        run.summary.promptTokens += usage.promptTokens
+        run.summary.completionTokens += usage.completionTokens
+        run.summary.totalTokens = run.summary.promptTokens + run.summary.completionTokens
+        let rate = seconds > 0 ? Double(usage.completionTokens) / seconds : nil
+        transcript.record("assistant", [
+            "turn": .int(turn), "text": .string(response.text),
+            "tool_calls": .array(response.toolCalls.map { ["id": .string($0.id), "name": .string($0.name), "arguments": .string($0.arguments)] }),
+            "finish_reason": response.finishReason.map(JSONValue.string) ?? .null, "duration_ms": .int(Int(seconds * 1000)),
+        ])
+        transcript.record("usage", [
+            "turn": .int(turn), "prompt_tokens": .int(usage.promptTokens), "completion_tokens": .int(usage.completionTokens),
+            "estimated": .bool(response.usage == nil), "total_tokens": .int(run.summary.totalTokens),
+        ])
+        let calls = response.toolCalls.map(\.name).joined(separator: ", ")
+        progress.update(
+            tokens: run.summary.totalTokens, rate: rate, activity: calls.isEmpty ? "model answered" : "model called \(calls)",
+            log: "turn \(turn): \(calls.isEmpty ? "answer without a tool call" : "tool calls: \(calls)") (\(usage.totalTokens) tokens)")
+    }
+
+    private static func characters(_ message: ChatMessage) -> Int {
+        switch message {
+        case .system(let text), .user(let text): text.count
+        case .assistant(let text, let calls): text.count + calls.reduce(0) { $0 + $1.arguments.count }
+        case .toolResult(_, _, let content, _): content.count
+        }
+    }
+
+    /// Runs one call through the registry and appends its result to the conversation.
+    private func execute(_ call: ToolCall, run: inout Run, turn: Int) async {
+        run.summary.toolCalls += 1
+        transcript.record("tool_call", ["turn": .int(turn), "id": .string(call.id), "name": .string(call.name), "arguments": .string(call.arguments)])
+        progress.update(toolCalls: run.summary.toolCalls, activity: "running \(call.name)", log: "turn \(turn): running \(call.name) \(call.arguments.prefix(120))")
+        let started = ContinuousClock.now
+        let result = await registry.call(call.name, argumentsJSON: call.arguments, session: session)
+        if result.isError { run.summary.toolErrors += 1 }
+        observe(result, of: call.name, summary: &run.summary)
+        transcript.record("tool_result", [
+            "turn": .int(turn), "id": .string(call.id), "name": .string(call.name), "is_error": .bool(result.isError),
+            "content": .string(result.text), "duration_ms": .int(Int(seconds(since: started) * 1000)),
+            "structured": result.structured ?? .null,
+        ])
+        run.messages.append(.toolResult(callID: call.id, name: call.name, content: result.text, isError: result.isError))
+    }
+
+    /// What the results say about the requirements: builds, commits, the push, the screenshot.
+    private func observe(_ result: ToolResult, of tool: String, summary: inout RunSummary) {
+        let facts = result.structured
+        switch tool {
+        case "build":
+            guard let passed = facts?["passed"]?.boolValue else { return }
+            summary.builds.attempts += 1
+            summary.builds.passed = passed
+            if passed && summary.builds.firstPassAttempt == nil { summary.builds.firstPassAttempt = summary.builds.attempts }
+        case "git_commit" where !result.isError:
+            summary.commits += 1
+        case "git_push" where !result.isError:
+            summary.pushedBranch = facts?["branch"]?.stringValue
+        case "screenshot" where !result.isError:
+            summary.screenshot = facts?["path"]?.stringValue ?? "taken"
+        default:
+            break
+        }
+    }
+
+    /// Puts the workspace on the run's branch before the model starts (creating it when needed).
+    private func switchBranch(to branch: String, run: inout Run) async {
+        let status = await registry.call("git_status", arguments: [:], session: session)
+        if status.structured?["branch"]?.stringValue == branch { return }
+        let result = await registry.call("git_branch", arguments: ["name": .string(branch)], session: session)
+        let text = result.isError ? "could not switch to the branch \(branch): \(result.text)" : result.text
+        transcript.record("note", ["text": .string(text), "source": "host"])
+        if result.isError { progress.say(text) }
+    }
+
+    private func seconds(since instant: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - instant
+        return Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+    }
+}
+
+/// The minutes budget ran out while waiting.
+struct DeadlineReached: Error {}
+
+/// `body`, unless `seconds` pass first.
+func withDeadline<T: Sendable>(seconds: Double?, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
+    guard let seconds else { return try await body() }
+    return try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: .milliseconds(Int(seconds * 1000)))
+            return nil
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let value = first else { throw DeadlineReached() }
+        return value
+    }
+}

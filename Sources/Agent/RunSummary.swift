@@ -1,0 +1,110 @@
+import Foundation
+
+/// summary.json: what a run did and how it ended, in the seed's terms.
+public struct RunSummary: Sendable, Codable, Equatable {
+    public struct Builds: Sendable, Codable, Equatable {
+        public var attempts = 0
+        /// Whether the latest build passed.
+        public var passed = false
+        public var firstPassAttempt: Int?
+    }
+
+    public var label: String?
+    public var model: String
+    public var endpoint: String
+    public var api: String
+    public var task: String
+    public var workspace: String
+    public var branch: String?
+    public var requires: [Requirement]
+    public var turns = 0
+    public var toolCalls = 0
+    public var toolErrors = 0
+    /// The model's messages (one per response).
+    public var messages = 0
+    public var promptTokens = 0
+    public var completionTokens = 0
+    public var totalTokens = 0
+    /// True when the server sent no usage and the counts are estimated from the text.
+    public var tokensEstimated = false
+    public var builds = Builds()
+    public var commits = 0
+    public var pushedBranch: String?
+    public var screenshot: String?
+    public var notes = 0
+    public var loops = 0
+    /// How the model wrote its tool calls: "native" for structured calls.
+    public var dialect: String?
+    public var durationSeconds = 0.0
+    public var outcome = Outcome.failed
+    public var stopReason = StopReason.completed
+    /// Requirements not met.
+    public var missing: [Requirement] = []
+    public var error: String?
+
+    public enum Outcome: String, Sendable, Codable {
+        case complete, partial, failed
+    }
+
+    public enum StopReason: String, Sendable, Codable {
+        /// The model answered without a tool call.
+        case completed
+        case budgetToolCalls = "budget_tool_calls"
+        case budgetTokens = "budget_tokens"
+        case budgetMinutes = "budget_minutes"
+        case budgetTurns = "budget_turns"
+        case interrupted
+        case error
+        case loop
+    }
+
+    /// Whether the run met a requirement.
+    public func met(_ requirement: Requirement) -> Bool {
+        switch requirement {
+        case .build: builds.passed
+        case .screenshot: screenshot != nil
+        case .commit: commits > 0
+        case .push: pushedBranch != nil
+        }
+    }
+
+    /// complete: every requirement met (with none, the model finished by itself); partial: code
+    /// pushed but something missing; failed: otherwise.
+    public mutating func decideOutcome() {
+        missing = requires.filter { !met($0) }
+        if requires.isEmpty ? stopReason == .completed : missing.isEmpty {
+            outcome = .complete
+        } else if pushedBranch != nil {
+            outcome = .partial
+        } else {
+            outcome = .failed
+        }
+    }
+
+    public static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    public static func load(runDirectory: String) throws -> RunSummary {
+        let path = (runDirectory as NSString).appendingPathComponent("summary.json")
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw TaskError("\(runDirectory) has no summary.json: is it a run folder (toolhost run --out DIR)?")
+        }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        do {
+            return try decoder.decode(RunSummary.self, from: data)
+        } catch {
+            throw TaskError("\(path) is not a toolhost run summary: \(error)")
+        }
+    }
+
+    /// Writes summary.json atomically (a crash never leaves half a summary).
+    public func write(to runDirectory: String) throws {
+        let path = (runDirectory as NSString).appendingPathComponent("summary.json")
+        try (Self.encoder.encode(self) + Data("\n".utf8)).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+}

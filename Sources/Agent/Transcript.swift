@@ -1,0 +1,52 @@
+import Foundation
+import JSONCore
+
+/// transcript.jsonl: one event per line, each written with a single write(2) as it happens, so a
+/// crash leaves every earlier line whole. Secrets (the API key) are replaced before anything is written.
+public final class Transcript: Sendable {
+    private let descriptor: Int32
+    private let secrets: [String]
+    private let started: ContinuousClock.Instant
+    public let path: String
+
+    public init(path: String, secrets: [String]) throws {
+        descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else {
+            throw TaskError("cannot write the transcript \(path): \(String(cString: strerror(errno)))")
+        }
+        self.path = path
+        // Short values would redact common words; real keys are long.
+        self.secrets = secrets.filter { $0.count >= 8 }
+        started = .now
+    }
+
+    deinit { close(descriptor) }
+
+    /// Seconds since the transcript opened.
+    public var elapsed: Double {
+        let duration = ContinuousClock.now - started
+        return Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// Appends `{"t":…,"event":NAME,…fields}`.
+    public func record(_ event: String, _ fields: [String: JSONValue] = [:]) {
+        let rest = JSONValue.object(fields).jsonText.dropFirst()
+        var line = #"{"t":\#(String(format: "%.3f", elapsed)),"event":\#(JSONValue.string(event).jsonText)"#
+        line += rest == "}" ? "}" : "," + rest
+        line = redact(line) + "\n"
+        line.utf8CString.withUnsafeBufferPointer { buffer in
+            var offset = 0
+            let count = buffer.count - 1
+            while offset < count {
+                let written = write(descriptor, buffer.baseAddress! + offset, count - offset)
+                if written <= 0 { if errno == EINTR { continue } else { return } }
+                offset += written
+            }
+        }
+    }
+
+    /// The text with every secret replaced.
+    public func redact(_ text: String) -> String {
+        secrets.reduce(text) { $0.replacingOccurrences(of: $1, with: "[redacted]") }
+    }
+}

@@ -1,0 +1,142 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import JSONCore
+import Logging
+import NIOCore
+
+/// `toolhost mock-endpoint`: serves a script over both wire formats, streaming or not as each
+/// request asks. Every request takes the next turn; a request that misses the turn's
+/// expectations, or comes after the last turn, gets HTTP 400 with an error naming what differed.
+public struct MockServer: Sendable {
+    let script: MockScript
+    let host: String
+    let port: Int
+    let state = TurnCounter()
+
+    public init(script: MockScript, host: String, port: Int) {
+        self.script = script
+        self.host = host
+        self.port = port
+    }
+
+    /// Serves until SIGINT or SIGTERM; `onListening` gets the bound port.
+    public func run(onListening: @escaping @Sendable (Int) async -> Void) async throws {
+        let router = Router()
+        for path in ["/v1/chat/completions", "/chat/completions"] {
+            router.post(RouterPath(path)) { request, _ in await self.chat(request, wire: .openai) }
+        }
+        for path in ["/v1/messages", "/messages"] {
+            router.post(RouterPath(path)) { request, _ in await self.chat(request, wire: .anthropic) }
+        }
+        for path in ["/v1/models", "/models"] {
+            router.get(RouterPath(path)) { request, _ in
+                if let refusal = self.refuseKey(request) { return refusal }
+                let entry: JSONValue = ["id": .string(script.model), "object": "model", "type": "model", "display_name": .string(script.model), "owned_by": "toolhost"]
+                return Self.json(200, ["object": "list", "data": [entry], "has_more": false])
+            }
+        }
+        var logger = Logger(label: "mock-endpoint")
+        logger.logLevel = .warning
+        let app = Application(
+            router: router, configuration: .init(address: .hostname(host, port: port)),
+            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) }, logger: logger)
+        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
+    }
+
+    private func chat(_ request: Request, wire: RequestView.Wire) async -> Response {
+        if let refusal = refuseKey(request) { return refusal }
+        let number = await state.next()
+        let label = "turn \(number + 1) of \(script.turns.count) (\(script.name))"
+        var request = request
+        guard let buffer = try? await request.collectBody(upTo: 64 << 20),
+            let body = try? JSONValue.parse(Data(buffer.readableBytesView))
+        else { return refuse(wire, "mock-endpoint: \(label): the request body is not JSON") }
+        let view: RequestView
+        do {
+            view = try RequestView(wire: wire, body: body, bodyBytes: buffer.readableBytes)
+        } catch {
+            return refuse(wire, "mock-endpoint: \(label): \(error)")
+        }
+        guard number < script.turns.count else {
+            return refuse(wire, "mock-endpoint: the script \(script.name) has \(script.turns.count) turns and this is request \(number + 1)")
+        }
+        let turn = script.turns[number]
+        if let problem = view.wellFormedness() ?? view.unmet(turn.expect) {
+            log("\(label): \(problem)")
+            return refuse(wire, "mock-endpoint: \(label): \(problem)")
+        }
+        if turn.delay > .zero { try? await Task.sleep(for: turn.delay) }
+        if let fault = turn.fault {
+            log("\(label): fault \(fault)")
+            return respond(fault, view: view, turn: number)
+        }
+        let reply = WireReply(reply: turn.reply!, model: script.model, turn: number + 1, promptEstimate: view.bodyBytes / 4)
+        log("\(label): \(wire.rawValue) \(view.stream ? "stream" : "whole"), \(reply.reply.toolCalls.count) tool calls")
+        if !view.stream { return Self.json(200, wire == .openai ? reply.openAIWhole() : reply.anthropicWhole()) }
+        let events = wire == .openai ? reply.openAIEvents(includeUsage: view.includeUsage) : reply.anthropicEvents()
+        return Self.stream(events)
+    }
+
+    private func respond(_ fault: MockScript.Fault, view: RequestView, turn: Int) -> Response {
+        switch fault {
+        case .status(let status, let body):
+            return Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+        case .garbage(let text):
+            return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        case .cut:
+            // Half of a real answer, then the connection drops: the body writer fails mid-stream.
+            let reply = WireReply(reply: .init(text: "This answer will be cut short by the server.", toolCalls: [], usage: nil, finishReason: nil, chunkSize: 8), model: script.model, turn: turn + 1, promptEstimate: 1)
+            let events = view.wire == .openai ? reply.openAIEvents(includeUsage: false) : reply.anthropicEvents()
+            let half = Array(events.prefix(max(1, events.count / 2)))
+            let body = ResponseBody { writer in
+                for event in half { try await writer.write(ByteBuffer(string: event)) }
+                throw CutConnection()
+            }
+            return Response(status: .ok, headers: [.contentType: "text/event-stream"], body: body)
+        }
+    }
+
+    /// A script with api_key wants it in `Authorization: Bearer` or `x-api-key`.
+    private func refuseKey(_ request: Request) -> Response? {
+        guard let key = script.apiKey else { return nil }
+        let bearer = request.headers[.authorization]
+        let header = request.headers[HTTPField.Name("x-api-key")!]
+        if bearer == "Bearer \(key)" || header == key { return nil }
+        return Self.json(401, ["error": ["type": "authentication_error", "message": "mock-endpoint: this script needs its api_key in Authorization: Bearer or x-api-key"]])
+    }
+
+    private func refuse(_ wire: RequestView.Wire, _ message: String) -> Response {
+        let body: JSONValue = wire == .openai
+            ? ["error": ["code": 400, "type": "invalid_request_error", "message": .string(message)]]
+            : ["type": "error", "error": ["type": "invalid_request_error", "message": .string(message)]]
+        return Self.json(400, body)
+    }
+
+    static func json(_ status: Int, _ body: JSONValue) -> Response {
+        Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body.jsonText)))
+    }
+
+    static func stream(_ events: [String]) -> Response {
+        let body = ResponseBody { writer in
+            for event in events { try await writer.write(ByteBuffer(string: event)) }
+            try await writer.finish(nil)
+        }
+        return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"], body: body)
+    }
+
+    private func log(_ line: String) {
+        FileHandle.standardError.write(Data("mock-endpoint: \(line)\n".utf8))
+    }
+}
+
+struct CutConnection: Error {}
+
+/// Which turn the next request takes.
+actor TurnCounter {
+    private var count = 0
+    func next() -> Int {
+        defer { count += 1 }
+        return count
+    }
+}

@@ -1,0 +1,111 @@
+import JSONCore
+
+/// A tool as a model sees it: name, description, JSON-schema parameters.
+public struct ToolSpec: Sendable, Equatable {
+    public let name: String
+    public let description: String
+    public let inputSchema: JSONValue
+
+    public init(name: String, description: String, inputSchema: JSONValue) {
+        self.name = name
+        self.description = description
+        self.inputSchema = inputSchema
+    }
+}
+
+/// One call the model asked for. `arguments` stays the JSON text the model wrote, because
+/// models do not always write valid JSON and the caller decides how to treat that.
+public struct ToolCall: Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var arguments: String
+
+    public init(id: String, name: String, arguments: String) {
+        self.id = id
+        self.name = name
+        self.arguments = arguments
+    }
+}
+
+/// One message of the conversation, in a form both wire formats can be written from.
+public enum ChatMessage: Sendable, Equatable {
+    case system(String)
+    case user(String)
+    case assistant(text: String, toolCalls: [ToolCall])
+    case toolResult(callID: String, name: String, content: String, isError: Bool)
+}
+
+/// Which tools the model may or must call.
+public enum ToolChoice: Sendable, Equatable {
+    case auto
+    case none
+    case required
+    case named(String)
+}
+
+public struct ChatRequest: Sendable {
+    public var model: String
+    public var messages: [ChatMessage]
+    public var tools: [ToolSpec]
+    public var toolChoice: ToolChoice
+    public var stream: Bool
+    /// Anthropic requires a limit; OpenAI-compatible servers get one only when it is set.
+    public var maxTokens: Int?
+
+    public init(model: String, messages: [ChatMessage], tools: [ToolSpec], toolChoice: ToolChoice = .auto, stream: Bool = true, maxTokens: Int? = nil) {
+        self.model = model
+        self.messages = messages
+        self.tools = tools
+        self.toolChoice = toolChoice
+        self.stream = stream
+        self.maxTokens = maxTokens
+    }
+}
+
+/// Token counts as the server reported them (nil when it did not).
+public struct Usage: Sendable, Equatable {
+    public var promptTokens: Int
+    public var completionTokens: Int
+    public var totalTokens: Int { promptTokens + completionTokens }
+
+    public init(promptTokens: Int, completionTokens: Int) {
+        self.promptTokens = promptTokens
+        self.completionTokens = completionTokens
+    }
+}
+
+/// The model's answer to one request.
+public struct ChatResponse: Sendable, Equatable {
+    public var text: String
+    public var toolCalls: [ToolCall]
+    /// finish_reason (OpenAI) or stop_reason (Anthropic), as sent.
+    public var finishReason: String?
+    public var usage: Usage?
+
+    public init(text: String, toolCalls: [ToolCall], finishReason: String?, usage: Usage?) {
+        self.text = text
+        self.toolCalls = toolCalls
+        self.finishReason = finishReason
+        self.usage = usage
+    }
+
+    /// The answer was cut at the token limit.
+    public var hitTokenLimit: Bool { finishReason == "length" || finishReason == "max_tokens" }
+}
+
+/// What a streaming response shows while it arrives (for progress lines and live checks).
+public enum StreamEvent: Sendable, Equatable {
+    case text(String)
+    case toolCall(name: String)
+    /// The attempt failed and a new one starts: forget what the failed one streamed.
+    case retrying(attempt: Int, reason: String)
+}
+
+/// A model endpoint: one request in, one complete answer out, whatever the wire format.
+public protocol ModelClient: Sendable {
+    var endpoint: Endpoint { get }
+    func complete(_ request: ChatRequest, onEvent: @escaping @Sendable (StreamEvent) -> Void) async throws -> ChatResponse
+    /// The model ids the server lists.
+    func listModels() async throws -> [String]
+    func close() async
+}

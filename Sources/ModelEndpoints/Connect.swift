@@ -1,0 +1,30 @@
+import Foundation
+
+/// A client for the endpoint's API. The key is read from `keyVariable` in `environment` and
+/// goes only into the request headers.
+public func makeClient(endpoint: Endpoint, environment: [String: String], keyVariable: String? = nil, policy: TransportPolicy = TransportPolicy()) -> any ModelClient {
+    let key = environment[endpoint.keyVariable(override: keyVariable)].flatMap { $0.isEmpty ? nil : $0 }
+    switch endpoint.api {
+    case .openai: return OpenAIClient(endpoint: endpoint, key: key, policy: policy)
+    case .anthropic: return AnthropicClient(endpoint: endpoint, key: key, policy: policy)
+    }
+}
+
+/// `--model` when given; otherwise the server's only model. Several or none is an error that lists them.
+public func chooseModel(_ requested: String?, client: any ModelClient) async throws -> String {
+    if let requested, !requested.isEmpty { return requested }
+    let models: [String]
+    do {
+        models = try await client.listModels()
+    } catch let error as EndpointError {
+        if case .notListening = error { throw error }
+        throw EndpointError.noModel("the server did not list its models (\(error)); pass --model NAME")
+    }
+    switch models.count {
+    case 1: return models[0]
+    case 0: throw EndpointError.noModel("the server lists no models; pass --model NAME")
+    default:
+        let shown = models.prefix(10).joined(separator: ", ") + (models.count > 10 ? ", …" : "")
+        throw EndpointError.noModel("the server lists \(models.count) models (\(shown)); pass --model NAME")
+    }
+}

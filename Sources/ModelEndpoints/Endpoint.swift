@@ -1,0 +1,58 @@
+import Foundation
+
+/// The two wire formats toolhost speaks.
+public enum API: String, Sendable, CaseIterable, Codable {
+    /// OpenAI-compatible chat completions: llama-server, vLLM, Ollama's /v1, LM Studio, OpenAI.
+    case openai
+    /// Anthropic Messages.
+    case anthropic
+
+    var standardPath: String { self == .openai ? "/chat/completions" : "/messages" }
+    var keyVariable: String { self == .openai ? "OPENAI_API_KEY" : "ANTHROPIC_API_KEY" }
+}
+
+/// Where a model listens and how to talk to it.
+public struct Endpoint: Sendable, Equatable {
+    public let api: API
+    /// Scheme, host and port, plus any prefix such as /v1: the chat and model paths hang off it.
+    public let base: URL
+    /// The URL chat requests go to.
+    public let chatURL: URL
+    public var modelsURL: URL { base.appendingPathComponent("models") }
+    /// host:port, as the user would recognise it in an error.
+    public let display: String
+
+    /// Parses `localhost:8080`, `http://host:port`, `http://host:port/v1` or a full URL. No scheme
+    /// means http; no path means the API's standard one. The API is `api` when given, else
+    /// Anthropic for a path ending in /messages or Anthropic's host, else OpenAI.
+    public init(_ text: String, api: API? = nil) throws {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard !trimmed.isEmpty else { throw EndpointError.badEndpoint(text, "it is empty") }
+        let withScheme = trimmed.contains("://") ? trimmed : "http://" + trimmed
+        guard var parts = URLComponents(string: withScheme), let host = parts.host, !host.isEmpty else {
+            throw EndpointError.badEndpoint(text, "it is not host:port or a URL")
+        }
+        guard parts.scheme == "http" || parts.scheme == "https" else {
+            throw EndpointError.badEndpoint(text, "the scheme must be http or https")
+        }
+        var path = parts.path
+        while path.hasSuffix("/") { path.removeLast() }
+        let detected: API = api ?? ((path.hasSuffix("/messages") || host.hasSuffix("anthropic.com")) ? .anthropic : .openai)
+        if path.hasSuffix(detected.standardPath) {
+            path.removeLast(detected.standardPath.count)
+        } else if let other = API.allCases.first(where: { $0 != detected && path.hasSuffix($0.standardPath) }) {
+            throw EndpointError.badEndpoint(text, "its path is the \(other.rawValue) API's, but --api is \(detected.rawValue)")
+        }
+        if path.isEmpty { path = "/v1" }
+        parts.path = path
+        parts.query = nil
+        guard let base = parts.url else { throw EndpointError.badEndpoint(text, "it is not a valid URL") }
+        self.api = detected
+        self.base = base
+        self.chatURL = base.appendingPathComponent(String(detected.standardPath.dropFirst()))
+        self.display = parts.port.map { "\(host):\($0)" } ?? host
+    }
+
+    /// The variable the key is read from: `--api-key-env`, else the API's usual one.
+    public func keyVariable(override: String?) -> String { override ?? api.keyVariable }
+}

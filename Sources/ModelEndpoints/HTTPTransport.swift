@@ -1,0 +1,151 @@
+import AsyncHTTPClient
+import Foundation
+import JSONCore
+import NIOCore
+import NIOHTTP1
+
+/// How long to wait, and how often to try again.
+public struct TransportPolicy: Sendable {
+    public var connectTimeout: Int
+    /// The longest silence between two bytes of an answer.
+    public var readTimeout: Int
+    /// Attempts per request for 429, 5xx and cut streams.
+    public var attempts: Int
+    /// The first pause between attempts; it doubles each time (Retry-After wins when the server sends it).
+    public var backoff: Duration
+
+    public init(connectTimeout: Int = 10, readTimeout: Int = 300, attempts: Int = 4, backoff: Duration = .milliseconds(250)) {
+        self.connectTimeout = connectTimeout
+        self.readTimeout = readTimeout
+        self.attempts = max(1, attempts)
+        self.backoff = backoff
+    }
+}
+
+/// The answer ended early: the attempt is retried.
+struct StreamCut: Error {}
+
+/// JSON over HTTP with the retries every model server needs. Each attempt's body goes to a
+/// decoder; a decoder that finds the stream cut throws `StreamCut` and the request is sent again.
+final class HTTPTransport: Sendable {
+    let client: HTTPClient
+    let display: String
+    let headers: [(String, String)]
+    let policy: TransportPolicy
+
+    init(display: String, headers: [(String, String)], policy: TransportPolicy) {
+        self.display = display
+        self.headers = headers
+        self.policy = policy
+        var configuration = HTTPClient.Configuration(
+            timeout: .init(connect: .seconds(Int64(policy.connectTimeout)), read: .seconds(Int64(policy.readTimeout))))
+        configuration.connectionPool.retryConnectionEstablishment = false
+        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+    }
+
+    func shutdown() async {
+        try? await client.shutdown()
+    }
+
+    func send<T: Sendable>(
+        _ url: URL, body: Data?, onEvent: @Sendable (StreamEvent) -> Void,
+        decode: (HTTPClientResponse.Body) async throws -> T
+    ) async throws -> T {
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = body == nil ? .GET : .POST
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body {
+            request.headers.add(name: "content-type", value: "application/json")
+            request.body = .bytes(ByteBuffer(bytes: body))
+        }
+        var parseFailures = 0
+        for attempt in 1...policy.attempts {
+            let retryReason: String
+            var wait = policy.backoff * (1 << (attempt - 1))
+            do {
+                let response = try await client.execute(request, deadline: .distantFuture)
+                let status = Int(response.status.code)
+                if (200..<300).contains(status) {
+                    do {
+                        return try await decode(response.body)
+                    } catch is StreamCut {
+                        if attempt == policy.attempts { throw EndpointError.cutStream(url.absoluteString, attempts: attempt) }
+                        retryReason = "the stream was cut"
+                    }
+                } else {
+                    let message = Self.errorMessage(try? await response.body.collect(upTo: 1 << 16))
+                    if status == 500 && message.contains("Failed to parse input") {
+                        // llama-server's parser refused the model's output; sampling again often helps once.
+                        parseFailures += 1
+                        if parseFailures > 1 || attempt == policy.attempts {
+                            throw EndpointError.unparsedOutput(message: message, attempts: attempt)
+                        }
+                    } else if !(status == 429 || status >= 500) || attempt == policy.attempts {
+                        throw EndpointError.http(status: status, url: url.absoluteString, message: message, attempts: attempt)
+                    }
+                    if let after = response.headers.first(name: "retry-after").flatMap(Int.init) {
+                        wait = .seconds(min(after, 60))
+                    }
+                    retryReason = "HTTP \(status)\(message.isEmpty ? "" : ": \(message.prefix(200))")"
+                }
+            } catch let error as EndpointError {
+                throw error
+            } catch let error as HTTPClientError where error == .remoteConnectionClosed && attempt < policy.attempts {
+                retryReason = "the server closed the connection"
+            } catch {
+                throw mapped(error)
+            }
+            onEvent(.retrying(attempt: attempt + 1, reason: retryReason))
+            try await Task.sleep(for: wait)
+        }
+        preconditionFailure("the loop returns or throws on its last attempt")
+    }
+
+    /// AsyncHTTPClient and NIO errors in words that say what to do.
+    private func mapped(_ error: any Error) -> any Error {
+        if error is CancellationError { return error }
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .cancelled: return CancellationError()
+            case .readTimeout: return EndpointError.readTimeout(display, seconds: policy.readTimeout)
+            case .connectTimeout: return EndpointError.connectTimeout(display, seconds: policy.connectTimeout)
+            case .remoteConnectionClosed: return EndpointError.cutStream(display, attempts: policy.attempts)
+            default: break
+            }
+        }
+        let text = String(describing: error)
+        if text.contains("refused") || text.contains("ECONNREFUSED") || text.contains("errno: 111") {
+            return EndpointError.notListening(display)
+        }
+        return EndpointError.transport(display, text)
+    }
+
+    /// The server's own error text: OpenAI and llama-server `{"error":{"message"}}`, Anthropic
+    /// `{"error":{"type","message"}}`, or the body itself when it is short.
+    static func errorMessage(_ buffer: ByteBuffer?) -> String {
+        guard let buffer else { return "" }
+        let data = Data(buffer.readableBytesView)
+        if let json = try? JSONValue.parse(data) {
+            if let message = json["error"]?["message"]?.stringValue { return message }
+            if let message = json["error"]?.stringValue ?? json["message"]?.stringValue { return message }
+        }
+        let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.count > 300 ? String(text.prefix(300)) + "…" : text
+    }
+
+    /// A whole (non-streamed) body as JSON.
+    func json(_ body: HTTPClientResponse.Body, url: URL) async throws -> JSONValue {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await body.collect(upTo: 64 << 20)
+        } catch let error as HTTPClientError where error == .remoteConnectionClosed {
+            throw StreamCut()
+        }
+        do {
+            return try JSONValue.parse(Data(buffer.readableBytesView))
+        } catch {
+            let text = String(buffer: buffer)
+            throw EndpointError.badResponse(url.absoluteString, "the body is not JSON (\(text.prefix(120).debugDescription))")
+        }
+    }
+}

@@ -1,0 +1,149 @@
+import Foundation
+import JSONCore
+
+/// OpenAI-compatible chat completions: llama-server, vLLM, Ollama's /v1, LM Studio and OpenAI.
+public struct OpenAIClient: ModelClient {
+    public let endpoint: Endpoint
+    let transport: HTTPTransport
+
+    init(endpoint: Endpoint, key: String?, policy: TransportPolicy) {
+        self.endpoint = endpoint
+        transport = HTTPTransport(
+            display: endpoint.display, headers: key.map { [("authorization", "Bearer \($0)")] } ?? [], policy: policy)
+    }
+
+    public func close() async { await transport.shutdown() }
+
+    public func listModels() async throws -> [String] {
+        let url = endpoint.modelsURL
+        let json = try await transport.send(url, body: nil, onEvent: { _ in }) { try await transport.json($0, url: url) }
+        return (json["data"]?.arrayValue ?? json["models"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue ?? $0["name"]?.stringValue }
+    }
+
+    public func complete(_ request: ChatRequest, onEvent: @escaping @Sendable (StreamEvent) -> Void) async throws -> ChatResponse {
+        let url = endpoint.chatURL
+        let body = Data(Self.body(for: request).jsonText.utf8)
+        return try await transport.send(url, body: body, onEvent: onEvent) { responseBody in
+            if request.stream {
+                var assembly = Assembly()
+                let ended = try await ServerSentEvents(url: url).read(responseBody) { event in
+                    try assembly.add(event.data, url: url, onEvent: onEvent)
+                    return true
+                }
+                // Some servers close right after the finish_reason chunk without [DONE]; that answer is whole.
+                guard ended || assembly.finishReason != nil else { throw StreamCut() }
+                return assembly.response
+            }
+            return try Self.decode(try await transport.json(responseBody, url: url), url: url)
+        }
+    }
+
+    /// The request body: messages, tools as functions, tool_choice, and usage in the stream.
+    static func body(for request: ChatRequest) -> JSONValue {
+        var body: [String: JSONValue] = [
+            "model": .string(request.model),
+            "messages": .array(request.messages.map(message)),
+            "stream": .bool(request.stream),
+        ]
+        if request.stream { body["stream_options"] = ["include_usage": true] }
+        if let maxTokens = request.maxTokens { body["max_tokens"] = .int(maxTokens) }
+        if !request.tools.isEmpty {
+            body["tools"] = .array(request.tools.map { tool in
+                ["type": "function", "function": ["name": .string(tool.name), "description": .string(tool.description), "parameters": tool.inputSchema]]
+            })
+            body["parallel_tool_calls"] = true
+            switch request.toolChoice {
+            case .auto: body["tool_choice"] = "auto"
+            case .none: body["tool_choice"] = "none"
+            case .required: body["tool_choice"] = "required"
+            case .named(let name): body["tool_choice"] = ["type": "function", "function": ["name": .string(name)]]
+            }
+        }
+        return .object(body)
+    }
+
+    static func message(_ message: ChatMessage) -> JSONValue {
+        switch message {
+        case .system(let text): return ["role": "system", "content": .string(text)]
+        case .user(let text): return ["role": "user", "content": .string(text)]
+        case .assistant(let text, let calls):
+            var json: [String: JSONValue] = ["role": "assistant", "content": calls.isEmpty || !text.isEmpty ? .string(text) : .null]
+            if !calls.isEmpty {
+                json["tool_calls"] = .array(calls.map { call in
+                    ["id": .string(call.id), "type": "function", "function": ["name": .string(call.name), "arguments": .string(call.arguments)]]
+                })
+            }
+            return .object(json)
+        case .toolResult(let id, _, let content, _):
+            return ["role": "tool", "tool_call_id": .string(id), "content": .string(content)]
+        }
+    }
+
+    /// A whole chat.completion object.
+    static func decode(_ json: JSONValue, url: URL) throws -> ChatResponse {
+        guard let choice = json["choices"]?.arrayValue?.first, let message = choice["message"] else {
+            throw EndpointError.badResponse(url.absoluteString, "no choices[0].message in \(json.jsonText.prefix(200))")
+        }
+        let calls = (message["tool_calls"]?.arrayValue ?? []).enumerated().map { index, call in
+            ToolCall(
+                id: call["id"]?.stringValue ?? "call_\(index)", name: call["function"]?["name"]?.stringValue ?? "",
+                arguments: argumentsText(call["function"]?["arguments"]))
+        }
+        return ChatResponse(
+            text: message["content"]?.stringValue ?? "", toolCalls: calls,
+            finishReason: choice["finish_reason"]?.stringValue, usage: usage(json["usage"]))
+    }
+
+    /// Arguments are a JSON string by the spec; Ollama-style objects are accepted as they are.
+    static func argumentsText(_ value: JSONValue?) -> String {
+        switch value {
+        case .string(let text): text
+        case nil, .null: ""
+        case let other?: other.jsonText
+        }
+    }
+
+    static func usage(_ json: JSONValue?) -> Usage? {
+        guard let json, let prompt = json["prompt_tokens"]?.intValue else { return nil }
+        return Usage(promptTokens: prompt, completionTokens: json["completion_tokens"]?.intValue ?? 0)
+    }
+
+    /// Chunks put back together: text deltas joined, tool-call fragments concatenated per index.
+    struct Assembly {
+        var text = ""
+        var calls: [Int: ToolCall] = [:]
+        var finishReason: String?
+        var usage: Usage?
+
+        mutating func add(_ chunk: JSONValue, url: URL, onEvent: (StreamEvent) -> Void) throws {
+            if let found = OpenAIClient.usage(chunk["usage"]) { usage = found }
+            guard let choice = chunk["choices"]?.arrayValue?.first else { return }
+            if let reason = choice["finish_reason"]?.stringValue { finishReason = reason }
+            guard let delta = choice["delta"] else { return }
+            if let piece = delta["content"]?.stringValue, !piece.isEmpty {
+                text += piece
+                onEvent(.text(piece))
+            }
+            for fragment in delta["tool_calls"]?.arrayValue ?? [] {
+                let index = fragment["index"]?.intValue ?? calls.count
+                var call = calls[index] ?? ToolCall(id: "", name: "", arguments: "")
+                if let id = fragment["id"]?.stringValue, !id.isEmpty { call.id = id }
+                if let name = fragment["function"]?["name"]?.stringValue, !name.isEmpty {
+                    call.name += name
+                    onEvent(.toolCall(name: call.name))
+                }
+                call.arguments += OpenAIClient.argumentsText(fragment["function"]?["arguments"])
+                calls[index] = call
+            }
+        }
+
+        var response: ChatResponse {
+            let ordered = calls.keys.sorted().map { index in
+                var call = calls[index]!
+                if call.id.isEmpty { call.id = "call_\(index)" }
+                return call
+            }
+            return ChatResponse(text: text, toolCalls: ordered, finishReason: finishReason, usage: usage)
+        }
+    }
+}

@@ -1,0 +1,2 @@
+// Every front door of Tools speaks JSONValue; importing Tools brings it along.
+@_exported import JSONCore

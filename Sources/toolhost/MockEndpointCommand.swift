@@ -1,0 +1,56 @@
+import ArgumentParser
+import Foundation
+import MockEndpoint
+
+struct MockEndpointCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mock-endpoint",
+        abstract: "Serve a scripted model over the OpenAI and Anthropic wire formats (a test double for models).",
+        discussion: """
+            Each chat request takes the next turn of the script: its expectations are checked (a miss \
+            is answered with HTTP 400 naming it), then it answers with its reply (text, tool calls, \
+            usage), streaming or not as the request asks, or with its fault (an HTTP status, a cut \
+            stream, garbage). Paths: /v1/chat/completions, /v1/messages, /v1/models.
+
+            The first line on stdout is the URL it listens at (useful with --port 0).
+
+            Script (YAML or JSON):
+              model: mock-coder
+              api_key: sk-test            # optional: requests must carry it
+              turns:
+                - expect: {tools_include: [write_file], last_message_contains: "hello"}
+                  reply:
+                    text: "Writing it."
+                    tool_calls: [{name: write_file, arguments: {path: hello.txt, content: "hi"}}]
+                    usage: {prompt_tokens: 120, completion_tokens: 30}
+                - expect: {tool_results_contain: "Wrote"}
+                  reply: {text: "Done."}
+                - fault: {status: 500, body: '{"error":{"message":"busy"}}'}   # or cut: true, garbage: "…"
+                  delay_ms: 100
+
+            Scripts live in fixtures/endpoints/.
+            """)
+
+    @Option(help: "The script file.")
+    var script: String
+
+    @Option(help: "Port to listen on (0: any free port).")
+    var port: Int = 8080
+
+    @Option(help: "Address to listen on.")
+    var host: String = "127.0.0.1"
+
+    func run() async throws {
+        let loaded: MockScript
+        do {
+            loaded = try MockScript.load(path: script)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let server = MockServer(script: loaded, host: host, port: port)
+        try await server.run { [host] port in
+            FileHandle.standardOutput.write(Data("http://\(host):\(port)\n".utf8))
+            FileHandle.standardError.write(Data("mock-endpoint: serving \(loaded.name) (\(loaded.turns.count) turns) at http://\(host):\(port)\n".utf8))
+        }
+    }
+}

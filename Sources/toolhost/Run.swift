@@ -1,0 +1,205 @@
+import Agent
+import ArgumentParser
+import Foundation
+import ModelEndpoints
+import Sandbox
+import Tools
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Drive a model through a task with the tools: toolhost is the agent loop.",
+        discussion: """
+            Each turn asks the endpoint (streaming), runs the tool calls the model makes in the \
+            sandboxed workspace, and hands back the results, until the model answers without a tool \
+            call, a budget runs out, or Ctrl-C (the transcript is kept and the summary written with \
+            stop_reason "interrupted"; a second Ctrl-C kills at once).
+
+            Endpoints: localhost:8080, http://host:port, http://host:port/v1 or a full URL. The API \
+            is OpenAI-compatible chat completions (llama-server, vLLM, Ollama's /v1, LM Studio, \
+            OpenAI) unless the URL ends in /messages or is Anthropic's, or --api says otherwise. \
+            Keys come from OPENAI_API_KEY or ANTHROPIC_API_KEY (or --api-key-env NAME); they are \
+            sent to the endpoint only, never written or shown to commands.
+
+            The run folder (--out; default: a new folder under the state dir's runs/) gets \
+            transcript.jsonl (every request, message, tool call, result, usage, note, error, written \
+            as it happens) and summary.json. Exit status: 0 when the outcome is complete (every \
+            `requires` of the task met), 1 otherwise, 2 on usage errors.
+
+            Task file: Markdown with an optional YAML front matter:
+              ---
+              branch: feature/tags
+              requires: [build, commit, push]      # also: screenshot
+              budgets: {tool_calls: 150, tokens: 2000000, minutes: 60, turns: 120}
+              ---
+              Add a tags page to the admin …
+
+            Examples:
+              toolhost run --endpoint localhost:8080 --workspace ~/blog --task fixtures/tasks/tag-manager.md
+              toolhost run --endpoint https://api.anthropic.com --model claude-sonnet-4-5 --workspace . --prompt "fix the build"
+            """)
+
+    @Option(help: "The model server: host:port, http://host:port/v1 or a full URL.")
+    var endpoint: String
+
+    @Option(help: "The wire format: openai or anthropic (default: detected from the URL).")
+    var api: API?
+
+    @Option(help: "The model name (default: the server's only model).")
+    var model: String?
+
+    @Option(help: ArgumentHelp("The environment variable holding the API key.", discussion: "Default: OPENAI_API_KEY or ANTHROPIC_API_KEY, as the API says."))
+    var apiKeyEnv: String?
+
+    @Option(help: "The folder the tools may touch.")
+    var workspace: String
+
+    @Option(help: "The task: a Markdown file with an optional YAML front matter.")
+    var task: String?
+
+    @Option(help: "The task as bare text, instead of --task.")
+    var prompt: String?
+
+    @Option(help: "Work on this branch (created when missing); overrides the task's.")
+    var branch: String?
+
+    @Option(help: "The run folder for transcript.jsonl and summary.json.")
+    var out: String?
+
+    @Option(help: "A name for this run in reports.")
+    var label: String?
+
+    @Option(help: "Stop after this many tool calls (default 250, or the task's).")
+    var maxToolCalls: Int?
+
+    @Option(help: "Stop once this many tokens (prompt + completion, summed over turns) are spent (default 3000000).")
+    var maxTokens: Int?
+
+    @Option(help: "Stop after this many minutes (default 90).")
+    var maxMinutes: Double?
+
+    @Option(help: "Stop after this many model turns (default 250).")
+    var maxTurns: Int?
+
+    @Option(help: "max_tokens for each reply (Anthropic needs one: default 8192).")
+    var maxReplyTokens: Int?
+
+    @Flag(help: "Ask for whole responses instead of streams.")
+    var noStream = false
+
+    @Option(help: "Seconds to wait for a connection.")
+    var connectTimeout: Int = 10
+
+    @Option(help: "Seconds of silence from the server before a request fails.")
+    var readTimeout: Int = 300
+
+    @Option(help: "Attempts per request on HTTP 429/5xx and cut streams.")
+    var attempts: Int = 4
+
+    @Flag(help: "No progress on stderr.")
+    var quiet = false
+
+    @OptionGroup var options: SessionOptions
+
+    func validate() throws {
+        guard (task == nil) != (prompt == nil) else { throw ValidationError("give the task with --task FILE or --prompt TEXT (one of them)") }
+        for (name, value) in [("--max-tool-calls", maxToolCalls), ("--max-tokens", maxTokens), ("--max-turns", maxTurns), ("--max-reply-tokens", maxReplyTokens)] {
+            if let value, value <= 0 { throw ValidationError("\(name) must be positive") }
+        }
+        if let maxMinutes, maxMinutes <= 0 { throw ValidationError("--max-minutes must be positive") }
+    }
+
+    func run() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        var agentTask: AgentTask
+        do {
+            agentTask = try task.map(AgentTask.load) ?? AgentTask(prompt: prompt!)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        if let branch { agentTask.branch = branch }
+        let parsed: Endpoint
+        do {
+            parsed = try Endpoint(endpoint, api: api)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let client = makeClient(
+            endpoint: parsed, environment: environment, keyVariable: apiKeyEnv,
+            policy: TransportPolicy(connectTimeout: connectTimeout, readTimeout: readTimeout, attempts: attempts))
+        let modelName: String
+        do {
+            modelName = try await chooseModel(model, client: client)
+        } catch {
+            await client.close()
+            warn("\(error)")
+            throw ExitCode(1)
+        }
+        let state = StateDirectory(options.stateDir ?? StateDirectory.defaultPath())
+        let folder = try runFolder(state: state, model: modelName)
+        let sessionName = options.session == "default" ? "run-" + URL(fileURLWithPath: folder).lastPathComponent : options.session
+        let registry = try makeRegistry()
+        let session = try options.openSession(workspace: workspace, name: sessionName, fresh: options.session == "default")
+        let transcript: Transcript
+        do {
+            transcript = try Transcript(path: folder + "/transcript.jsonl", secrets: Self.secrets(in: environment))
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        let budgets = Budgets(toolCalls: maxToolCalls, tokens: maxTokens, minutes: maxMinutes, turns: maxTurns)
+            .over(agentTask.budgets).over(.defaults)
+        let loop = AgentLoop(
+            client: client, registry: registry, session: session,
+            settings: RunSettings(model: modelName, task: agentTask, budgets: budgets, stream: !noStream, maxTokensPerReply: maxReplyTokens, label: label),
+            transcript: transcript, progress: Progress(enabled: !quiet))
+        if !quiet { warn("run folder: \(folder)") }
+
+        let work = Task { await loop.run() }
+        // Ctrl-C: stop the model request, kill the running command, and let the loop write its summary.
+        Signals.onFirstSignal { _ in
+            work.cancel()
+            LiveProcesses.killAll()
+        }
+        let (summary, finalText) = await work.value
+        await session.close()
+        await client.close()
+        try summary.write(to: folder)
+        if !finalText.isEmpty { print(finalText) }
+        var line = "outcome: \(summary.outcome.rawValue) (stop: \(summary.stopReason.rawValue)) · \(summary.toolCalls) tool calls · \(summary.totalTokens) tokens"
+        if !summary.missing.isEmpty { line += " · missing: \(summary.missing.map(\.rawValue).joined(separator: ", "))" }
+        print(line + " · \(folder)")
+        if let error = summary.error, quiet { warn(error) }
+        if summary.stopReason == .interrupted { throw ExitCode(130) }
+        if summary.outcome != .complete { throw ExitCode(1) }
+    }
+
+    /// --out, or a new folder under the state dir; a folder that already holds a run is refused.
+    private func runFolder(state: StateDirectory, model: String) throws -> String {
+        let path: String
+        if let out {
+            path = URL(fileURLWithPath: out).standardizedFileURL.path
+        } else {
+            let stamp = ISO8601DateFormatter.string(from: Date(), timeZone: .current, formatOptions: [.withFullDate, .withTime])
+            let safe = model.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." ? $0 : "_" }
+            path = state.path + "/runs/\(stamp)-\(String(safe).prefix(40))-\(getpid())"
+        }
+        if FileManager.default.fileExists(atPath: path + "/transcript.jsonl") {
+            throw ValidationError("\(path) already holds a run (transcript.jsonl); pick another --out or remove it")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw ValidationError("cannot create the run folder \(path): \(error.localizedDescription)")
+        }
+        return path
+    }
+
+    /// Values that must never reach a transcript: the host's keys, tokens, secrets and passwords.
+    static func secrets(in environment: [String: String]) -> [String] {
+        environment.filter { name, _ in
+            let upper = name.uppercased()
+            return ["KEY", "TOKEN", "SECRET", "PASSWORD"].contains { upper.contains($0) }
+        }.map(\.value)
+    }
+}
+
+extension API: ExpressibleByArgument {}
