@@ -23,7 +23,15 @@ public struct TransportPolicy: Sendable {
 }
 
 /// The answer ended early: the attempt is retried.
-struct StreamCut: Error {}
+struct StreamCut: Error {
+    /// An error met while reading a body: the connection dropping mid-answer (closed, reset, an
+    /// unexpected EOF) is a cut; our own verdicts, timeouts and cancellation stay what they are.
+    static func unlessFatal(_ error: any Error) -> any Error {
+        if error is EndpointError || error is CancellationError { return error }
+        if let error = error as? HTTPClientError, error == .readTimeout || error == .cancelled || error == .deadlineExceeded { return error }
+        return StreamCut()
+    }
+}
 
 /// JSON over HTTP with the retries every model server needs. Each attempt's body goes to a
 /// decoder; a decoder that finds the stream cut throws `StreamCut` and the request is sent again.
@@ -138,8 +146,8 @@ final class HTTPTransport: Sendable {
         let buffer: ByteBuffer
         do {
             buffer = try await body.collect(upTo: 64 << 20)
-        } catch let error as HTTPClientError where error == .remoteConnectionClosed {
-            throw StreamCut()
+        } catch {
+            throw StreamCut.unlessFatal(error)
         }
         do {
             return try JSONValue.parse(Data(buffer.readableBytesView))

@@ -49,8 +49,8 @@ struct ServerSentEvents {
                     }
                 }
             }
-        } catch let error as HTTPClientError where error == .remoteConnectionClosed {
-            throw StreamCut()
+        } catch {
+            throw StreamCut.unlessFatal(error)
         }
         if data == "[DONE]" { return true }
         let rest = String(decoding: pending, as: UTF8.self)

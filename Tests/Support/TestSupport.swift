@@ -97,3 +97,21 @@ private func isZombie(_ pid: Int32) -> Bool {
 public func uniqueSleep() -> String {
     "300.\(UInt32.random(in: 100_000...999_999))"
 }
+
+/// Runs the git command line (for setting up and checking, never by the tools themselves).
+@discardableResult
+public func git(_ arguments: String..., in directory: String) throws -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+    process.arguments = arguments
+    process.currentDirectoryURL = URL(fileURLWithPath: directory)
+    process.environment = ["PATH": "/usr/bin:/bin", "HOME": directory, "GIT_CONFIG_NOSYSTEM": "1"]
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    guard process.terminationStatus == 0 else { throw CocoaError(.fileReadUnknown) }
+    return String(decoding: data, as: UTF8.self)
+}

@@ -204,21 +204,3 @@ import Testing
         #expect(status.text.hasPrefix("On branch old"))
     }
 }
-
-/// Runs the git command line (for setting up and checking, never by the tools themselves).
-@discardableResult
-func git(_ arguments: String..., in directory: String) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
-    process.arguments = arguments
-    process.currentDirectoryURL = URL(fileURLWithPath: directory)
-    process.environment = ["PATH": "/usr/bin:/bin", "HOME": directory, "GIT_CONFIG_NOSYSTEM": "1"]
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw CocoaError(.fileReadUnknown) }
-    return String(decoding: data, as: UTF8.self)
-}

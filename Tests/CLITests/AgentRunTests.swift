@@ -1,0 +1,276 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `toolhost run` against `toolhost mock-endpoint`: the real loop, the real tools, both wire formats.
+@Suite struct AgentRunTests {
+    static let modes: [(api: String, stream: Bool)] = [("openai", true), ("openai", false), ("anthropic", true), ("anthropic", false)]
+
+    @Test(arguments: modes)
+    func theScriptedRunReachesItsEnd(api: String, stream: Bool) throws {
+        let scratch = try Scratch()
+        let mock = try MockEndpointProcess(scratch, fixture: "write-and-read.yaml")
+        let endpoint = api == "openai" ? mock.url : mock.url + "/v1/messages"
+        let run = try scratch.agent(endpoint, stream ? [] : ["--no-stream"])
+        #expect(run.ran.status == 0, "\(run.ran.stderr)")
+        // The tool calls ran for real, and the script's expectations saw their results.
+        #expect(try scratch.read("notes/hello.txt") == "hello from the mock\n")
+        #expect(run.ran.stdout.contains("Done: notes/hello.txt holds the greeting"))
+        let summary = try run.summary
+        #expect(summary["api"] as? String == api)
+        #expect(summary["model"] as? String == "mock-coder")
+        #expect(summary["tool_calls"] as? Int == 3)
+        #expect(summary["messages"] as? Int == 3)
+        #expect(summary["prompt_tokens"] as? Int == 1800)
+        #expect(summary["completion_tokens"] as? Int == 75)
+        #expect(summary["total_tokens"] as? Int == 1875)
+        #expect(summary["outcome"] as? String == "complete")
+        #expect(summary["stop_reason"] as? String == "completed")
+        #expect(summary["dialect"] as? String == "native")
+        let names = try run.eventNames()
+        #expect(names.first == "start" && names.last == "end")
+        #expect(names.filter { $0 == "request" }.count == 3)
+        #expect(names.filter { $0 == "tool_result" }.count == 3)
+        #expect(names.filter { $0 == "usage" }.count == 3)
+    }
+
+    @Test func budgetsStopTheRunWithTheirReason() throws {
+        for (flags, reason, toolCalls) in [
+            (["--max-tool-calls", "1"], "budget_tool_calls", 1), (["--max-tokens", "100"], "budget_tokens", 2),
+            (["--max-turns", "2"], "budget_turns", 3),
+        ] {
+            let scratch = try Scratch()
+            let mock = try MockEndpointProcess(scratch, fixture: "write-and-read.yaml")
+            let run = try scratch.agent(mock.url, flags)
+            #expect(run.ran.status == 1, "\(flags): \(run.ran.stderr)")
+            let summary = try run.summary
+            #expect(summary["stop_reason"] as? String == reason, "\(flags)")
+            #expect(summary["tool_calls"] as? Int == toolCalls, "\(flags)")
+            #expect(summary["outcome"] as? String == "failed", "\(flags)")
+            #expect(try run.eventNames().last == "end")
+        }
+    }
+
+    @Test func theMinutesBudgetStopsAWaitForASlowModel() throws {
+        let scratch = try Scratch()
+        let mock = try MockEndpointProcess(scratch, script: """
+            turns:
+              - delay_ms: 20000
+                reply: {text: "too late"}
+            """)
+        let started = Date()
+        let run = try scratch.agent(mock.url, ["--max-minutes", "0.02"])
+        #expect(Date().timeIntervalSince(started) < 10)
+        #expect(try run.summary["stop_reason"] as? String == "budget_minutes")
+    }
+
+    @Test func ctrlCKeepsTheTranscriptAndWritesTheSummary() throws {
+        let scratch = try Scratch()
+        let marker = uniqueSleep()
+        let mock = try MockEndpointProcess(scratch, script: """
+            turns:
+              - reply:
+                  tool_calls: [{name: execute, arguments: {command: "sleep \(marker)"}}]
+              - reply: {text: "never reached"}
+            """)
+        let folder = scratch.root + "/run-int"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: toolhostBinary)
+        process.arguments = ["run", "--endpoint", mock.url, "--workspace", scratch.workspace, "--state-dir", scratch.state, "--out", folder, "--prompt", "sleep"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        #expect(appears(withArgument: marker))
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130)
+        let run = AgentRun(ran: Ran(status: 130, stdout: "", stderr: ""), folder: folder)
+        #expect(try run.summary["stop_reason"] as? String == "interrupted")
+        let names = try run.eventNames()
+        #expect(names.contains("tool_call") && names.last == "end")
+        #expect(allGone(withArgument: marker))
+    }
+
+    @Test(arguments: ["openai", "anthropic"])
+    func a500AndACutStreamAreRetried(api: String) throws {
+        let scratch = try Scratch()
+        let mock = try MockEndpointProcess(scratch, script: """
+            turns:
+              - fault: {status: 500, body: '{"error":{"code":500,"message":"Failed to parse input at pos 12: <tool_call>"}}'}
+              - fault: {cut: true}
+              - reply: {text: "made it", usage: {prompt_tokens: 10, completion_tokens: 2}}
+            """)
+        let run = try scratch.agent(api == "openai" ? mock.url : mock.url + "/v1/messages")
+        #expect(run.ran.status == 0, "\(run.ran.stderr)")
+        #expect(run.ran.stdout.contains("made it"))
+        let retries = try run.events.filter { $0["event"] as? String == "retry" }.compactMap { $0["reason"] as? String }
+        #expect(retries.count == 2)
+        #expect(retries.first?.contains("HTTP 500") == true)
+        #expect(retries.last?.contains("cut") == true || retries.last?.contains("closed") == true)
+        #expect(try run.summary["total_tokens"] as? Int == 12)
+    }
+
+    @Test func llamaServersParseFailureIsReportedAsSuchAfterOneRetry() throws {
+        let scratch = try Scratch()
+        let body = #"'{"error":{"code":500,"message":"Failed to parse input at pos 7: [TOOL_CALLS]"}}'"#
+        let mock = try MockEndpointProcess(scratch, script: """
+            turns:
+              - fault: {status: 500, body: \(body)}
+              - fault: {status: 500, body: \(body)}
+              - reply: {text: "not reached"}
+            """)
+        let run = try scratch.agent(mock.url)
+        #expect(run.ran.status == 1)
+        let error = try #require(try run.summary["error"] as? String)
+        #expect(error.contains("could not parse the model's output"))
+        #expect(error.contains("Failed to parse input at pos 7"))
+        #expect(error.contains("--jinja"))
+    }
+
+    @Test func garbageInTheStreamIsAClearError() throws {
+        let scratch = try Scratch()
+        let mock = try MockEndpointProcess(scratch, script: """
+            turns:
+              - fault: {garbage: "data: {\\"choices\\": [\\n<html>502 Bad Gateway</html>\\n"}
+            """)
+        let run = try scratch.agent(mock.url)
+        #expect(run.ran.status == 1)
+        let error = try #require(try run.summary["error"] as? String)
+        #expect(error.contains("not valid server-sent events"), "\(error)")
+        #expect(error.contains("<html>502 Bad Gateway</html>"), "\(error)")
+        #expect(try run.summary["stop_reason"] as? String == "error")
+    }
+
+    @Test func nothingListeningIsSaidPlainly() throws {
+        let scratch = try Scratch()
+        let started = Date()
+        let run = try scratch.agent("localhost:1", ["--model", "m"])
+        #expect(run.ran.status == 1)
+        #expect(run.ran.stderr.contains("nothing listens at localhost:1: start llama-server (with --jinja for tool calls) or pass --endpoint"))
+        #expect(Date().timeIntervalSince(started) < 5)
+        // Without --model the same error comes from the model lookup, before any run folder exists.
+        let lookup = try scratch.agent("localhost:1")
+        #expect(lookup.ran.stderr.contains("nothing listens at localhost:1"))
+    }
+
+    @Test func anExpectationTheRunMissesFailsLoudly() throws {
+        let scratch = try Scratch()
+        let mock = try MockEndpointProcess(scratch, script: """
+            turns:
+              - expect: {last_message_contains: "something the prompt never says"}
+                reply: {text: "no"}
+            """)
+        let run = try scratch.agent(mock.url)
+        #expect(run.ran.status == 1)
+        let error = try #require(try run.summary["error"] as? String)
+        #expect(error.contains("HTTP 400"))
+        #expect(error.contains("expected the last message to contain \"something the prompt never says\""))
+    }
+
+    @Test(arguments: ["openai", "anthropic"])
+    func theKeyIsSentButNeverWrittenOrShownToCommands(api: String) throws {
+        let scratch = try Scratch()
+        let key = "sk-live-\(UUID().uuidString)"
+        let mock = try MockEndpointProcess(scratch, script: """
+            api_key: \(key)
+            turns:
+              - reply:
+                  text: "I will look for secrets: \(key)"
+                  tool_calls: [{name: execute, arguments: {command: "env; echo key=$OPENAI_API_KEY$ANTHROPIC_API_KEY"}}]
+              - expect: {tool_results_contain: "key="}
+                reply: {text: "found none"}
+            """)
+        var environment = ProcessInfo.processInfo.environment
+        environment[api == "openai" ? "OPENAI_API_KEY" : "ANTHROPIC_API_KEY"] = key
+        let run = try scratch.agent(api == "openai" ? mock.url : mock.url + "/v1/messages", environment: environment)
+        #expect(run.ran.status == 0, "\(run.ran.stderr)")
+        let transcript = try String(contentsOfFile: run.folder + "/transcript.jsonl", encoding: .utf8)
+        let summary = try String(contentsOfFile: run.folder + "/summary.json", encoding: .utf8)
+        for (name, text) in [("transcript", transcript), ("summary", summary), ("stdout", run.ran.stdout), ("stderr", run.ran.stderr)] {
+            #expect(!text.contains(key), "the key leaked into \(name)")
+        }
+        #expect(transcript.contains("[redacted]"))
+        #expect(transcript.contains("key=\\n") || transcript.contains("key=\""))
+        // Without the key the mock refuses, so the key did travel in the request.
+        let refused = try scratch.agent(api == "openai" ? mock.url : mock.url + "/v1/messages", ["--model", "m"])
+        #expect(refused.ran.status == 1)
+    }
+
+    @Test func requirementsDecideTheOutcome() throws {
+        let scratch = try Scratch()
+        let remote = scratch.root + "/remote.git"
+        try git("init", "-q", "--bare", "-b", "main", remote, in: scratch.root)
+        try git("init", "-q", "-b", "main", in: scratch.workspace)
+        try git("config", "user.name", "T", in: scratch.workspace)
+        try git("config", "user.email", "t@example.com", in: scratch.workspace)
+        try git("remote", "add", "origin", remote, in: scratch.workspace)
+        try scratch.write("README.md", "# x\n")
+        try git("add", ".", in: scratch.workspace)
+        try git("commit", "-qm", "init", in: scratch.workspace)
+        try git("push", "-q", "origin", "main", in: scratch.workspace)
+        let task = try scratch.write("../task.md", """
+            ---
+            branch: agent/notes
+            requires: [commit, push]
+            budgets: {tool_calls: 10}
+            ---
+            Add notes/todo.md, commit it and push the branch.
+            """)
+        let script = """
+            turns:
+              - expect: {system_contains: "agent/notes", last_message_contains: "notes/todo.md"}
+                reply:
+                  tool_calls:
+                    - {name: write_file, arguments: {path: notes/todo.md, content: "- ship\\n"}}
+                    - {name: git_commit, arguments: {message: "Add the todo list"}}
+                    - {name: git_push, arguments: {}}
+              - expect: {tool_results_contain: ["agent/notes"]}
+                reply: {text: "Pushed agent/notes."}
+            """
+        let mock = try MockEndpointProcess(scratch, script: script)
+        let run = try scratch.agent(mock.url, ["--task", task])
+        #expect(run.ran.status == 0, "\(run.ran.stderr)\n\(run.ran.stdout)")
+        let summary = try run.summary
+        #expect(summary["outcome"] as? String == "complete")
+        #expect(summary["commits"] as? Int == 1)
+        #expect(summary["pushed_branch"] as? String == "agent/notes")
+        #expect(try git("log", "--format=%s", "agent/notes", in: remote).contains("Add the todo list"))
+
+        // The same run, but the task also wants a build that never ran: pushed, so partial.
+        try git("checkout", "-q", "main", in: scratch.workspace)
+        try git("branch", "-D", "agent/notes", in: scratch.workspace)
+        try git("push", "-q", "origin", ":agent/notes", in: scratch.workspace)
+        try String(contentsOfFile: task, encoding: .utf8).replacingOccurrences(of: "[commit, push]", with: "[build, commit, push]")
+            .write(toFile: task, atomically: true, encoding: .utf8)
+        let again = try MockEndpointProcess(scratch, script: script)
+        let partial = try scratch.agent(again.url, ["--task", task])
+        #expect(partial.ran.status == 1)
+        #expect(try partial.summary["outcome"] as? String == "partial")
+        #expect(try partial.summary["missing"] as? [String] == ["build"])
+    }
+
+    @Test func reportPrintsTheRunsSideBySide() throws {
+        let scratch = try Scratch()
+        var folders: [String] = []
+        for _ in 0..<2 {
+            let mock = try MockEndpointProcess(scratch, fixture: "write-and-read.yaml")
+            try? FileManager.default.removeItem(atPath: scratch.workspace + "/notes")
+            folders.append(try scratch.agent(mock.url, ["--label", "run\(folders.count + 1)"]).folder)
+        }
+        let table = try scratch.toolhost(["report"] + folders)
+        #expect(table.status == 0, "\(table.stderr)")
+        let lines = table.stdout.split(separator: "\n").map(String.init)
+        #expect(lines.count == 4)
+        #expect(lines[0].contains("tool calls") && lines[0].contains("total tokens") && lines[0].contains("screenshot") && lines[0].contains("outcome"))
+        for (index, line) in lines[2...].enumerated() {
+            let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
+            #expect(cells == ["run\(index + 1)", "mock-coder", "3", "1,875", "0", "not run", "no", "complete", "completed"])
+        }
+        let json = try scratch.toolhost(["report", "--json"] + folders)
+        let parsed = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        #expect(parsed.map { $0["label"] as? String } == ["run1", "run2"])
+        let missing = try scratch.toolhost(["report", scratch.root])
+        #expect(missing.status == 2)
+        #expect(missing.stderr.contains("has no summary.json"))
+    }
+}
