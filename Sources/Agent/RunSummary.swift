@@ -42,6 +42,17 @@ public struct RunSummary: Sendable, Codable, Equatable {
     public var missing: [Requirement] = []
     public var error: String?
 
+    public init(label: String? = nil, model: String, endpoint: String, api: String, task: String, workspace: String, branch: String? = nil, requires: [Requirement]) {
+        self.label = label
+        self.model = model
+        self.endpoint = endpoint
+        self.api = api
+        self.task = task
+        self.workspace = workspace
+        self.branch = branch
+        self.requires = requires
+    }
+
     public enum Outcome: String, Sendable, Codable {
         case complete, partial, failed
     }

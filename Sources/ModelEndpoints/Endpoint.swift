@@ -28,6 +28,7 @@ public struct Endpoint: Sendable, Equatable {
     public init(_ text: String, api: API? = nil) throws {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         guard !trimmed.isEmpty else { throw EndpointError.badEndpoint(text, "it is empty") }
+        guard !trimmed.contains(where: \.isWhitespace) else { throw EndpointError.badEndpoint(text, "it contains spaces") }
         let withScheme = trimmed.contains("://") ? trimmed : "http://" + trimmed
         guard var parts = URLComponents(string: withScheme), let host = parts.host, !host.isEmpty else {
             throw EndpointError.badEndpoint(text, "it is not host:port or a URL")

@@ -249,6 +249,23 @@ import Testing
         #expect(try partial.summary["missing"] as? [String] == ["build"])
     }
 
+    @Test(arguments: [
+        ("turns:\n  - reply: {txt: hi}\n", "turns[0].reply has an unknown field 'txt' (did you mean 'text'?)"),
+        ("turns:\n  - expect: {stream: yes}\n", "turns[0] needs exactly one of 'reply' and 'fault'"),
+        ("turns: []\n", "'turns' is empty"),
+        ("model: [a\n", "is not valid YAML"),
+        ("turns:\n  - fault: {status: '500'}\n", "turns[0].fault.status must be an integer, got string"),
+    ])
+    func aBrokenScriptIsRefusedWithWhereAndWhy(script: String, message: String) throws {
+        let scratch = try Scratch()
+        let path = scratch.root + "/bad.yaml"
+        try script.write(toFile: path, atomically: true, encoding: .utf8)
+        let ran = try scratch.toolhost(["mock-endpoint", "--script", path, "--port", "0"])
+        #expect(ran.status == 2)
+        #expect(ran.stderr.contains(message), "\(ran.stderr)")
+        #expect(ran.stderr.contains("bad.yaml"))
+    }
+
     @Test func reportPrintsTheRunsSideBySide() throws {
         let scratch = try Scratch()
         var folders: [String] = []

@@ -1,0 +1,77 @@
+import Agent
+import Foundation
+import Testing
+
+@Suite struct TaskFileTests {
+    private func load(_ text: String) throws -> AgentTask {
+        let path = FileManager.default.temporaryDirectory.path + "/task-\(UUID().uuidString.prefix(8)).md"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        return try AgentTask.load(path: path)
+    }
+
+    @Test func frontMatterSetsBranchRequirementsAndBudgets() throws {
+        let task = try load("""
+            ---
+            branch: feature/tags
+            requires: [build, screenshot, commit, push]
+            budgets: {tool_calls: 150, tokens: 2000000, minutes: 45.5, turns: 90}
+            ---
+            # Tag manager
+
+            Add a tags page.
+            """)
+        #expect(task.branch == "feature/tags")
+        #expect(task.requires == [.build, .screenshot, .commit, .push])
+        #expect(task.budgets == Budgets(toolCalls: 150, tokens: 2_000_000, minutes: 45.5, turns: 90))
+        #expect(task.prompt == "# Tag manager\n\nAdd a tags page.")
+    }
+
+    @Test func aFileWithoutFrontMatterIsAllPrompt() throws {
+        let task = try load("Fix the build.\n")
+        #expect(task.prompt == "Fix the build.")
+        #expect(task.requires.isEmpty && task.branch == nil)
+    }
+
+    @Test(arguments: [
+        ("---\nrequires: [deploy]\n---\nx", "'requires' takes build, screenshot, commit, push; got 'deploy'"),
+        ("---\nbudgets: {tool_call: 3}\n---\nx", "unknown key 'tool_call'"),
+        ("---\nbudgets: {tokens: -1}\n---\nx", "budgets.tokens must be a positive number"),
+        ("---\nbrnach: x\n---\nx", "unknown key 'brnach'"),
+        ("---\nbranch: x\nno end", "never closes"),
+        ("---\nbranch: [x\n---\nx", "not valid YAML"),
+        ("---\nbranch: x\n---\n\n", "the task has no text"),
+    ])
+    func badTaskFilesNameTheProblem(text: String, message: String) {
+        #expect {
+            try load(text)
+        } throws: { error in
+            "\(error)".contains(message) && "\(error)".contains(".md")
+        }
+    }
+
+    @Test func commandLineBudgetsWinOverTheTasksAndTheTasksOverTheDefaults() {
+        let merged = Budgets(tokens: 10).over(Budgets(toolCalls: 5, tokens: 20)).over(.defaults)
+        #expect(merged == Budgets(toolCalls: 5, tokens: 10, minutes: Budgets.defaults.minutes, turns: Budgets.defaults.turns))
+    }
+
+    @Test func outcomesFollowTheRules() {
+        var summary = RunSummary(model: "m", endpoint: "e", api: "openai", task: "t", workspace: "w", requires: [.build, .push])
+        summary.decideOutcome()
+        #expect(summary.outcome == .failed && summary.missing == [.build, .push])
+        summary.pushedBranch = "b"
+        summary.decideOutcome()
+        #expect(summary.outcome == .partial && summary.missing == [.build])
+        summary.builds.passed = true
+        summary.stopReason = .budgetTokens
+        summary.decideOutcome()
+        #expect(summary.outcome == .complete)
+        var bare = RunSummary(model: "m", endpoint: "e", api: "openai", task: "t", workspace: "w", requires: [])
+        bare.stopReason = .budgetTurns
+        bare.decideOutcome()
+        #expect(bare.outcome == .failed)
+        bare.stopReason = .completed
+        bare.decideOutcome()
+        #expect(bare.outcome == .complete)
+    }
+}
