@@ -22,6 +22,7 @@ bench: setup
 	./bench/run.sh git-status
 	./bench/run.sh mcp-http
 	./bench/run.sh build-output
+	./bench/run.sh agent-loop
 
 clean:
 	rm -rf .build .venv

@@ -96,7 +96,7 @@ let package = Package(
             dependencies: ["MCPServer", "Tools", .product(name: "MCP", package: "swift-sdk")],
             swiftSettings: strict
         ),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "ModelEndpoints"], swiftSettings: strict),
+        .testTarget(name: "AgentTests", dependencies: ["Agent", "ModelEndpoints", "JSONCore"], swiftSettings: strict),
         // Drives the built `toolhost` binary end to end (CLI, MCP interop with the Python client).
         .testTarget(name: "CLITests", dependencies: ["toolhost", "TestSupport"], swiftSettings: strict),
     ]

@@ -12,23 +12,13 @@ public enum JSONValue: Sendable, Hashable {
 
     /// Parses JSON text; the error says where it broke.
     public static func parse(_ text: String) throws -> JSONValue {
-        try parse(Data(text.utf8))
+        var parser = JSONParser(Array(text.utf8))
+        return try parser.parseDocument()
     }
 
     public static func parse(_ data: Data) throws -> JSONValue {
-        do {
-            return try JSONDecoder().decode(JSONValue.self, from: data)
-        } catch let DecodingError.dataCorrupted(context) {
-            let detail = (context.underlyingError as NSError?)?.userInfo[NSDebugDescriptionErrorKey] as? String
-            throw JSONParseError(message: detail ?? context.debugDescription)
-        }
-    }
-
-    /// Compact JSON text with sorted keys.
-    public var jsonText: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return (try? String(decoding: encoder.encode(self), as: UTF8.self)) ?? "null"
+        var parser = JSONParser(Array(data))
+        return try parser.parseDocument()
     }
 
     /// The JSON-schema type name of this value.

@@ -9,10 +9,11 @@ struct Toolhost: AsyncParsableCommand {
         commandName: "toolhost",
         abstract: "A sandboxed tool host for coding agents.",
         discussion: """
-            toolhost gives a model a small set of tools (execute, read_file, write_file, edit_file) that run \
+            toolhost gives a model a small set of tools (execute, files, build, git) that run \
             confined to one workspace folder. The shell keeps its cwd and exported variables between calls.
 
             Serve them to an MCP client:   toolhost serve --workspace ~/project
+            Drive a model through a task:  toolhost run --endpoint localhost:8080 --workspace ~/project --prompt "fix the build"
             Try one tool by hand:          toolhost call execute '{"command":"ls"}' --workspace ~/project
             See every tool and its schema: toolhost tools
             """,
