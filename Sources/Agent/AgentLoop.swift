@@ -49,7 +49,13 @@ public final class AgentLoop: Sendable {
         var summary: RunSummary
         var messages: [ChatMessage]
         var finalText = ""
+        var dialects: [String] = []
+        /// Turns in a row whose text looked like a tool call that could not be parsed.
+        var unparsedInARow = 0
     }
+
+    /// Consecutive unparseable attempts before the run stops: the model was told twice how to call.
+    static let unparsedLimit = 3
 
     /// Runs the task to its end and returns the summary (outcome decided, end event written).
     public func run() async -> (summary: RunSummary, finalText: String) {
@@ -70,6 +76,7 @@ public final class AgentLoop: Sendable {
         if let branch = task.branch { await switchBranch(to: branch, run: &run) }
         let started = ContinuousClock.now
         run.summary.stopReason = await turns(&run, started: started)
+        run.summary.dialect = run.dialects.isEmpty ? nil : run.dialects.joined(separator: "+")
         summary = run.summary
         summary.durationSeconds = (seconds(since: started) * 1000).rounded() / 1000
         summary.decideOutcome()
@@ -93,6 +100,7 @@ public final class AgentLoop: Sendable {
     /// Turns until one ends the run; returns why it ended.
     private func turns(_ run: inout Run, started: ContinuousClock.Instant) async -> RunSummary.StopReason {
         let tools = registry.definitions.map { ToolSpec(name: $0.name, description: $0.description, inputSchema: $0.inputSchema) }
+        let textCalls = TextToolCalls(tools: tools)
         let budgets = settings.budgets
         while true {
             if Task.isCancelled { return .interrupted }
@@ -139,13 +147,36 @@ public final class AgentLoop: Sendable {
                 return .error
             }
             account(response, run: &run, turn: turn, seconds: seconds(since: asked))
-            run.messages.append(.assistant(text: response.text, toolCalls: response.toolCalls))
-            guard !response.toolCalls.isEmpty else {
+            var calls = response.toolCalls
+            var text = response.text
+            var dialect = "native"
+            if calls.isEmpty, let found = textCalls.parse(response.text) {
+                // The server passed a tool call through as text: run it, and keep the history as
+                // structured calls so the results that follow form a conversation the server accepts.
+                calls = found.calls.map { ToolCall(id: Self.generatedID(), name: $0.name, arguments: $0.arguments) }
+                text = found.prose
+                dialect = found.dialect.rawValue
+                run.summary.repairs += found.repairs.count
+                transcript.record("text_tool_calls", [
+                    "turn": .int(turn), "dialect": .string(dialect), "prose": .string(text), "repairs": .array(found.repairs.map(JSONValue.string)),
+                    "tool_calls": .array(calls.map { ["id": .string($0.id), "name": .string($0.name), "arguments": .string($0.arguments)] }),
+                ])
+                progress.say("turn \(turn): tool calls written as text (\(dialect)); parsed \(calls.count)")
+            }
+            run.messages.append(.assistant(text: text, toolCalls: calls))
+            guard !calls.isEmpty else {
+                if textCalls.looksLikeAttempt(response.text) {
+                    run.unparsedInARow += 1
+                    if run.unparsedInARow >= Self.unparsedLimit { return .unparsedToolCalls }
+                    note(Self.unparsedNote, run: &run, turn: turn)
+                    continue
+                }
                 run.finalText = response.text
                 return .completed
             }
-            if run.summary.dialect == nil { run.summary.dialect = "native" }
-            for call in response.toolCalls {
+            run.unparsedInARow = 0
+            if !run.dialects.contains(dialect) { run.dialects.append(dialect) }
+            for call in calls {
                 if Task.isCancelled { return .interrupted }
                 if let limit = budgets.toolCalls, run.summary.toolCalls >= limit { return .budgetToolCalls }
                 await execute(call, run: &run, turn: turn)
@@ -187,13 +218,47 @@ public final class AgentLoop: Sendable {
         }
     }
 
-    /// Runs one call through the registry and appends its result to the conversation.
+    static let unparsedNote = """
+        Your last message looks like a tool call written as text, but it could not be read as one, so nothing ran. \
+        Call tools through the API's tool calls; if you must write them as text, write exactly \
+        <tool_call>{"name": "TOOL", "arguments": {...}}</tool_call> with a tool from the list and JSON arguments.
+        """
+
+    /// A message from the host to the model, in the conversation and the transcript.
+    func note(_ text: String, run: inout Run, turn: Int) {
+        run.summary.notes += 1
+        run.messages.append(.user("[toolhost] " + text))
+        transcript.record("note", ["turn": .int(turn), "text": .string(text), "source": "host"])
+        progress.say("note to the model: \(text.prefix(100))")
+    }
+
+    /// An id for a call parsed from text: 9 letters and digits, the form Mistral's templates require.
+    static func generatedID() -> String {
+        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+        return String((0..<9).map { _ in alphabet.randomElement()! })
+    }
+
+    /// Runs one call through the registry and appends its result to the conversation. Arguments
+    /// are repaired first when they need it; what cannot be repaired goes back as an error that
+    /// quotes the problem and the schema.
     private func execute(_ call: ToolCall, run: inout Run, turn: Int) async {
         run.summary.toolCalls += 1
-        transcript.record("tool_call", ["turn": .int(turn), "id": .string(call.id), "name": .string(call.name), "arguments": .string(call.arguments)])
+        let schema = registry.definitions.first { $0.name == call.name }?.inputSchema
+        let repaired = ArgumentRepair.repair(call.arguments, schema: schema)
+        var fields: [String: JSONValue] = ["turn": .int(turn), "id": .string(call.id), "name": .string(call.name), "arguments": .string(call.arguments)]
+        if case .success(let fixed) = repaired, !fixed.repairs.isEmpty {
+            fields["repairs"] = .array(fixed.repairs.map(JSONValue.string))
+            run.summary.repairs += fixed.repairs.count
+        }
+        transcript.record("tool_call", fields)
         progress.update(toolCalls: run.summary.toolCalls, activity: "running \(call.name)", log: "turn \(turn): running \(call.name) \(call.arguments.prefix(120))")
         let started = ContinuousClock.now
-        let result = await registry.call(call.name, argumentsJSON: call.arguments, session: session)
+        let result: ToolResult
+        switch repaired {
+        case .success(let fixed): result = await registry.call(call.name, arguments: .object(fixed.value), session: session)
+        case .failure(let problem) where schema != nil: result = .failure("\(call.name): \(problem.message).", kind: .usage)
+        case .failure: result = await registry.call(call.name, argumentsJSON: "{}", session: session)
+        }
         if result.isError { run.summary.toolErrors += 1 }
         observe(result, of: call.name, summary: &run.summary)
         transcript.record("tool_result", [

@@ -33,8 +33,11 @@ public struct RunSummary: Sendable, Codable, Equatable {
     public var screenshot: String?
     public var notes = 0
     public var loops = 0
-    /// How the model wrote its tool calls: "native" for structured calls.
+    /// How the model wrote its tool calls: "native" for structured calls, else the text dialect
+    /// toolhost parsed ("hermes", "mistral", …); several are joined with "+".
     public var dialect: String?
+    /// Repairs made to tool-call arguments (trailing commas, quotes, types, …).
+    public var repairs = 0
     public var durationSeconds = 0.0
     public var outcome = Outcome.failed
     public var stopReason = StopReason.completed
@@ -67,6 +70,8 @@ public struct RunSummary: Sendable, Codable, Equatable {
         case interrupted
         case error
         case loop
+        /// The model kept writing tool calls as text that no dialect parser understood.
+        case unparsedToolCalls = "unparsed_tool_calls"
     }
 
     /// Whether the run met a requirement.

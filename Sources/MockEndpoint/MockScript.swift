@@ -11,6 +11,9 @@ public struct MockScript: Sendable {
     public var apiKey: String?
     public var turns: [Turn]
     public var name: String
+    /// Instead of taking turns in order, each request is answered by the first turn whose
+    /// expectations it meets; turns can answer many times (personas answer any question in any order).
+    public var match = false
 
     public struct Turn: Sendable {
         public var expect: Expectations
@@ -31,6 +34,8 @@ public struct MockScript: Sendable {
         /// The request offers at least these tools.
         public var toolsInclude: [String] = []
         public var stream: Bool?
+        /// "auto", "none", "required", or the tool a request names (either API's form).
+        public var toolChoice: String?
         /// The request's message count (system included).
         public var messageCount: Int?
     }
@@ -83,12 +88,14 @@ public struct MockScript: Sendable {
     }
 
     static func parse(_ root: JSONValue, name: String) throws -> MockScript {
-        let fields = try Fields(root, at: "the script", known: ["model", "api_key", "turns", "description"])
+        let fields = try Fields(root, at: "the script", known: ["model", "api_key", "turns", "description", "match"])
         let turns = try fields.array("turns", required: true).enumerated().map { index, turn in
             try parseTurn(turn, at: "turns[\(index)]")
         }
         guard !turns.isEmpty else { throw ScriptError("'turns' is empty: a script needs at least one turn") }
-        return MockScript(model: try fields.string("model") ?? "mock-model", apiKey: try fields.string("api_key"), turns: turns, name: name)
+        return MockScript(
+            model: try fields.string("model") ?? "mock-model", apiKey: try fields.string("api_key"), turns: turns, name: name,
+            match: try fields.bool("match") ?? false)
     }
 
     static func parseTurn(_ value: JSONValue, at path: String) throws -> Turn {
@@ -97,7 +104,7 @@ public struct MockScript: Sendable {
         if let raw = fields["expect"] {
             let e = try Fields(raw, at: path + ".expect", known: [
                 "last_message_contains", "tool_results_contain", "any_message_contains", "system_contains", "tools_include", "stream",
-                "message_count",
+                "message_count", "tool_choice",
             ])
             expect.lastMessageContains = try e.strings("last_message_contains")
             expect.toolResultsContain = try e.strings("tool_results_contain")
@@ -105,6 +112,7 @@ public struct MockScript: Sendable {
             expect.systemContains = try e.strings("system_contains")
             expect.toolsInclude = try e.strings("tools_include")
             expect.stream = try e.bool("stream")
+            expect.toolChoice = try e.string("tool_choice")
             expect.messageCount = try e.int("message_count")
         }
         var turn = Turn(expect: expect, delay: .milliseconds(try fields.int("delay_ms") ?? 0))

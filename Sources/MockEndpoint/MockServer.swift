@@ -47,7 +47,7 @@ public struct MockServer: Sendable {
     private func chat(_ request: Request, wire: RequestView.Wire) async -> Response {
         if let refusal = refuseKey(request) { return refusal }
         let number = await state.next()
-        let label = "turn \(number + 1) of \(script.turns.count) (\(script.name))"
+        let label = script.match ? "request \(number + 1) (\(script.name))" : "turn \(number + 1) of \(script.turns.count) (\(script.name))"
         var request = request
         guard let buffer = try? await request.collectBody(upTo: 64 << 20),
             let body = try? JSONValue.parse(Data(buffer.readableBytesView))
@@ -58,13 +58,28 @@ public struct MockServer: Sendable {
         } catch {
             return refuse(wire, "mock-endpoint: \(label): \(error)")
         }
-        guard number < script.turns.count else {
-            return refuse(wire, "mock-endpoint: the script \(script.name) has \(script.turns.count) turns and this is request \(number + 1)")
-        }
-        let turn = script.turns[number]
-        if let problem = view.wellFormedness() ?? view.unmet(turn.expect) {
+        if let problem = view.wellFormedness() {
             log("\(label): \(problem)")
             return refuse(wire, "mock-endpoint: \(label): \(problem)")
+        }
+        let turn: MockScript.Turn
+        if script.match {
+            let misses = script.turns.map { view.unmet($0.expect) }
+            guard let chosen = misses.firstIndex(where: { $0 == nil }) else {
+                let why = misses.enumerated().map { "turn \($0.offset + 1): \($0.element!)" }.joined(separator: "; ")
+                log("request \(number + 1): no turn matches")
+                return refuse(wire, "mock-endpoint: request \(number + 1) to \(script.name): no turn matches (\(why))")
+            }
+            turn = script.turns[chosen]
+        } else {
+            guard number < script.turns.count else {
+                return refuse(wire, "mock-endpoint: the script \(script.name) has \(script.turns.count) turns and this is request \(number + 1)")
+            }
+            turn = script.turns[number]
+            if let problem = view.unmet(turn.expect) {
+                log("\(label): \(problem)")
+                return refuse(wire, "mock-endpoint: \(label): \(problem)")
+            }
         }
         if turn.delay > .zero { try? await Task.sleep(for: turn.delay) }
         if let fault = turn.fault {

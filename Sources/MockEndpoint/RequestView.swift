@@ -18,6 +18,8 @@ struct RequestView {
     let system: String
     let messages: [Message]
     let tools: [String]
+    /// "auto", "none", "required" or the named tool.
+    let toolChoice: String
     let bodyBytes: Int
 
     init(wire: Wire, body: JSONValue, bodyBytes: Int) throws {
@@ -52,6 +54,14 @@ struct RequestView {
         self.system = system
         self.messages = messages
         tools = (body["tools"]?.arrayValue ?? []).compactMap { $0["function"]?["name"]?.stringValue ?? $0["name"]?.stringValue }
+        let choice = body["tool_choice"]
+        if let text = choice?.stringValue {
+            toolChoice = text
+        } else if let name = choice?["function"]?["name"]?.stringValue ?? choice?["name"]?.stringValue {
+            toolChoice = name
+        } else {
+            toolChoice = ["any": "required"][choice?["type"]?.stringValue ?? "auto"] ?? choice?["type"]?.stringValue ?? "auto"
+        }
     }
 
     /// Text of a content field: a string, or the text of its blocks (tool results' content included).
@@ -112,6 +122,7 @@ struct RequestView {
         let missing = expect.toolsInclude.filter { !tools.contains($0) }
         if !missing.isEmpty { return "expected the tools to include \(missing.joined(separator: ", ")); they were \(tools.joined(separator: ", "))" }
         if let stream = expect.stream, stream != self.stream { return "expected stream: \(stream), got \(self.stream)" }
+        if let choice = expect.toolChoice, choice != toolChoice { return "expected tool_choice \(choice), got \(toolChoice)" }
         let count = messages.count + (system.isEmpty ? 0 : 1)
         if let wanted = expect.messageCount, wanted != count { return "expected \(wanted) messages, got \(count)" }
         return nil

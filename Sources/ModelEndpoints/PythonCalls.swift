@@ -1,0 +1,143 @@
+import JSONCore
+
+/// Python-style calls, `get_weather(city='SF', days=3), now()`, as pythonic and tool_code
+/// dialects write them: keyword arguments with Python literals (strings, numbers, True/False/None,
+/// lists, tuples, dicts). Anything else makes the whole text not a call (nil).
+enum PythonCalls {
+    struct Call {
+        var name: String
+        var arguments: [String: JSONValue]
+    }
+
+    static func parse(_ text: String) -> [Call]? {
+        var parser = Parser(characters: Array(text))
+        var calls: [Call] = []
+        parser.skipSpace()
+        while !parser.atEnd {
+            guard let call = parser.call() else { return nil }
+            calls.append(call)
+            parser.skipSpace()
+            if parser.peek == "," { parser.index += 1; parser.skipSpace() } else if !parser.atEnd { return nil }
+        }
+        return calls.isEmpty ? nil : calls
+    }
+
+    private struct Parser {
+        let characters: [Character]
+        var index = 0
+        /// Bounds recursion on hostile input.
+        var depth = 0
+
+        var atEnd: Bool { index >= characters.count }
+        var peek: Character? { atEnd ? nil : characters[index] }
+
+        mutating func skipSpace() {
+            while let c = peek, c.isWhitespace { index += 1 }
+        }
+
+        mutating func identifier() -> String? {
+            let start = index
+            while let c = peek, c.isLetter || c.isNumber || c == "_" || c == "." { index += 1 }
+            guard index > start, !characters[start].isNumber else { return nil }
+            return String(characters[start..<index])
+        }
+
+        mutating func call() -> Call? {
+            guard let name = identifier() else { return nil }
+            skipSpace()
+            guard peek == "(" else { return nil }
+            index += 1
+            var arguments: [String: JSONValue] = [:]
+            skipSpace()
+            while peek != ")" {
+                guard let key = identifier() else { return nil }
+                skipSpace()
+                guard peek == "=" else { return nil }
+                index += 1
+                skipSpace()
+                guard let value = value() else { return nil }
+                arguments[key] = value
+                skipSpace()
+                if peek == "," { index += 1; skipSpace() } else if peek != ")" { return nil }
+            }
+            index += 1
+            return Call(name: name, arguments: arguments)
+        }
+
+        mutating func value() -> JSONValue? {
+            depth += 1
+            defer { depth -= 1 }
+            guard depth < 64, let c = peek else { return nil }
+            switch c {
+            case "'", "\"": return string(quote: c)
+            case "[", "(": return list(close: c == "[" ? "]" : ")")
+            case "{": return dictionary()
+            default:
+                if c.isNumber || c == "-" || c == "+" { return number() }
+                guard let word = identifier() else { return nil }
+                return ["True": JSONValue.bool(true), "False": .bool(false), "None": .null][word]
+            }
+        }
+
+        mutating func string(quote: Character) -> JSONValue? {
+            index += 1
+            var out = ""
+            while let c = peek, c != quote {
+                index += 1
+                guard c == "\\", let next = peek else { out.append(c); continue }
+                index += 1
+                switch next {
+                case "n": out.append("\n")
+                case "t": out.append("\t")
+                case "r": out.append("\r")
+                default: out.append(next)
+                }
+            }
+            guard peek == quote else { return nil }
+            index += 1
+            return .string(out)
+        }
+
+        mutating func number() -> JSONValue? {
+            let start = index
+            index += 1
+            while let c = peek, c.isNumber || c == "." || c == "e" || c == "E" || c == "-" || c == "+" || c == "_" { index += 1 }
+            let text = String(characters[start..<index]).replacingOccurrences(of: "_", with: "")
+            if let integer = Int(text) { return .int(integer) }
+            return Double(text).map(JSONValue.double)
+        }
+
+        mutating func list(close: Character) -> JSONValue? {
+            index += 1
+            var items: [JSONValue] = []
+            skipSpace()
+            while peek != close {
+                guard let item = value() else { return nil }
+                items.append(item)
+                skipSpace()
+                if peek == "," { index += 1; skipSpace() } else if peek != close { return nil }
+            }
+            index += 1
+            return .array(items)
+        }
+
+        mutating func dictionary() -> JSONValue? {
+            index += 1
+            var fields: [String: JSONValue] = [:]
+            skipSpace()
+            while peek != "}" {
+                guard let key = value()?.stringValue else { return nil }
+                skipSpace()
+                guard peek == ":" else { return nil }
+                index += 1
+                skipSpace()
+                guard let item = value() else { return nil }
+                fields[key] = item
+                skipSpace()
+                if peek == "," { index += 1; skipSpace() } else if peek != "}" { return nil }
+            }
+            index += 1
+            return .object(fields)
+        }
+    }
+}

@@ -1,0 +1,350 @@
+import Foundation
+import JSONCore
+
+/// How a model wrote its tool calls when the server handed them back as plain text.
+public enum ToolCallDialect: String, Sendable, CaseIterable, Codable {
+    /// Hermes 2 Pro, Qwen 2.5/3: `<tool_call>{"name":…,"arguments":{…}}</tool_call>` (closing tag optional).
+    case hermes
+    /// Qwen3-Coder: `<tool_call><function=NAME><parameter=K>V</parameter></function></tool_call>`.
+    case qwen3CoderXML = "qwen3-coder-xml"
+    /// Mistral: `[TOOL_CALLS][{…}]`, and since tokenizer v11 `[TOOL_CALLS]name{json}` or `name[ARGS]{json}`.
+    case mistral
+    /// Llama 3.x: `{"name":…,"parameters"|"arguments":…}`, optionally after `<|python_tag|>`, several joined by `;`.
+    case llama3JSON = "llama3-json"
+    /// `[fn(a=1, b='x')]`.
+    case pythonic
+    /// A ```json fence holding a call.
+    case jsonFence = "json-fence"
+    /// A ```tool_code fence (Gemma) holding `fn(a=1)` or JSON.
+    case toolCodeFence = "tool-code-fence"
+    /// `{"tool_call":{…}}` or `{"tool_calls":[…]}` (llama.cpp's generic format; Devstral writes it as text).
+    case genericJSON = "generic-json"
+    /// `<function=NAME>{json}</function>`.
+    case functionTag = "function-tag"
+}
+
+/// Finds tool calls written as text, in the dialect of each model family. Only registered tools
+/// are accepted. Explicit markers (`<tool_call>`, `[TOOL_CALLS]`, `<|python_tag|>`, `<function=`)
+/// are enough to make a call; bare or fenced JSON must also name a tool and carry arguments that
+/// fit its schema, so prose that merely contains JSON is not a call.
+public struct TextToolCalls: Sendable {
+    public struct Found: Sendable, Equatable {
+        /// The calls in order; ids are left empty for the caller to assign.
+        public var calls: [ToolCall]
+        public var dialect: ToolCallDialect
+        /// The text with the calls taken out.
+        public var prose: String
+        /// Repairs made to the JSON the calls were written in.
+        public var repairs: [String]
+    }
+
+    let tools: [String: ToolSpec]
+
+    public init(tools: [ToolSpec]) {
+        self.tools = Dictionary(tools.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    static let markers = ["<tool_call>", "[TOOL_CALLS]", "<|python_tag|>", "<function=", "\"tool_calls\"", "\"tool_call\""]
+
+    /// The calls the text holds, in the first dialect that yields any.
+    public func parse(_ text: String) -> Found? {
+        let attempts: [(String) -> Found?] = [qwenXML, hermes, functionTag, mistral, pythonTag, wholeJSON, pythonic, fences]
+        for attempt in attempts {
+            if let found = attempt(text), !found.calls.isEmpty { return found }
+        }
+        return nil
+    }
+
+    /// Whether the text looks like an attempt at a tool call that nothing here could parse.
+    public func looksLikeAttempt(_ text: String) -> Bool {
+        if Self.markers.contains(where: text.contains) { return true }
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let jsonish = (trimmed.hasPrefix("{") || trimmed.hasPrefix("```")) && trimmed.contains("\"name\"")
+        return jsonish && (trimmed.contains("\"arguments\"") || trimmed.contains("\"parameters\""))
+    }
+
+    // MARK: Dialects
+
+    private func hermes(_ text: String) -> Found? {
+        var scan = Scan(text)
+        while let marker = scan.next("<tool_call>") {
+            let start = scan.skipSpace(from: marker.upperBound)
+            guard start < text.endIndex, text[start] == "{" else { continue }
+            let span = Self.jsonSpan(in: text, from: start)
+            scan.take(marker.lowerBound..<scan.closing("</tool_call>", after: span.upperBound), calls: items(String(text[span]), strict: false, repairs: &scan.repairs))
+        }
+        return scan.found(.hermes)
+    }
+
+    private func qwenXML(_ text: String) -> Found? {
+        guard text.contains("<parameter=") else { return nil }
+        var scan = Scan(text)
+        while let open = scan.next("<function=") {
+            guard let nameEnd = text[open.upperBound...].firstIndex(of: ">") else { break }
+            let name = text[open.upperBound..<nameEnd].trimmingCharacters(in: .whitespaces)
+            let bodyEnd = text.range(of: "</function>", range: nameEnd..<text.endIndex)
+            let body = text[text.index(after: nameEnd)..<(bodyEnd?.lowerBound ?? text.endIndex)]
+            var arguments: [String: JSONValue] = [:]
+            var rest = body[...]
+            while let p = rest.range(of: "<parameter=") {
+                guard let keyEnd = rest[p.upperBound...].firstIndex(of: ">") else { break }
+                let key = rest[p.upperBound..<keyEnd].trimmingCharacters(in: .whitespaces)
+                let valueEnd = rest.range(of: "</parameter>", range: keyEnd..<rest.endIndex)
+                let raw = rest[rest.index(after: keyEnd)..<(valueEnd?.lowerBound ?? rest.endIndex)]
+                arguments[key] = typed(raw.trimmingCharacters(in: .whitespacesAndNewlines), tool: name, parameter: key)
+                rest = rest[(valueEnd?.upperBound ?? rest.endIndex)...]
+            }
+            var start = open.lowerBound
+            if let wrapper = text.range(of: "<tool_call>", options: .backwards, range: text.startIndex..<open.lowerBound),
+                text[wrapper.upperBound..<open.lowerBound].allSatisfy(\.isWhitespace)
+            {
+                start = wrapper.lowerBound
+            }
+            let end = scan.closing("</tool_call>", after: bodyEnd?.upperBound ?? text.endIndex)
+            scan.take(start..<end, calls: tools[name] == nil ? [] : [(name, JSONValue.object(arguments).jsonText)])
+        }
+        return scan.found(.qwen3CoderXML)
+    }
+
+    private func functionTag(_ text: String) -> Found? {
+        var scan = Scan(text)
+        while let open = scan.next("<function=") {
+            guard let nameEnd = text[open.upperBound...].firstIndex(of: ">") else { break }
+            let name = text[open.upperBound..<nameEnd].trimmingCharacters(in: .whitespaces)
+            let start = scan.skipSpace(from: text.index(after: nameEnd))
+            guard start < text.endIndex, text[start] == "{", tools[name] != nil else { continue }
+            let span = Self.jsonSpan(in: text, from: start)
+            scan.take(open.lowerBound..<scan.closing("</function>", after: span.upperBound), calls: [(name, String(text[span]))])
+        }
+        return scan.found(.functionTag)
+    }
+
+    private func mistral(_ text: String) -> Found? {
+        var scan = Scan(text)
+        while let marker = scan.next("[TOOL_CALLS]") {
+            let start = scan.skipSpace(from: marker.upperBound)
+            guard start < text.endIndex else { break }
+            if text[start] == "[" {
+                let span = Self.jsonSpan(in: text, from: start)
+                scan.take(marker.lowerBound..<span.upperBound, calls: items(String(text[span]), strict: false, repairs: &scan.repairs))
+                continue
+            }
+            // v11: name, then optionally [CALL_ID]id and [ARGS], then the arguments object.
+            var cursor = start
+            while cursor < text.endIndex, text[cursor].isLetter || text[cursor].isNumber || "_-.".contains(text[cursor]) { cursor = text.index(after: cursor) }
+            let name = String(text[start..<cursor])
+            if text[cursor...].hasPrefix("[CALL_ID]") {
+                cursor = text.index(cursor, offsetBy: 9)
+                while cursor < text.endIndex, text[cursor].isLetter || text[cursor].isNumber { cursor = text.index(after: cursor) }
+            }
+            if text[cursor...].hasPrefix("[ARGS]") { cursor = text.index(cursor, offsetBy: 6) }
+            cursor = scan.skipSpace(from: cursor)
+            guard cursor < text.endIndex, text[cursor] == "{", tools[name] != nil else { continue }
+            let span = Self.jsonSpan(in: text, from: cursor)
+            scan.take(marker.lowerBound..<span.upperBound, calls: [(name, String(text[span]))])
+        }
+        return scan.found(.mistral)
+    }
+
+    private func pythonTag(_ text: String) -> Found? {
+        guard let marker = text.range(of: "<|python_tag|>") else { return nil }
+        var scan = Scan(text)
+        scan.take(marker.lowerBound..<text.endIndex, calls: joinedObjects(String(text[marker.upperBound...]), strict: false, repairs: &scan.repairs) ?? [])
+        return scan.found(.llama3JSON)
+    }
+
+    /// The whole message is JSON: a generic `tool_call(s)` object, or Llama 3 call objects joined by `;`.
+    private func wholeJSON(_ text: String) -> Found? {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard trimmed.hasPrefix("{") || trimmed.hasPrefix("[") else { return nil }
+        var repairs: [String] = []
+        if case .success(let value) = ArgumentRepair.lenientParse(trimmed, repairs: &repairs),
+            value["tool_call"] != nil || value["tool_calls"] != nil
+        {
+            var scan = Scan(text)
+            scan.take(text.startIndex..<text.endIndex, calls: items(trimmed, strict: true, repairs: &scan.repairs))
+            return scan.found(.genericJSON)
+        }
+        var scan = Scan(text)
+        guard let calls = joinedObjects(trimmed, strict: true, repairs: &scan.repairs) else { return nil }
+        scan.take(text.startIndex..<text.endIndex, calls: calls)
+        return scan.found(trimmed.hasPrefix("[") ? .genericJSON : .llama3JSON)
+    }
+
+    private func pythonic(_ text: String) -> Found? {
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard trimmed.hasPrefix("["), trimmed.hasSuffix("]"), let calls = PythonCalls.parse(String(trimmed.dropFirst().dropLast())) else { return nil }
+        var scan = Scan(text)
+        scan.take(text.startIndex..<text.endIndex, calls: calls.filter { tools[$0.name] != nil }.map { ($0.name, JSONValue.object($0.arguments).jsonText) })
+        return scan.found(.pythonic)
+    }
+
+    private func fences(_ text: String) -> Found? {
+        var scan = Scan(text)
+        var dialect = ToolCallDialect.jsonFence
+        while let open = scan.next("```") {
+            guard let lineEnd = text[open.upperBound...].firstIndex(of: "\n"),
+                let close = text.range(of: "```", range: lineEnd..<text.endIndex)
+            else { break }
+            let language = text[open.upperBound..<lineEnd].trimmingCharacters(in: .whitespaces).lowercased()
+            let body = text[text.index(after: lineEnd)..<close.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
+            var calls: [(String, String)] = []
+            if language == "tool_code" || language == "python" {
+                var code = body
+                if code.hasPrefix("print("), code.hasSuffix(")") { code = String(code.dropFirst(6).dropLast()) }
+                if let parsed = PythonCalls.parse(code) {
+                    calls = parsed.filter { valid($0.name, .object($0.arguments)) }.map { ($0.name, JSONValue.object($0.arguments).jsonText) }
+                    if !calls.isEmpty { dialect = .toolCodeFence }
+                }
+            }
+            if calls.isEmpty && (language.isEmpty || language == "json" || language == "tool_code") {
+                calls = joinedObjects(body, strict: true, repairs: &scan.repairs) ?? items(body, strict: true, repairs: &scan.repairs)
+                if !calls.isEmpty && language == "tool_code" { dialect = .toolCodeFence }
+            }
+            scan.take(open.lowerBound..<close.upperBound, calls: calls)
+        }
+        return scan.found(dialect)
+    }
+
+    // MARK: Pieces
+
+    /// Calls from a JSON call object, an array of them, or a generic `tool_call(s)` wrapper.
+    private func items(_ json: String, strict: Bool, repairs: inout [String]) -> [(String, String)] {
+        var fixes: [String] = []
+        guard case .success(let value) = ArgumentRepair.lenientParse(json, repairs: &fixes) else { return [] }
+        let list: [JSONValue]
+        if let wrapped = value["tool_calls"] {
+            list = wrapped.arrayValue ?? [wrapped]
+        } else if let single = value["tool_call"] {
+            list = [single]
+        } else {
+            list = value.arrayValue ?? [value]
+        }
+        let calls = list.compactMap { call(from: $0, strict: strict) }
+        // In a text call the arguments are an object; a string holding one was encoded twice.
+        if list.contains(where: { ($0["arguments"] ?? $0["parameters"])?.stringValue != nil }) {
+            fixes.append("decoded arguments that were a JSON object inside a string")
+        }
+        if !calls.isEmpty { repairs += fixes }
+        return calls
+    }
+
+    /// Call objects joined by `;` (or one array of them); nil when anything else is in the text.
+    private func joinedObjects(_ text: String, strict: Bool, repairs: inout [String]) -> [(String, String)]? {
+        var calls: [(String, String)] = []
+        var cursor = text.startIndex
+        while true {
+            while cursor < text.endIndex, text[cursor].isWhitespace || text[cursor] == ";" { cursor = text.index(after: cursor) }
+            guard cursor < text.endIndex else { break }
+            guard text[cursor] == "{" || text[cursor] == "[" else { return nil }
+            let span = Self.jsonSpan(in: text, from: cursor)
+            let found = items(String(text[span]), strict: strict, repairs: &repairs)
+            guard !found.isEmpty else { return nil }
+            calls += found
+            cursor = span.upperBound
+        }
+        return calls.isEmpty ? nil : calls
+    }
+
+    private func call(from item: JSONValue, strict: Bool) -> (String, String)? {
+        guard let name = item["name"]?.stringValue ?? item["function"]?["name"]?.stringValue ?? item["tool_name"]?.stringValue,
+            tools[name] != nil
+        else { return nil }
+        let arguments = item["arguments"] ?? item["parameters"] ?? item["function"]?["arguments"] ?? item["input"] ?? [:]
+        let text = arguments.stringValue ?? arguments.jsonText
+        if strict {
+            guard case .success(let repaired) = ArgumentRepair.repair(text, schema: tools[name]?.inputSchema),
+                valid(name, .object(repaired.value))
+            else { return nil }
+        }
+        return (name, text)
+    }
+
+    private func valid(_ name: String, _ arguments: JSONValue) -> Bool {
+        guard let tool = tools[name] else { return false }
+        return Schema.problems(in: arguments, against: tool.inputSchema).isEmpty
+    }
+
+    /// A Qwen3-Coder parameter value, converted by the schema's type (strings stay as written).
+    private func typed(_ raw: String, tool: String, parameter: String) -> JSONValue {
+        let type = tools[tool]?.inputSchema["properties"]?[parameter]?["type"]?.stringValue
+        if type == nil || type == "string" { return .string(raw) }
+        return (try? JSONValue.parse(raw)) ?? ArgumentRepair.coerce(.string(raw), to: ["type": .string(type!)]) ?? .string(raw)
+    }
+
+    /// From an opening brace or bracket to its match (string-aware, either quote); to the end when it never closes.
+    static func jsonSpan(in text: String, from start: String.Index) -> Range<String.Index> {
+        var depth = 0
+        var quote: Character?
+        var escaped = false
+        var index = start
+        while index < text.endIndex {
+            let c = text[index]
+            if let open = quote {
+                if escaped { escaped = false } else if c == "\\" { escaped = true } else if c == open { quote = nil }
+            } else if c == "\"" || c == "'" {
+                quote = c
+            } else if c == "{" || c == "[" {
+                depth += 1
+            } else if c == "}" || c == "]" {
+                depth -= 1
+                if depth == 0 { return start..<text.index(after: index) }
+            }
+            index = text.index(after: index)
+        }
+        return start..<text.endIndex
+    }
+}
+
+/// Walks a text for a marker, collecting call spans and what they yield.
+private struct Scan {
+    let text: String
+    var position: String.Index
+    var taken: [Range<String.Index>] = []
+    var calls: [ToolCall] = []
+    var repairs: [String] = []
+
+    init(_ text: String) {
+        self.text = text
+        position = text.startIndex
+    }
+
+    mutating func next(_ marker: String) -> Range<String.Index>? {
+        guard position < text.endIndex, let found = text.range(of: marker, range: position..<text.endIndex) else { return nil }
+        position = found.upperBound
+        return found
+    }
+
+    func skipSpace(from index: String.Index) -> String.Index {
+        var index = index
+        while index < text.endIndex, text[index].isWhitespace { index = text.index(after: index) }
+        return index
+    }
+
+    /// Past `tag` when it follows `index` (after whitespace), else `index`.
+    func closing(_ tag: String, after index: String.Index) -> String.Index {
+        let next = skipSpace(from: index)
+        return text[next...].hasPrefix(tag) ? text.index(next, offsetBy: tag.count) : index
+    }
+
+    mutating func take(_ range: Range<String.Index>, calls found: [(String, String)]) {
+        position = max(position, range.upperBound)
+        guard !found.isEmpty else { return }
+        taken.append(range)
+        calls += found.map { ToolCall(id: "", name: $0.0, arguments: $0.1) }
+    }
+
+    func found(_ dialect: ToolCallDialect) -> TextToolCalls.Found? {
+        guard !calls.isEmpty else { return nil }
+        var prose = ""
+        var cursor = text.startIndex
+        for range in taken.sorted(by: { $0.lowerBound < $1.lowerBound }) where range.lowerBound >= cursor {
+            prose += text[cursor..<range.lowerBound]
+            cursor = range.upperBound
+        }
+        prose += text[cursor...]
+        // A fence whose call was taken out is left empty: drop it too.
+        prose = prose.replacingOccurrences(of: #"```[a-z_]*\s*```"#, with: "", options: .regularExpression)
+        return .init(calls: calls, dialect: dialect, prose: prose.trimmingCharacters(in: .whitespacesAndNewlines), repairs: repairs)
+    }
+}
