@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         // clone/exec for the runners: namespaces, mounts, rlimits, capabilities, no_new_privs, a ready
@@ -96,7 +97,10 @@ let package = Package(
             dependencies: ["MCPServer", "Tools", .product(name: "MCP", package: "swift-sdk")],
             swiftSettings: strict
         ),
-        .testTarget(name: "AgentTests", dependencies: ["Agent", "ModelEndpoints", "JSONCore"], swiftSettings: strict),
+        .testTarget(
+            name: "AgentTests",
+            dependencies: ["Agent", "ModelEndpoints", "JSONCore", .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: strict),
         // Drives the built `toolhost` binary end to end (CLI, MCP interop with the Python client).
         .testTarget(name: "CLITests", dependencies: ["toolhost", "TestSupport"], swiftSettings: strict),
     ]
