@@ -17,18 +17,28 @@ struct MockEndpointCommand: AsyncParsableCommand {
             Script (YAML or JSON):
               model: mock-coder
               api_key: sk-test            # optional: requests must carry it
+              match: false                # true: each request takes the first turn it matches
               turns:
                 - expect: {tools_include: [write_file], last_message_contains: "hello"}
                   reply:
                     text: "Writing it."
                     tool_calls: [{name: write_file, arguments: {path: hello.txt, content: "hi"}}]
                     usage: {prompt_tokens: 120, completion_tokens: 30}
-                - expect: {tool_results_contain: "Wrote"}
+                    chunk_size: 5             # characters per streamed delta (default 16)
+                - expect: {tool_results_contain: "Created"}
                   reply: {text: "Done."}
                 - fault: {status: 500, body: '{"error":{"message":"busy"}}'}   # or cut: true, garbage: "…"
                   delay_ms: 100
 
-            Scripts live in fixtures/endpoints/.
+            expect: last_message_contains, tool_results_contain, any_message_contains, \
+            system_contains, tools_include, stream, tool_choice (auto, none, required or a \
+            tool name), message_count. A tool call's arguments_json gives the arguments as raw \
+            text (broken JSON included). Every request is also checked as a real server would: \
+            tool results must answer calls that were made, and Anthropic roles must alternate.
+
+            Scripts live in fixtures/endpoints/; personas of model families (native, Hermes, \
+            Qwen3-Coder XML, Mistral, Llama 3 JSON, Devstral-like, broken JSON) in \
+            fixtures/endpoints/personas/.
             """)
 
     @Option(help: "The script file.")
