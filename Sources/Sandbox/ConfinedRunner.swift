@@ -71,8 +71,10 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     /// Refuses, with the exact reason, when the kernel lacks a mechanism the profile requires.
     /// - Parameter readable: folders commands may read even inside hidden paths (the session's saved
     ///   outputs and background logs, which results name); created when missing.
+    /// - Parameter other: a runner of the same session whose network namespace this one joins
+    ///   (a server started by one is then reachable from the other's commands).
     public init(profile: SandboxProfile, workspace: String, stateDirectory: String, readable: [String] = [],
-                host: [String: String], mechanisms: Mechanisms) throws {
+                host: [String: String], mechanisms: Mechanisms, sharingNetworkWith other: ConfinedRunner? = nil) throws {
         self.profile = profile
         self.workspace = workspace
         confinement = .confined(profile: profile.name)
@@ -113,7 +115,9 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
         case .host: break
         case .none: flags |= Namespaces.network
         case .loopback:
-            if root, let fd = try? Self.makeNetworkNamespace() {
+            if root, let other, other.netnsFD >= 0 {
+                netnsFD = dup(other.netnsFD)
+            } else if root, let fd = try? Self.makeNetworkNamespace() {
                 netnsFD = fd
             } else {
                 // Without root the namespace cannot be joined later: each command gets its own.
@@ -155,18 +159,20 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
                 : "no pids cgroup is writable, so the process limit rests on RLIMIT_NPROC (which counts all of this user's processes)")
         }
         if !activeCgroups.contains(.memory) {
-            notes.append("no memory cgroup is writable: memory is bounded per process (RLIMIT_AS), not for the session as a whole")
+            notes.append(profile.limits.addressSpaceMB == nil
+                ? "no memory cgroup is writable, and profile \(profile.name) sets no address-space limit: its memory is not bounded"
+                : "no memory cgroup is writable: memory is bounded per process (RLIMIT_AS), not for the session as a whole")
         }
         self.notes = notes
         let limits = profile.limits
-        let rlimits: [(Int32, UInt64)] = [
+        var rlimits: [(Int32, UInt64)] = [
             (Int32(RLIMIT_CPU.rawValue), UInt64(limits.cpuSeconds)),
-            (Int32(RLIMIT_AS.rawValue), UInt64(limits.memoryMB) << 20),
             (6 /* RLIMIT_NPROC, hidden from Swift */, UInt64(limits.processes)),
             (Int32(RLIMIT_FSIZE.rawValue), UInt64(limits.fileSizeMB) << 20),
             (Int32(RLIMIT_NOFILE.rawValue), UInt64(limits.openFiles)),
             (Int32(RLIMIT_CORE.rawValue), 0),
         ]
+        if let addressSpace = limits.addressSpaceMB { rlimits.append((Int32(RLIMIT_AS.rawValue), UInt64(addressSpace) << 20)) }
         handle = ConfinementHandle(
             flags: flags, netnsFD: netnsFD, mntnsFD: mountNamespaceFD, loopbackUp: loopbackUp, userMaps: userMaps,
             cgroupFDs: cgroups.map(\.procsFD), plan: callPlan, filter: try profile.seccomp.compileBPF(), rlimits: rlimits)

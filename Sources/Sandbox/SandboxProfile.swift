@@ -27,6 +27,10 @@ public struct SandboxProfile: Sendable, Equatable {
         public var wallSeconds: Int
         public var cpuSeconds: Int
         public var memoryMB: Int
+        /// RLIMIT_AS per process; nil for none. Chromium reserves terabytes of address space it
+        /// never uses (V8's cage) and traps under any limit, so the browser profile sets 0 and
+        /// leaves memory to the cgroup. Default: memory_mb.
+        public var addressSpaceMB: Int?
         public var processes: Int
         public var fileSizeMB: Int
         public var openFiles: Int
@@ -95,7 +99,9 @@ public struct SandboxProfile: Sendable, Equatable {
         let fs = try top.object("filesystem")
         try fs.allow(["writable", "read_only", "hidden"])
         let limits = try top.object("limits")
-        try limits.allow(["wall_seconds", "cpu_seconds", "memory_mb", "processes", "file_size_mb", "open_files", "output_bytes"])
+        try limits.allow(["wall_seconds", "cpu_seconds", "memory_mb", "address_space_mb", "processes", "file_size_mb", "open_files", "output_bytes"])
+        let memory = try limits.positive("memory_mb")
+        let addressSpace = try limits.unsigned("address_space_mb").map(Int.init) ?? memory
         let env = try top.object("env")
         try env.allow(["pass", "set"])
         return SandboxProfile(
@@ -112,7 +118,7 @@ public struct SandboxProfile: Sendable, Equatable {
             network: try top.choice("network", Network.self),
             limits: Limits(
                 wallSeconds: try limits.positive("wall_seconds"), cpuSeconds: try limits.positive("cpu_seconds"),
-                memoryMB: try limits.positive("memory_mb"), processes: try limits.positive("processes"),
+                memoryMB: memory, addressSpaceMB: addressSpace == 0 ? nil : addressSpace, processes: try limits.positive("processes"),
                 fileSizeMB: try limits.positive("file_size_mb"), openFiles: try limits.positive("open_files"),
                 outputBytes: try limits.positive("output_bytes")),
             environment: Environment(pass: try env.strings("pass"), set: try env.stringMap("set")),

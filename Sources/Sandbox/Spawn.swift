@@ -1,8 +1,9 @@
 import CSandbox
 import Foundation
 
-/// The one place that turns a `ProcessSpec` into a running child through `csandbox_spawn`.
-enum Spawn {
+/// The one place that turns a `ProcessSpec` into a running child through `csandbox_spawn`, and
+/// makes the pipes children are given.
+public enum Spawn {
     /// Starts the child with stdin on /dev/null and `fds` mapped (source -> target). Returns its pid,
     /// which is also its process group id: the child leads a new session.
     static func start(
@@ -37,7 +38,7 @@ enum Spawn {
     }
 
     /// Makes a close-on-exec pipe: (read end, write end).
-    static func pipe() throws -> (read: Int32, write: Int32) {
+    public static func pipe() throws -> (read: Int32, write: Int32) {
         var fds: [Int32] = [0, 0]
         let err = csandbox_pipe(&fds)
         guard err == 0 else { throw SpawnError(executable: "pipe", errno: err) }

@@ -26,7 +26,7 @@ struct SessionOptions: ParsableArguments {
 
     /// The runner for the chosen profile; a machine that cannot confine as the profile requires
     /// gets a refusal with the reason, never a silent fallback.
-    func makeRunner(workspace: Workspace, state: StateDirectory, profile: String? = nil) throws -> any ProcessRunner {
+    func makeRunner(workspace: Workspace, state: StateDirectory, profile: String? = nil, sharingNetworkWith other: (any ProcessRunner)? = nil) throws -> any ProcessRunner {
         if unconfined {
             let runner = UnconfinedRunner(reason: "--unconfined was given")
             warn("WARNING: commands run UNCONFINED (--unconfined): they can read and change anything your user can.")
@@ -42,7 +42,7 @@ struct SessionOptions: ParsableArguments {
             let runner = try ConfinedRunner(
                 profile: loaded, workspace: workspace.root, stateDirectory: state.path,
                 readable: Session.readableFolders(state: state, workspace: workspace),
-                host: ProcessInfo.processInfo.environment, mechanisms: .current)
+                host: ProcessInfo.processInfo.environment, mechanisms: .current, sharingNetworkWith: other as? ConfinedRunner)
             for note in runner.notes { warn("note: \(note)") }
             return runner
         } catch let error as SandboxUnavailable {
@@ -59,10 +59,13 @@ struct SessionOptions: ParsableArguments {
             let workspace = try Workspace(path)
             let state = StateDirectory(stateDir ?? StateDirectory.defaultPath())
             let options = self
+            let runner = try makeRunner(workspace: workspace, state: state)
             return try Session(
-                name: name ?? session, fresh: fresh, workspace: workspace, state: state, runner: makeRunner(workspace: workspace, state: state),
+                name: name ?? session, fresh: fresh, workspace: workspace, state: state, runner: runner,
                 gitPolicy: GitPolicy.load(path: config),
-                makeBuildRunner: { try options.makeRunner(workspace: workspace, state: state, profile: "build") })
+                makeProfileRunner: { profile in
+                    try options.makeRunner(workspace: workspace, state: state, profile: profile, sharingNetworkWith: runner)
+                })
         } catch let error as ToolError {
             throw ValidationError(error.message)
         }

@@ -132,9 +132,9 @@ let blogFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
             runner: ConfinedRunner(
                 profile: SandboxProfile.load("default"), workspace: workspace.root, stateDirectory: scratch.statePath,
                 host: ProcessInfo.processInfo.environment, mechanisms: machineMechanisms),
-            makeBuildRunner: {
+            makeProfileRunner: { profile in
                 try ConfinedRunner(
-                    profile: SandboxProfile.load("build"), workspace: workspace.root, stateDirectory: state.path,
+                    profile: SandboxProfile.load(profile), workspace: workspace.root, stateDirectory: state.path,
                     host: ProcessInfo.processInfo.environment, mechanisms: machineMechanisms)
             })
         try edit("package.json", #""typecheck": "tsc -p .","#, #""typecheck": "tsc -p .", "limits": "echo memory=$(ulimit -v); exit 1","#)

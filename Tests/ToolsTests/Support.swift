@@ -14,15 +14,19 @@ extension Scratch {
         let runner = try ConfinedRunner(
             profile: SandboxProfile.load(profile), workspace: workspace.root, stateDirectory: statePath,
             readable: Session.readableFolders(state: state, workspace: workspace), host: host, mechanisms: machineMechanisms)
-        return try Session(name: name, workspace: workspace, state: StateDirectory(statePath), runner: runner, hostEnvironment: host)
+        return try Session(
+            name: name, workspace: workspace, state: StateDirectory(statePath), runner: runner, hostEnvironment: host,
+            makeProfileRunner: { [workspace, statePath] other in
+                try ConfinedRunner(
+                    profile: SandboxProfile.load(other), workspace: workspace.root, stateDirectory: statePath,
+                    readable: Session.readableFolders(state: state, workspace: workspace), host: host, mechanisms: machineMechanisms,
+                    sharingNetworkWith: runner)
+            })
     }
 }
 
 /// Probed once: what this kernel allows.
 let machineMechanisms = Mechanisms.probe()
-
-extension Scratch {
-}
 
 /// A scratch workspace with a session on it: what most tool tests start from.
 struct Fixture {

@@ -24,7 +24,7 @@ struct BuildTool: Tool {
         }
 
         let log = await session.newStatePath(kind: "outputs", suffix: "build.log")
-        let runner = try await session.buildRunner()
+        let runner = try await session.runner(profile: "build")
         let spec = ProcessSpec(
             executable: "/usr/bin/env", arguments: ["npm", "run", script], environment: await session.environment,
             workingDirectory: folder.absolute, timeout: .seconds(runner.defaultTimeoutSeconds),

@@ -11,17 +11,23 @@ public actor Session {
     public nonisolated let stateFolder: String
     /// The environment every command starts from, before the session's own exports.
     public nonisolated let baseEnvironment: [String: String]
-    /// Makes the runner builds use (profile build: more time, memory and processes), on first use.
-    private let makeBuildRunner: (@Sendable () throws -> any ProcessRunner)?
-    private var buildRunnerMade: (any ProcessRunner)?
+    /// Makes the runner of another profile (build: more time and memory; browser: Chromium's
+    /// processes), on first use; it shares the session's network, so servers stay reachable.
+    private let makeProfileRunner: (@Sendable (_ profile: String) throws -> any ProcessRunner)?
+    private var profileRunners: [String: any ProcessRunner] = [:]
 
-    /// The runner for builds: the build profile's when the session was given one, else the session's.
-    func buildRunner() throws -> any ProcessRunner {
-        if let buildRunnerMade { return buildRunnerMade }
-        let runner = try makeBuildRunner?() ?? self.runner
-        buildRunnerMade = runner
+    /// The runner for `profile` when the session can make one, else the session's own.
+    func runner(profile: String) throws -> any ProcessRunner {
+        if let made = profileRunners[profile] { return made }
+        let runner = try makeProfileRunner?(profile) ?? self.runner
+        profileRunners[profile] = runner
         return runner
     }
+
+    /// The session's headless browser, started by the first screenshot.
+    var browser: Browser?
+
+    func setBrowser(_ browser: Browser?) { self.browser = browser }
 
     /// What the git tools may do, and the credentials they push with (host side only).
     public nonisolated let gitPolicy: GitPolicy
@@ -49,9 +55,9 @@ public actor Session {
     public init(
         name: String = "default", fresh: Bool = false, workspace: Workspace, state: StateDirectory, runner: any ProcessRunner,
         hostEnvironment: [String: String] = ProcessInfo.processInfo.environment, gitPolicy: GitPolicy = GitPolicy(),
-        gitCredentials: GitCredentials? = nil, makeBuildRunner: (@Sendable () throws -> any ProcessRunner)? = nil
+        gitCredentials: GitCredentials? = nil, makeProfileRunner: (@Sendable (_ profile: String) throws -> any ProcessRunner)? = nil
     ) throws {
-        self.makeBuildRunner = makeBuildRunner
+        self.makeProfileRunner = makeProfileRunner
         guard !name.isEmpty, name.count <= 64,
             name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }), name.first != "."
         else {
@@ -181,10 +187,13 @@ public actor Session {
 
     /// Ends the session: every background process and what it started is killed, and the runner
     /// lets go of what it held.
-    public func close() {
+    public func close() async {
+        await browser?.close()
+        browser = nil
         for job in background.values { job.process.stop() }
         background = [:]
         runner.close()
-        buildRunnerMade?.close()
+        for made in profileRunners.values { made.close() }
+        profileRunners = [:]
     }
 }

@@ -1,0 +1,134 @@
+import Foundation
+import Sandbox
+
+/// The session's headless Chromium, confined by the browser profile inside the session's network
+/// namespace (so servers the session started are at localhost). It starts with the first
+/// screenshot, stays warm, restarts when it died, and closes with the session or after ten idle minutes.
+actor Browser {
+    static let idleTimeout: Duration = .seconds(600)
+
+    private let runner: any ProcessRunner
+    private let executable: String
+    private let logFile: String
+    private let workspace: String
+    private var process: BackgroundProcess?
+    private var pipe: DevToolsPipe?
+    private var lastUse = ContinuousClock.now
+    private var idleWatch: Task<Void, Never>?
+    /// How many times the browser was started (a restart after a crash counts).
+    private(set) var starts = 0
+
+    init(runner: any ProcessRunner, executable: String, stateFolder: String, workspace: String) {
+        self.runner = runner
+        self.executable = executable
+        self.workspace = workspace
+        logFile = stateFolder + "/logs/chromium.log"
+    }
+
+    /// The browser binary: TOOLHOST_CHROMIUM, else Debian's or the usual names; missing is an error
+    /// that gives the install command.
+    static func findExecutable(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+        if let chosen = environment["TOOLHOST_CHROMIUM"], !chosen.isEmpty {
+            guard FileManager.default.isExecutableFile(atPath: chosen) else {
+                throw ToolError("TOOLHOST_CHROMIUM is \(chosen), which is not an executable file")
+            }
+            return chosen
+        }
+        // Debian's /usr/bin/chromium is a shell wrapper around this binary; the binary starts faster.
+        let candidates = ["/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/usr/bin/chromium-headless-shell"]
+        guard let found = candidates.first(where: FileManager.default.isExecutableFile) else {
+            throw ToolError(
+                "Chromium is not installed, so screenshots cannot be taken: install it on the host with `sudo apt-get install chromium` (Debian/Ubuntu), or set TOOLHOST_CHROMIUM to a Chrome or Chromium binary. Do not try to install a browser from inside the workspace.")
+        }
+        return found
+    }
+
+    /// The DevTools connection, starting (or restarting) the browser when needed.
+    func connection() async throws -> DevToolsPipe {
+        lastUse = .now
+        if let pipe, !pipe.closed, process?.isRunning == true { return pipe }
+        stop()
+        return try await start()
+    }
+
+    /// Ends the browser and everything it started (its pid namespace goes with it).
+    func close() {
+        idleWatch?.cancel()
+        idleWatch = nil
+        stop()
+    }
+
+    private func stop() {
+        pipe?.close()
+        pipe = nil
+        process?.stop()
+        process = nil
+    }
+
+    private func start() async throws -> DevToolsPipe {
+        let toBrowserPipe = try Spawn.pipe()
+        guard let fromBrowserPipe = try? Spawn.pipe() else {
+            Glibc.close(toBrowserPipe.read); Glibc.close(toBrowserPipe.write)
+            throw ToolError("cannot make a pipe for the browser: \(String(cString: strerror(errno)))")
+        }
+        let toBrowser = [toBrowserPipe.read, toBrowserPipe.write], fromBrowser = [fromBrowserPipe.read, fromBrowserPipe.write]
+        starts += 1
+        var spec = ProcessSpec(
+            executable: executable,
+            arguments: [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
+                "--no-default-browser-check", "--user-data-dir=/tmp/toolhost-chromium-\(starts)", "--remote-debugging-pipe",
+                "--hide-scrollbars", "--mute-audio", "--disable-extensions", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-default-apps", "--password-store=basic",
+                "--use-mock-keychain", "--font-render-hinting=none", "about:blank",
+            ],
+            environment: runner.baseEnvironment(host: ProcessInfo.processInfo.environment), workingDirectory: workspace)
+        spec.extraDescriptors = [3: toBrowser[0], 4: fromBrowser[1]]
+        try FileManager.default.createDirectory(atPath: (logFile as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let started: BackgroundProcess
+        do {
+            started = try runner.start(spec, logFile: logFile)
+        } catch {
+            for fd in toBrowser + fromBrowser { Glibc.close(fd) }
+            throw ToolError("the browser did not start: \(error)")
+        }
+        Glibc.close(toBrowser[0])
+        Glibc.close(fromBrowser[1])
+        let box = PipeBox()
+        let connection = DevToolsPipe(write: toBrowser[1], read: fromBrowser[0]) { method, _, session in
+            // alert(), confirm() and prompt() would block the page for ever: accept them at once.
+            guard method == "Page.javascriptDialogOpening", let pipe = box.pipe else { return }
+            Task { _ = try? await pipe.send("Page.handleJavaScriptDialog", ["accept": true], session: session) }
+        }
+        box.pipe = connection
+        process = started
+        pipe = connection
+        do {
+            _ = try await connection.send("Browser.getVersion", timeout: .seconds(30))
+        } catch {
+            stop()
+            let log = (try? String(contentsOfFile: logFile, encoding: .utf8)).map { String($0.suffix(600)) } ?? ""
+            throw ToolError("the browser started but did not answer (\(error)). Its log ends with:\n\(log)")
+        }
+        watchIdle()
+        return connection
+    }
+
+    private func watchIdle() {
+        idleWatch?.cancel()
+        idleWatch = Task { [weak self] in
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(30))
+                guard let self else { return }
+                if await self.idleLongEnough() { await self.close(); return }
+            }
+        }
+    }
+
+    private func idleLongEnough() -> Bool { ContinuousClock.now - lastUse > Self.idleTimeout }
+}
+
+/// Lets the pipe's event handler reach the pipe it belongs to.
+private final class PipeBox: @unchecked Sendable {
+    var pipe: DevToolsPipe?
+}

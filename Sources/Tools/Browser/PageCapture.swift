@@ -1,0 +1,152 @@
+import Foundation
+
+/// One screenshot over DevTools: a target of its own, auth (cookies, headers), the viewport, the
+/// navigation, waiting for that navigation's `load` and `networkIdle`, an optional selector, and
+/// the PNG (full size, and scaled for the context when it is larger than the caps).
+struct PageCapture {
+    struct Request {
+        var url: String
+        var width: Int
+        var height: Int
+        var fullPage: Bool
+        var waitFor: String?
+        var waitSeconds: Int
+        /// How long the navigation may take to reach `load`.
+        var timeout: Duration
+        var cookies: [[String: JSONValue]]
+        var headers: [String: String]
+        /// Produce a scaled copy for the context.
+        var inline: Bool
+    }
+
+    struct Shot {
+        var png: Data
+        var inlinePNG: Data?
+        var status: Int?
+        var finalURL: String
+        var title: String
+        /// Whether the page came back through a redirect.
+        var redirected: Bool
+        /// A `wait_for` selector that never matched.
+        var missingSelector: String?
+    }
+
+    /// A navigation that failed before any page loaded (net::ERR_…).
+    struct NavigationFailed: Error {
+        let errorText: String
+    }
+
+    /// The page did not settle within the bound: the browser is stuck and must be restarted.
+    struct PageHung: Error {
+        let what: String
+    }
+
+    /// The largest inline image: 1568 px a side and 1.15 megapixels, what vision models take without resampling.
+    static let maxSide = 1568.0
+    static let maxPixels = 1_150_000.0
+    static let idleBound: Duration = .seconds(5)
+
+    let pipe: DevToolsPipe
+
+    func capture(_ request: Request) async throws -> Shot {
+        let target = try await pipe.send("Target.createTarget", ["url": "about:blank"])
+        guard let targetID = target["targetId"]?.stringValue else { throw PageHung(what: "Target.createTarget") }
+        defer { Task { [pipe] in _ = try? await pipe.send("Target.closeTarget", ["targetId": .string(targetID)], timeout: .seconds(5)) } }
+        let attached = try await pipe.send("Target.attachToTarget", ["targetId": .string(targetID), "flatten": true])
+        guard let session = attached["sessionId"]?.stringValue else { throw PageHung(what: "Target.attachToTarget") }
+        defer { pipe.forget(session: session) }
+        @Sendable func page(_ method: String, _ params: JSONValue = [:], timeout: Duration = .seconds(10)) async throws -> JSONValue {
+            do {
+                return try await pipe.send(method, params, session: session, timeout: timeout)
+            } catch DevToolsPipe.Failure.timeout {
+                throw PageHung(what: method)
+            }
+        }
+        func shoot(_ params: [String: JSONValue]) async throws -> Data {
+            let shot = try await page("Page.captureScreenshot", .object(params), timeout: .seconds(30))
+            guard let base64 = shot["data"]?.stringValue, let png = Data(base64Encoded: base64) else { throw PageHung(what: "Page.captureScreenshot") }
+            return png
+        }
+        _ = try await page("Page.enable")
+        _ = try await page("Page.setLifecycleEventsEnabled", ["enabled": true])
+        _ = try await page("Network.enable")
+        _ = try await page("Runtime.enable")
+        if !request.headers.isEmpty {
+            _ = try await page("Network.setExtraHTTPHeaders", ["headers": .object(request.headers.mapValues(JSONValue.string))])
+        }
+        for cookie in request.cookies {
+            var fields = cookie
+            if fields["domain"] == nil { fields["url"] = .string(request.url) }
+            let set = try await page("Network.setCookie", .object(fields))
+            if set["success"]?.boolValue == false { throw ToolError("the browser refused the cookie \(cookie["name"]?.stringValue ?? ""): check its domain and path", kind: .usage) }
+        }
+        _ = try await page("Emulation.setDeviceMetricsOverride", [
+            "width": .int(request.width), "height": .int(request.height), "deviceScaleFactor": 1, "mobile": false,
+        ])
+        let navigation = try await page("Page.navigate", ["url": .string(request.url)], timeout: request.timeout)
+        if let errorText = navigation["errorText"]?.stringValue, !errorText.isEmpty { throw NavigationFailed(errorText: errorText) }
+        let loader = navigation["loaderId"]?.stringValue ?? ""
+        // about:blank fired its own load and networkIdle first: wait for this navigation's.
+        func lifecycle(_ name: String) -> @Sendable (String, JSONValue) -> Bool {
+            { method, params in method == "Page.lifecycleEvent" && params["name"]?.stringValue == name && params["loaderId"]?.stringValue == loader }
+        }
+        do {
+            _ = try await pipe.waitForEvent(session: session, timeout: request.timeout, where: lifecycle("load"))
+        } catch DevToolsPipe.Failure.timeout {
+            throw PageHung(what: "the page's load event")
+        }
+        _ = try? await pipe.waitForEvent(session: session, timeout: Self.idleBound, where: lifecycle("networkIdle"))
+
+        var missingSelector: String?
+        if let selector = request.waitFor {
+            let probe = "!!document.querySelector(\(JSONValue.string(selector).jsonText))"
+            let deadline = ContinuousClock.now + .seconds(request.waitSeconds)
+            var found = false
+            while !found && ContinuousClock.now < deadline {
+                let answer = try await page("Runtime.evaluate", ["expression": .string(probe), "returnByValue": true])
+                if let exception = answer["exceptionDetails"] {
+                    throw ToolError("wait_for: \(JSONValue.string(selector).jsonText) is not a valid CSS selector (\(exception["exception"]?["description"]?.stringValue ?? "SyntaxError"))", kind: .usage)
+                }
+                found = answer["result"]?["value"]?.boolValue == true
+                if !found { try await Task.sleep(for: .milliseconds(100)) }
+            }
+            if !found { missingSelector = selector }
+        }
+
+        let title = try await page("Runtime.evaluate", ["expression": "document.title", "returnByValue": true])["result"]?["value"]?.stringValue ?? ""
+        let (status, finalURL, redirected) = document(session: session, loader: loader, requested: request.url)
+
+        var width = Double(request.width), height = Double(request.height)
+        var params: [String: JSONValue] = ["format": "png"]
+        if request.fullPage {
+            let metrics = try await page("Page.getLayoutMetrics")
+            let size = metrics["cssContentSize"] ?? metrics["contentSize"]
+            width = max(1, size?["width"]?.doubleValue ?? width)
+            height = min(max(1, size?["height"]?.doubleValue ?? height), 16_384)
+            params["captureBeyondViewport"] = true
+        }
+        params["clip"] = ["x": 0, "y": 0, "width": .double(width), "height": .double(height), "scale": 1]
+        let png = try await shoot(params)
+        var inlinePNG: Data?
+        if request.inline {
+            var scale = min(1, Self.maxSide / max(width, height), (Self.maxPixels / (width * height)).squareRoot())
+            // Chromium rounds the scaled size up: step down until the rounded size fits too.
+            while scale < 1, (width * scale).rounded(.up) * (height * scale).rounded(.up) > Self.maxPixels { scale -= 0.0005 }
+            if scale < 1 {
+                params["clip"] = ["x": 0, "y": 0, "width": .double(width), "height": .double(height), "scale": .double(scale)]
+                inlinePNG = try await shoot(params)
+            } else {
+                inlinePNG = png
+            }
+        }
+        return Shot(png: png, inlinePNG: inlinePNG, status: status, finalURL: finalURL, title: title, redirected: redirected, missingSelector: missingSelector)
+    }
+
+    /// The main document's response for this navigation: status, final URL, and whether it was redirected.
+    private func document(session: String, loader: String, requested: String) -> (Int?, String, Bool) {
+        let events = pipe.events(of: session)
+        let response = events.last { $0.method == "Network.responseReceived" && $0.params["type"]?.stringValue == "Document" && $0.params["loaderId"]?.stringValue == loader }
+        let redirected = events.contains { $0.method == "Network.requestWillBeSent" && $0.params["loaderId"]?.stringValue == loader && $0.params["redirectResponse"] != nil }
+        return (response?.params["response"]?["status"]?.intValue, response?.params["response"]?["url"]?.stringValue ?? requested, redirected)
+    }
+}

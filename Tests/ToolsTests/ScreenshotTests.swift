@@ -1,0 +1,171 @@
+import Foundation
+import Sandbox
+import TestSupport
+import Testing
+@testable import Tools
+
+/// The screenshot tool with real Chromium, confined by the browser profile in the session's network.
+@Suite(.serialized) struct ScreenshotTests: UsesFixture {
+    let fixture: Fixture
+
+    init() throws {
+        fixture = try Fixture()
+    }
+
+    func shot(_ arguments: JSONValue, in other: Session? = nil) async -> ToolResult {
+        await call("screenshot", arguments, in: other ?? session)
+    }
+
+    func image(_ result: ToolResult) -> Data? {
+        result.content.lazy.compactMap { if case .image(let data, _) = $0 { data } else { nil } }.first
+    }
+
+    @Test func aWorkspaceFileAtExactly800By600() async throws {
+        try scratch.write("site/index.html", "<title>Local</title><body style='margin:0'><h1 style='color:#c00'>Hello</h1><div style='height:200px;background:#36c'></div>")
+        let result = await shot(["url": "site/index.html", "width": 800, "height": 600, "path": "shots/local.png"])
+        #expect(!result.isError, "\(result.text)")
+        let file = try Data(contentsOf: URL(fileURLWithPath: scratch.workspacePath + "/shots/local.png"))
+        #expect(ScreenshotTool.dimensions(file) == (800, 600))
+        #expect(try distinctBytes(in: file) > 10, "the PNG is blank")
+        #expect(image(result).map(ScreenshotTool.dimensions) ?? (0, 0) == (800, 600))
+        #expect(result.text.contains("title \"Local\""))
+        await session.close()
+        #expect(allGone(withArgument: chromium))
+    }
+
+    @Test func theBlogsAdminPageWithAndWithoutItsCookie() async throws {
+        for entry in try FileManager.default.contentsOfDirectory(atPath: blogFixture) where entry != "dist" {
+            try FileManager.default.copyItem(atPath: blogFixture + "/" + entry, toPath: scratch.workspacePath + "/" + entry)
+        }
+        let built = await call("build", [:], in: session)
+        #expect(!built.isError, "\(built.text)")
+        let port = Int.random(in: 20_000...40_000)
+        let started = await call("execute", ["command": .string("PORT=\(port) npm start"), "background": true], in: session)
+        let log = try #require(started.structured?["log"]?.stringValue)
+        for _ in 0..<100 where !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("listening") {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let tags = await shot(["url": .string("http://localhost:\(port)/tags")])
+        #expect(!tags.isError && tags.text.contains("title \"Tags\"") && tags.text.contains("HTTP 200"), "\(tags.text)")
+
+        let locked = await shot(["url": .string("http://localhost:\(port)/admin")])
+        #expect(locked.isError)
+        #expect(locked.text.contains("the page needs auth (it redirected to /login): pass cookies"), "\(locked.text)")
+        #expect(locked.text.contains("title \"Log in\""))
+        let open = await shot(["url": .string("http://localhost:\(port)/admin"), "cookies": [["name": "session", "value": "admin"]]])
+        #expect(!open.isError, "\(open.text)")
+        #expect(open.text.contains("title \"Admin\""))
+        let lockedImage = try #require(image(locked)), openImage = try #require(image(open))
+        #expect(lockedImage != openImage)
+        await session.close()
+    }
+
+    @Test func fullPageOnATallPageIsSavedWholeAndNotInlined() async throws {
+        try scratch.write("tall.html", "<body style='margin:0'><div style='height:3000px;background:linear-gradient(#fff,#09c)'>top</div></body>")
+        let result = await shot(["url": "tall.html", "width": 600, "height": 400, "full_page": true, "path": "tall.png"])
+        #expect(!result.isError, "\(result.text)")
+        let file = try Data(contentsOf: URL(fileURLWithPath: scratch.workspacePath + "/tall.png"))
+        #expect(ScreenshotTool.dimensions(file) == (600, 3000))
+        #expect(image(result) == nil)
+        #expect(result.text.contains("Full-page shots are not shown inline"))
+        await session.close()
+    }
+
+    @Test func waitForFindsAnElementAddedLater() async throws {
+        try scratch.write("late.html", "<body><script>setTimeout(() => { const d = document.createElement('div'); d.id = 'late'; d.textContent = 'here'; document.body.append(d) }, 500)</script></body>")
+        let found = await shot(["url": "late.html", "wait_for": "#late"])
+        #expect(!found.isError, "\(found.text)")
+        let missing = await shot(["url": "late.html", "wait_for": "#never", "wait_seconds": 1])
+        #expect(missing.isError)
+        #expect(missing.text.contains("wait_for: nothing matched \"#never\" within 1 s"))
+        let invalid = await shot(["url": "late.html", "wait_for": "##"])
+        #expect(invalid.text.contains("is not a valid CSS selector"), "\(invalid.text)")
+        await session.close()
+    }
+
+    @Test func nothingListeningAndRemoteHostsGetOneLine() async throws {
+        let port = Int.random(in: 40_000...50_000)
+        let closed = await shot(["url": .string("http://localhost:\(port)/")])
+        #expect(closed.text == #"Error: nothing listens at localhost:\#(port): start the app with execute {command: "npm run dev", background: true} (the same session), wait for its log to say it listens, then take the shot"#)
+        let remote = await shot(["url": "https://example.com/"])
+        #expect(remote.text.contains("example.com is not on this machine"))
+        let outside = await shot(["url": "/etc/passwd"])
+        #expect(outside.isError && outside.text.contains("outside the workspace"), "\(outside.text)")
+        await session.close()
+    }
+
+    @Test func aBrowserKilledBetweenTwoCallsIsStartedAgain() async throws {
+        try scratch.write("a.html", "<title>A</title>A")
+        #expect(!(await shot(["url": "a.html"])).isError)
+        let browsers = livePids(withArgument: chromium)
+        #expect(!browsers.isEmpty)
+        for pid in browsers { kill(pid, SIGKILL) }
+        let again = await shot(["url": "a.html"])
+        #expect(!again.isError, "\(again.text)")
+        await session.close()
+        #expect(allGone(withArgument: chromium))
+    }
+
+    @Test func theInlineImageIsCappedTheFileIsNot() async throws {
+        try scratch.write("wide.html", "<body style='margin:0;background:linear-gradient(90deg,#fff,#c30)'>wide</body>")
+        let result = await shot(["url": "wide.html", "width": 4000, "height": 3000, "path": "wide.png"])
+        #expect(!result.isError, "\(result.text)")
+        let file = try Data(contentsOf: URL(fileURLWithPath: scratch.workspacePath + "/wide.png"))
+        #expect(ScreenshotTool.dimensions(file) == (4000, 3000))
+        let (w, h) = ScreenshotTool.dimensions(try #require(image(result)))
+        #expect(w <= 1568 && h <= 1568 && w * h <= 1_150_000 && w > 1000, "\(w)×\(h)")
+        #expect(result.text.contains("Shown scaled to \(w)×\(h)"))
+        await session.close()
+    }
+
+    @Test func hostilePagesEndCleanlyAndLeaveNoProcess() async throws {
+        try scratch.write("alert.html", "<title>Alerted</title><script>alert('hi'); confirm('sure?')</script>ok")
+        let alerted = await shot(["url": "alert.html"])
+        #expect(!alerted.isError && alerted.text.contains("title \"Alerted\""), "\(alerted.text)")
+        try scratch.write("loop.html", "<script>while (true) {}</script>")
+        let started = ContinuousClock.now
+        let looped = await shot(["url": "loop.html", "timeout_seconds": 3])
+        #expect(looped.isError && looped.text.contains("did not finish"), "\(looped.text)")
+        #expect(ContinuousClock.now - started < .seconds(20))
+        #expect(allGone(withArgument: chromium), "the stuck browser was stopped, renderer and all")
+        // The next call gets a fresh browser.
+        #expect(!(await shot(["url": "alert.html"])).isError)
+        await session.close()
+    }
+
+    @Test func aMissingBrowserGivesTheInstallCommand() {
+        #expect {
+            try Browser.findExecutable(environment: ["TOOLHOST_CHROMIUM": "/nonexistent/chrome"])
+        } throws: { error in
+            "\(error)".contains("TOOLHOST_CHROMIUM is /nonexistent/chrome")
+        }
+    }
+}
+
+/// Chromium's own binary: every process of the browser (renderers too) has it as argv[0].
+let chromium = (try? Browser.findExecutable()) ?? "/usr/lib/chromium/chromium"
+
+/// Distinct byte values in a PNG's pixel data (inflated with Python's zlib): a blank page has a handful.
+func distinctBytes(in png: Data) throws -> Int {
+    let path = FileManager.default.temporaryDirectory.path + "/png-\(UUID().uuidString.prefix(8)).png"
+    try png.write(to: URL(fileURLWithPath: path))
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    let script = """
+        import struct, sys, zlib
+        d = open(sys.argv[1], 'rb').read(); i = 8; idat = b''
+        while i < len(d):
+            n = struct.unpack('>I', d[i:i+4])[0]
+            if d[i+4:i+8] == b'IDAT': idat += d[i+8:i+8+n]
+            i += 12 + n
+        print(len(set(zlib.decompress(idat))))
+        """
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+    process.arguments = ["-c", script, path]
+    let output = Pipe()
+    process.standardOutput = output
+    try process.run()
+    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    process.waitUntilExit()
+    return Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+}
