@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# chromium: the screenshot tool's headless browser (and the one-shot anchor of `bench/run.sh screenshot`).
 APT_PACKAGES=(bash coreutils git python3 python3-venv pkg-config libseccomp-dev libgit2-dev bubblewrap curl
-  node-typescript esbuild node-js-yaml)
+  node-typescript esbuild node-js-yaml chromium)
 PYTHON_MCP_VERSION="2.3.0"
 # The reference MCP git server, the anchor of `bench/run.sh git-status`.
 MCP_SERVER_GIT_VERSION="2026.10.19"

@@ -21,7 +21,7 @@ import Testing
         let scratch = try Scratch()
         let seen = try client("full", scratch)
         #expect(seen["tools"] as? [String] == [
-            "execute", "read_file", "write_file", "edit_file", "build", "git_status", "git_diff", "git_branch", "git_commit",
+            "execute", "read_file", "write_file", "edit_file", "build", "screenshot", "git_status", "git_diff", "git_branch", "git_commit",
             "git_push",
         ])
         #expect(seen["schemas_are_objects"] as? Bool == true)
@@ -43,6 +43,16 @@ import Testing
             #expect(result["isError"] as? Bool == true)
             #expect((result["text"] as? String)?.hasPrefix("Error: ") == true)
         }
+    }
+
+    @Test func aScreenshotArrivesAsMCPImageContent() throws {
+        let scratch = try Scratch()
+        let seen = try client("screenshot", scratch)
+        #expect(seen["isError"] as? Bool == false, "\(seen["text"] ?? "")")
+        #expect((seen["text"] as? String)?.contains("title \"Shot\": 640×480") == true)
+        let images = try #require(seen["images"] as? [[String: Any]])
+        #expect(images.count == 1 && images.first?["mimeType"] as? String == "image/png")
+        #expect((images.first?["bytes"] as? Int ?? 0) > 1000)
     }
 
     @Test func aRestartedServerKeepsTheCwd() throws {

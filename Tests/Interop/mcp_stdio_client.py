@@ -1,7 +1,8 @@
 """Drives `toolhost serve` with the official Python MCP client over stdio.
 
 Usage: mcp_stdio_client.py TOOLHOST WORKSPACE STATE_DIR MODE
-MODE "full" calls every tool; "pwd" only asks the shell where it is (after a restart).
+MODE "full" calls every tool; "pwd" only asks the shell where it is (after a restart);
+"screenshot" takes a screenshot of a workspace page.
 Prints one JSON object with what it saw; the Swift test asserts on it.
 """
 import asyncio
@@ -24,6 +25,14 @@ async def main(toolhost, workspace, state_dir, mode):
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
             await session.initialize()
+            if mode == "screenshot":
+                await session.call_tool("write_file", {"path": "page.html", "content": "<title>Shot</title><h1>Hi</h1>"})
+                r = await session.call_tool("screenshot", {"url": "page.html", "width": 640, "height": 480})
+                seen["isError"] = r.is_error
+                seen["text"] = text_of(r)
+                seen["images"] = [{"mimeType": c.mime_type, "bytes": len(c.data)} for c in r.content if c.type == "image"]
+                print(json.dumps(seen))
+                return
             if mode == "pwd":
                 seen["pwd"] = text_of(await session.call_tool("execute", {"command": "pwd"}))
                 print(json.dumps(seen))

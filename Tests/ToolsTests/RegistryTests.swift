@@ -16,7 +16,7 @@ import Testing
     @Test func everyDefinitionHasAnImplementationAndASchemaAModelCanUse() throws {
         let registry = try ToolRegistry()
         #expect(registry.definitions.map(\.name) == [
-            "execute", "read_file", "write_file", "edit_file", "build", "git_status", "git_diff", "git_branch", "git_commit",
+            "execute", "read_file", "write_file", "edit_file", "build", "screenshot", "git_status", "git_diff", "git_branch", "git_commit",
             "git_push",
         ])
         for definition in registry.definitions {
@@ -74,7 +74,7 @@ import Testing
         let unknown = await registry.call("read_fil", argumentsJSON: "{}", session: session)
         #expect(unknown.error == .usage)
         #expect(unknown.text.contains("did you mean 'read_file'?"))
-        #expect(unknown.text.contains("execute, read_file, write_file, edit_file, build, git_status"))
+        #expect(unknown.text.contains("execute, read_file, write_file, edit_file, build, screenshot, git_status"))
         let empty = await registry.call("read_file", argumentsJSON: "  ", session: session)
         #expect(empty.text.contains("missing required parameter 'path'"))
     }

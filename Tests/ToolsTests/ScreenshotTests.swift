@@ -16,6 +16,12 @@ import Testing
         await call("screenshot", arguments, in: other ?? session)
     }
 
+    /// The pid namespace the session's browser runs in (every Chromium process of it, and nothing else).
+    func browserNamespace() async throws -> String {
+        let pid = try #require(await session.browser?.processID(), "no browser is running")
+        return try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/pid")
+    }
+
     func image(_ result: ToolResult) -> Data? {
         result.content.lazy.compactMap { if case .image(let data, _) = $0 { data } else { nil } }.first
     }
@@ -29,8 +35,10 @@ import Testing
         #expect(try distinctBytes(in: file) > 10, "the PNG is blank")
         #expect(image(result).map(ScreenshotTool.dimensions) ?? (0, 0) == (800, 600))
         #expect(result.text.contains("title \"Local\""))
+        let namespace = try await browserNamespace()
+        #expect(!processes(in: namespace).isEmpty)
         await session.close()
-        #expect(allGone(withArgument: chromium))
+        #expect(noneLeft(in: namespace), "closing the session ends the browser and its children")
     }
 
     @Test func theBlogsAdminPageWithAndWithoutItsCookie() async throws {
@@ -97,13 +105,15 @@ import Testing
     @Test func aBrowserKilledBetweenTwoCallsIsStartedAgain() async throws {
         try scratch.write("a.html", "<title>A</title>A")
         #expect(!(await shot(["url": "a.html"])).isError)
-        let browsers = livePids(withArgument: chromium)
-        #expect(!browsers.isEmpty)
-        for pid in browsers { kill(pid, SIGKILL) }
+        let first = try await browserNamespace()
+        for pid in processes(in: first) { kill(pid, SIGKILL) }
+        #expect(noneLeft(in: first))
         let again = await shot(["url": "a.html"])
         #expect(!again.isError, "\(again.text)")
+        let second = try await browserNamespace()
+        #expect(second != first)
         await session.close()
-        #expect(allGone(withArgument: chromium))
+        #expect(noneLeft(in: second))
     }
 
     @Test func theInlineImageIsCappedTheFileIsNot() async throws {
@@ -122,12 +132,13 @@ import Testing
         try scratch.write("alert.html", "<title>Alerted</title><script>alert('hi'); confirm('sure?')</script>ok")
         let alerted = await shot(["url": "alert.html"])
         #expect(!alerted.isError && alerted.text.contains("title \"Alerted\""), "\(alerted.text)")
+        let namespace = try await browserNamespace()
         try scratch.write("loop.html", "<script>while (true) {}</script>")
         let started = ContinuousClock.now
         let looped = await shot(["url": "loop.html", "timeout_seconds": 3])
         #expect(looped.isError && looped.text.contains("did not finish"), "\(looped.text)")
         #expect(ContinuousClock.now - started < .seconds(20))
-        #expect(allGone(withArgument: chromium), "the stuck browser was stopped, renderer and all")
+        #expect(noneLeft(in: namespace), "the stuck browser was stopped, renderer and all")
         // The next call gets a fresh browser.
         #expect(!(await shot(["url": "alert.html"])).isError)
         await session.close()
@@ -142,8 +153,25 @@ import Testing
     }
 }
 
-/// Chromium's own binary: every process of the browser (renderers too) has it as argv[0].
-let chromium = (try? Browser.findExecutable()) ?? "/usr/lib/chromium/chromium"
+/// Live (not zombie) processes in a pid namespace, by host pid.
+func processes(in namespace: String) -> [Int32] {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    return entries.compactMap(Int32.init).filter { pid in
+        guard (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/pid")) == namespace,
+            let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")")
+        else { return false }
+        return stat[stat.index(close, offsetBy: 2)] != "Z"
+    }
+}
+
+/// Waits up to 5 s for a pid namespace to empty.
+func noneLeft(in namespace: String) -> Bool {
+    for _ in 0..<250 {
+        if processes(in: namespace).isEmpty { return true }
+        usleep(20_000)
+    }
+    return false
+}
 
 /// Distinct byte values in a PNG's pixel data (inflated with Python's zlib): a blank page has a handful.
 func distinctBytes(in png: Data) throws -> Int {

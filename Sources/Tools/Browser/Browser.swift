@@ -51,6 +51,9 @@ actor Browser {
         return try await start()
     }
 
+    /// The browser's host pid while it runs.
+    func processID() -> Int32? { process?.isRunning == true ? process?.pid : nil }
+
     /// Ends the browser and everything it started (its pid namespace goes with it).
     func close() {
         idleWatch?.cancel()
