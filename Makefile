@@ -23,6 +23,7 @@ bench: setup
 	./bench/run.sh mcp-http
 	./bench/run.sh build-output
 	./bench/run.sh agent-loop
+	./bench/run.sh screenshot
 
 clean:
 	rm -rf .build .venv

@@ -19,11 +19,12 @@ def report(name, samples):
     return mean
 
 
-def time_spawns(command, calls):
+def time_spawns(command, calls, quiet=False):
     samples = []
+    sink = subprocess.DEVNULL if quiet else None
     for _ in range(calls):
         start = time.perf_counter()
-        subprocess.run(command, check=True)
+        subprocess.run(command, check=True, stdout=sink, stderr=sink)
         samples.append(time.perf_counter() - start)
     return samples
 

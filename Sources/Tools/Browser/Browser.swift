@@ -15,6 +15,8 @@ actor Browser {
     private var pipe: DevToolsPipe?
     private var lastUse = ContinuousClock.now
     private var idleWatch: Task<Void, Never>?
+    /// The next screenshot's target, prepared while the model reads the last one.
+    private var spare: Task<PageCapture.Target, any Error>?
     /// How many times the browser was started (a restart after a crash counts).
     private(set) var starts = 0
 
@@ -51,6 +53,21 @@ actor Browser {
         return try await start()
     }
 
+    /// A fresh prepared target for one capture (the spare when one is ready), and a new spare behind it.
+    func target() async throws -> (DevToolsPipe, PageCapture.Target) {
+        let pipe = try await connection()
+        let ready = spare
+        spare = nil
+        let target: PageCapture.Target
+        if let ready, let prepared = try? await ready.value, !pipe.closed {
+            target = prepared
+        } else {
+            target = try await PageCapture.Target.prepare(on: pipe)
+        }
+        spare = Task { try await PageCapture.Target.prepare(on: pipe) }
+        return (pipe, target)
+    }
+
     /// The browser's host pid while it runs.
     func processID() -> Int32? { process?.isRunning == true ? process?.pid : nil }
 
@@ -62,6 +79,8 @@ actor Browser {
     }
 
     private func stop() {
+        spare?.cancel()
+        spare = nil
         pipe?.close()
         pipe = nil
         process?.stop()

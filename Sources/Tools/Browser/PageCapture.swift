@@ -46,15 +46,46 @@ struct PageCapture {
     static let maxPixels = 1_150_000.0
     static let idleBound: Duration = .seconds(5)
 
-    let pipe: DevToolsPipe
+    /// A blank target, attached, with the events a capture needs switched on: made ahead of time
+    /// so a warm screenshot starts at navigation.
+    struct Target: Sendable {
+        let targetID: String
+        let session: String
+        /// The viewport it was given, so a shot at that size skips the resize.
+        let viewport: (width: Int, height: Int)
 
+        static let defaultViewport = (width: 1280, height: 800)
+
+        static func prepare(on pipe: DevToolsPipe) async throws -> Target {
+            let created = try await pipe.send("Target.createTarget", ["url": "about:blank"])
+            guard let targetID = created["targetId"]?.stringValue else { throw PageHung(what: "Target.createTarget") }
+            let attached = try await pipe.send("Target.attachToTarget", ["targetId": .string(targetID), "flatten": true])
+            guard let session = attached["sessionId"]?.stringValue else { throw PageHung(what: "Target.attachToTarget") }
+            // Independent of each other: sent at once, answered in one round trip's time.
+            async let pageEvents = pipe.send("Page.enable", session: session)
+            async let lifecycleEvents = pipe.send("Page.setLifecycleEventsEnabled", ["enabled": true], session: session)
+            async let networkEvents = pipe.send("Network.enable", session: session)
+            async let runtimeEvents = pipe.send("Runtime.enable", session: session)
+            async let sized = pipe.send("Emulation.setDeviceMetricsOverride", metrics(defaultViewport), session: session)
+            _ = try await (pageEvents, lifecycleEvents, networkEvents, runtimeEvents, sized)
+            return Target(targetID: targetID, session: session, viewport: defaultViewport)
+        }
+
+        static func metrics(_ size: (width: Int, height: Int)) -> JSONValue {
+            ["width": .int(size.width), "height": .int(size.height), "deviceScaleFactor": 1, "mobile": false]
+        }
+    }
+
+    let pipe: DevToolsPipe
+    let target: Target
+
+    /// Takes the shot in `target`, then closes it: every screenshot has a page of its own.
     func capture(_ request: Request) async throws -> Shot {
-        let target = try await pipe.send("Target.createTarget", ["url": "about:blank"])
-        guard let targetID = target["targetId"]?.stringValue else { throw PageHung(what: "Target.createTarget") }
-        defer { Task { [pipe] in _ = try? await pipe.send("Target.closeTarget", ["targetId": .string(targetID)], timeout: .seconds(5)) } }
-        let attached = try await pipe.send("Target.attachToTarget", ["targetId": .string(targetID), "flatten": true])
-        guard let session = attached["sessionId"]?.stringValue else { throw PageHung(what: "Target.attachToTarget") }
-        defer { pipe.forget(session: session) }
+        let session = target.session
+        defer {
+            pipe.forget(session: session)
+            Task { [pipe, target] in _ = try? await pipe.send("Target.closeTarget", ["targetId": .string(target.targetID)], timeout: .seconds(5)) }
+        }
         @Sendable func page(_ method: String, _ params: JSONValue = [:], timeout: Duration = .seconds(10)) async throws -> JSONValue {
             do {
                 return try await pipe.send(method, params, session: session, timeout: timeout)
@@ -67,10 +98,6 @@ struct PageCapture {
             guard let base64 = shot["data"]?.stringValue, let png = Data(base64Encoded: base64) else { throw PageHung(what: "Page.captureScreenshot") }
             return png
         }
-        _ = try await page("Page.enable")
-        _ = try await page("Page.setLifecycleEventsEnabled", ["enabled": true])
-        _ = try await page("Network.enable")
-        _ = try await page("Runtime.enable")
         if !request.headers.isEmpty {
             _ = try await page("Network.setExtraHTTPHeaders", ["headers": .object(request.headers.mapValues(JSONValue.string))])
         }
@@ -80,9 +107,9 @@ struct PageCapture {
             let set = try await page("Network.setCookie", .object(fields))
             if set["success"]?.boolValue == false { throw ToolError("the browser refused the cookie \(cookie["name"]?.stringValue ?? ""): check its domain and path", kind: .usage) }
         }
-        _ = try await page("Emulation.setDeviceMetricsOverride", [
-            "width": .int(request.width), "height": .int(request.height), "deviceScaleFactor": 1, "mobile": false,
-        ])
+        if target.viewport != (request.width, request.height) {
+            _ = try await page("Emulation.setDeviceMetricsOverride", Target.metrics((request.width, request.height)))
+        }
         let navigation = try await page("Page.navigate", ["url": .string(request.url)], timeout: request.timeout)
         if let errorText = navigation["errorText"]?.stringValue, !errorText.isEmpty { throw NavigationFailed(errorText: errorText) }
         let loader = navigation["loaderId"]?.stringValue ?? ""
@@ -95,7 +122,7 @@ struct PageCapture {
         } catch DevToolsPipe.Failure.timeout {
             throw PageHung(what: "the page's load event")
         }
-        _ = try? await pipe.waitForEvent(session: session, timeout: Self.idleBound, where: lifecycle("networkIdle"))
+        try await settle(session: session, loader: loader)
 
         var missingSelector: String?
         if let selector = request.waitFor {
@@ -126,6 +153,8 @@ struct PageCapture {
             params["captureBeyondViewport"] = true
         }
         params["clip"] = ["x": 0, "y": 0, "width": .double(width), "height": .double(height), "scale": 1]
+        // Faster PNG encoding; above a few megapixels Chromium 156 stalls with it, so only below.
+        if width * height <= 2_500_000 { params["optimizeForSpeed"] = true }
         let png = try await shoot(params)
         var inlinePNG: Data?
         if request.inline {
@@ -140,6 +169,31 @@ struct PageCapture {
             }
         }
         return Shot(png: png, inlinePNG: inlinePNG, status: status, finalURL: finalURL, title: title, redirected: redirected, missingSelector: missingSelector)
+    }
+
+    /// Waits until the page's requests are done and none started for a moment (fetches a script
+    /// makes after load count), or Chromium's own networkIdle, within `idleBound`. Chromium's
+    /// signal alone waits 500 ms of silence even for a page with no requests at all.
+    private func settle(session: String, loader: String) async throws {
+        let deadline = ContinuousClock.now + Self.idleBound
+        var quietSince = ContinuousClock.now
+        while ContinuousClock.now < deadline {
+            var open = Set<String>()
+            var idle = false
+            for event in pipe.events(of: session) {
+                let id = event.params["requestId"]?.stringValue ?? ""
+                switch event.method {
+                case "Network.requestWillBeSent": open.insert(id)
+                case "Network.loadingFinished", "Network.loadingFailed": open.remove(id)
+                case "Page.lifecycleEvent":
+                    idle = idle || (event.params["name"]?.stringValue == "networkIdle" && event.params["loaderId"]?.stringValue == loader)
+                default: break
+                }
+            }
+            if idle { return }
+            if !open.isEmpty { quietSince = .now } else if ContinuousClock.now - quietSince >= .milliseconds(40) { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
     }
 
     /// The main document's response for this navigation: status, final URL, and whether it was redirected.
