@@ -174,7 +174,7 @@ let blogFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         try profile.write(toFile: profilePath, atomically: true, encoding: .utf8)
         let duration = uniqueSleep()
         try edit("package.json", #""typecheck": "tsc -p .","#, #""typecheck": "tsc -p .", "hang": "sleep \#(duration)","#)
-        let quick = try scratch.session("quick", profile: profilePath)
+        let quick = try scratch.session("quick", profile: profilePath, ownProfileOnly: true)
         let hung = await call("build", ["script": "hang"], in: quick)
         #expect(hung.text.hasPrefix("FAILED"))
         #expect(hung.text.contains("Timed out after 2 s"))

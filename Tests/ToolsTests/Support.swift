@@ -6,22 +6,26 @@ import TestSupport
 extension Scratch {
     var workspace: Workspace { get throws { try Workspace(workspacePath) } }
 
-    /// A session whose commands run confined by `profile`, as they do in the product.
+    /// A session whose commands run confined by `profile`, as they do in the product; builds and
+    /// the browser get their own profiles' runners unless `ownProfileOnly` keeps everything on `profile`.
     func session(
-        _ name: String = "default", profile: String = "default", host: [String: String] = ProcessInfo.processInfo.environment
+        _ name: String = "default", profile: String = "default", host: [String: String] = ProcessInfo.processInfo.environment,
+        ownProfileOnly: Bool = false
     ) throws -> Session {
         let state = StateDirectory(statePath)
+        let workspace = try self.workspace
         let runner = try ConfinedRunner(
             profile: SandboxProfile.load(profile), workspace: workspace.root, stateDirectory: statePath,
             readable: Session.readableFolders(state: state, workspace: workspace), host: host, mechanisms: machineMechanisms)
+        let others: @Sendable (String) throws -> any ProcessRunner = { [statePath] other in
+            try ConfinedRunner(
+                profile: SandboxProfile.load(other), workspace: workspace.root, stateDirectory: statePath,
+                readable: Session.readableFolders(state: state, workspace: workspace), host: host, mechanisms: machineMechanisms,
+                sharingNetworkWith: runner)
+        }
         return try Session(
             name: name, workspace: workspace, state: StateDirectory(statePath), runner: runner, hostEnvironment: host,
-            makeProfileRunner: { [workspace, statePath] other in
-                try ConfinedRunner(
-                    profile: SandboxProfile.load(other), workspace: workspace.root, stateDirectory: statePath,
-                    readable: Session.readableFolders(state: state, workspace: workspace), host: host, mechanisms: machineMechanisms,
-                    sharingNetworkWith: runner)
-            })
+            makeProfileRunner: ownProfileOnly ? nil : others)
     }
 }
 
