@@ -13,14 +13,19 @@ public struct RunSettings: Sendable {
     /// max_tokens per reply (Anthropic requires one; nil lets the client choose).
     public var maxTokensPerReply: Int?
     public var label: String?
+    public var guardrails: GuardrailSettings
 
-    public init(model: String, task: AgentTask, budgets: Budgets, stream: Bool = true, maxTokensPerReply: Int? = nil, label: String? = nil) {
+    public init(
+        model: String, task: AgentTask, budgets: Budgets, stream: Bool = true, maxTokensPerReply: Int? = nil, label: String? = nil,
+        guardrails: GuardrailSettings = GuardrailSettings()
+    ) {
         self.model = model
         self.task = task
         self.budgets = budgets
         self.stream = stream
         self.maxTokensPerReply = maxTokensPerReply
         self.label = label
+        self.guardrails = guardrails
     }
 }
 
@@ -52,10 +57,12 @@ public final class AgentLoop: Sendable {
         var dialects: [String] = []
         /// Turns in a row whose text looked like a tool call that could not be parsed.
         var unparsedInARow = 0
+        var guards: GuardrailState
+        /// Notes earned during a turn's calls, said after its results (a note cannot sit between them).
+        var pendingNotes: [String] = []
+        var stopAsLoop = false
     }
 
-    /// Consecutive unparseable attempts before the run stops: the model was told twice how to call.
-    static let unparsedLimit = 3
 
     /// Runs the task to its end and returns the summary (outcome decided, end event written).
     public func run() async -> (summary: RunSummary, finalText: String) {
@@ -72,7 +79,7 @@ public final class AgentLoop: Sendable {
         ])
         transcript.record("message", ["role": "system", "content": .string(system)])
         transcript.record("message", ["role": "user", "content": .string(task.prompt)])
-        var run = Run(summary: summary, messages: [.system(system), .user(task.prompt)])
+        var run = Run(summary: summary, messages: [.system(system), .user(task.prompt)], guards: GuardrailState(settings: settings.guardrails))
         if let branch = task.branch { await switchBranch(to: branch, run: &run) }
         let started = ContinuousClock.now
         run.summary.stopReason = await turns(&run, started: started)
@@ -116,7 +123,8 @@ public final class AgentLoop: Sendable {
             let request = ChatRequest(
                 model: settings.model, messages: run.messages, tools: tools, stream: settings.stream, maxTokens: settings.maxTokensPerReply)
             let asked = ContinuousClock.now
-            let response: ChatResponse
+            var response: ChatResponse
+            let lines = RepeatedLines(limit: settings.guardrails.repeatedLine)
             do {
                 response = try await withDeadline(seconds: remaining) { [client, transcript, progress] in
                     let streamed = Mutex(0)
@@ -125,13 +133,17 @@ public final class AgentLoop: Sendable {
                         case .text(let piece):
                             let total = streamed.withLock { $0 += piece.count; return $0 }
                             progress.update(activity: "model writing (\(total) chars)")
+                            // A degenerate loop: cut the generation rather than pay for the rest of it.
+                            return lines.feed(piece) ? .proceed : .stop
                         case .toolCall(let name):
                             progress.update(activity: "model calling \(name)")
                         case .retrying(let attempt, let reason):
                             streamed.withLock { $0 = 0 }
+                            lines.reset()
                             transcript.record("retry", ["turn": .int(turn), "attempt": .int(attempt), "reason": .string(reason)])
                             progress.say("retrying (attempt \(attempt)): \(reason)")
                         }
+                        return .proceed
                     }
                 }
             } catch is CancellationError {
@@ -147,6 +159,20 @@ public final class AgentLoop: Sendable {
                 return .error
             }
             account(response, run: &run, turn: turn, seconds: seconds(since: asked))
+            if response.finishReason != ChatResponse.cutByHost, lines.found == nil, !lines.feed(response.text + "\n") {
+                // A whole (non-streamed) answer: cut it after the repeat, as the stream would have been.
+                response.text = Self.cut(response.text, after: lines.found!)
+                response.toolCalls = []
+            }
+            if let repeated = lines.found {
+                run.summary.loops += 1
+                run.messages.append(.assistant(text: response.text, toolCalls: []))
+                transcript.record("cut", ["turn": .int(turn), "line": .string(repeated.line), "count": .int(repeated.count)])
+                note(
+                    "Your message repeated the line \(JSONValue.string(String(repeated.line.prefix(120))).jsonText) \(repeated.count) times, so it was cut there. Do not repeat it: take the next step (a tool call), or say what blocks you.",
+                    run: &run, turn: turn)
+                continue
+            }
             var calls = response.toolCalls
             var text = response.text
             var dialect = "native"
@@ -165,10 +191,14 @@ public final class AgentLoop: Sendable {
             }
             run.messages.append(.assistant(text: text, toolCalls: calls))
             guard !calls.isEmpty else {
-                if textCalls.looksLikeAttempt(response.text) {
+                if let limit = settings.guardrails.textCalls, textCalls.looksLikeAttempt(response.text) {
                     run.unparsedInARow += 1
-                    if run.unparsedInARow >= Self.unparsedLimit { return .unparsedToolCalls }
+                    if run.unparsedInARow > limit { return .unparsedToolCalls }
                     note(Self.unparsedNote, run: &run, turn: turn)
+                    continue
+                }
+                if let keepGoing = run.guards.keepGoing(missing: run.summary.requires.filter { !run.summary.met($0) }) {
+                    note(keepGoing, run: &run, turn: turn)
                     continue
                 }
                 run.finalText = response.text
@@ -180,8 +210,36 @@ public final class AgentLoop: Sendable {
                 if Task.isCancelled { return .interrupted }
                 if let limit = budgets.toolCalls, run.summary.toolCalls >= limit { return .budgetToolCalls }
                 await execute(call, run: &run, turn: turn)
+                if run.stopAsLoop {
+                    run.summary.notes += 1
+                    transcript.record("note", ["turn": .int(turn), "text": .string(run.pendingNotes.last ?? "loop"), "source": "host"])
+                    return .loop
+                }
+            }
+            run.pendingNotes += run.guards.budgetNotes(used: [
+                ("tool-call", Double(run.summary.toolCalls), budgets.toolCalls.map(Double.init)),
+                ("token", Double(run.summary.totalTokens), budgets.tokens.map(Double.init)),
+                ("time", seconds(since: started) / 60, budgets.minutes), ("turn", Double(run.summary.turns), budgets.turns.map(Double.init)),
+            ])
+            if !run.pendingNotes.isEmpty {
+                note(run.pendingNotes.joined(separator: "\n"), run: &run, turn: turn, count: run.pendingNotes.count)
+                run.pendingNotes = []
             }
         }
+    }
+
+    /// The text up to the end of the line's last counted repeat.
+    static func cut(_ text: String, after repeated: (line: String, count: Int)) -> String {
+        var seen = 0
+        var kept: [Substring] = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            kept.append(line)
+            if line.trimmingCharacters(in: .whitespaces) == repeated.line {
+                seen += 1
+                if seen == repeated.count { break }
+            }
+        }
+        return kept.joined(separator: "\n")
     }
 
     /// Counts the response's tokens (estimated from the text when the server sent no usage) and records it.
@@ -224,9 +282,10 @@ public final class AgentLoop: Sendable {
         <tool_call>{"name": "TOOL", "arguments": {...}}</tool_call> with a tool from the list and JSON arguments.
         """
 
-    /// A message from the host to the model, in the conversation and the transcript.
-    func note(_ text: String, run: inout Run, turn: Int) {
-        run.summary.notes += 1
+    /// A message from the host to the model, in the conversation and the transcript; `count`
+    /// notes may travel in one message.
+    func note(_ text: String, run: inout Run, turn: Int, count: Int = 1) {
+        run.summary.notes += count
         run.messages.append(.user("[toolhost] " + text))
         transcript.record("note", ["turn": .int(turn), "text": .string(text), "source": "host"])
         progress.say("note to the model: \(text.prefix(100))")
@@ -259,6 +318,14 @@ public final class AgentLoop: Sendable {
         case .failure(let problem) where schema != nil: result = .failure("\(call.name): \(problem.message).", kind: .usage)
         case .failure: result = await registry.call(call.name, argumentsJSON: "{}", session: session)
         }
+        let used = (try? repaired.get()).map { JSONValue.object($0.value) } ?? .string(call.arguments)
+        let verdict = run.guards.afterCall(name: call.name, arguments: used, result: result)
+        if verdict.loop { run.summary.loops += 1 }
+        if let text = verdict.note { run.pendingNotes.append(text) }
+        run.stopAsLoop = verdict.stop
+        if let nudge = await run.guards.commitNudge(name: call.name, result: result, uncommitted: uncommittedFiles) {
+            run.pendingNotes.append(nudge)
+        }
         if result.isError { run.summary.toolErrors += 1 }
         observe(result, of: call.name, summary: &run.summary)
         transcript.record("tool_result", [
@@ -267,6 +334,13 @@ public final class AgentLoop: Sendable {
             "structured": result.structured ?? .null,
         ])
         run.messages.append(.toolResult(callID: call.id, name: call.name, content: result.text, isError: result.isError))
+    }
+
+    /// Files git would commit now (0 when the workspace is no repository).
+    private func uncommittedFiles() async -> Int {
+        let status = await registry.call("git_status", arguments: [:], session: session)
+        guard !status.isError, let facts = status.structured else { return 0 }
+        return ["staged", "unstaged", "untracked"].reduce(0) { $0 + (facts[$1]?.arrayValue?.count ?? 0) }
     }
 
     /// What the results say about the requirements: builds, commits, the push, the screenshot.

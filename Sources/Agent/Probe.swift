@@ -97,7 +97,7 @@ public struct Probe: Sendable {
     private func ask(_ messages: [ChatMessage], tools: [ToolSpec], choice: ToolChoice = .auto, stream: Bool = false) async throws -> ChatResponse {
         try await client.complete(
             ChatRequest(model: model, messages: [.system(Self.system)] + messages, tools: tools, toolChoice: choice, stream: stream, maxTokens: maxTokens),
-            onEvent: { _ in })
+            onEvent: { _ in .proceed })
     }
 
     /// Runs every check; a transport failure (nothing listening) is thrown, other errors fail their check.

@@ -19,11 +19,11 @@ public struct AnthropicClient: ModelClient {
 
     public func listModels() async throws -> [String] {
         let url = endpoint.modelsURL
-        let json = try await transport.send(url, body: nil, onEvent: { _ in }) { try await transport.json($0, url: url) }
+        let json = try await transport.send(url, body: nil, onEvent: { _ in .proceed }) { try await transport.json($0, url: url) }
         return (json["data"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue }
     }
 
-    public func complete(_ request: ChatRequest, onEvent: @escaping @Sendable (StreamEvent) -> Void) async throws -> ChatResponse {
+    public func complete(_ request: ChatRequest, onEvent: @escaping StreamHandler) async throws -> ChatResponse {
         let url = endpoint.chatURL
         let body = Data(Self.body(for: request).jsonText.utf8)
         return try await transport.send(url, body: body, onEvent: onEvent) { responseBody in
@@ -115,8 +115,8 @@ public struct AnthropicClient: ModelClient {
         var stopReason: String?
         var usage: Usage?
 
-        /// False once message_stop arrives.
-        mutating func add(_ event: JSONValue, url: URL, onEvent: (StreamEvent) -> Void) throws -> Bool {
+        /// False once message_stop arrives, or when the listener cut the answer.
+        mutating func add(_ event: JSONValue, url: URL, onEvent: StreamHandler) throws -> Bool {
             let index = event["index"]?.intValue ?? 0
             switch event["type"]?.stringValue {
             case "message_start":
@@ -125,16 +125,14 @@ public struct AnthropicClient: ModelClient {
                 if let block = event["content_block"], block["type"]?.stringValue == "tool_use" {
                     let name = block["name"]?.stringValue ?? ""
                     calls[index] = ToolCall(id: block["id"]?.stringValue ?? "toolu_\(index)", name: name, arguments: "")
-                    onEvent(.toolCall(name: name))
+                    _ = onEvent(.toolCall(name: name))
                 } else if let piece = event["content_block"]?["text"]?.stringValue, !piece.isEmpty {
-                    text += piece
-                    onEvent(.text(piece))
+                    return take(piece, onEvent)
                 }
             case "content_block_delta":
                 let delta = event["delta"]
                 if let piece = delta?["text"]?.stringValue {
-                    text += piece
-                    onEvent(.text(piece))
+                    return take(piece, onEvent)
                 } else if let json = delta?["partial_json"]?.stringValue {
                     calls[index]?.arguments += json
                 }
@@ -149,6 +147,13 @@ public struct AnthropicClient: ModelClient {
                 break
             }
             return true
+        }
+
+        private mutating func take(_ piece: String, _ onEvent: StreamHandler) -> Bool {
+            text += piece
+            guard onEvent(.text(piece)) == .stop else { return true }
+            stopReason = ChatResponse.cutByHost
+            return false
         }
 
         var response: ChatResponse {

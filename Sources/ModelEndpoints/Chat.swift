@@ -91,6 +91,9 @@ public struct ChatResponse: Sendable, Equatable {
 
     /// The answer was cut at the token limit.
     public var hitTokenLimit: Bool { finishReason == "length" || finishReason == "max_tokens" }
+
+    /// The finish reason of an answer toolhost stopped reading (a StreamHandler said `.stop`).
+    public static let cutByHost = "cut_by_toolhost"
 }
 
 /// What a streaming response shows while it arrives (for progress lines and live checks).
@@ -101,10 +104,20 @@ public enum StreamEvent: Sendable, Equatable {
     case retrying(attempt: Int, reason: String)
 }
 
+/// What the listener wants after a streamed piece: more, or the generation cut here.
+public enum StreamDecision: Sendable {
+    case proceed
+    /// Stop reading: the answer is what arrived so far, with finish reason "cut_by_toolhost".
+    case stop
+}
+
+/// Hears each piece of a streaming answer as it arrives.
+public typealias StreamHandler = @Sendable (StreamEvent) -> StreamDecision
+
 /// A model endpoint: one request in, one complete answer out, whatever the wire format.
 public protocol ModelClient: Sendable {
     var endpoint: Endpoint { get }
-    func complete(_ request: ChatRequest, onEvent: @escaping @Sendable (StreamEvent) -> Void) async throws -> ChatResponse
+    func complete(_ request: ChatRequest, onEvent: @escaping StreamHandler) async throws -> ChatResponse
     /// The model ids the server lists.
     func listModels() async throws -> [String]
     func close() async

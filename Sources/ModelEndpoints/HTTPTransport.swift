@@ -56,7 +56,7 @@ final class HTTPTransport: Sendable {
     }
 
     func send<T: Sendable>(
-        _ url: URL, body: Data?, onEvent: @Sendable (StreamEvent) -> Void,
+        _ url: URL, body: Data?, onEvent: StreamHandler,
         decode: (HTTPClientResponse.Body) async throws -> T
     ) async throws -> T {
         var request = HTTPClientRequest(url: url.absoluteString)
@@ -103,7 +103,7 @@ final class HTTPTransport: Sendable {
             } catch {
                 throw mapped(error)
             }
-            onEvent(.retrying(attempt: attempt + 1, reason: retryReason))
+            _ = onEvent(.retrying(attempt: attempt + 1, reason: retryReason))
             try await Task.sleep(for: wait)
         }
         preconditionFailure("the loop returns or throws on its last attempt")

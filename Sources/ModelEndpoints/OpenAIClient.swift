@@ -16,11 +16,11 @@ public struct OpenAIClient: ModelClient {
 
     public func listModels() async throws -> [String] {
         let url = endpoint.modelsURL
-        let json = try await transport.send(url, body: nil, onEvent: { _ in }) { try await transport.json($0, url: url) }
+        let json = try await transport.send(url, body: nil, onEvent: { _ in .proceed }) { try await transport.json($0, url: url) }
         return (json["data"]?.arrayValue ?? json["models"]?.arrayValue ?? []).compactMap { $0["id"]?.stringValue ?? $0["name"]?.stringValue }
     }
 
-    public func complete(_ request: ChatRequest, onEvent: @escaping @Sendable (StreamEvent) -> Void) async throws -> ChatResponse {
+    public func complete(_ request: ChatRequest, onEvent: @escaping StreamHandler) async throws -> ChatResponse {
         let url = endpoint.chatURL
         let body = Data(Self.body(for: request).jsonText.utf8)
         return try await transport.send(url, body: body, onEvent: onEvent) { responseBody in
@@ -28,7 +28,6 @@ public struct OpenAIClient: ModelClient {
                 var assembly = Assembly()
                 let ended = try await ServerSentEvents(url: url).read(responseBody) { event in
                     try assembly.add(event.data, url: url, onEvent: onEvent)
-                    return true
                 }
                 // Some servers close right after the finish_reason chunk without [DONE]; that answer is whole.
                 guard ended || assembly.finishReason != nil else { throw StreamCut() }
@@ -115,14 +114,18 @@ public struct OpenAIClient: ModelClient {
         var finishReason: String?
         var usage: Usage?
 
-        mutating func add(_ chunk: JSONValue, url: URL, onEvent: (StreamEvent) -> Void) throws {
+        /// False when the listener cut the answer.
+        mutating func add(_ chunk: JSONValue, url: URL, onEvent: StreamHandler) throws -> Bool {
             if let found = OpenAIClient.usage(chunk["usage"]) { usage = found }
-            guard let choice = chunk["choices"]?.arrayValue?.first else { return }
+            guard let choice = chunk["choices"]?.arrayValue?.first else { return true }
             if let reason = choice["finish_reason"]?.stringValue { finishReason = reason }
-            guard let delta = choice["delta"] else { return }
+            guard let delta = choice["delta"] else { return true }
             if let piece = delta["content"]?.stringValue, !piece.isEmpty {
                 text += piece
-                onEvent(.text(piece))
+                if onEvent(.text(piece)) == .stop {
+                    finishReason = ChatResponse.cutByHost
+                    return false
+                }
             }
             for fragment in delta["tool_calls"]?.arrayValue ?? [] {
                 let index = fragment["index"]?.intValue ?? calls.count
@@ -130,11 +133,12 @@ public struct OpenAIClient: ModelClient {
                 if let id = fragment["id"]?.stringValue, !id.isEmpty { call.id = id }
                 if let name = fragment["function"]?["name"]?.stringValue, !name.isEmpty {
                     call.name += name
-                    onEvent(.toolCall(name: call.name))
+                    _ = onEvent(.toolCall(name: call.name))
                 }
                 call.arguments += OpenAIClient.argumentsText(fragment["function"]?["arguments"])
                 calls[index] = call
             }
+            return true
         }
 
         var response: ChatResponse {

@@ -20,6 +20,15 @@ struct Run: AsyncParsableCommand {
             Keys come from OPENAI_API_KEY or ANTHROPIC_API_KEY (or --api-key-env NAME); they are \
             sent to the endpoint only, never written or shown to commands.
 
+            Guardrails (each can be switched off with --no-guard NAME, all with --no-guards): the \
+            same call repeated without a change (a note at 3, a stop with stop_reason "loop" at 5); \
+            the same build errors again (the hint quoted again); a line repeated 3 times in one \
+            message (the generation is cut); the model stopping with requirements unmet (told what \
+            is missing, twice); a passing build left uncommitted ("commit now"); 80% of a budget \
+            ("commit and push what works"); a tool failing the same way 3 times ("stop and report \
+            what blocks you"); tool calls written as text nothing can parse (told how to call, \
+            twice, then a stop with stop_reason "unparsed_tool_calls").
+
             The run folder (--out; default: a new folder under the state dir's runs/) gets \
             transcript.jsonl (every request, message, tool call, result, usage, note, error, written \
             as it happens) and summary.json. Exit status: 0 when the outcome is complete (every \
@@ -95,6 +104,14 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Attempts per request on HTTP 429/5xx and cut streams.")
     var attempts: Int = 4
 
+    @Option(name: .customLong("no-guard"), help: ArgumentHelp(
+        "Switch one guardrail off (repeatable).",
+        discussion: "repeated-call, repeated-build, repeated-line, keep-going, commit-now, budget, same-failure, text-calls.", valueName: "name"))
+    var disabledGuards: [String] = []
+
+    @Flag(help: "Switch every guardrail off: loops then run until a budget ends them.")
+    var noGuards = false
+
     @Flag(help: "No progress on stderr.")
     var quiet = false
 
@@ -106,6 +123,16 @@ struct Run: AsyncParsableCommand {
             if let value, value <= 0 { throw ValidationError("\(name) must be positive") }
         }
         if let maxMinutes, maxMinutes <= 0 { throw ValidationError("--max-minutes must be positive") }
+        _ = try guardrails()
+    }
+
+    /// The guardrails after --no-guards and each --no-guard.
+    func guardrails() throws -> GuardrailSettings {
+        var settings = noGuards ? GuardrailSettings.off : GuardrailSettings()
+        for name in disabledGuards where !settings.disable(name) {
+            throw ValidationError("--no-guard \(name): no such guardrail; the names are \(GuardrailSettings.names.joined(separator: ", "))")
+        }
+        return settings
     }
 
     func run() async throws {
@@ -149,7 +176,9 @@ struct Run: AsyncParsableCommand {
             .over(agentTask.budgets).over(.defaults)
         let loop = AgentLoop(
             client: client, registry: registry, session: session,
-            settings: RunSettings(model: modelName, task: agentTask, budgets: budgets, stream: !noStream, maxTokensPerReply: maxReplyTokens, label: label),
+            settings: RunSettings(
+                model: modelName, task: agentTask, budgets: budgets, stream: !noStream, maxTokensPerReply: maxReplyTokens, label: label,
+                guardrails: try guardrails()),
             transcript: transcript, progress: Progress(enabled: !quiet))
         if !quiet { warn("run folder: \(folder)") }
 

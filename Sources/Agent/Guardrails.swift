@@ -1,0 +1,213 @@
+import Foundation
+import JSONCore
+import Synchronization
+import Tools
+
+/// The host's guardrails for weak models: each catches one failure pattern of the showdown,
+/// tells the model the way out, and (for loops) ends the run honestly. Each can be switched off.
+public struct GuardrailSettings: Sendable, Equatable {
+    /// The same call with the same arguments, nothing changed in between: a note at this many.
+    public var repeatedCall: Int? = 3
+    /// ... and a stop with `loop` at this many.
+    public var loopStop: Int? = 5
+    /// Builds in a row with the same errors before the hint is quoted again.
+    public var repeatedBuild: Int? = 2
+    /// A line repeated this many times in one message: the generation is cut.
+    public var repeatedLine: Int? = 3
+    /// Notes when the model stops with requirements unmet, before the run ends.
+    public var keepGoing: Int? = 2
+    /// "The build passes and changes are uncommitted: commit now".
+    public var commitNow = true
+    /// The share of any budget at which "commit and push what works" is said.
+    public var budgetWarning: Double? = 0.8
+    /// A tool failing the same way this many times: "stop and report what blocks you".
+    public var sameFailure: Int? = 3
+    /// Tool calls written as text that nothing parses: how to call, said this many times, then a
+    /// stop with `unparsed_tool_calls`. Off: such a message ends the run like any answer.
+    public var textCalls: Int? = 2
+
+    public init() {}
+
+    /// Every guardrail off: the run goes on until a budget ends it.
+    public static var off: GuardrailSettings {
+        var settings = GuardrailSettings()
+        settings.repeatedCall = nil
+        settings.loopStop = nil
+        settings.repeatedBuild = nil
+        settings.repeatedLine = nil
+        settings.keepGoing = nil
+        settings.commitNow = false
+        settings.budgetWarning = nil
+        settings.sameFailure = nil
+        settings.textCalls = nil
+        return settings
+    }
+
+    /// The names `--no-guard` takes.
+    public static let names = ["repeated-call", "repeated-build", "repeated-line", "keep-going", "commit-now", "budget", "same-failure", "text-calls"]
+
+    /// Switches one guardrail off by name; false for an unknown name.
+    public mutating func disable(_ name: String) -> Bool {
+        switch name {
+        case "repeated-call": repeatedCall = nil; loopStop = nil
+        case "repeated-build": repeatedBuild = nil
+        case "repeated-line": repeatedLine = nil
+        case "keep-going": keepGoing = nil
+        case "commit-now": commitNow = false
+        case "budget": budgetWarning = nil
+        case "same-failure": sameFailure = nil
+        case "text-calls": textCalls = nil
+        default: return false
+        }
+        return true
+    }
+}
+
+/// What the guardrails remember during a run.
+struct GuardrailState {
+    let settings: GuardrailSettings
+    /// Identical calls since the last call that changed something.
+    var repeats: [String: Int] = [:]
+    var sameBuilds = 0
+    var failures: [String: Int] = [:]
+    var keepGoingNotes = 0
+    var budgetsWarned: Set<String> = []
+    /// Set when a build passed with changes uncommitted; calls since then without a commit.
+    var uncommittedSincePass: Int?
+    var nudgedAgain = false
+
+    init(settings: GuardrailSettings) { self.settings = settings }
+
+    static let mutating: Set<String> = ["write_file", "edit_file", "execute", "git_commit", "git_branch", "git_push"]
+
+    /// After a call: the note it earns, and whether the run must stop as a loop.
+    mutating func afterCall(name: String, arguments: JSONValue, result: ToolResult) -> (note: String?, loop: Bool, stop: Bool) {
+        let key = name + " " + arguments.jsonText
+        if Self.mutating.contains(name) && repeats[key] == nil { repeats = [:] }
+        repeats[key, default: 0] += 1
+        let count = repeats[key]!
+        var note: String?
+        var loop = false
+        if let stop = settings.loopStop, count >= stop {
+            return ("You called \(name) with the same arguments \(count) times without changing anything: the run stops here as a loop.", true, true)
+        }
+        if let limit = settings.repeatedCall, count == limit {
+            loop = true
+            note = "You have called \(name) with the same arguments \(count) times and nothing changed in between, so the result will not change either. Do something else: read the error or hint, change the code, or try another approach."
+        }
+        if name == "build", let facts = result.structured, let passed = facts["passed"]?.boolValue {
+            if passed {
+                sameBuilds = 0
+            } else if facts["same_as_attempt"]?.intValue != nil {
+                sameBuilds += 1
+                if let limit = settings.repeatedBuild, sameBuilds + 1 >= limit {
+                    loop = true
+                    let hint = facts["diagnostics"]?.arrayValue?.compactMap { $0["hint"]?.stringValue }.first
+                    let first = facts["diagnostics"]?.arrayValue?.first.map { "\($0["file"]?.stringValue ?? ""):\($0["line"]?.intValue ?? 0) \($0["message"]?.stringValue ?? "")" }
+                    note = "The last \(sameBuilds + 1) builds failed with the same errors: what you changed did not touch them. "
+                        + (first.map { "The first is \($0). " } ?? "")
+                        + (hint.map { "Its hint: \($0). Apply exactly that, then build again." } ?? "Read the file at that line and its imports before you change anything.")
+                }
+            } else {
+                sameBuilds = 0
+            }
+        }
+        if result.isError, let limit = settings.sameFailure {
+            let first = result.text.split(separator: "\n").first.map(String.init) ?? ""
+            let failureKey = name + " " + first
+            failures[failureKey, default: 0] += 1
+            if failures[failureKey] == limit && note == nil {
+                note = "\(name) has failed the same way \(limit) times (\(first.prefix(160))). Stop and report what blocks you, or take a different approach."
+            }
+        }
+        return (note, loop, false)
+    }
+
+    /// The keep-going note when the model stops with requirements unmet, while notes remain.
+    mutating func keepGoing(missing: [Requirement]) -> String? {
+        guard let limit = settings.keepGoing, !missing.isEmpty, keepGoingNotes < limit else { return nil }
+        keepGoingNotes += 1
+        let words: [Requirement: String] = [
+            .build: "the build has not passed (run build)", .screenshot: "no screenshot was taken (screenshot)",
+            .commit: "nothing is committed (git_commit)", .push: "the branch is not pushed (git_push)",
+        ]
+        return "The task is not complete yet: " + missing.compactMap { words[$0] }.joined(separator: "; ")
+            + ". Continue with that; if something blocks you, say what."
+    }
+
+    /// After a call: the commit nudge, when a passing build has changes waiting.
+    mutating func commitNudge(name: String, result: ToolResult, uncommitted: () async -> Int) async -> String? {
+        guard settings.commitNow else { return nil }
+        if name == "git_commit" && !result.isError {
+            uncommittedSincePass = nil
+            return nil
+        }
+        if name == "build", result.structured?["passed"]?.boolValue == true {
+            let waiting = await uncommitted()
+            guard waiting > 0 else { return nil }
+            uncommittedSincePass = 0
+            nudgedAgain = false
+            return "The build passes and \(waiting) changed file\(waiting == 1 ? " is" : "s are") uncommitted: commit now (git_commit), then continue."
+        }
+        guard let since = uncommittedSincePass else { return nil }
+        uncommittedSincePass = since + 1
+        if since + 1 >= 3 && !nudgedAgain {
+            nudgedAgain = true
+            return "A passing build is still uncommitted after \(since + 1) more calls: commit it now with git_commit before anything else, so the work is safe."
+        }
+        return nil
+    }
+
+    /// The 80% notes, once per budget.
+    mutating func budgetNotes(used: [(name: String, used: Double, limit: Double?)]) -> [String] {
+        guard let share = settings.budgetWarning else { return [] }
+        var notes: [String] = []
+        for budget in used {
+            guard let limit = budget.limit, limit > 0, budget.used >= share * limit, !budgetsWarned.contains(budget.name) else { continue }
+            budgetsWarned.insert(budget.name)
+            notes.append("\(Int(share * 100))% of the \(budget.name) budget is spent (\(Int(budget.used)) of \(Int(limit))): commit and push what works, then continue.")
+        }
+        return notes
+    }
+}
+
+/// Watches a streaming message line by line and says stop at a line's Nth repeat.
+final class RepeatedLines: Sendable {
+    private struct State {
+        var partial = ""
+        var counts: [String: Int] = [:]
+        var repeated: (line: String, count: Int)?
+    }
+
+    private let limit: Int?
+    private let state = Mutex(State())
+
+    init(limit: Int?) { self.limit = limit }
+
+    /// The line that repeated and how often, once it has.
+    var found: (line: String, count: Int)? { state.withLock { $0.repeated } }
+
+    /// Feeds a piece; `.stop` once a line has come `limit` times.
+    func feed(_ piece: String) -> Bool {
+        guard let limit else { return true }
+        return state.withLock { state in
+            state.partial += piece
+            while let newline = state.partial.firstIndex(of: "\n") {
+                let line = state.partial[..<newline].trimmingCharacters(in: .whitespaces)
+                state.partial = String(state.partial[state.partial.index(after: newline)...])
+                // Short lines (a blank, a brace, "---") repeat legitimately.
+                guard line.count >= 8 else { continue }
+                state.counts[line, default: 0] += 1
+                if state.counts[line]! >= limit {
+                    state.repeated = (line, state.counts[line]!)
+                    return false
+                }
+            }
+            return true
+        }
+    }
+
+    func reset() {
+        state.withLock { $0 = State() }
+    }
+}

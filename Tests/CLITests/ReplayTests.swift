@@ -1,0 +1,123 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// Scripted replays of the showdown's failure patterns (fixtures/endpoints/replays): each is
+/// caught within three repeats with its note or stop, and with the guardrails off the replay
+/// runs on to its budget.
+@Suite struct ReplayTests {
+    func replay(_ script: String, in scratch: Scratch, _ flags: [String]) throws -> AgentRun {
+        let mock = try MockEndpointProcess(scratch, fixture: "replays/\(script)")
+        return try scratch.agent(mock.url, flags, prompt: "Do the task.")
+    }
+
+    func notes(_ run: AgentRun) throws -> [(turn: Int, text: String)] {
+        try run.events.filter { $0["event"] as? String == "note" }.map { ($0["turn"] as? Int ?? 0, $0["text"] as? String ?? "") }
+    }
+
+    @Test(arguments: [true, false])
+    func cwdAmnesia(guarded: Bool) throws {
+        let scratch = try Scratch()
+        try scratch.write("src/index.ts", "export {}\n")
+        let run = try replay("cwd-amnesia.yaml", in: scratch, guarded ? [] : ["--no-guards", "--max-tool-calls", "7"])
+        let results = try run.events.filter { $0["event"] as? String == "tool_result" }.compactMap { $0["content"] as? String }
+        #expect(results.dropFirst().allSatisfy { $0.hasPrefix(scratch.workspace + "/src\n") }, "the cwd persisted: \(results)")
+        let summary = try run.summary
+        if guarded {
+            let said = try notes(run)
+            // Turn 4 is the third identical pwd.
+            #expect(said.first?.turn == 4 && said.first?.text.contains("with the same arguments 3 times") == true, "\(said)")
+            #expect(summary["stop_reason"] as? String == "loop")
+            #expect(summary["tool_calls"] as? Int == 6)
+            #expect((summary["loops"] as? Int ?? 0) >= 1)
+        } else {
+            #expect(try notes(run).isEmpty)
+            #expect(summary["stop_reason"] as? String == "budget_tool_calls")
+        }
+    }
+
+    static let buildLoops: [(name: String, file: String, old: String, new: String, hint: String)] = [
+        ("off-by-one import", "src/app/admin/posts/page.ts", #""../../../lib/posts""#, #""../../lib/posts""#, "import it as '../../../lib/posts'"),
+        ("reversed arguments", "src/lib/posts.ts", "stringify(post.body, data)", "stringify(data, post.body)", "stringify(content: string, data: object)"),
+    ]
+
+    @Test(arguments: buildLoops.map(\.name), [true, false])
+    func buildLoop(name: String, guarded: Bool) throws {
+        let loop = Self.buildLoops.first { $0.name == name }!
+        let scratch = try Scratch()
+        for entry in try FileManager.default.contentsOfDirectory(atPath: repositoryRoot + "/fixtures/repos/blog") where entry != "dist" {
+            try FileManager.default.copyItem(atPath: repositoryRoot + "/fixtures/repos/blog/" + entry, toPath: scratch.workspace + "/" + entry)
+        }
+        let path = scratch.workspace + "/" + loop.file
+        let source = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(source.contains(loop.old))
+        try source.replacingOccurrences(of: loop.old, with: loop.new).write(toFile: path, atomically: true, encoding: .utf8)
+        let run = try replay("build-loop.yaml", in: scratch, ["--max-tool-calls", "5"] + (guarded ? [] : ["--no-guards"]))
+        let summary = try run.summary
+        #expect(summary["stop_reason"] as? String == "budget_tool_calls")
+        #expect((summary["builds"] as? [String: Any])?["attempts"] as? Int == 3)
+        let said = try notes(run)
+        if guarded {
+            // The second identical build (turn 3) already brings the hint back.
+            let note = try #require(said.first, "no note")
+            #expect(note.turn == 3)
+            #expect(note.text.contains("The last 2 builds failed with the same errors") && note.text.contains(loop.hint), "\(note.text)")
+            #expect((summary["loops"] as? Int ?? 0) >= 1)
+        } else {
+            #expect(said.isEmpty)
+        }
+    }
+
+    @Test(arguments: [true, false])
+    func twentySixRepeatedLines(guarded: Bool) throws {
+        let scratch = try Scratch()
+        let run = try replay("repeated-lines.yaml", in: scratch, guarded ? [] : ["--no-guards"])
+        let summary = try run.summary
+        #expect(summary["stop_reason"] as? String == "completed")
+        let first = try #require(try run.events.first { $0["event"] as? String == "assistant" }?["text"] as? String)
+        let repeats = first.components(separatedBy: "I will now fix the import in the tags page.\n").count - 1
+        if guarded {
+            #expect(repeats == 3, "the stream was cut at the third repeat: \(repeats)")
+            let cut = try #require(try run.events.first { $0["event"] as? String == "cut" })
+            #expect(cut["count"] as? Int == 3)
+            #expect(try notes(run).first?.text.contains("repeated the line") == true)
+            #expect(summary["loops"] as? Int == 1)
+        } else {
+            #expect(repeats == 26)
+            #expect(summary["loops"] as? Int == 0)
+        }
+    }
+
+    @Test(arguments: [true, false])
+    func aPassingBuildNeverCommitted(guarded: Bool) throws {
+        let scratch = try Scratch()
+        try git("init", "-q", "-b", "main", in: scratch.workspace)
+        try git("config", "user.name", "T", in: scratch.workspace)
+        try git("config", "user.email", "t@example.com", in: scratch.workspace)
+        try scratch.write("package.json", #"{"name": "app", "scripts": {"build": "echo built"}}"# + "\n")
+        try git("add", ".", in: scratch.workspace)
+        try git("commit", "-qm", "init", in: scratch.workspace)
+        let run = try replay("screenshot-yak-shave.yaml", in: scratch, ["--max-tool-calls", "8"] + (guarded ? [] : ["--no-guards"]))
+        let summary = try run.summary
+        #expect(summary["stop_reason"] as? String == "budget_tool_calls")
+        #expect((summary["builds"] as? [String: Any])?["passed"] as? Bool == true)
+        #expect(summary["commits"] as? Int == 0)
+        let said = try notes(run)
+        if guarded {
+            #expect(said.first?.turn == 2 && said.first?.text.contains("The build passes and 1 changed file is uncommitted: commit now") == true, "\(said)")
+            #expect(said.contains { $0.turn == 5 && $0.text.contains("still uncommitted after 3 more calls") }, "\(said)")
+            #expect(said.contains { $0.text.contains("80% of the tool-call budget is spent (7 of 8)") }, "\(said)")
+        } else {
+            #expect(said.isEmpty)
+        }
+    }
+
+    @Test func withTheTextCallGuardOffAnUnparseableCallEndsTheRun() throws {
+        let scratch = try Scratch()
+        let mock = try MockEndpointProcess(scratch, fixture: "personas/devstral.yaml")
+        let run = try scratch.agent(mock.url, ["--no-guard", "text-calls"], prompt: "Create notes/a.txt containing alpha, then read it back with read_file.")
+        let summary = try run.summary
+        #expect(summary["stop_reason"] as? String == "completed")
+        #expect(summary["notes"] as? Int == 0)
+    }
+}
