@@ -1,0 +1,80 @@
+@testable import Agent
+import JSONCore
+import Testing
+import Tools
+
+@Suite struct GuardrailTests {
+    func failed(_ text: String) -> ToolResult { .failure(text) }
+
+    @Test func aChangeInBetweenResetsTheRepeatCount() {
+        var state = GuardrailState(settings: GuardrailSettings())
+        let read: JSONValue = ["path": "a.ts"]
+        #expect(state.afterCall(name: "read_file", arguments: read, result: .text("x")).note == nil)
+        #expect(state.afterCall(name: "read_file", arguments: read, result: .text("x")).note == nil)
+        _ = state.afterCall(name: "edit_file", arguments: ["path": "a.ts"], result: .text("ok"))
+        #expect(state.afterCall(name: "read_file", arguments: read, result: .text("x")).note == nil)
+        #expect(state.afterCall(name: "read_file", arguments: read, result: .text("x")).note == nil)
+        let third = state.afterCall(name: "read_file", arguments: read, result: .text("x"))
+        #expect(third.loop && third.note?.contains("3 times") == true)
+    }
+
+    @Test func theSameFailureThreeTimesAsksForAReport() {
+        var state = GuardrailState(settings: GuardrailSettings())
+        var notes: [String?] = []
+        for path in ["a", "b", "c"] {
+            notes.append(state.afterCall(name: "git_push", arguments: ["branch": .string(path)], result: failed("no remote named origin")).note)
+        }
+        #expect(notes[0] == nil && notes[1] == nil)
+        #expect(notes[2]?.contains("git_push has failed the same way 3 times") == true)
+        #expect(notes[2]?.contains("Stop and report what blocks you") == true)
+    }
+
+    @Test func budgetNotesComeOncePerBudget() {
+        var state = GuardrailState(settings: GuardrailSettings())
+        let early = state.budgetNotes(used: [("token", 700, 1000)])
+        let at80 = state.budgetNotes(used: [("token", 800, 1000)])
+        let again = state.budgetNotes(used: [("token", 900, 1000)])
+        let unlimited = state.budgetNotes(used: [("turn", 5, nil)])
+        #expect(early.isEmpty && again.isEmpty && unlimited.isEmpty)
+        #expect(at80 == ["80% of the token budget is spent (800 of 1000): commit and push what works, then continue."])
+    }
+
+    @Test func keepGoingSaysWhatIsMissingTwiceThenLetsTheRunEnd() {
+        var state = GuardrailState(settings: GuardrailSettings())
+        let none = state.keepGoing(missing: [])
+        let first = state.keepGoing(missing: [.commit, .push])
+        let second = state.keepGoing(missing: [.push])
+        let third = state.keepGoing(missing: [.push])
+        #expect(none == nil && second != nil && third == nil)
+        #expect(first == "The task is not complete yet: nothing is committed (git_commit); the branch is not pushed (git_push). Continue with that; if something blocks you, say what.")
+    }
+
+    @Test func offMeansOff() {
+        var state = GuardrailState(settings: .off)
+        for _ in 0..<10 {
+            let verdict = state.afterCall(name: "execute", arguments: ["command": "pwd"], result: failed("x"))
+            #expect(verdict.note == nil && !verdict.loop && !verdict.stop)
+        }
+        let keepGoing = state.keepGoing(missing: [.build])
+        let budget = state.budgetNotes(used: [("token", 999, 1000)])
+        #expect(keepGoing == nil && budget.isEmpty)
+        var settings = GuardrailSettings()
+        let known = settings.disable("repeated-call")
+        let unknown = settings.disable("everything")
+        #expect(known && !unknown && settings.repeatedCall == nil && settings.loopStop == nil)
+    }
+
+    @Test func repeatedLinesStopAtTheThirdCopyAcrossChunks() {
+        let lines = RepeatedLines(limit: 3)
+        let text = String(repeating: "the same sentence again\n", count: 5)
+        var stoppedAt: Int?
+        for (index, character) in text.enumerated() where stoppedAt == nil {
+            if !lines.feed(String(character)) { stoppedAt = index }
+        }
+        #expect(stoppedAt == "the same sentence again\n".count * 3 - 1)
+        #expect(lines.found?.count == 3)
+        // Short lines (a brace, a blank) repeat legitimately.
+        let code = RepeatedLines(limit: 3)
+        #expect(code.feed("}\n}\n}\n}\n\n\n\n"))
+    }
+}
