@@ -195,8 +195,9 @@ final class RepeatedLines: Sendable {
             while let newline = state.partial.firstIndex(of: "\n") {
                 let line = state.partial[..<newline].trimmingCharacters(in: .whitespaces)
                 state.partial = String(state.partial[state.partial.index(after: newline)...])
-                // Short lines (a blank, a brace, "---") repeat legitimately.
-                guard line.count >= 8 else { continue }
+                // Markup and code repeat legitimately (a brace, "---", <tool_call> before each call):
+                // only sentences count, four words or more.
+                guard line.count >= 16, line.split(separator: " ").count >= 4 else { continue }
                 state.counts[line, default: 0] += 1
                 if state.counts[line]! >= limit {
                     state.repeated = (line, state.counts[line]!)

@@ -19,7 +19,7 @@ struct Toolhost: AsyncParsableCommand {
             """,
         version: version,
         subcommands: [
-            Serve.self, Run.self, ProbeCommand.self, Call.self, ToolsCommand.self, ReportCommand.self, MockEndpointCommand.self, SandboxCommand.self,
+            Serve.self, Run.self, ProbeCommand.self, ShowdownCommand.self, Call.self, ToolsCommand.self, ReportCommand.self, MockEndpointCommand.self, SandboxCommand.self,
             Doctor.self,
         ]
     )

@@ -73,8 +73,8 @@ import Tools
         }
         #expect(stoppedAt == "the same sentence again\n".count * 3 - 1)
         #expect(lines.found?.count == 3)
-        // Short lines (a brace, a blank) repeat legitimately.
+        // Markup and short code lines repeat legitimately.
         let code = RepeatedLines(limit: 3)
-        #expect(code.feed("}\n}\n}\n}\n\n\n\n"))
+        #expect(code.feed("}\n}\n}\n}\n\n\n\n" + String(repeating: "<tool_call>\n{\"name\": \"x\"}\n</tool_call>\n", count: 5)))
     }
 }

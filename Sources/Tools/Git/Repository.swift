@@ -434,6 +434,18 @@ func withStrarray<T>(_ strings: [String], _ body: (UnsafeMutablePointer<git_stra
 }
 
 /// Credentials for remotes, taken on the host side: the sandboxed shell never sees them.
+/// Git's object ids for data that is no repository's: a published digest anyone can check with
+/// `git hash-object FILE`.
+public enum GitHash {
+    /// The id git would give `data` stored as a blob.
+    public static func blobID(_ data: Data) -> String {
+        _ = git_libgit2_init()
+        var oid = git_oid()
+        let result = data.withUnsafeBytes { git_odb_hash(&oid, $0.baseAddress, data.count, GIT_OBJECT_BLOB) }
+        return result == 0 ? Repository.hex(oid) : ""
+    }
+}
+
 public struct GitCredentials: Sendable {
     /// For https remotes: a token (GIT_TOKEN, else GITHUB_TOKEN) sent as the password.
     public var token: String?

@@ -1,0 +1,249 @@
+import Foundation
+import JSONCore
+import ModelEndpoints
+import Tools
+import Yams
+
+/// `toolhost showdown`: one task, several endpoints, each on its own branch `run-N` from the same
+/// base commit, run numbers assigned at random and sealed until the report.
+public struct Showdown: Sendable {
+    public struct Entry: Sendable {
+        public var label: String
+        public var url: String
+        public var api: API?
+        public var model: String?
+        public var keyVariable: String?
+    }
+
+    public struct Config: Sendable {
+        public var task: AgentTask
+        /// A git repository: every run works in a copy of it.
+        public var workspace: String
+        public var endpoints: [Entry]
+        public var parallel: Int
+
+        /// A YAML (or JSON) file: `task`, `workspace` (paths relative to the file), `endpoints` (each
+        /// `label`, `url`, and optionally `api`, `model`, `api_key_env`), `parallel`.
+        public static func load(path: String) throws -> Config {
+            let base = URL(fileURLWithPath: path).deletingLastPathComponent()
+            func resolve(_ relative: String) -> String {
+                relative.hasPrefix("/") ? relative : base.appendingPathComponent(relative).standardizedFileURL.path
+            }
+            let loaded: Any?
+            do {
+                loaded = try Yams.load(yaml: String(contentsOfFile: path, encoding: .utf8))
+            } catch {
+                throw TaskError("cannot read the showdown config \(path): \(error)")
+            }
+            guard let root = loaded as? [String: Any] else { throw TaskError("\(path) must be a mapping with task, workspace and endpoints") }
+            let known = ["task", "workspace", "endpoints", "parallel", "description"]
+            if let unknown = root.keys.sorted().first(where: { !known.contains($0) }) {
+                throw TaskError("\(path): unknown key '\(unknown)'; the keys are: \(known.joined(separator: ", "))")
+            }
+            guard let task = root["task"] as? String else { throw TaskError("\(path) needs 'task': a task file") }
+            guard let workspace = root["workspace"] as? String else { throw TaskError("\(path) needs 'workspace': a git repository") }
+            guard let list = root["endpoints"] as? [[String: Any]], !list.isEmpty else {
+                throw TaskError("\(path) needs 'endpoints': a list of {label, url, api?, model?}")
+            }
+            let entries = try list.enumerated().map { index, item in
+                guard let label = item["label"] as? String, let url = item["url"] as? String else {
+                    throw TaskError("\(path): endpoints[\(index)] needs 'label' and 'url'")
+                }
+                var api: API?
+                if let text = item["api"] as? String {
+                    guard let parsed = API(rawValue: text) else { throw TaskError("\(path): endpoints[\(index)].api must be openai or anthropic") }
+                    api = parsed
+                }
+                return Entry(label: label, url: url, api: api, model: item["model"] as? String, keyVariable: item["api_key_env"] as? String)
+            }
+            if Set(entries.map(\.label)).count != entries.count { throw TaskError("\(path): endpoint labels must differ") }
+            let repository = resolve(workspace)
+            guard FileManager.default.fileExists(atPath: repository + "/.git") else {
+                throw TaskError("\(path): the workspace \(repository) is not a git repository; each run needs a branch of its own")
+            }
+            return Config(task: try AgentTask.load(path: resolve(task)), workspace: repository, endpoints: entries, parallel: max(1, root["parallel"] as? Int ?? 1))
+        }
+    }
+
+    public struct Result: Sendable {
+        public var run: String
+        public var label: String
+        public var summary: RunSummary
+    }
+
+    /// Opens a session on a workspace (the CLI decides the sandbox).
+    public typealias SessionFactory = @Sendable (_ workspace: String, _ name: String) throws -> Session
+
+    let config: Config
+    let out: String
+    let registry: ToolRegistry
+    let makeSession: SessionFactory
+    let environment: [String: String]
+    let log: @Sendable (String) -> Void
+
+    public init(config: Config, out: String, registry: ToolRegistry, environment: [String: String], makeSession: @escaping SessionFactory,
+                log: @escaping @Sendable (String) -> Void) {
+        self.config = config
+        self.out = out
+        self.registry = registry
+        self.environment = environment
+        self.makeSession = makeSession
+        self.log = log
+    }
+
+    /// The sealed assignment: which endpoint runs as which number, and the digest published first.
+    struct Seal {
+        let mapping: [(run: String, entry: Entry)]
+        let text: String
+        let digest: String
+
+        static func draw(_ entries: [Entry]) -> Seal {
+            let shuffled = entries.shuffled()
+            let mapping = shuffled.enumerated().map { ("run-\($0.offset + 1)", $0.element) }
+            let nonce = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
+            let json: JSONValue = [
+                "nonce": .string(nonce), "runs": .object(Dictionary(uniqueKeysWithValues: mapping.map { ($0.0, JSONValue.string($0.1.label)) })),
+            ]
+            let text = json.jsonText + "\n"
+            return Seal(mapping: mapping, text: text, digest: GitHash.blobID(Data(text.utf8)))
+        }
+    }
+
+    /// Runs every endpoint, writes results.md, results.json, mapping.json and the chart, and returns the results.
+    public func run() async throws -> [Result] {
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        let seal = Seal.draw(config.endpoints)
+        try """
+            Run numbers were assigned at random when the runs started (\(ISO8601DateFormatter().string(from: Date()))).
+            The assignment is in mapping.json, written when the runs end; its git blob id must be
+            \(seal.digest)
+            Check it with: git hash-object mapping.json
+
+            """.write(toFile: out + "/sealed.txt", atomically: true, encoding: .utf8)
+        log("showdown: \(seal.mapping.count) runs, sealed as \(seal.digest.prefix(12))")
+        var results: [Result] = []
+        try await withThrowingTaskGroup(of: Result.self) { group in
+            var pending = seal.mapping.makeIterator()
+            func next() -> Bool {
+                guard let (run, entry) = pending.next() else { return false }
+                group.addTask { try await self.one(run: run, entry: entry) }
+                return true
+            }
+            for _ in 0..<config.parallel where next() {}
+            while let result = try await group.next() {
+                results.append(result)
+                log("showdown: \(result.run) finished: \(result.summary.outcome.rawValue) (\(result.summary.stopReason.rawValue))")
+                _ = next()
+            }
+        }
+        results.sort { Int($0.run.dropFirst(4)) ?? 0 < Int($1.run.dropFirst(4)) ?? 0 }
+        try seal.text.write(toFile: out + "/mapping.json", atomically: true, encoding: .utf8)
+        try write(results, seal: seal)
+        return results
+    }
+
+    private func one(run: String, entry: Entry) async throws -> Result {
+        let workspace = out + "/workspaces/" + run
+        try FileManager.default.createDirectory(atPath: out + "/workspaces", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: config.workspace, toPath: workspace)
+        let folder = out + "/" + run
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        var task = config.task
+        task.branch = run
+        let endpoint = try Endpoint(entry.url, api: entry.api)
+        let client = makeClient(endpoint: endpoint, environment: environment, keyVariable: entry.keyVariable)
+        let session = try makeSession(workspace, run)
+        let transcript = try Transcript(path: folder + "/transcript.jsonl", secrets: [environment[endpoint.keyVariable(override: entry.keyVariable)]].compactMap { $0 })
+        var summary: RunSummary
+        do {
+            let model = try await chooseModel(entry.model, client: client)
+            let loop = AgentLoop(
+                client: client, registry: registry, session: session,
+                settings: RunSettings(model: model, task: task, budgets: task.budgets.over(.defaults), label: run),
+                transcript: transcript, progress: Progress(enabled: false))
+            summary = await loop.run().summary
+        } catch {
+            summary = RunSummary(label: run, model: entry.model ?? "?", endpoint: entry.url, api: endpoint.api.rawValue, task: task.source, workspace: workspace, branch: run, requires: task.requires)
+            summary.stopReason = .error
+            summary.error = "\(error)"
+            summary.decideOutcome()
+        }
+        await session.close()
+        await client.close()
+        try summary.write(to: folder)
+        return Result(run: run, label: entry.label, summary: summary)
+    }
+
+    private func write(_ results: [Result], seal: Seal) throws {
+        let runs = results.map { result -> (directory: String, summary: RunSummary) in
+            var summary = result.summary
+            summary.label = "\(result.run) (\(result.label))"
+            return (out + "/" + result.run, summary)
+        }
+        let markdown = """
+            # Showdown: \(config.task.source)
+
+            Run numbers were sealed before the runs (git blob id \(seal.digest)); mapping.json reveals them.
+
+            \(Report.table(runs))
+            ![tokens and outcome per model](chart.svg)
+
+            """
+        try markdown.write(toFile: out + "/results.md", atomically: true, encoding: .utf8)
+        let json: JSONValue = .array(try results.map { result in
+            let summary = try JSONValue.parse(RunSummary.encoder.encode(result.summary))
+            return ["run": .string(result.run), "label": .string(result.label), "summary": summary]
+        })
+        try (json.jsonText + "\n").write(toFile: out + "/results.json", atomically: true, encoding: .utf8)
+        try Chart.svg(results.map { ($0.label, $0.summary) }).write(toFile: out + "/chart.svg", atomically: true, encoding: .utf8)
+    }
+
+    /// chart.png: chart.svg rendered by the screenshot engine.
+    public func renderChart() async -> String? {
+        guard let session = try? makeSession(out, "chart") else { return "the chart could not be rendered: no session on \(out)" }
+        let result = await registry.call("screenshot", arguments: ["url": "chart.svg", "path": "chart.png", "width": .int(Chart.width), "height": .int(Chart.height)], session: session)
+        await session.close()
+        return result.isError ? "chart.png was not rendered: \(result.text)" : nil
+    }
+}
+
+/// The showdown's chart: total tokens per model as bars, coloured by outcome.
+enum Chart {
+    static let width = 900
+    static let height = 500
+
+    static func svg(_ runs: [(label: String, summary: RunSummary)]) -> String {
+        let top = max(1, runs.map(\.summary.totalTokens).max() ?? 1)
+        let plotLeft = 90.0, plotBottom = Double(height) - 90, plotHeight = Double(height) - 170
+        let slot = (Double(width) - plotLeft - 40) / Double(max(1, runs.count))
+        let colours: [RunSummary.Outcome: String] = [.complete: "#2e9d5b", .partial: "#e3a008", .failed: "#d64545"]
+        func escape(_ text: String) -> String {
+            text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
+        }
+        var parts = [
+            ##"<svg xmlns="http://www.w3.org/2000/svg" width="\##(width)" height="\##(height)" font-family="sans-serif" font-size="14">"##,
+            ##"<rect width="100%" height="100%" fill="#fff"/>"##,
+            ##"<text x="\##(width / 2)" y="32" text-anchor="middle" font-size="20">Total tokens and outcome per model</text>"##,
+            ##"<line x1="\##(plotLeft)" y1="\##(plotBottom)" x2="\##(Double(width) - 30)" y2="\##(plotBottom)" stroke="#333"/>"##,
+            ##"<text x="\##(plotLeft - 10)" y="\##(plotBottom - plotHeight + 5)" text-anchor="end">\##(Report.grouped(top))</text>"##,
+            ##"<text x="\##(plotLeft - 10)" y="\##(plotBottom + 5)" text-anchor="end">0</text>"##,
+        ]
+        for (index, run) in runs.enumerated() {
+            let barHeight = plotHeight * Double(run.summary.totalTokens) / Double(top)
+            let x = plotLeft + slot * Double(index) + slot * 0.2
+            let barWidth = slot * 0.6
+            parts.append(##"<rect x="\##(x)" y="\##(plotBottom - barHeight)" width="\##(barWidth)" height="\##(barHeight)" fill="\##(colours[run.summary.outcome]!)"/>"##)
+            parts.append(##"<text x="\##(x + barWidth / 2)" y="\##(plotBottom - barHeight - 8)" text-anchor="middle">\##(Report.grouped(run.summary.totalTokens))</text>"##)
+            parts.append(##"<text x="\##(x + barWidth / 2)" y="\##(plotBottom + 22)" text-anchor="middle">\##(escape(run.label))</text>"##)
+            parts.append(##"<text x="\##(x + barWidth / 2)" y="\##(plotBottom + 42)" text-anchor="middle" fill="#555">\##(run.summary.outcome.rawValue), \##(run.summary.toolCalls) calls</text>"##)
+        }
+        var legendX = plotLeft
+        for outcome in [RunSummary.Outcome.complete, .partial, .failed] {
+            parts.append(##"<rect x="\##(legendX)" y="\##(height - 28)" width="14" height="14" fill="\##(colours[outcome]!)"/>"##)
+            parts.append(##"<text x="\##(legendX + 20)" y="\##(height - 16)">\##(outcome.rawValue)</text>"##)
+            legendX += 120
+        }
+        parts.append("</svg>")
+        return parts.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `toolhost showdown` with three mock endpoints (a competent model, a looping one, one that writes
+/// its calls as Hermes text) on the fixture blog with a bare remote.
+@Suite struct ShowdownTests {
+    @Test func threeEndpointsGiveTheTableTheSealedMappingAndTheChart() throws {
+        let scratch = try Scratch()
+        let blog = scratch.root + "/blog", remote = scratch.root + "/remote.git"
+        try FileManager.default.createDirectory(atPath: blog, withIntermediateDirectories: true)
+        for entry in try FileManager.default.contentsOfDirectory(atPath: repositoryRoot + "/fixtures/repos/blog") where entry != "dist" {
+            try FileManager.default.copyItem(atPath: repositoryRoot + "/fixtures/repos/blog/" + entry, toPath: blog + "/" + entry)
+        }
+        try git("init", "-q", "-b", "main", in: blog)
+        try git("config", "user.name", "T", in: blog)
+        try git("config", "user.email", "t@example.com", in: blog)
+        try git("add", "-A", in: blog)
+        try git("commit", "-qm", "base", in: blog)
+        try git("init", "-q", "--bare", "-b", "main", remote, in: scratch.root)
+        try git("remote", "add", "origin", remote, in: blog)
+        try git("push", "-q", "origin", "main", in: blog)
+        let competent = try MockEndpointProcess(scratch, fixture: "competent-tag-manager.yaml")
+        let hermes = try MockEndpointProcess(scratch, fixture: "hermes-tag-manager.yaml")
+        let looping = try MockEndpointProcess(scratch, fixture: "replays/cwd-amnesia.yaml")
+        let config = scratch.root + "/showdown.yaml"
+        try """
+            task: \(repositoryRoot)/fixtures/tasks/tag-manager.md
+            workspace: blog
+            endpoints:
+              - {label: competent, url: "\(competent.url)"}
+              - {label: hermes-text, url: "\(hermes.url)"}
+              - {label: looping, url: "\(looping.url)"}
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let out = scratch.root + "/out"
+        let ran = try scratch.toolhost(["showdown", "--config", config, "--out", out, "--parallel", "3", "--state-dir", scratch.state])
+        #expect(ran.status == 0, "\(ran.stdout)\n\(ran.stderr)")
+
+        // The seal published first matches the mapping revealed last.
+        let sealed = try String(contentsOfFile: out + "/sealed.txt", encoding: .utf8)
+        let digest = try git("hash-object", out + "/mapping.json", in: scratch.root).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(sealed.contains(digest) && digest.count == 40)
+        let mapping = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/mapping.json"))) as? [String: Any])
+        let runs = try #require(mapping["runs"] as? [String: String])
+        #expect(Set(runs.values) == ["competent", "hermes-text", "looping"])
+        #expect(Set(runs.keys) == ["run-1", "run-2", "run-3"])
+
+        let results = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/results.json"))) as? [[String: Any]])
+        var outcomes: [String: String] = [:]
+        for result in results {
+            let summary = try #require(result["summary"] as? [String: Any])
+            outcomes[result["label"] as? String ?? ""] = summary["outcome"] as? String
+            // Each run pushed (or not) its own branch from the same base.
+            #expect(summary["branch"] as? String == result["run"] as? String)
+        }
+        #expect(outcomes == ["competent": "complete", "hermes-text": "complete", "looping": "failed"])
+        let pushed = try git("branch", "--list", "run-*", in: remote).split(separator: "\n").count
+        #expect(pushed == 2)
+
+        let table = try String(contentsOfFile: out + "/results.md", encoding: .utf8)
+        for (run, label) in runs { #expect(table.contains("| \(run) (\(label))")) }
+        #expect(table.contains("tool calls") && table.contains("total tokens"))
+        let svg = try String(contentsOfFile: out + "/chart.svg", encoding: .utf8)
+        #expect(svg.contains("hermes-text") && svg.contains("#d64545") && svg.contains("#2e9d5b"))
+        let png = try Data(contentsOf: URL(fileURLWithPath: out + "/chart.png"))
+        #expect(png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
+    }
+
+    @Test func aBrokenConfigSaysWhatIsWrong() throws {
+        let scratch = try Scratch()
+        let config = scratch.root + "/bad.yaml"
+        try "task: nope.md\nworkspace: .\nendpoints: []\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let ran = try scratch.toolhost(["showdown", "--config", config])
+        #expect(ran.status == 2)
+        #expect(ran.stderr.contains("needs 'endpoints'"), "\(ran.stderr)")
+    }
+}
