@@ -24,6 +24,7 @@ bench: setup
 	./bench/run.sh build-output
 	./bench/run.sh agent-loop
 	./bench/run.sh screenshot
+	./bench/run.sh tag-manager
 
 clean:
 	rm -rf .build .venv

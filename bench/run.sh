@@ -6,9 +6,10 @@
 #   build-output  the build tool's result bytes against the raw build output, per broken case
 #   agent-loop  the agent loop's cost per turn against a mock endpoint that answers at once
 #   screenshot  a warm screenshot over MCP beside chromium's one-shot --screenshot
+#   tag-manager the tag-manager scenario's wall time, and its tool-result bytes against raw command output
 set -euo pipefail
 cd "$(dirname "$0")/.."
-name=${1:?usage: bench/run.sh mcp-stdio|git-status|mcp-http|build-output|agent-loop|screenshot [TOOLHOST] [CALLS]}
+name=${1:?usage: bench/run.sh mcp-stdio|git-status|mcp-http|build-output|agent-loop|screenshot|tag-manager [TOOLHOST] [CALLS]}
 bin=${2:-.build/release/toolhost}
 [ -x "$bin" ] || { echo "bench: $bin is not built; run 'swift build -c release' (make bench does)" >&2; exit 1; }
 echo "toolhost: $bin, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
@@ -18,6 +19,7 @@ case "$name" in
   build-output) python3 bench/build_output.py "$bin" ;;
   agent-loop) python3 bench/agent_loop.py "$bin" ${3:+"$3"} ;;
   screenshot) python3 bench/screenshot.py "$bin" ${3:+"$3"} ;;
+  tag-manager) python3 bench/tag_manager.py "$bin" ;;
   git-status)
     [ -x .venv/bin/mcp-server-git ] || { echo "bench: .venv/bin/mcp-server-git is missing; run scripts/setup.sh" >&2; exit 1; }
     python3 bench/git_status.py "$bin" .venv/bin/mcp-server-git ${3:+"$3"} ;;
