@@ -79,7 +79,7 @@ def main():
         events = [json.loads(line) for line in open(os.path.join(tmp, "run", "transcript.jsonl"))]
         calls = {e["id"]: e for e in events if e["event"] == "tool_call"}
         work = os.path.join(tmp, "raw")
-        repo(work, remote)
+        repo(work, os.path.join(tmp, "raw-remote.git"))
         ours = theirs = 0
         print(f"{'tool':<12} {'result bytes':>12} {'raw bytes':>10}")
         for event in events:
