@@ -21,33 +21,16 @@ struct ProbeCommand: AsyncParsableCommand {
             Example: toolhost probe --endpoint localhost:8080
             """)
 
-    @Option(help: "The model server: host:port, http://host:port/v1 or a full URL.")
-    var endpoint: String
-
-    @Option(help: "The wire format: openai or anthropic (default: detected from the URL).")
-    var api: API?
-
-    @Option(help: "The model name (default: the server's only model).")
-    var model: String?
-
-    @Option(help: "The environment variable holding the API key.")
-    var apiKeyEnv: String?
+    @OptionGroup var endpointOptions: EndpointOptions
 
     @Flag(help: "Print the report as JSON.")
     var json = false
 
     func run() async throws {
-        let parsed: Endpoint
-        do {
-            parsed = try Endpoint(endpoint, api: api)
-        } catch {
-            throw ValidationError("\(error)")
-        }
-        let client = makeClient(endpoint: parsed, environment: ProcessInfo.processInfo.environment, keyVariable: apiKeyEnv,
-            policy: TransportPolicy(readTimeout: 120, attempts: 2))
+        let (client, model) = try await endpointOptions.connect(policy: TransportPolicy(readTimeout: 120, attempts: 2))
         let report: Probe.Report
         do {
-            report = try await Probe(client: client, model: try await chooseModel(model, client: client)).run()
+            report = try await Probe(client: client, model: model).run()
         } catch {
             await client.close()
             warn("\(error)")

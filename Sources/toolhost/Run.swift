@@ -47,17 +47,7 @@ struct Run: AsyncParsableCommand {
               toolhost run --endpoint https://api.anthropic.com --model claude-sonnet-4-5 --workspace . --prompt "fix the build"
             """)
 
-    @Option(help: "The model server: host:port, http://host:port/v1 or a full URL.")
-    var endpoint: String
-
-    @Option(help: "The wire format: openai or anthropic (default: detected from the URL).")
-    var api: API?
-
-    @Option(help: "The model name (default: the server's only model).")
-    var model: String?
-
-    @Option(help: ArgumentHelp("The environment variable holding the API key.", discussion: "Default: OPENAI_API_KEY or ANTHROPIC_API_KEY, as the API says."))
-    var apiKeyEnv: String?
+    @OptionGroup var endpointOptions: EndpointOptions
 
     @Option(help: "The folder the tools may touch.")
     var workspace: String
@@ -144,23 +134,8 @@ struct Run: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         if let branch { agentTask.branch = branch }
-        let parsed: Endpoint
-        do {
-            parsed = try Endpoint(endpoint, api: api)
-        } catch {
-            throw ValidationError("\(error)")
-        }
-        let client = makeClient(
-            endpoint: parsed, environment: environment, keyVariable: apiKeyEnv,
+        let (client, modelName) = try await endpointOptions.connect(
             policy: TransportPolicy(connectTimeout: connectTimeout, readTimeout: readTimeout, attempts: attempts))
-        let modelName: String
-        do {
-            modelName = try await chooseModel(model, client: client)
-        } catch {
-            await client.close()
-            warn("\(error)")
-            throw ExitCode(1)
-        }
         let state = StateDirectory(options.stateDir ?? StateDirectory.defaultPath())
         let folder = try runFolder(state: state, model: modelName)
         let sessionName = options.session == "default" ? "run-" + URL(fileURLWithPath: folder).lastPathComponent : options.session
@@ -230,5 +205,3 @@ struct Run: AsyncParsableCommand {
         }.map(\.value)
     }
 }
-
-extension API: ExpressibleByArgument {}
