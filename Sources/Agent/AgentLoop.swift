@@ -272,7 +272,7 @@ public final class AgentLoop: Sendable {
         switch message {
         case .system(let text), .user(let text): text.count
         case .assistant(let text, let calls): text.count + calls.reduce(0) { $0 + $1.arguments.count }
-        case .toolResult(_, _, let content, _): content.count
+        case .toolResult(_, _, let content, _, let images): content.count + images.count * 1600 * 4
         }
     }
 
@@ -333,7 +333,8 @@ public final class AgentLoop: Sendable {
             "content": .string(result.text), "duration_ms": .int(Int(seconds(since: started) * 1000)),
             "structured": result.structured ?? .null,
         ])
-        run.messages.append(.toolResult(callID: call.id, name: call.name, content: result.text, isError: result.isError))
+        let images = result.content.compactMap { if case .image(let data, _) = $0 { data } else { nil } }
+        run.messages.append(.toolResult(callID: call.id, name: call.name, content: result.text, isError: result.isError, images: images))
     }
 
     /// Files git would commit now (0 when the workspace is no repository).

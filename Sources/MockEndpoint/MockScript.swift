@@ -36,6 +36,8 @@ public struct MockScript: Sendable {
         public var stream: Bool?
         /// "auto", "none", "required", or the tool a request names (either API's form).
         public var toolChoice: String?
+        /// Image blocks in the tool results since the last assistant message (Anthropic's form).
+        public var toolResultImages: Int?
         /// The request's message count (system included).
         public var messageCount: Int?
     }
@@ -104,7 +106,7 @@ public struct MockScript: Sendable {
         if let raw = fields["expect"] {
             let e = try Fields(raw, at: path + ".expect", known: [
                 "last_message_contains", "tool_results_contain", "any_message_contains", "system_contains", "tools_include", "stream",
-                "message_count", "tool_choice",
+                "message_count", "tool_choice", "tool_result_images",
             ])
             expect.lastMessageContains = try e.strings("last_message_contains")
             expect.toolResultsContain = try e.strings("tool_results_contain")
@@ -113,6 +115,7 @@ public struct MockScript: Sendable {
             expect.toolsInclude = try e.strings("tools_include")
             expect.stream = try e.bool("stream")
             expect.toolChoice = try e.string("tool_choice")
+            expect.toolResultImages = try e.int("tool_result_images")
             expect.messageCount = try e.int("message_count")
         }
         var turn = Turn(expect: expect, delay: .milliseconds(try fields.int("delay_ms") ?? 0))

@@ -10,6 +10,8 @@ struct RequestView {
         var toolCallIDs: [String] = []
         /// (id answered, content) for each tool result the message carries.
         var toolResults: [(id: String, content: String)] = []
+        /// Image blocks inside those tool results.
+        var resultImages = 0
     }
 
     let wire: Wire
@@ -46,6 +48,7 @@ struct RequestView {
                     if block["type"]?.stringValue == "tool_use", let id = block["id"]?.stringValue { message.toolCallIDs.append(id) }
                     if block["type"]?.stringValue == "tool_result" {
                         message.toolResults.append((block["tool_use_id"]?.stringValue ?? "", Self.text(block["content"] ?? "")))
+                        message.resultImages += (block["content"]?.arrayValue ?? []).filter { $0["type"]?.stringValue == "image" }.count
                     }
                 }
             }
@@ -123,6 +126,9 @@ struct RequestView {
         if !missing.isEmpty { return "expected the tools to include \(missing.joined(separator: ", ")); they were \(tools.joined(separator: ", "))" }
         if let stream = expect.stream, stream != self.stream { return "expected stream: \(stream), got \(self.stream)" }
         if let choice = expect.toolChoice, choice != toolChoice { return "expected tool_choice \(choice), got \(toolChoice)" }
+        let start = (messages.lastIndex { $0.role == "assistant" } ?? -1) + 1
+        let images = messages[start...].reduce(0) { $0 + $1.resultImages }
+        if let wanted = expect.toolResultImages, wanted != images { return "expected \(wanted) images in the tool results, got \(images)" }
         let count = messages.count + (system.isEmpty ? 0 : 1)
         if let wanted = expect.messageCount, wanted != count { return "expected \(wanted) messages, got \(count)" }
         return nil

@@ -59,8 +59,13 @@ public struct AnthropicClient: ModelClient {
                     append("assistant", ["type": "tool_use", "id": .string(call.id), "name": .string(call.name), "input": input])
                 }
                 if text.isEmpty && calls.isEmpty { append("assistant", ["type": "text", "text": "(no answer)"]) }
-            case .toolResult(let id, _, let content, let isError):
-                append("user", ["type": "tool_result", "tool_use_id": .string(id), "content": .string(content), "is_error": .bool(isError)])
+            case .toolResult(let id, _, let content, let isError, let images):
+                let body: JSONValue = images.isEmpty
+                    ? .string(content)
+                    : .array([["type": "text", "text": .string(content)]] + images.map { png in
+                        ["type": "image", "source": ["type": "base64", "media_type": "image/png", "data": .string(png.base64EncodedString())]]
+                    })
+                append("user", ["type": "tool_result", "tool_use_id": .string(id), "content": body, "is_error": .bool(isError)])
             }
         }
         var body: [String: JSONValue] = [

@@ -1,3 +1,4 @@
+import Foundation
 import JSONCore
 
 /// A tool as a model sees it: name, description, JSON-schema parameters.
@@ -32,7 +33,9 @@ public enum ChatMessage: Sendable, Equatable {
     case system(String)
     case user(String)
     case assistant(text: String, toolCalls: [ToolCall])
-    case toolResult(callID: String, name: String, content: String, isError: Bool)
+    /// `images` reach models whose API carries them in tool results (Anthropic); elsewhere the
+    /// text (which names the saved file) stands alone.
+    case toolResult(callID: String, name: String, content: String, isError: Bool, images: [Data] = [])
 }
 
 /// Which tools the model may or must call.

@@ -196,6 +196,23 @@ import Testing
         #expect(refused.ran.status == 1)
     }
 
+    @Test(arguments: ["openai", "anthropic"])
+    func aScreenshotReachesTheModel(api: String) throws {
+        let scratch = try Scratch()
+        try scratch.write("page.html", "<title>Shot</title><h1>Hello</h1>")
+        // Anthropic's tool results carry images; OpenAI's tool messages carry text only (the saved path).
+        let mock = try MockEndpointProcess(scratch, script: """
+            turns:
+              - reply:
+                  tool_calls: [{name: screenshot, arguments: {url: page.html, width: 640, height: 480}}]
+              - expect: {tool_result_images: \(api == "anthropic" ? 1 : 0), tool_results_contain: ["title \\"Shot\\"", "saved to"]}
+                reply: {text: "I see the page."}
+            """)
+        let run = try scratch.agent(api == "openai" ? mock.url : mock.url + "/v1/messages")
+        #expect(run.ran.status == 0, "\(run.ran.stderr)")
+        #expect(try run.summary["screenshot"] as? String != nil)
+    }
+
     @Test func requirementsDecideTheOutcome() throws {
         let scratch = try Scratch()
         let remote = scratch.root + "/remote.git"
