@@ -9,7 +9,7 @@ struct Toolhost: AsyncParsableCommand {
         commandName: "toolhost",
         abstract: "A sandboxed tool host for coding agents.",
         discussion: """
-            toolhost gives a model a small set of tools (execute, files, build, git) that run \
+            toolhost gives a model a small set of tools (execute, files, build, screenshot, git) that run \
             confined to one workspace folder. The shell keeps its cwd and exported variables between calls.
 
             Serve them to an MCP client:   toolhost serve --workspace ~/project
