@@ -67,7 +67,7 @@ let package = Package(
         // The agent loop: budgets, transcript, summary, report, task files.
         .target(
             name: "Agent",
-            dependencies: ["Tools", "ModelEndpoints", .product(name: "Yams", package: "Yams")],
+            dependencies: ["Tools", "Sandbox", "ModelEndpoints", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict
         ),
         // A scripted model server speaking both wire formats: the test double for models.

@@ -60,7 +60,6 @@ public final class AgentLoop: Sendable {
         var guards: GuardrailState
         /// Notes earned during a turn's calls, said after its results (a note cannot sit between them).
         var pendingNotes: [String] = []
-        var stopAsLoop = false
     }
 
 
@@ -159,8 +158,9 @@ public final class AgentLoop: Sendable {
                 return .error
             }
             account(response, run: &run, turn: turn, seconds: seconds(since: asked))
-            if response.finishReason != ChatResponse.cutByHost, lines.found == nil, !lines.feed(response.text + "\n") {
-                // A whole (non-streamed) answer: cut it after the repeat, as the stream would have been.
+            // A streamed answer was fed piece by piece: only its last, unterminated line is left. A
+            // whole answer is fed now, and cut after the repeat as the stream would have been.
+            if response.finishReason != ChatResponse.cutByHost, lines.found == nil, !lines.feed(settings.stream ? "\n" : response.text + "\n") {
                 response.text = Self.cut(response.text, after: lines.found!)
                 response.toolCalls = []
             }
@@ -209,10 +209,9 @@ public final class AgentLoop: Sendable {
             for call in calls {
                 if Task.isCancelled { return .interrupted }
                 if let limit = budgets.toolCalls, run.summary.toolCalls >= limit { return .budgetToolCalls }
-                await execute(call, run: &run, turn: turn)
-                if run.stopAsLoop {
+                if let loop = await execute(call, run: &run, turn: turn) {
                     run.summary.notes += 1
-                    transcript.record("note", ["turn": .int(turn), "text": .string(run.pendingNotes.last ?? "loop"), "source": "host"])
+                    transcript.record("note", ["turn": .int(turn), "text": .string(loop), "source": "host"])
                     return .loop
                 }
             }
@@ -272,7 +271,7 @@ public final class AgentLoop: Sendable {
         switch message {
         case .system(let text), .user(let text): text.count
         case .assistant(let text, let calls): text.count + calls.reduce(0) { $0 + $1.arguments.count }
-        case .toolResult(_, _, let content, _, let images): content.count + images.count * 1600 * 4
+        case .toolResult(_, let content, _, let images): content.count + images.count * 1600 * 4
         }
     }
 
@@ -300,7 +299,8 @@ public final class AgentLoop: Sendable {
     /// Runs one call through the registry and appends its result to the conversation. Arguments
     /// are repaired first when they need it; what cannot be repaired goes back as an error that
     /// quotes the problem and the schema.
-    private func execute(_ call: ToolCall, run: inout Run, turn: Int) async {
+    /// - Returns: the note that ends the run as a loop, when the guardrails say so.
+    private func execute(_ call: ToolCall, run: inout Run, turn: Int) async -> String? {
         run.summary.toolCalls += 1
         let schema = registry.definitions.first { $0.name == call.name }?.inputSchema
         let repaired = ArgumentRepair.repair(call.arguments, schema: schema)
@@ -321,8 +321,7 @@ public final class AgentLoop: Sendable {
         let used = (try? repaired.get()).map { JSONValue.object($0.value) } ?? .string(call.arguments)
         let verdict = run.guards.afterCall(name: call.name, arguments: used, result: result)
         if verdict.loop { run.summary.loops += 1 }
-        if let text = verdict.note { run.pendingNotes.append(text) }
-        run.stopAsLoop = verdict.stop
+        if let text = verdict.note, !verdict.stop { run.pendingNotes.append(text) }
         if let nudge = await run.guards.commitNudge(name: call.name, result: result, uncommitted: uncommittedFiles) {
             run.pendingNotes.append(nudge)
         }
@@ -334,7 +333,8 @@ public final class AgentLoop: Sendable {
             "structured": result.structured ?? .null,
         ])
         let images = result.content.compactMap { if case .image(let data, _) = $0 { data } else { nil } }
-        run.messages.append(.toolResult(callID: call.id, name: call.name, content: result.text, isError: result.isError, images: images))
+        run.messages.append(.toolResult(callID: call.id, content: result.text, isError: result.isError, images: images))
+        return verdict.stop ? verdict.note : nil
     }
 
     /// Files git would commit now (0 when the workspace is no repository).

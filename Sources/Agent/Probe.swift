@@ -153,7 +153,7 @@ public struct Probe: Sendable {
             let id = first.native ? call.id : "a1b2c3d4e"
             let history: [ChatMessage] = [
                 question, .assistant(text: first.prose, toolCalls: [ToolCall(id: id, name: call.name, arguments: call.arguments)]),
-                .toolResult(callID: id, name: call.name, content: Self.roundTripResult, isError: false),
+                .toolResult(callID: id, content: Self.roundTripResult, isError: false),
             ]
             let answer = try await ask(history, tools: weatherTools)
             let after = calls(answer, tools: weatherTools)

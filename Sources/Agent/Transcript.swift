@@ -1,5 +1,6 @@
 import Foundation
 import JSONCore
+import Sandbox
 
 /// transcript.jsonl: one event per line, each written with a single write(2) as it happens, so a
 /// crash leaves every earlier line whole. Secrets (the API key) are replaced before anything is written.
@@ -33,16 +34,16 @@ public final class Transcript: Sendable {
         let rest = JSONValue.object(fields).jsonText.dropFirst()
         var line = #"{"t":\#(String(format: "%.3f", elapsed)),"event":\#(JSONValue.string(event).jsonText)"#
         line += rest == "}" ? "}" : "," + rest
-        line = redact(line) + "\n"
-        line.utf8CString.withUnsafeBufferPointer { buffer in
-            var offset = 0
-            let count = buffer.count - 1
-            while offset < count {
-                let written = write(descriptor, buffer.baseAddress! + offset, count - offset)
-                if written <= 0 { if errno == EINTR { continue } else { return } }
-                offset += written
-            }
-        }
+        let bytes = Array((redact(line) + "\n").utf8)
+        bytes.withUnsafeBytes { Descriptor.writeAll(descriptor, $0) }
+    }
+
+    /// Values that must never reach a transcript: the host's keys, tokens, secrets and passwords.
+    public static func secrets(in environment: [String: String]) -> [String] {
+        environment.filter { name, _ in
+            let upper = name.uppercased()
+            return ["KEY", "TOKEN", "SECRET", "PASSWORD"].contains { upper.contains($0) }
+        }.map(\.value)
     }
 
     /// The text with every secret replaced.

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import MCP
+import Sandbox
 
 /// Newline-delimited JSON-RPC over two file descriptors, with blocking reads on a thread of its own.
 /// The SDK's StdioTransport polls a non-blocking stdin and sleeps 10 ms whenever it is empty, which
@@ -39,17 +40,8 @@ public actor LineTransport: Transport {
     public func send(_ data: Data) async throws {
         var message = data
         message.append(0x0A)
-        try message.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = write(output, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw MCPError.transportError(POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO))
-                }
-                offset += n
-            }
-        }
+        let failure = message.withUnsafeBytes { Descriptor.writeAll(output, $0) }
+        if failure != 0 { throw MCPError.transportError(POSIXError(POSIXErrorCode(rawValue: failure) ?? .EIO)) }
     }
 
     public func receive() -> AsyncThrowingStream<Data, any Error> {

@@ -59,7 +59,7 @@ public struct AnthropicClient: ModelClient {
                     append("assistant", ["type": "tool_use", "id": .string(call.id), "name": .string(call.name), "input": input])
                 }
                 if text.isEmpty && calls.isEmpty { append("assistant", ["type": "text", "text": "(no answer)"]) }
-            case .toolResult(let id, _, let content, let isError, let images):
+            case .toolResult(let id, let content, let isError, let images):
                 let body: JSONValue = images.isEmpty
                     ? .string(content)
                     : .array([["type": "text", "text": .string(content)]] + images.map { png in

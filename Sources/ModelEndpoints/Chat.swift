@@ -35,7 +35,7 @@ public enum ChatMessage: Sendable, Equatable {
     case assistant(text: String, toolCalls: [ToolCall])
     /// `images` reach models whose API carries them in tool results (Anthropic); elsewhere the
     /// text (which names the saved file) stands alone.
-    case toolResult(callID: String, name: String, content: String, isError: Bool, images: [Data] = [])
+    case toolResult(callID: String, content: String, isError: Bool, images: [Data] = [])
 }
 
 /// Which tools the model may or must call.
@@ -91,9 +91,6 @@ public struct ChatResponse: Sendable, Equatable {
         self.finishReason = finishReason
         self.usage = usage
     }
-
-    /// The answer was cut at the token limit.
-    public var hitTokenLimit: Bool { finishReason == "length" || finishReason == "max_tokens" }
 
     /// The finish reason of an answer toolhost stopped reading (a StreamHandler said `.stop`).
     public static let cutByHost = "cut_by_toolhost"

@@ -73,7 +73,7 @@ public struct OpenAIClient: ModelClient {
                 })
             }
             return .object(json)
-        case .toolResult(let id, _, let content, _, _):
+        case .toolResult(let id, let content, _, _):
             return ["role": "tool", "tool_call_id": .string(id), "content": .string(content)]
         }
     }

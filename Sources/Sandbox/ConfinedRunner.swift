@@ -55,6 +55,7 @@ final class ConfinementHandle: @unchecked Sendable {
 public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     public let profile: SandboxProfile
     public let confinement: Confinement
+    public var reachesHostNetwork: Bool { profile.network == .host }
     private let workspace: String
     public var defaultTimeoutSeconds: Int { profile.limits.wallSeconds }
     public let outputCap: OutputCap

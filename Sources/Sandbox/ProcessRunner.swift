@@ -79,6 +79,8 @@ public enum Confinement: Sendable, Equatable {
 /// Runs programs for the tools. The sandbox plugs in here; tools never spawn processes themselves.
 public protocol ProcessRunner: Sendable {
     var confinement: Confinement { get }
+    /// Whether what it runs reaches the host's network (other machines), not only loopback.
+    var reachesHostNetwork: Bool { get }
     /// The environment commands start from, built from the host's: never its secrets.
     func baseEnvironment(host: [String: String]) -> [String: String]
     /// The wall-clock bound when a call names none.

@@ -5,6 +5,7 @@ import Foundation
 /// only for `--unconfined` (which toolhost says loudly) and for tests of the tools themselves.
 public struct UnconfinedRunner: ProcessRunner {
     public let confinement: Confinement
+    public var reachesHostNetwork: Bool { true }
 
     public let defaultTimeoutSeconds = 120
     public let outputCap = OutputCap()

@@ -143,7 +143,7 @@ struct Run: AsyncParsableCommand {
         let session = try options.openSession(workspace: workspace, name: sessionName, fresh: options.session == "default")
         let transcript: Transcript
         do {
-            transcript = try Transcript(path: folder + "/transcript.jsonl", secrets: Self.secrets(in: environment))
+            transcript = try Transcript(path: folder + "/transcript.jsonl", secrets: Transcript.secrets(in: environment))
         } catch {
             throw ValidationError("\(error)")
         }
@@ -195,13 +195,5 @@ struct Run: AsyncParsableCommand {
             throw ValidationError("cannot create the run folder \(path): \(error.localizedDescription)")
         }
         return path
-    }
-
-    /// Values that must never reach a transcript: the host's keys, tokens, secrets and passwords.
-    static func secrets(in environment: [String: String]) -> [String] {
-        environment.filter { name, _ in
-            let upper = name.uppercased()
-            return ["KEY", "TOKEN", "SECRET", "PASSWORD"].contains { upper.contains($0) }
-        }.map(\.value)
     }
 }

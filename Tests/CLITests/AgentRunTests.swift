@@ -151,6 +151,8 @@ import Testing
         // Without --model the same error comes from the model lookup, before any run folder exists.
         let lookup = try scratch.agent("localhost:1")
         #expect(lookup.ran.stderr.contains("nothing listens at localhost:1"))
+        let probe = try scratch.toolhost(["probe", "--endpoint", "localhost:1"])
+        #expect(probe.status == 1 && probe.stderr.contains("nothing listens at localhost:1"), "\(probe.stderr)")
     }
 
     @Test func anExpectationTheRunMissesFailsLoudly() throws {

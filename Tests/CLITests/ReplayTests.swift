@@ -88,6 +88,22 @@ import Testing
         }
     }
 
+    /// A sentence said twice, or a line of markup on every call, is no loop: nothing is cut.
+    @Test(arguments: [true, false])
+    func legitimateRepeatsAreNotCut(stream: Bool) throws {
+        let scratch = try Scratch()
+        let twice = String(repeating: "The tags page lists every tag with its count.\\n", count: 2)
+        let mock = try MockEndpointProcess(scratch, script: """
+            turns:
+              - reply: {text: "\(twice)Done.", chunk_size: 5}
+            """)
+        let run = try scratch.agent(mock.url, stream ? [] : ["--no-stream"])
+        let summary = try run.summary
+        #expect(summary["stop_reason"] as? String == "completed")
+        #expect(summary["loops"] as? Int == 0)
+        #expect(run.ran.stdout.contains("with its count.\nThe tags page lists every tag with its count.\nDone."))
+    }
+
     @Test(arguments: [true, false])
     func aPassingBuildNeverCommitted(guarded: Bool) throws {
         let scratch = try Scratch()

@@ -150,6 +150,11 @@ import Testing
         } throws: { error in
             "\(error)".contains("TOOLHOST_CHROMIUM is /nonexistent/chrome")
         }
+        #expect {
+            try Browser.findExecutable(environment: [:], candidates: ["/nonexistent/chromium"])
+        } throws: { error in
+            "\(error)".contains("Chromium is not installed") && "\(error)".contains("sudo apt-get install chromium")
+        }
     }
 }
 

@@ -29,15 +29,18 @@ actor Browser {
 
     /// The browser binary: TOOLHOST_CHROMIUM, else Debian's or the usual names; missing is an error
     /// that gives the install command.
-    static func findExecutable(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> String {
+    /// Debian's /usr/bin/chromium is a shell wrapper around the first; the binary starts faster.
+    static let candidates = [
+        "/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/usr/bin/chromium-headless-shell",
+    ]
+
+    static func findExecutable(environment: [String: String] = ProcessInfo.processInfo.environment, candidates: [String] = candidates) throws -> String {
         if let chosen = environment["TOOLHOST_CHROMIUM"], !chosen.isEmpty {
             guard FileManager.default.isExecutableFile(atPath: chosen) else {
                 throw ToolError("TOOLHOST_CHROMIUM is \(chosen), which is not an executable file")
             }
             return chosen
         }
-        // Debian's /usr/bin/chromium is a shell wrapper around this binary; the binary starts faster.
-        let candidates = ["/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/usr/bin/chromium-headless-shell"]
         guard let found = candidates.first(where: FileManager.default.isExecutableFile) else {
             throw ToolError(
                 "Chromium is not installed, so screenshots cannot be taken: install it on the host with `sudo apt-get install chromium` (Debian/Ubuntu), or set TOOLHOST_CHROMIUM to a Chrome or Chromium binary. Do not try to install a browser from inside the workspace.")

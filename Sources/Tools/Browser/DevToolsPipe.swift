@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 
 /// The Chrome DevTools protocol over `--remote-debugging-pipe`: Chromium reads commands on its
 /// fd 3 and writes replies and events on its fd 4, each message JSON followed by a NUL byte. No
@@ -73,7 +74,7 @@ final class DevToolsPipe: @unchecked Sendable {
                 return true
             }
             guard open else { return continuation.resume(throwing: Failure.closed) }
-            if !writeAll(bytes) { finish(id, with: .failure(Failure.closed)) }
+            if bytes.withUnsafeBytes({ Descriptor.writeAll(writeFD, $0) }) != 0 { finish(id, with: .failure(Failure.closed)) }
         }
     }
 
@@ -121,21 +122,6 @@ final class DevToolsPipe: @unchecked Sendable {
     private func finishWaiter(_ key: UUID, with result: Result<JSONValue, any Error>) {
         let waiter = lock.withLock { waiters.removeValue(forKey: key) }
         waiter?.continuation.resume(with: result)
-    }
-
-    private func writeAll(_ bytes: [UInt8]) -> Bool {
-        bytes.withUnsafeBufferPointer { buffer in
-            var offset = 0
-            while offset < buffer.count {
-                let written = write(writeFD, buffer.baseAddress! + offset, buffer.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return false
-                }
-                offset += written
-            }
-            return true
-        }
     }
 
     private func readLoop() {

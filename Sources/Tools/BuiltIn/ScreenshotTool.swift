@@ -1,5 +1,4 @@
 import Foundation
-import Sandbox
 
 /// `screenshot`: one call from URL to image, through the session's warm headless Chromium.
 struct ScreenshotTool: Tool {
@@ -76,12 +75,8 @@ struct ScreenshotTool: Tool {
                 throw ToolError("\(raw) is not a URL I can open: use http://localhost:PORT/path", kind: .usage)
             }
             let local = host == "localhost" || host.hasPrefix("127.") || host == "::1" || host == "[::1]" || host == "0.0.0.0"
-            let runner = try await session.runner(profile: "browser")
-            let networked: Bool = {
-                if case .unconfined = runner.confinement { return true }
-                return (runner as? ConfinedRunner)?.profile.network == .host
-            }()
-            if !local && !networked {
+            let browserRunner = try await session.runner(profile: "browser")
+            if !local && !browserRunner.reachesHostNetwork {
                 throw ToolError(
                     "\(host) is not on this machine, and the browser profile has no network beyond loopback: shoot the app you started at localhost, or run with a profile whose network is \"host\"",
                     kind: .usage)

@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 
 /// File operations the file tools share: atomic writes, bounded reads, "did you mean" suggestions.
 enum FileAccess {
@@ -14,19 +15,7 @@ enum FileAccess {
         let temp = "\(folder)/.\(url.lastPathComponent).toolhost-\(UInt32.random(in: 0...UInt32.max)).tmp"
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
         guard fd >= 0 else { throw ToolError("cannot create a file in \(folder): \(String(cString: strerror(errno)))") }
-        var failure: Int32 = 0
-        data.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = write(fd, raw.baseAddress! + offset, raw.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    failure = errno
-                    return
-                }
-                offset += n
-            }
-        }
+        let failure = data.withUnsafeBytes { Descriptor.writeAll(fd, $0) }
         fchmod(fd, mode)
         close(fd)
         guard failure == 0, rename(temp, path) == 0 else {
