@@ -26,6 +26,17 @@ import Testing
         result.content.lazy.compactMap { if case .image(let data, _) = $0 { data } else { nil } }.first
     }
 
+    /// Starts `command` in the background with PORT set, and waits until its log says it listens.
+    func serve(_ command: String) async throws -> Int {
+        let port = Int.random(in: 20_000...40_000)
+        let started = await call("execute", ["command": .string("PORT=\(port) \(command)"), "background": true], in: session)
+        let log = try #require(started.structured?["log"]?.stringValue, "\(started.text)")
+        for _ in 0..<100 where !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("listening") {
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return port
+    }
+
     @Test func aWorkspaceFileAtExactly800By600() async throws {
         try scratch.write("site/index.html", "<title>Local</title><body style='margin:0'><h1 style='color:#c00'>Hello</h1><div style='height:200px;background:#36c'></div>")
         let result = await shot(["url": "site/index.html", "width": 800, "height": 600, "path": "shots/local.png"])
@@ -47,12 +58,7 @@ import Testing
         }
         let built = await call("build", [:], in: session)
         #expect(!built.isError, "\(built.text)")
-        let port = Int.random(in: 20_000...40_000)
-        let started = await call("execute", ["command": .string("PORT=\(port) npm start"), "background": true], in: session)
-        let log = try #require(started.structured?["log"]?.stringValue)
-        for _ in 0..<100 where !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("listening") {
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        let port = try await serve("npm start")
         let tags = await shot(["url": .string("http://localhost:\(port)/tags")])
         #expect(!tags.isError && tags.text.contains("title \"Tags\"") && tags.text.contains("HTTP 200"), "\(tags.text)")
 
@@ -65,6 +71,27 @@ import Testing
         #expect(open.text.contains("title \"Admin\""))
         let lockedImage = try #require(image(locked)), openImage = try #require(image(open))
         #expect(lockedImage != openImage)
+        await session.close()
+    }
+
+    /// A shot is taken at load only when no request is open or starts meanwhile: data a script
+    /// fetches after load (slowly) is in the shot and the title.
+    @Test func dataFetchedAfterLoadIsInTheShot() async throws {
+        try scratch.write("server.js", """
+            // At load, or (on /late) a moment after it, while the shot taken at load is being made.
+            const page = (delay) => `<title>before</title><body><script>
+            addEventListener("load", () => setTimeout(() => fetch("/data").then(r => r.text()).then(t => { document.title = t }), ${delay}))
+            </script>`
+            require("http").createServer((req, res) => {
+              if (req.url === "/data") return setTimeout(() => res.end("fetched"), 300)
+              res.setHeader("content-type", "text/html"); res.end(page(req.url === "/late" ? 5 : 0))
+            }).listen(process.env.PORT, () => console.log("listening"))
+            """)
+        let port = try await serve("node server.js")
+        for path in ["/", "/late"] {
+            let result = await shot(["url": .string("http://localhost:\(port)\(path)"), "width": 400, "height": 300])
+            #expect(!result.isError && result.text.contains("title \"fetched\""), "\(result.text)")
+        }
         await session.close()
     }
 

@@ -56,8 +56,10 @@ actor Browser {
         return try await start()
     }
 
-    /// A fresh prepared target for one capture (the spare when one is ready), and a new spare behind it.
-    func target() async throws -> (DevToolsPipe, PageCapture.Target) {
+    /// Takes one shot in a fresh target (the spare when one is ready). The next spare is made once
+    /// this shot is done, while the model reads it: made during the shot, it would compete with it
+    /// for the CPU.
+    func capture(_ request: PageCapture.Request) async throws -> PageCapture.Shot {
         let pipe = try await connection()
         let ready = spare
         spare = nil
@@ -67,8 +69,9 @@ actor Browser {
         } else {
             target = try await PageCapture.Target.prepare(on: pipe)
         }
-        spare = Task { try await PageCapture.Target.prepare(on: pipe) }
-        return (pipe, target)
+        let shot = try await PageCapture(pipe: pipe, target: target).capture(request)
+        if spare == nil && !pipe.closed { spare = Task { try await PageCapture.Target.prepare(on: pipe) } }
+        return shot
     }
 
     /// The browser's host pid while it runs.

@@ -122,40 +122,43 @@ struct PageCapture {
         } catch DevToolsPipe.Failure.timeout {
             throw PageHung(what: "the page's load event")
         }
-        try await settle(session: session, loader: loader)
-
-        var missingSelector: String?
-        if let selector = request.waitFor {
-            let probe = "!!document.querySelector(\(JSONValue.string(selector).jsonText))"
-            let deadline = ContinuousClock.now + .seconds(request.waitSeconds)
-            var found = false
-            while !found && ContinuousClock.now < deadline {
-                let answer = try await page("Runtime.evaluate", ["expression": .string(probe), "returnByValue": true])
-                if let exception = answer["exceptionDetails"] {
-                    throw ToolError("wait_for: \(JSONValue.string(selector).jsonText) is not a valid CSS selector (\(exception["exception"]?["description"]?.stringValue ?? "SyntaxError"))", kind: .usage)
-                }
-                found = answer["result"]?["value"]?.boolValue == true
-                if !found { try await Task.sleep(for: .milliseconds(100)) }
-            }
-            if !found { missingSelector = selector }
+        @Sendable func pageTitle() async throws -> String {
+            try await page("Runtime.evaluate", ["expression": "document.title", "returnByValue": true])["result"]?["value"]?.stringValue ?? ""
         }
-
-        let title = try await page("Runtime.evaluate", ["expression": "document.title", "returnByValue": true])["result"]?["value"]?.stringValue ?? ""
-        let (status, finalURL, redirected) = document(session: session, loader: loader, requested: request.url)
 
         var width = Double(request.width), height = Double(request.height)
-        var params: [String: JSONValue] = ["format": "png"]
-        if request.fullPage {
-            let metrics = try await page("Page.getLayoutMetrics")
-            let size = metrics["cssContentSize"] ?? metrics["contentSize"]
-            width = max(1, size?["width"]?.doubleValue ?? width)
-            height = min(max(1, size?["height"]?.doubleValue ?? height), 16_384)
-            params["captureBeyondViewport"] = true
+        var params = Self.shotParameters(width: width, height: height)
+        var taken: (png: Data, title: String)?
+        // Most pages are done at load. Shoot at once, and keep the shot when no request was open and
+        // none started while it was taken: the quiet wait below would have shown the same page.
+        // Full-page and large shots, and shots waiting for a selector, always wait.
+        if request.waitFor == nil && !request.fullPage && params["optimizeForSpeed"] != nil {
+            let before = network(session: session, loader: loader)
+            if before.open.isEmpty {
+                async let title = pageTitle()
+                let png = try await shoot(params)
+                let after = network(session: session, loader: loader)
+                if after.started == before.started && after.open.isEmpty { taken = (png, try await title) }
+            }
         }
-        params["clip"] = ["x": 0, "y": 0, "width": .double(width), "height": .double(height), "scale": 1]
-        // Faster PNG encoding; above a few megapixels Chromium 156 stalls with it, so only below.
-        if width * height <= 2_500_000 { params["optimizeForSpeed"] = true }
-        let png = try await shoot(params)
+        var missingSelector: String?
+        if taken == nil {
+            try await settle(session: session, loader: loader)
+            if let selector = request.waitFor, try await !waitFor(selector, seconds: request.waitSeconds, page: page) { missingSelector = selector }
+            if request.fullPage {
+                let metrics = try await page("Page.getLayoutMetrics")
+                let size = metrics["cssContentSize"] ?? metrics["contentSize"]
+                width = max(1, size?["width"]?.doubleValue ?? width)
+                height = min(max(1, size?["height"]?.doubleValue ?? height), 16_384)
+                params = Self.shotParameters(width: width, height: height)
+                params["captureBeyondViewport"] = true
+            }
+            async let title = pageTitle()
+            let png = try await shoot(params)
+            taken = (png, try await title)
+        }
+        let (png, title) = taken!
+        let (status, finalURL, redirected) = document(session: session, loader: loader, requested: request.url)
         var inlinePNG: Data?
         if request.inline {
             var scale = min(1, Self.maxSide / max(width, height), (Self.maxPixels / (width * height)).squareRoot())
@@ -171,6 +174,52 @@ struct PageCapture {
         return Shot(png: png, inlinePNG: inlinePNG, status: status, finalURL: finalURL, title: title, redirected: redirected, missingSelector: missingSelector)
     }
 
+    /// PNG at scale 1 over the given area; Chromium's faster encoder up to a few megapixels (above
+    /// that Chromium 156 stalls with it).
+    private static func shotParameters(width: Double, height: Double) -> [String: JSONValue] {
+        var params: [String: JSONValue] = ["format": "png", "clip": ["x": 0, "y": 0, "width": .double(width), "height": .double(height), "scale": 1]]
+        if width * height <= 2_500_000 { params["optimizeForSpeed"] = true }
+        return params
+    }
+
+    /// Polls for `selector` until it matches or `seconds` pass; false when it never matched.
+    private func waitFor(
+        _ selector: String, seconds: Int, page: @Sendable (String, JSONValue, Duration) async throws -> JSONValue
+    ) async throws -> Bool {
+        let probe = "!!document.querySelector(\(JSONValue.string(selector).jsonText))"
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while ContinuousClock.now < deadline {
+            let answer = try await page("Runtime.evaluate", ["expression": .string(probe), "returnByValue": true], .seconds(10))
+            if let exception = answer["exceptionDetails"] {
+                throw ToolError(
+                    "wait_for: \(JSONValue.string(selector).jsonText) is not a valid CSS selector (\(exception["exception"]?["description"]?.stringValue ?? "SyntaxError"))",
+                    kind: .usage)
+            }
+            if answer["result"]?["value"]?.boolValue == true { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
+    /// The page's requests so far (how many started, which have not finished), and whether
+    /// Chromium reported networkIdle for this navigation.
+    private func network(session: String, loader: String) -> (started: Int, open: Set<String>, idle: Bool) {
+        var started = 0, open = Set<String>(), idle = false
+        for event in pipe.events(of: session) {
+            let id = event.params["requestId"]?.stringValue ?? ""
+            switch event.method {
+            case "Network.requestWillBeSent":
+                started += 1
+                open.insert(id)
+            case "Network.loadingFinished", "Network.loadingFailed": open.remove(id)
+            case "Page.lifecycleEvent":
+                idle = idle || (event.params["name"]?.stringValue == "networkIdle" && event.params["loaderId"]?.stringValue == loader)
+            default: break
+            }
+        }
+        return (started, open, idle)
+    }
+
     /// Waits until the page's requests are done and none started for a moment (fetches a script
     /// makes after load count), or Chromium's own networkIdle, within `idleBound`. Chromium's
     /// signal alone waits 500 ms of silence even for a page with no requests at all.
@@ -178,20 +227,9 @@ struct PageCapture {
         let deadline = ContinuousClock.now + Self.idleBound
         var quietSince = ContinuousClock.now
         while ContinuousClock.now < deadline {
-            var open = Set<String>()
-            var idle = false
-            for event in pipe.events(of: session) {
-                let id = event.params["requestId"]?.stringValue ?? ""
-                switch event.method {
-                case "Network.requestWillBeSent": open.insert(id)
-                case "Network.loadingFinished", "Network.loadingFailed": open.remove(id)
-                case "Page.lifecycleEvent":
-                    idle = idle || (event.params["name"]?.stringValue == "networkIdle" && event.params["loaderId"]?.stringValue == loader)
-                default: break
-                }
-            }
-            if idle { return }
-            if !open.isEmpty { quietSince = .now } else if ContinuousClock.now - quietSince >= .milliseconds(40) { return }
+            let state = network(session: session, loader: loader)
+            if state.idle { return }
+            if !state.open.isEmpty { quietSince = .now } else if ContinuousClock.now - quietSince >= .milliseconds(40) { return }
             try await Task.sleep(for: .milliseconds(20))
         }
     }

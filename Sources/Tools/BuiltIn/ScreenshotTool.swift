@@ -105,8 +105,7 @@ struct ScreenshotTool: Tool {
         if let existing = await session.browser { browser = existing } else { browser = try await makeBrowser(session) }
         for attempt in 1...2 {
             do {
-                let (pipe, target) = try await browser.target()
-                return try await PageCapture(pipe: pipe, target: target).capture(request)
+                return try await browser.capture(request)
             } catch DevToolsPipe.Failure.closed where attempt == 1 {
                 continue
             } catch let hung as PageCapture.PageHung {
