@@ -135,6 +135,26 @@ import Testing
         #expect(try scratch.read("tags.ts").hasPrefix("import { a } from '@/lib/tags'\n"))
     }
 
+    /// A long replacement is not echoed whole: its first and last three lines, with the context around.
+    @Test func aLongReplacementShowsItsEdgesOnly() async throws {
+        let body = (1...20).map { "const v\($0) = \($0)" }.joined(separator: "\n")
+        let result = await call("edit_file", ["path": "tags.ts", "old_string": "const x = 1", "new_string": .string(body)], in: session)
+        #expect(!result.isError)
+        #expect(result.text == """
+            Replaced 1 occurrence in tags.ts (line 2). Now:
+                 1\timport { a } from '../../../lib/tags'
+                 2\tconst v1 = 1
+                 3\tconst v2 = 2
+                 4\tconst v3 = 3
+               ...\t(14 more lines, as you wrote them)
+                19\tconst v18 = 18
+                20\tconst v19 = 19
+                21\tconst v20 = 20
+                22\tconst y = 1
+            """)
+        #expect(try scratch.read("tags.ts").contains("const v10 = 10\n"))
+    }
+
     @Test func severalMatchesAreRefusedWithTheirLinesUnlessReplaceAll() async throws {
         let refused = await call("edit_file", ["path": "tags.ts", "old_string": "= 1", "new_string": "= 2"], in: session)
         #expect(refused.error == .failure)

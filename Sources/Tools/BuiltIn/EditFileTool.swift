@@ -84,14 +84,24 @@ struct EditFileTool: Tool {
         return nil
     }
 
-    /// The changed lines with two lines of context, numbered like read_file.
+    /// The changed lines with two lines of context, numbered like read_file. A long replacement
+    /// shows only its first and last three lines: the model wrote the middle itself, and the joins
+    /// are where an edit goes wrong.
     static func snippet(of text: String, around line: Int, span: Int) -> String {
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         if text.hasSuffix("\n") { lines.removeLast() }
         let first = max(1, line - 2)
         let last = min(lines.count, line + span + 1)
         guard first <= last else { return "" }
-        return (first...last).map { "\(String(repeating: " ", count: max(0, 6 - String($0).count)))\($0)\t\(lines[$0 - 1])" }
-            .joined(separator: "\n")
+        let elided = span > 8 ? (line + 3)..<(line + span - 3) : 0..<0
+        var shown: [String] = []
+        for number in first...last {
+            if elided.contains(number) {
+                if number == elided.lowerBound { shown.append("   ...\t(\(elided.count) more lines, as you wrote them)") }
+                continue
+            }
+            shown.append("\(String(repeating: " ", count: max(0, 6 - String(number).count)))\(number)\t\(lines[number - 1])")
+        }
+        return shown.joined(separator: "\n")
     }
 }

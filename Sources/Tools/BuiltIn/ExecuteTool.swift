@@ -96,9 +96,8 @@ struct ExecuteTool: Tool {
         let id = await session.adopt(process, command: command)
         return .text(
             """
-            Started \(id) (pid \(process.pid)) in \(cwd.display). It runs until the session ends or you stop it \
-            (stop_background: "\(id)"). Its output goes to \(log): see it with list_background: true, or \
-            execute `tail -n 50 \(log)`.
+            Started \(id) (pid \(process.pid)) in \(cwd.display); it runs until the session ends or stop_background: "\(id)". \
+            Its output: list_background: true, or `tail -n 50 \(log)`.
             """,
             structured: ["id": .string(id), "pid": .int(Int(process.pid)), "log": .string(log)])
     }
@@ -153,7 +152,9 @@ struct ExecuteTool: Tool {
         let exit = outcome.exitCode.map(String.init) ?? "signal \(outcome.signal ?? 0)"
         let cwdShown = cwd.isEmpty ? ". (\(root))" : "\(cwd) (\(root)/\(cwd))"
         text += notes.map { "note: \($0)\n" }.joined()
-        text += "[exit_code: \(exit) | duration: \(String(format: "%.3f", seconds))s | cwd: \(cwdShown) | timed_out: \(outcome.timedOut) | truncated: \(outcome.truncated)]"
+        // Flags appear only when set; the structured result always has them.
+        let flags = (outcome.timedOut ? " | timed_out: true" : "") + (outcome.truncated ? " | truncated: true" : "")
+        text += "[exit_code: \(exit) | duration: \(String(format: "%.3f", seconds))s | cwd: \(cwdShown)\(flags)]"
         var structured: [String: JSONValue] = [
             "exit_code": outcome.exitCode.map { .int(Int($0)) } ?? .null,
             "duration_ms": .int(Int(seconds * 1000)), "cwd": .string(cwd.isEmpty ? "." : cwd),
