@@ -1,5 +1,7 @@
 """For each broken copy of the fixture blog: the bytes of the build tool's result against the bytes
-of the raw build output (npm run build, as a shell would show it), and whether the fix is in the result.
+of the raw build output (npm run build, as a shell tool on pipes shows it; and on a terminal, as hosts
+that run commands in a pty show it: tsc then prints code frames and colours), and whether the fix is in
+the result.
 Usage: python3 bench/build_output.py TOOLHOST
 """
 import os
@@ -18,6 +20,8 @@ CASES = {
                            "stringify(content: string, data: object)"),
     "missing export": ("src/app/tags/page.ts", "import { getAllTags } from", "import { getAllTags, getTags } from", "build",
                        "exports: Post, getAllPosts, getAllTags"),
+    "TSX type error": ("src/app/admin/TagTable.tsx", "<td>{row.count}</td>", "<td>{row.total}</td>", "build",
+                       "src/app/admin/TagTable.tsx:14:40"),
     "esbuild syntax error": ("src/server.ts", 'import { createServer } from "http";',
                              'import "@/lib/bad";\nimport { createServer } from "http";', "bundle", "src/lib/bad.ts:1:24"),
 }
@@ -25,7 +29,7 @@ CASES = {
 
 def main():
     toolhost = sys.argv[1]
-    print(f"{'case':<24} {'raw bytes':>10} {'result bytes':>13} {'ratio':>7}  fix in result")
+    print(f"{'case':<24} {'raw bytes':>10} {'on a tty':>9} {'result bytes':>13} {'ratio':>7} {'vs tty':>7}  fix in result")
     for name, (file, old, new, script, fix) in CASES.items():
         with tempfile.TemporaryDirectory() as tmp:
             work = os.path.join(tmp, "ws")
@@ -38,13 +42,16 @@ def main():
             if script == "bundle":
                 with open(os.path.join(work, "src/lib/bad.ts"), "w") as f:
                     f.write("export const broken = (;\n")
-            raw = subprocess.run(["npm", "run", script], cwd=work, capture_output=True).stdout
-            raw += subprocess.run(["npm", "run", script], cwd=work, capture_output=True).stderr
+            done = subprocess.run(["npm", "run", script], cwd=work, capture_output=True)
+            raw = done.stdout + done.stderr
+            tty = len(subprocess.run(["script", "-qc", f"npm run {script}", "/dev/null"], cwd=work, capture_output=True).stdout) \
+                if shutil.which("script") else 0
             result = subprocess.run(
                 [toolhost, "call", "build", f'{{"script":"{script}"}}', "--workspace", work, "--state-dir",
                  os.path.join(tmp, "state"), "--profile", "build"], capture_output=True).stdout
             # The log path differs per run and is not part of what a model needs; count it anyway.
-            print(f"{name:<24} {len(raw):>10} {len(result):>13} {len(result) / len(raw):>6.2f}x  {fix in result.decode()}")
+            vs_tty = f"{len(result) / tty:>6.2f}x" if tty else "    n/a"
+            print(f"{name:<24} {len(raw):>10} {tty:>9} {len(result):>13} {len(result) / len(raw):>6.2f}x {vs_tty}  {fix in result.decode()}")
 
 
 main()
