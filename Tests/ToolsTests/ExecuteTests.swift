@@ -45,6 +45,8 @@ import Testing
     @Test func exitCodesAndSyntaxErrorsAreReported() async throws {
         let failing = await run("echo out; echo err >&2; exit 3")
         #expect(failing.text.hasPrefix("out\nerr\n"))
+        // The footer names flags only when they are set.
+        #expect(failing.text.hasSuffix("s | cwd: . (\(scratch.workspacePath))]"), "\(failing.text)")
         #expect(failing.structured?["exit_code"] == 3)
         #expect(!failing.isError, "a failing command is a result, not a tool error")
         let syntax = await run("if then")
@@ -57,6 +59,7 @@ import Testing
         let result = await run("sleep \(duration) & (setsid sleep \(duration) &) ; sleep \(duration)", timeout: 1)
         #expect(result.structured?["timed_out"] == true)
         #expect(result.text.contains("timed out after 1 s"))
+        #expect(result.text.hasSuffix(" | timed_out: true]"), "\(result.text)")
         #expect(allGone(withArgument: duration), "a background sleep, a double fork and a setsid all die with the call")
     }
 
