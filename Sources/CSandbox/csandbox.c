@@ -21,6 +21,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/openat2.h>
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -33,6 +34,8 @@
 #define CSB_MOVE_MOUNT_F_EMPTY_PATH 0x4U
 #define CSB_MOUNT_ATTR_RDONLY 0x1ULL
 #define CSB_MOUNT_ATTR_NOSUID 0x2ULL
+#define CSB_MOUNT_ATTR_NODEV 0x4ULL
+#define CSB_MOUNT_ATTR_IDMAP 0x100000ULL
 #ifndef SYS_open_tree
 #define SYS_open_tree 428
 #endif
@@ -70,7 +73,7 @@ static void child_fail(int err_fd, int step, int err, int detail) {
 }
 
 static int set_tree_readonly(const char *path, int recursive) {
-    struct csb_mount_attr attr = { CSB_MOUNT_ATTR_RDONLY | CSB_MOUNT_ATTR_NOSUID, 0, 0, 0 };
+    struct csb_mount_attr attr = { CSB_MOUNT_ATTR_RDONLY | CSB_MOUNT_ATTR_NOSUID | CSB_MOUNT_ATTR_NODEV, 0, 0, 0 };
     return (int)syscall(SYS_mount_setattr, AT_FDCWD, path, recursive ? CSB_AT_RECURSIVE : 0, &attr, sizeof attr);
 }
 
@@ -102,7 +105,7 @@ static int loopback_up(void) {
 }
 
 /* One mount step; returns 0 or -1 with errno. */
-static int mount_step(const struct csandbox_mount *step, int *slots) {
+static int mount_step(const struct csandbox_mount *step, int *slots, int idmap_userns_fd) {
     struct stat info;
     switch (step->kind) {
     case CSANDBOX_MOUNT_PRIVATE:
@@ -143,6 +146,17 @@ static int mount_step(const struct csandbox_mount *step, int *slots) {
         return mount("devpts", step->target, "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620");
     case CSANDBOX_MOUNT_SYMLINK:
         return symlink(step->source, step->target) == 0 || errno == EEXIST ? 0 : -1;
+    case CSANDBOX_MOUNT_HARDEN_SLOT: {
+        if (step->slot < 0 || step->slot >= CSANDBOX_MAX_SLOTS || slots[step->slot] < 0) { errno = EBADF; return -1; }
+        struct csb_mount_attr attr = { CSB_MOUNT_ATTR_NOSUID | CSB_MOUNT_ATTR_NODEV, 0, 0, 0 };
+        if (step->flags == 1 && idmap_userns_fd >= 0) {
+            attr.attr_set |= CSB_MOUNT_ATTR_IDMAP;
+            attr.userns_fd = (uint64_t)idmap_userns_fd;
+        }
+        return (int)syscall(SYS_mount_setattr, slots[step->slot], "", CSB_AT_EMPTY_PATH | CSB_AT_RECURSIVE, &attr, sizeof attr);
+    }
+    case CSANDBOX_MOUNT_CHOWN:
+        return chown(step->target, (uid_t)(step->flags >> 32), (gid_t)(step->flags & 0xffffffffUL));
     }
     errno = EINVAL;
     return -1;
@@ -183,10 +197,19 @@ static void confine(const struct csandbox_confinement *c, int err_fd) {
     int slots[CSANDBOX_MAX_SLOTS];
     for (int i = 0; i < CSANDBOX_MAX_SLOTS; i++) slots[i] = -1;
     for (int i = 0; i < c->mount_count; i++) {
-        if (mount_step(&c->mounts[i], slots) < 0) child_fail(err_fd, CSANDBOX_STEP_MOUNT, errno, i);
+        if (mount_step(&c->mounts[i], slots, c->idmap_userns_fd) < 0) child_fail(err_fd, CSANDBOX_STEP_MOUNT, errno, i);
     }
     for (int i = 0; i < CSANDBOX_MAX_SLOTS; i++) {
         if (slots[i] >= 0) close(slots[i]);
+    }
+    /* Last, once the mounts (which need host root) are made: become the namespace's root, which
+     * is an unprivileged uid on the host, with no supplementary groups left over. Raw syscalls:
+     * glibc's setxid wrappers would signal the parent's threads, whose memory the child shares. */
+    if (c->userns_fd >= 0) {
+        if (setns(c->userns_fd, CLONE_NEWUSER) < 0) child_fail(err_fd, CSANDBOX_STEP_JOIN_USERNS, errno, 0);
+        if (syscall(SYS_setgroups, 0, NULL) < 0) child_fail(err_fd, CSANDBOX_STEP_JOIN_USERNS, errno, 1);
+        if (syscall(SYS_setresgid, 0, 0, 0) < 0) child_fail(err_fd, CSANDBOX_STEP_JOIN_USERNS, errno, 2);
+        if (syscall(SYS_setresuid, 0, 0, 0) < 0) child_fail(err_fd, CSANDBOX_STEP_JOIN_USERNS, errno, 3);
     }
 }
 
@@ -332,3 +355,14 @@ int csandbox_exit_code(int status, int *signal_out) {
     *signal_out = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
     return -1;
 }
+
+int csandbox_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (unsigned long long)(unsigned int)flags;
+    how.mode = ((flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE) ? mode : 0;
+    how.resolve = resolve;
+    long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+    return fd < 0 ? -errno : (int)fd;
+}
+

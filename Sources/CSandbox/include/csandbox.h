@@ -33,6 +33,9 @@ enum csandbox_mount_kind {
     CSANDBOX_MOUNT_PROC,            /* a new read-only proc on `target` (the child is in a new pid namespace) */
     CSANDBOX_MOUNT_DEVPTS,          /* a new devpts instance on `target` */
     CSANDBOX_MOUNT_SYMLINK,         /* symlink `target` -> `source` */
+    CSANDBOX_MOUNT_HARDEN_SLOT,     /* the copy in `slot`, recursively: nosuid, nodev, and (when `flags` is 1 and
+                                       an idmap user namespace is given) idmapped through it */
+    CSANDBOX_MOUNT_CHOWN,           /* chown `target` to uid `flags >> 32`, gid `flags & 0xffffffff` */
 };
 
 struct csandbox_mount {
@@ -55,6 +58,9 @@ struct csandbox_confinement {
     int netns_fd;                    /* a network namespace to join, or -1 */
     int mntns_fd;                    /* a prepared mount namespace to copy (setns, then unshare), or -1;
                                         `mounts` then only adds what is per call (/proc) */
+    int userns_fd;                   /* a user namespace to join after the mounts (toolhost as root: its
+                                        root maps to an unprivileged host uid), or -1 */
+    int idmap_userns_fd;             /* the user namespace whose mapping idmaps the workspace, or -1 */
     const char *uid_map;             /* with CLONE_NEWUSER: one line mapping the caller's uid */
     const char *gid_map;
     const char *hostname;            /* set in the new UTS namespace, or NULL */
@@ -82,7 +88,7 @@ struct csandbox_spawn_args {
 /// The steps a child can fail at, reported with the errno.
 enum csandbox_step {
     CSANDBOX_STEP_SETUP = 1, CSANDBOX_STEP_CGROUP, CSANDBOX_STEP_USERNS, CSANDBOX_STEP_NETNS,
-    CSANDBOX_STEP_LOOPBACK, CSANDBOX_STEP_HOSTNAME, CSANDBOX_STEP_MOUNT, CSANDBOX_STEP_RLIMIT,
+    CSANDBOX_STEP_LOOPBACK, CSANDBOX_STEP_HOSTNAME, CSANDBOX_STEP_MOUNT, CSANDBOX_STEP_JOIN_USERNS, CSANDBOX_STEP_RLIMIT,
     CSANDBOX_STEP_FDS, CSANDBOX_STEP_CHDIR, CSANDBOX_STEP_CAPS, CSANDBOX_STEP_NO_NEW_PRIVS,
     CSANDBOX_STEP_SECCOMP, CSANDBOX_STEP_EXEC,
 };
@@ -101,6 +107,20 @@ int csandbox_new_netns(void);
 
 /// 0 when the kernel has seccomp filtering, else an errno.
 int csandbox_seccomp_available(void);
+
+/// openat2's resolve flags (linux/openat2.h is not visible to Swift).
+enum csandbox_resolve {
+    CSANDBOX_RESOLVE_NO_MAGICLINKS = 0x02,
+    CSANDBOX_RESOLVE_NO_SYMLINKS = 0x04,
+    CSANDBOX_RESOLVE_BENEATH = 0x08,
+};
+
+/// O_PATH (fcntl.h shows it only under _GNU_SOURCE).
+enum { CSANDBOX_O_PATH = 010000000 };
+
+/// openat2(2) by number (glibc 2.36 has no wrapper). Returns a descriptor, or -errno (-ENOSYS on
+/// kernels before 5.6).
+int csandbox_openat2(int dirfd, const char *path, int flags, unsigned int mode, unsigned long long resolve);
 
 /// Decodes a wait status: returns the exit code, or -1 and stores the signal number.
 int csandbox_exit_code(int status, int *signal_out);

@@ -2,21 +2,25 @@ import Foundation
 
 /// The one fact that fixes a diagnostic, found in the project itself: the file an import meant and
 /// how to reach it, what a module really exports, the declared signature of a package function.
+/// Diagnostics are printed by the sandboxed build, so every path they name is hostile: files are
+/// read only through the workspace's confined opener, and a path that leaves it gives no hint.
 struct BuildHints {
-    /// The folder holding package.json and tsconfig.json, absolute.
+    let workspace: Workspace
+    /// The folder holding package.json and tsconfig.json, relative to the workspace root ("" for it).
     let project: String
     private let baseURL: String
     private let paths: [(pattern: String, targets: [String])]
 
     static let extensions = [".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".json"]
 
-    init(project: String) {
+    init(workspace: Workspace, project: String) {
+        self.workspace = workspace
         self.project = project
-        let text = (try? String(contentsOfFile: project + "/tsconfig.json", encoding: .utf8)) ?? "{}"
+        let text = workspace.text(of: Self.join(project, "tsconfig.json")) ?? "{}"
         let withoutComments = text.split(separator: "\n").filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("//") }
             .joined(separator: "\n")
         let options = (try? JSONValue.parse(withoutComments))?["compilerOptions"]
-        baseURL = project + "/" + (options?["baseUrl"]?.stringValue ?? ".")
+        baseURL = Self.join(project, options?["baseUrl"]?.stringValue ?? ".")
         paths = (options?["paths"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { key, value in
             (key, value.arrayValue?.compactMap(\.stringValue) ?? [])
         }
@@ -77,12 +81,12 @@ struct BuildHints {
 
     /// The tsconfig `paths` form of a project file, e.g. "@/lib/posts" for src/lib/posts.ts.
     private func alias(for file: String) -> String? {
-        let absolute = project + "/" + stripExtension(file)
+        let path = Self.normalized(inProject(stripExtension(file)))
         for (pattern, targets) in paths where pattern.hasSuffix("/*") {
             for target in targets where target.hasSuffix("/*") {
-                let folder = (baseURL + "/" + target.dropLast(2)).replacingOccurrences(of: "/./", with: "/")
-                if absolute.hasPrefix(folder + "/") {
-                    return String(pattern.dropLast(1)) + String(absolute.dropFirst(folder.count + 1))
+                let folder = Self.normalized(Self.join(baseURL, String(target.dropLast(2))))
+                if folder.isEmpty || path.hasPrefix(folder + "/") {
+                    return String(pattern.dropLast(1)) + String(path.dropFirst(folder.isEmpty ? 0 : folder.count + 1))
                 }
             }
         }
@@ -96,7 +100,7 @@ struct BuildHints {
     // MARK: - Missing export
 
     private func exports(of specifier: String, from importer: String, wanted: String) -> String? {
-        guard let file = resolve(specifier, from: importer), let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+        guard let file = resolve(specifier, from: importer), let text = workspace.text(of: file) else {
             return nil
         }
         let names = text.matches(of: #/export\s+(?:declare\s+)?(?:async\s+)?(?:function\*?|const|let|var|class|interface|type|enum)\s+(?<name>[A-Za-z_$][\w$]*)/#)
@@ -111,7 +115,7 @@ struct BuildHints {
 
     /// The declaration of the function called at the diagnostic's position, from its module's .d.ts.
     private func declaredSignature(at diagnostic: Diagnostic) -> String? {
-        guard let source = try? String(contentsOfFile: project + "/" + diagnostic.file, encoding: .utf8) else { return nil }
+        guard let source = workspace.text(of: inProject(diagnostic.file)) else { return nil }
         let lines = source.split(separator: "\n", omittingEmptySubsequences: false)
         guard lines.indices.contains(diagnostic.line - 1) else { return nil }
         let line = Array(lines[diagnostic.line - 1])
@@ -131,7 +135,7 @@ struct BuildHints {
             let module = source.firstMatch(of: try! Regex("import\\s*\\{[^}]*\\b\(name)\\b[^}]*\\}\\s*from\\s*[\"']([^\"']+)[\"']"))?
                 .output[1].substring,
             let file = resolve(String(module), from: diagnostic.file, preferDeclarations: true),
-            let text = try? String(contentsOfFile: file, encoding: .utf8),
+            let text = workspace.text(of: file),
             let declaration = text.firstMatch(of: try! Regex("export\\s+(?:declare\\s+)?function\\s+\(name)\\s*\\([^;{]*"))
         else { return nil }
         let signature = String(text[declaration.range]).replacingOccurrences(of: "\n", with: " ")
@@ -141,45 +145,62 @@ struct BuildHints {
 
     // MARK: - Resolution
 
-    /// The file a module specifier names, as tsc would find it (relative, tsconfig paths, node_modules).
+    /// The file a module specifier names, as tsc would find it (relative, tsconfig paths,
+    /// node_modules), relative to the workspace root; nil when none resolves inside the workspace.
     private func resolve(_ specifier: String, from importer: String, preferDeclarations: Bool = false) -> String? {
         var bases: [String] = []
         if specifier.hasPrefix(".") {
-            bases.append(project + "/" + (importer as NSString).deletingLastPathComponent + "/" + specifier)
+            bases.append(Self.join(inProject((importer as NSString).deletingLastPathComponent), specifier))
         }
         for (pattern, targets) in paths {
             if pattern.hasSuffix("/*"), specifier.hasPrefix(pattern.dropLast(1)) {
                 let rest = specifier.dropFirst(pattern.count - 1)
-                bases += targets.map { baseURL + "/" + $0.replacingOccurrences(of: "*", with: rest) }
+                bases += targets.map { Self.join(baseURL, $0.replacingOccurrences(of: "*", with: rest)) }
             } else if pattern == specifier {
-                bases += targets.map { baseURL + "/" + $0 }
+                bases += targets.map { Self.join(baseURL, $0) }
             }
         }
-        bases.append(project + "/node_modules/" + specifier)
+        bases.append(inProject("node_modules/" + specifier))
         let order = preferDeclarations ? [".d.ts", ".ts", ".tsx", ".js"] : [".ts", ".tsx", ".d.ts", ".js", ".jsx"]
         for base in bases {
-            let normalized = (base as NSString).standardizingPath
-            for suffix in order.map({ $0 }) + order.map({ "/index" + $0 }) {
+            let normalized = Self.normalized(base)
+            // `..` above the root, or an absolute path, resolves outside: no hint from there.
+            guard !normalized.hasPrefix("/"), normalized != "..", !normalized.hasPrefix("../") else { continue }
+            for suffix in order + order.map({ "/index" + $0 }) {
                 let candidate = normalized + suffix
-                if FileManager.default.fileExists(atPath: candidate) { return candidate }
+                if let found = try? workspace.resolve(candidate), found.kind == .file { return found.relative }
             }
         }
         return nil
     }
 
-    /// Project files that could be imported (never node_modules, build output or .git).
+    /// Project files that could be imported (never node_modules, build output or .git), relative
+    /// to the project.
     private func sourceFiles() -> [String] {
-        guard let walker = FileManager.default.enumerator(atPath: project) else { return [] }
         var files: [String] = []
-        while let entry = walker.nextObject() as? String, files.count < 20_000 {
-            let name = (entry as NSString).lastPathComponent
-            if ["node_modules", ".git", "dist", ".next", "build", ".build"].contains(name) {
-                walker.skipDescendants()
-                continue
+        workspace.walkFiles(under: project, skipping: ["node_modules", ".git", "dist", ".next", "build", ".build"]) { path in
+            let name = (path as NSString).lastPathComponent
+            if Self.extensions.contains(where: { name.hasSuffix($0) }) {
+                files.append(project.isEmpty ? path : String(path.dropFirst(project.count + 1)))
             }
-            if Self.extensions.contains(where: { name.hasSuffix($0) }) { files.append(entry) }
         }
         return files
+    }
+
+    /// A path of the project's, relative to the workspace root.
+    private func inProject(_ path: String) -> String { Self.join(project, path) }
+
+    private static func join(_ folder: String, _ path: String) -> String {
+        folder.isEmpty || path.hasPrefix("/") ? path : folder + "/" + path
+    }
+
+    /// `a/./b/../c` as `a/c`; a leading `..` stays, so callers can see the path climbs out.
+    static func normalized(_ path: String) -> String {
+        var parts: [Substring] = []
+        for part in path.split(separator: "/") where part != "." {
+            if part == "..", let last = parts.last, last != ".." { parts.removeLast() } else { parts.append(part) }
+        }
+        return (path.hasPrefix("/") ? "/" : "") + parts.joined(separator: "/")
     }
 
     private func quoted(in message: String) -> String? {

@@ -33,7 +33,7 @@ struct BuildTool: Tool {
         let output = try Self.fullOutput(outcome, log: log)
         let passed = outcome.exitCode == 0 && !outcome.timedOut
 
-        let hints = BuildHints(project: folder.absolute)
+        let hints = BuildHints(workspace: session.workspace, project: folder.relative)
         let diagnostics = BuildOutput.diagnostics(in: output, project: folder.absolute).map(hints.annotate)
         let errors = diagnostics.filter { $0.severity == "error" }
         let (attempt, sameAs) = await session.recordBuild(passed: passed, fingerprint: BuildOutput.fingerprint(diagnostics))
@@ -69,25 +69,24 @@ struct BuildTool: Tool {
 
     /// The scripts of the folder's package.json, or an error naming the folders that have one.
     static func scripts(in folder: Workspace.Resolved, workspace: Workspace) throws -> [String: String] {
-        guard let data = FileManager.default.contents(atPath: folder.absolute + "/package.json") else {
+        guard let text = workspace.text(of: folder.relative.isEmpty ? "package.json" : folder.relative + "/package.json") else {
             let nearby = packageFolders(in: workspace)
             throw ToolError(
                 "there is no package.json in \(folder.display). "
                     + (nearby.isEmpty ? "No folder of the workspace has one." : "Folders with one: \(nearby.joined(separator: ", ")); pass one as directory."),
                 kind: .usage)
         }
-        let json = try? JSONValue.parse(data)
+        let json = try? JSONValue.parse(text)
         return (json?["scripts"]?.objectValue ?? [:]).compactMapValues(\.stringValue)
     }
 
     /// Folders (two levels deep at most) that hold a package.json, outside node_modules.
     static func packageFolders(in workspace: Workspace) -> [String] {
-        let root = workspace.root
         var found: [String] = []
-        for first in (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? [] where first != "node_modules" && !first.hasPrefix(".") {
-            if FileManager.default.fileExists(atPath: "\(root)/\(first)/package.json") { found.append(first) }
+        for first in workspace.entries(of: "") ?? [] where first != "node_modules" && !first.hasPrefix(".") {
+            if workspace.text(of: "\(first)/package.json") != nil { found.append(first) }
         }
-        return found.sorted()
+        return found
     }
 
     /// Everything the build printed: the spill file when the output outgrew the cap, else head and tail.

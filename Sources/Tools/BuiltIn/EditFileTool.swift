@@ -10,7 +10,7 @@ struct EditFileTool: Tool {
         let resolved = try workspace.resolve(try arguments.string("path"), for: .write)
         switch resolved.kind {
         case .missing: throw FileAccess.missing(resolved, in: workspace)
-        case .directory: throw ToolError(ReadFileTool.directoryMessage(resolved))
+        case .directory: throw ToolError(ReadFileTool.directoryMessage(resolved, in: workspace))
         case .file: break
         }
         let old = try arguments.string("old_string")
@@ -21,7 +21,7 @@ struct EditFileTool: Tool {
         }
         guard old != new else { throw ToolError("old_string and new_string are the same: nothing would change", kind: .usage) }
 
-        let data = try FileAccess.readWhole(resolved.absolute, limit: Self.maxBytes)
+        let data = try workspace.readWhole(resolved, limit: Self.maxBytes)
         guard let text = String(validating: data, as: UTF8.self) else {
             throw ToolError("\(resolved.display) is not valid UTF-8 text; edit it with execute instead, so no bytes are lost")
         }
@@ -34,7 +34,7 @@ struct EditFileTool: Tool {
         }
         var updated = text
         for range in matches.reversed() { updated.replaceSubrange(range, with: new) }
-        try FileAccess.writeAtomically(Data(updated.utf8), to: resolved.absolute)
+        try workspace.writeAtomically(Data(updated.utf8), to: resolved)
 
         let firstLine = lines[0]
         let newLineCount = new.split(separator: "\n", omittingEmptySubsequences: false).count

@@ -14,12 +14,12 @@ struct ReadFileTool: Tool {
         let resolved = try workspace.resolve(try arguments.string("path"))
         switch resolved.kind {
         case .missing: throw FileAccess.missing(resolved, in: workspace)
-        case .directory: throw ToolError(Self.directoryMessage(resolved))
+        case .directory: throw ToolError(Self.directoryMessage(resolved, in: workspace))
         case .file: break
         }
         let offset = arguments.int("offset") ?? 1
         let limit = arguments.int("limit") ?? Self.defaultLimit
-        let page = try Page.read(resolved.absolute, display: resolved.display, offset: offset, limit: limit)
+        let page = try Page.read(workspace.openRegularFile(resolved), display: resolved.display, offset: offset, limit: limit)
         return .text(
             page.render(),
             structured: [
@@ -28,8 +28,8 @@ struct ReadFileTool: Tool {
             ])
     }
 
-    static func directoryMessage(_ resolved: Workspace.Resolved) -> String {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: resolved.absolute).sorted()) ?? []
+    static func directoryMessage(_ resolved: Workspace.Resolved, in workspace: Workspace) -> String {
+        let entries = workspace.entries(of: resolved.relative) ?? []
         let shown = entries.prefix(50).joined(separator: ", ")
         let more = entries.count > 50 ? " and \(entries.count - 50) more" : ""
         return "\(resolved.display) is a folder, not a file. It holds: \(shown.isEmpty ? "nothing" : shown)\(more). Read one of its files."
@@ -48,10 +48,7 @@ struct Page {
     let display: String
     let offset: Int
 
-    static func read(_ path: String, display: String, offset: Int, limit: Int) throws -> Page {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw ToolError("cannot open \(display): \(String(cString: strerror(errno)))")
-        }
+    static func read(_ handle: FileHandle, display: String, offset: Int, limit: Int) throws -> Page {
         defer { try? handle.close() }
         var page = Page(display: display, offset: offset)
         var current: [UInt8] = []  // the line being assembled, only while it is on the page
@@ -60,7 +57,7 @@ struct Page {
         while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
             if first, chunk.prefix(8192).contains(0) {
                 var info = stat()
-                _ = stat(path, &info)
+                _ = fstat(handle.fileDescriptor, &info)
                 throw ToolError(
                     "\(display) is a binary file (\(info.st_size) bytes); read_file shows text only. Inspect it with execute, e.g. `file \(display)` or `xxd \(display) | head`")
             }

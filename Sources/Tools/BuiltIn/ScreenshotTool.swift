@@ -25,10 +25,16 @@ struct ScreenshotTool: Tool {
 
         let started = ContinuousClock.now
         let shot = try await capture(request, target: target, session: session)
-        let saved = savePath?.absolute ?? defaultPath(in: session)
-        try FileManager.default.createDirectory(atPath: (saved as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        try FileAccess.writeAtomically(shot.png, to: saved)
-        let shown = savePath?.display ?? saved
+        let shown: String
+        if let savePath {
+            try session.workspace.writeAtomically(shot.png, to: savePath)
+            shown = savePath.display
+        } else {
+            // The state dir is toolhost's own, out of the sandbox's reach.
+            shown = defaultPath(in: session)
+            try FileManager.default.createDirectory(atPath: (shown as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            try shot.png.write(to: URL(fileURLWithPath: shown), options: .atomic)
+        }
         let (width, height) = Self.dimensions(shot.png)
 
         var lines = ["Screenshot of \(shot.finalURL)\(shot.status.map { " (HTTP \($0))" } ?? ""), title \(JSONValue.string(shot.title).jsonText): \(width)×\(height), saved to \(shown)."]

@@ -11,7 +11,7 @@ struct WriteFileTool: Tool {
         }
         let content = try arguments.string("content")
         let data = Data(content.utf8)
-        try FileAccess.writeAtomically(data, to: resolved.absolute)
+        try session.workspace.writeAtomically(data, to: resolved)
         let lines = content.isEmpty ? 0 : content.split(separator: "\n", omittingEmptySubsequences: false).count - (content.hasSuffix("\n") ? 1 : 0)
         let verb = resolved.kind == .missing ? "Created" : "Replaced"
         return .text(

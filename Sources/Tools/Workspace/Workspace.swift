@@ -1,11 +1,18 @@
 import Foundation
+import Sandbox
 
-/// The one folder the tools may touch. Every path is resolved component by component, following
-/// symlinks itself, so nothing (`..`, an absolute path, a symlink at any depth, even the parent of a
-/// file that does not exist yet) resolves outside the root.
+/// The one folder the tools may touch. A path is first resolved to a symlink-free name, component
+/// by component relative to a descriptor of the root, so nothing (`..`, an absolute path, a symlink
+/// at any depth, even the parent of a file that does not exist yet) names anything outside. Then
+/// every open goes through `Beneath` on that descriptor, which refuses any symlink, so a folder
+/// swapped for a symlink between the two steps makes the call fail, never leave the root
+/// (see WorkspaceFiles.swift).
 public struct Workspace: Sendable {
-    /// The root as a real path (symlinks resolved), without a trailing slash.
+    /// The root as a real path (symlinks resolved), without a trailing slash: for messages and for
+    /// the sandbox's mounts, never for host-side opens.
     public let root: String
+    /// A descriptor of the root, taken once: every host-side access resolves beneath it.
+    let directory: RootDirectory
 
     public init(_ path: String) throws {
         let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
@@ -19,6 +26,7 @@ public struct Workspace: Sendable {
             throw ToolError("workspace \(path) is not a directory", kind: .usage)
         }
         root = resolved == "/" ? "" : resolved
+        directory = try RootDirectory(resolved)
     }
 
     /// What a path names once resolved.
@@ -67,9 +75,9 @@ public struct Workspace: Sendable {
                 }
                 continue
             }
-            let candidate = absolute(components + [String(part)])
+            let candidate = (components + [String(part)]).joined(separator: "/")
             var info = stat()
-            guard lstat(candidate, &info) == 0 else {
+            guard fstatat(directory.fd, candidate, &info, AT_SYMLINK_NOFOLLOW) == 0 else {
                 guard errno == ENOENT else {
                     throw ToolError("cannot look at \(display(components + [String(part)])): \(String(cString: strerror(errno)))")
                 }
@@ -143,10 +151,22 @@ public struct Workspace: Sendable {
             kind: .usage)
     }
 
-    private func readLink(_ path: String) throws -> String {
+    private func readLink(_ relative: String) throws -> String {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-        let count = readlink(path, &buffer, buffer.count - 1)
-        guard count >= 0 else { throw ToolError("cannot read the symlink \(path): \(String(cString: strerror(errno)))") }
+        let count = readlinkat(directory.fd, relative, &buffer, buffer.count - 1)
+        guard count >= 0 else { throw ToolError("cannot read the symlink \(relative): \(String(cString: strerror(errno)))") }
         return String(decoding: buffer[..<count].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
+}
+
+/// The workspace root's descriptor (Beneath.pathOnly), closed with the last workspace value that holds it.
+final class RootDirectory: Sendable {
+    let fd: Int32
+
+    init(_ path: String) throws {
+        fd = open(path, Beneath.pathOnly | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw ToolError("cannot open the workspace \(path): \(String(cString: strerror(errno)))", kind: .usage) }
+    }
+
+    deinit { close(fd) }
 }

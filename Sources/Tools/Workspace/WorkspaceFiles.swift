@@ -1,0 +1,150 @@
+import Foundation
+import Sandbox
+
+/// Every host-side read, write and listing of workspace contents: each opens through `Beneath` on
+/// the root's descriptor, with the symlink-free name `resolve` found, and then works on descriptors
+/// only. A symlink swapped in meanwhile fails the call instead of leading the host outside.
+extension Workspace {
+    /// Opens a resolved path beneath the root; the error names the path and, for a symlink that
+    /// appeared, says the workspace changed under the call.
+    func open(_ relative: String, _ flags: Int32, mode: mode_t = 0o644) throws -> Int32 {
+        let fd = Beneath.open(directory.fd, relative, flags, mode: mode)
+        guard fd < 0 else { return fd }
+        let shown = relative.isEmpty ? "." : relative
+        switch -fd {
+        case ELOOP, EXDEV:
+            throw ToolError("\(shown) changed while toolhost opened it (a symlink appeared on the way); nothing outside the workspace is opened. Try again.")
+        case ENOENT: throw ToolError("\(shown) does not exist (it may have just been removed)")
+        default: throw ToolError("cannot open \(shown): \(String(cString: strerror(-fd)))")
+        }
+    }
+
+    /// A regular file opened for reading; anything else (a fifo, a device, a folder) is refused
+    /// without blocking on it.
+    func openRegularFile(_ resolved: Resolved) throws -> FileHandle {
+        let fd = try open(resolved.relative, O_RDONLY | O_NONBLOCK | O_NOCTTY)
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw ToolError("\(resolved.display) is not a regular file; the file tools only open regular files", kind: .usage)
+        }
+        return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+    }
+
+    /// A whole file, refusing ones over `limit` bytes.
+    func readWhole(_ resolved: Resolved, limit: Int) throws -> Data {
+        let handle = try openRegularFile(resolved)
+        defer { try? handle.close() }
+        var info = stat()
+        fstat(handle.fileDescriptor, &info)
+        guard Int(info.st_size) <= limit else {
+            throw ToolError("\(resolved.display) is \(info.st_size) bytes, over the \(limit)-byte limit for this tool; change it with execute (sed, a script) instead")
+        }
+        return try handle.readToEnd() ?? Data()
+    }
+
+    /// The text of a workspace file named by a path relative to the root, or nil when it does not
+    /// resolve inside, is no regular file, or is over `limit` bytes (build hints, package.json).
+    func text(of path: String, limit: Int = 4 << 20) -> String? {
+        guard let resolved = try? resolve(path), resolved.kind == .file, let data = try? readWhole(resolved, limit: limit) else { return nil }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Writes `data` to a temporary file in the same folder and renames it over the file, so a
+    /// reader never sees half a file; missing parent folders are made. The temp file, the rename
+    /// and every mkdir work on the parent folder's descriptor. An existing file keeps its mode.
+    func writeAtomically(_ data: Data, to resolved: Resolved) throws {
+        var components = resolved.relative.split(separator: "/").map(String.init)
+        guard let name = components.popLast() else { throw ToolError("the workspace root is a folder, not a file", kind: .usage) }
+        let folder = try openFolder(components, creating: true)
+        defer { close(folder) }
+        var mode: mode_t = 0o644
+        var info = stat()
+        if fstatat(folder, name, &info, AT_SYMLINK_NOFOLLOW) == 0 {
+            guard (info.st_mode & S_IFMT) == S_IFREG else {
+                throw ToolError("\(resolved.display) is no longer a regular file (it changed during the call); nothing was written")
+            }
+            mode = info.st_mode & 0o777
+        }
+        let temp = ".\(name.prefix(200)).toolhost-\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let fd = openat(folder, temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
+        guard fd >= 0 else { throw ToolError("cannot create a file in \(display(components)): \(String(cString: strerror(errno)))") }
+        let failure = data.withUnsafeBytes { Descriptor.writeAll(fd, $0) }
+        fchmod(fd, mode)
+        close(fd)
+        guard failure == 0, renameat(folder, temp, folder, name) == 0 else {
+            let code = failure != 0 ? failure : errno
+            unlinkat(folder, temp, 0)
+            throw ToolError("writing \(resolved.display) failed: \(String(cString: strerror(code)))")
+        }
+    }
+
+    /// The folder at `components` (symlink-free), made first when `creating`, as a descriptor.
+    private func openFolder(_ components: [String], creating: Bool) throws -> Int32 {
+        var current = try open("", Beneath.pathOnly | O_DIRECTORY)
+        for (index, component) in components.enumerated() {
+            if creating && mkdirat(current, component, 0o755) != 0 && errno != EEXIST {
+                let code = errno
+                close(current)
+                throw ToolError("cannot create the folder \(display(Array(components[...index]))): \(String(cString: strerror(code)))")
+            }
+            let next = openat(current, component, Beneath.pathOnly | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+            let code = errno
+            close(current)
+            guard next >= 0 else {
+                throw ToolError("cannot open the folder \(display(Array(components[...index]))): \(String(cString: strerror(code))) (it may have changed during the call)")
+            }
+            current = next
+        }
+        return current
+    }
+
+    /// The names in a folder, sorted (nil when it cannot be opened).
+    func entries(of relative: String) -> [String]? {
+        var names: [String] = []
+        let complete = forEachEntry(inFolder: relative) { name, _ in
+            names.append(name)
+            return true
+        }
+        return complete == nil ? nil : names.sorted()
+    }
+
+    /// Calls `body` with each entry of a folder and whether it is a folder itself (symlinks are
+    /// not); stops when `body` returns false. Returns nil when the folder cannot be opened.
+    @discardableResult
+    private func forEachEntry(inFolder relative: String, _ body: (String, Bool) -> Bool) -> Bool? {
+        guard let fd = try? open(relative, O_RDONLY | O_DIRECTORY), let stream = fdopendir(fd) else { return nil }
+        defer { closedir(stream) }
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name == "." || name == ".." { continue }
+            if !body(name, entry.pointee.d_type == DT_DIR) { return false }
+        }
+        return true
+    }
+
+    /// Walks the tree below `relative` (breadth first, never through a symlink), calling `visit`
+    /// with each file's path relative to the root; folders named in `skipping` are not entered.
+    /// Stops after `limit` entries.
+    func walkFiles(under relative: String = "", skipping: Set<String>, limit: Int = 20_000, _ visit: (String) -> Void) {
+        var pending = [relative]
+        var seen = 0
+        while !pending.isEmpty, seen < limit {
+            let folder = pending.removeFirst()
+            forEachEntry(inFolder: folder) { name, isFolder in
+                seen += 1
+                let path = folder.isEmpty ? name : folder + "/" + name
+                if isFolder {
+                    if !skipping.contains(name) { pending.append(path) }
+                } else {
+                    visit(path)
+                }
+                return seen < limit
+            }
+        }
+    }
+
+    private func display(_ components: [String]) -> String {
+        components.isEmpty ? "." : components.joined(separator: "/")
+    }
+}

@@ -1,0 +1,113 @@
+import Foundation
+@testable import Sandbox
+import TestSupport
+import Testing
+@testable import Tools
+
+/// Escapes through the host's own code: what a command plants in the workspace must never lead
+/// the file tools or the build hints outside it.
+@Suite(.serialized) struct HostSideEscapeTests: UsesFixture {
+    let fixture: Fixture
+
+    init() throws { fixture = try Fixture() }
+
+    /// A command swaps a folder and a symlink to a host folder in a loop (renameat2 RENAME_EXCHANGE)
+    /// while the file tools work on paths through that folder: not one call may read, write or edit
+    /// the host folder.
+    @Test func fileToolsWinAgainstARacingSwapper() async throws {
+        let secret = scratch.root + "/host-only"
+        try FileManager.default.createDirectory(atPath: secret, withIntermediateDirectories: true)
+        try "HOSTSECRET\n".write(toFile: secret + "/f", atomically: true, encoding: .utf8)
+        let swapper = """
+            mkdir -p d && echo inside > d/f && ln -sfn \(secret) l && python3 -c '
+            import ctypes, time
+            libc = ctypes.CDLL(None, use_errno=True)
+            end = time.time() + 60
+            while time.time() < end:
+                libc.renameat2(-100, b"d", -100, b"l", 2)
+            '
+            """
+        var started = await call("execute", ["command": .string(swapper), "background": true], in: session)
+        if started.isError {
+            // On a loaded machine a start can be slow to show; one more try before judging.
+            started = await call("execute", ["command": .string(swapper), "background": true], in: session)
+        }
+        try #require(!started.isError, "\(started.text)")
+        // Wait until the swapper runs: d is then sometimes the symlink.
+        for _ in 0..<200 where !(await call("read_file", ["path": "d/f"], in: session)).isError { try await Task.sleep(for: .milliseconds(10)) }
+        var reads = 0, refused = 0, leaks = 0
+        for round in 0..<1500 {
+            let read = await call("read_file", ["path": "d/f"], in: session)
+            if read.isError { refused += 1 } else { reads += 1 }
+            if read.text.contains("HOSTSECRET") { leaks += 1 }
+            if round % 5 == 0 {
+                _ = await call("write_file", ["path": .string("d/planted-\(round)"), "content": "x\n"], in: session)
+                _ = await call("edit_file", ["path": "d/f", "old_string": "HOSTSECRET", "new_string": "PWNED"], in: session)
+            }
+        }
+        _ = await call("execute", ["stop_background": "all"], in: session)
+        #expect(leaks == 0, "\(leaks) reads returned the host file")
+        #expect(reads > 0 && refused > 0, "the swapper raced the calls: \(reads) reads passed, \(refused) were refused")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: secret) == ["f"], "nothing was written in the host folder")
+        #expect(try String(contentsOfFile: secret + "/f", encoding: .utf8) == "HOSTSECRET\n")
+    }
+
+    /// Build output names files; a hint never quotes one outside the workspace.
+    @Test func buildHintsReadNothingOutside() async throws {
+        let secret = scratch.root + "/host-types"
+        try FileManager.default.createDirectory(atPath: secret, withIntermediateDirectories: true)
+        try "export declare function leak(hostSecret: string): void;\n".write(toFile: secret + "/index.d.ts", atomically: true, encoding: .utf8)
+        try scratch.write("src/a.ts", "import { leak } from 'pkg'\nleak(1)\n")
+        try FileManager.default.createDirectory(atPath: scratch.workspacePath + "/node_modules", withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: scratch.workspacePath + "/node_modules/pkg", withDestinationPath: secret)
+        let hints = BuildHints(workspace: try scratch.workspace, project: "")
+        let outside = hints.annotate(Diagnostic(file: "src/a.ts", line: 2, column: 6, severity: "error", code: "TS2345", message: "Argument of type 'number' is not assignable"))
+        #expect(outside.hint == nil || !(outside.hint!.contains("hostSecret")))
+        let absolute = hints.annotate(Diagnostic(file: secret + "/index.d.ts", line: 1, column: 1, severity: "error", code: "TS2345", message: "x"))
+        #expect(absolute.hint == nil)
+    }
+
+    /// Both openers (openat2, and the walk used where the kernel lacks it) refuse a symlink at any
+    /// depth, and `..`, and open plain paths.
+    @Test func bothOpenersRefuseSymlinksAndDotDot() throws {
+        try scratch.write("a/x", "x\n")
+        try FileManager.default.createSymbolicLink(atPath: scratch.workspacePath + "/b", withDestinationPath: "/etc")
+        try FileManager.default.createSymbolicLink(atPath: scratch.workspacePath + "/a/inside", withDestinationPath: "x")
+        let root = open(scratch.workspacePath, Beneath.pathOnly | O_DIRECTORY | O_CLOEXEC)
+        defer { close(root) }
+        let openers: [(String, (String) -> Int32)] = [
+            ("openat2", { Beneath.open(root, $0, O_RDONLY) }),
+            ("walk", { Beneath.walking(root, $0.split(separator: "/"), O_RDONLY, mode: 0) }),
+        ]
+        for (name, opener) in openers {
+            let plain = opener("a/x")
+            #expect(plain >= 0, "\(name)")
+            close(plain)
+            #expect(opener("b/passwd") < 0, "\(name) followed a symlinked folder")
+            #expect(opener("a/inside") < 0, "\(name) followed a final symlink")
+        }
+        #expect(Beneath.open(root, "a/../../etc/passwd", O_RDONLY) == -EXDEV)
+    }
+
+    /// A command that fills the disk is stopped at the session's budget, with the rule named, and
+    /// what is left of the budget carries over to the next command.
+    @Test func theDiskBudgetStopsACommandThatFillsTheDisk() async throws {
+        var profile = try SandboxProfile.load("default")
+        profile.limits.diskMB = 64
+        let runner = try ConfinedRunner(
+            profile: profile, workspace: scratch.workspacePath, stateDirectory: scratch.statePath, host: [:], mechanisms: machineMechanisms)
+        defer { runner.close() }
+        let spec = ProcessSpec(
+            executable: "/bin/sh", arguments: ["-c", "for i in 1 2 3 4 5 6 7 8; do head -c 100000000 /dev/zero > big$i; done; echo finished"],
+            environment: runner.baseEnvironment(host: [:]), workingDirectory: scratch.workspacePath, timeout: .seconds(60))
+        let outcome = try await runner.run(spec)
+        let output = String(decoding: outcome.head + outcome.tail, as: UTF8.self)
+        #expect(output.contains("past what is left of the session's disk budget (limits.disk_mb = 64)"), "\(output)")
+        #expect(!output.contains("finished"))
+        let denials = runner.denials(output: output, exitCode: outcome.exitCode, signal: outcome.signal)
+        #expect(denials.contains { $0.hasPrefix("limits.disk_mb = 64 (profile default)") }, "\(denials)")
+        let written = try FileManager.default.contentsOfDirectory(atPath: scratch.workspacePath).filter { $0.hasPrefix("big") }
+            .map { (try? FileManager.default.attributesOfItem(atPath: scratch.workspacePath + "/" + $0)[.size] as? Int) ?? 0 }.reduce(0, +)
+        #expect(written < 400_000_000, "the command was stopped early, not after writing 800 MB (\(written) bytes)")
+    }
+}
