@@ -12,8 +12,8 @@ public struct Denials: Sendable {
         var found: [String] = []
         func has(_ needles: String...) -> Bool { needles.contains { output.contains($0) } }
 
-        if has(".git/hooks", ".git/config") && has("Read-only file system") {
-            found.append("filesystem.read_only (profile \(name)): .git/hooks and .git/config are protected from commands. Commit and push with the git tools instead.")
+        if has(".git") && has("Read-only file system", "Device or resource busy") {
+            found.append("filesystem.read_only (profile \(name)): .git is read-only to commands, and cannot be moved, replaced or created by them (git status, diff, log and show still work). Use the git tools: git_commit (which also creates the repository), git_branch, git_push.")
         } else if has("Read-only file system") {
             found.append("filesystem (profile \(name)): only the workspace \(workspace) and /tmp are writable; everything else is read-only. Write inside the workspace (or /tmp for scratch files).")
         }
@@ -31,6 +31,9 @@ public struct Denials: Sendable {
         if has("Cannot allocate memory", "out of memory", "Out of memory", "heap out of memory", "std::bad_alloc", "MemoryError") {
             found.append("limits.memory_mb = \(limits.memoryMB) (profile \(name)): the command ran out of address space. Process less at once, or ask for the build profile.")
         }
+        if has("toolhost: stopped: the command grew the disk") {
+            found.append("limits.disk_mb = \(limits.diskMB) (profile \(name)): the session's commands may add at most \(limits.diskMB) MB to the disk. Remove what is not needed (build output, caches, large downloads), then go on.")
+        }
         if has("Too many open files") {
             found.append("limits.open_files = \(limits.openFiles) (profile \(name)): too many files open at once.")
         }
@@ -42,7 +45,7 @@ public struct Denials: Sendable {
             found.append("limits.cpu_seconds = \(limits.cpuSeconds) (profile \(name)): the command used up its CPU time. Make it do less, or ask for the build profile.")
         }
         if has("Operation not permitted") && found.isEmpty {
-            found.append("seccomp and capabilities (profile \(name)): the sandbox blocks privileged operations (mount, namespaces, ptrace, kernel keys, changing owners of files outside the workspace). There is no way around it inside the sandbox: do the task without it.")
+            found.append("seccomp and capabilities (profile \(name)): the sandbox blocks privileged operations (mount, namespaces, ptrace, kernel keys, setuid and setgid bits, changing owners of files outside the workspace). There is no way around it inside the sandbox: do the task without it.")
         }
         return found
     }

@@ -33,10 +33,12 @@ import Testing
         #expect((calls["execute"]?["text"] as? String)?.hasPrefix("alpha\ngamma\n") == true)
         #expect((seen["pwd_after_cd"] as? String)?.hasPrefix(scratch.workspace + "/notes\n") == true)
         let gitCalls = try #require(seen["git"] as? [String: [String: Any]])
-        for name in ["execute", "git_branch", "git_status", "git_diff", "git_commit"] {
+        for name in ["git_branch", "git_status", "git_diff", "git_commit"] {
             #expect(gitCalls[name]?["isError"] as? Bool == false, "\(name): \(gitCalls[name]?["text"] ?? "")")
         }
-        #expect((gitCalls["git_commit"]?["text"] as? String)?.contains("on run-1: docs: add notes") == true)
+        #expect((gitCalls["execute"]?["text"] as? String)?.contains("git_commit (which also creates the repository)") == true)
+        #expect((gitCalls["git_commit"]?["text"] as? String)?.contains("Created the repository (branch main).\nCommitted") == true)
+        #expect((gitCalls["git_status"]?["text"] as? String)?.contains("run-1") == true)
         #expect((gitCalls["git_push"]?["text"] as? String)?.contains("no remote named origin") == true)
         for key in ["escape", "unknown", "missing_param"] {
             let result = try #require(seen[key] as? [String: Any])

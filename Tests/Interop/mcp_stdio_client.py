@@ -50,11 +50,12 @@ async def main(toolhost, workspace, state_dir, mode):
                 "execute": {"command": "cd notes && cat a.txt"},
             }
             git_calls = [
-                ("execute", {"command": "(cd .. && git init -q -b main && git config user.name T && git config user.email t@example.com)"}),
+                # A command cannot create the repository; git_commit does, on the host.
+                ("execute", {"command": "(cd .. && git init -q -b main)"}),
+                ("git_commit", {"message": "docs: add notes", "paths": ["notes"]}),
                 ("git_branch", {"name": "run-1"}),
                 ("git_status", {}),
-                ("git_diff", {"paths": ["notes"]}),
-                ("git_commit", {"message": "docs: add notes", "paths": ["notes"]}),
+                ("git_diff", {}),
                 ("git_push", {}),
             ]
             seen["calls"] = {}

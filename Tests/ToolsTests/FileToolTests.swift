@@ -102,7 +102,8 @@ import Testing
         var info = stat()
         stat(path, &info)
         #expect(info.st_mode & 0o777 == 0o755)
-        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.workspacePath) == ["run.sh"])
+        // .git is the empty placeholder the sandbox keeps read-only, so commands cannot create a repository.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.workspacePath).sorted() == [".git", "run.sh"])
     }
 
     @Test func refusesGitInternalsFoldersAndEscapes() async throws {

@@ -11,15 +11,7 @@ import Testing
 
     init() throws {
         scratch = try Scratch()
-        remote = scratch.root + "/remote.git"
-        try git("init", "-q", "--bare", "-b", "main", remote, in: scratch.root)
-        try git("init", "-q", "-b", "main", in: scratch.workspacePath)
-        try git("config", "user.name", "Test Author", in: scratch.workspacePath)
-        try git("config", "user.email", "author@example.com", in: scratch.workspacePath)
-        try git("remote", "add", "origin", remote, in: scratch.workspacePath)
-        try scratch.write("README.md", "# blog\n")
-        try git("add", ".", in: scratch.workspacePath)
-        try git("commit", "-qm", "init", in: scratch.workspacePath)
+        remote = try scratch.makeRepositoryWithRemote()
         try git("push", "-q", "origin", "main", in: scratch.workspacePath)
     }
 

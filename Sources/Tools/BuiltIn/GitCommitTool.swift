@@ -11,6 +11,9 @@ struct GitCommitTool: Tool {
                 kind: .usage)
         }
         let paths = try GitPaths.resolve(arguments.values["paths"], in: session.workspace)
+        // The repository is made here, on the host: the sandbox cannot create .git itself.
+        let created = await session.hasNoRepository
+        if created { try await session.createRepository() }
         return try await session.withRepository { repository in
             let head = try repository.head()
             guard head.branch != nil else {
@@ -31,7 +34,8 @@ struct GitCommitTool: Tool {
                 throw ToolError("nothing to commit: the working tree matches the last commit. git_status shows what changed.")
             }
             let left = try repository.status().allPaths
-            var text = "Committed \(commit.sha.prefix(7)) on \(head.branch!): \(subject)\n"
+            var text = created ? "Created the repository (branch main).\n" : ""
+            text += "Committed \(commit.sha.prefix(7)) on \(head.branch!): \(subject)\n"
             text += "Files in this commit (\(commit.paths.count)):\n" + commit.paths.map { "  \($0)" }.joined(separator: "\n") + "\n"
             text += left.isEmpty
                 ? "Nothing left uncommitted.\n"

@@ -36,12 +36,27 @@ final class Repository {
         var repository: OpaquePointer?
         let result = git_repository_open_ext(&repository, root, UInt32(GIT_REPOSITORY_OPEN_NO_SEARCH.rawValue), nil)
         if result == GIT_ENOTFOUND.rawValue {
-            throw ToolError(
-                "the workspace \(root) is not a git repository (no .git at its root). Create one with execute: git init -b main")
+            throw ToolError("the workspace \(root) is not a git repository (no .git at its root): git_commit creates one with your first commit")
         }
         try check(result, "git_repository_open_ext")
         pointer = repository!
         self.root = root
+    }
+
+    /// Creates a repository with branch main at `root`, in its `.git` (which may be the empty,
+    /// read-only-to-the-sandbox placeholder).
+    static func create(at root: String) throws {
+        _ = initialized
+        var options = git_repository_init_options()
+        try check(git_repository_init_options_init(&options, UInt32(GIT_REPOSITORY_INIT_OPTIONS_VERSION)), "git_repository_init_options_init")
+        options.flags = GIT_REPOSITORY_INIT_MKPATH.rawValue | GIT_REPOSITORY_INIT_NO_REINIT.rawValue
+        var repository: OpaquePointer?
+        let result = "main".withCString { head in
+            options.initial_head = head
+            return git_repository_init_ext(&repository, root, &options)
+        }
+        try check(result, "git_repository_init_ext")
+        git_repository_free(repository)
     }
 
     deinit { git_repository_free(pointer) }
@@ -371,22 +386,22 @@ final class Repository {
 
     // MARK: - Push
 
-    /// The remote's URL, or nil when there is no such remote.
+    /// Where a push to the remote goes (its push URL when one is set), or nil when there is no such remote.
     func remoteURL(_ name: String) -> String? {
         var remote: OpaquePointer?
         guard git_remote_lookup(&remote, pointer, name) == 0 else { return nil }
         defer { git_remote_free(remote) }
-        return git_remote_url(remote).map { String(cString: $0) }
+        return (git_remote_pushurl(remote) ?? git_remote_url(remote)).map { String(cString: $0) }
     }
 
     /// The remote's default branch (what its HEAD points at), asked of the remote itself.
-    func remoteDefaultBranch(_ name: String, credentials: GitCredentials) throws -> String? {
+    func remoteDefaultBranch(_ name: String, credentials: GitCredentials, pinned: String) throws -> String? {
         var remote: OpaquePointer?
         try check(git_remote_lookup(&remote, pointer, name), "git_remote_lookup(\(name))")
         defer { git_remote_free(remote) }
         var callbacks = git_remote_callbacks()
         try check(git_remote_init_callbacks(&callbacks, UInt32(GIT_REMOTE_CALLBACKS_VERSION)), "git_remote_init_callbacks")
-        let context = RemoteContext(credentials: credentials)
+        let context = RemoteContext(credentials: credentials, pinned: pinned)
         context.install(in: &callbacks)
         // Only the fetch side advertises where HEAD points (receive-pack does not).
         try check(git_remote_connect(remote, GIT_DIRECTION_FETCH, &callbacks, nil, nil), "git_remote_connect(\(name))",
@@ -400,13 +415,13 @@ final class Repository {
 
     /// Pushes `branch` to the same name on `remote`, never forced. Returns the rejection the
     /// remote gave for the ref, if any.
-    func push(branch: String, remote name: String, credentials: GitCredentials) throws -> String? {
+    func push(branch: String, remote name: String, credentials: GitCredentials, pinned: String) throws -> String? {
         var remote: OpaquePointer?
         try check(git_remote_lookup(&remote, pointer, name), "git_remote_lookup(\(name))")
         defer { git_remote_free(remote) }
         var options = git_push_options()
         try check(git_push_options_init(&options, UInt32(GIT_PUSH_OPTIONS_VERSION)), "git_push_options_init")
-        let context = RemoteContext(credentials: credentials)
+        let context = RemoteContext(credentials: credentials, pinned: pinned)
         context.install(in: &options.callbacks)
         let refspec = "refs/heads/\(branch):refs/heads/\(branch)"  // no '+': a push never forces
         let result = withStrarray([refspec]) { refspecs in git_remote_push(remote, refspecs, &options) }
@@ -462,20 +477,25 @@ public struct GitCredentials: Sendable {
 /// What the remote callbacks share through libgit2's single payload pointer.
 final class RemoteContext {
     let credentials: GitCredentials
+    /// The remote's URL as pinned at session start: credentials go only there (https or ssh).
+    let pinned: String
     var rejection: String?
     var attempts = 0
 
-    init(credentials: GitCredentials) {
+    init(credentials: GitCredentials, pinned: String) {
         self.credentials = credentials
+        self.pinned = pinned
     }
 
     /// Sets the credential and push-status callbacks; `self` must outlive the remote operation.
     func install(in callbacks: inout git_remote_callbacks) {
         callbacks.payload = Unmanaged.passUnretained(self).toOpaque()
-        callbacks.credentials = { out, _, username, allowed, payload in
+        callbacks.credentials = { out, url, username, allowed, payload in
             let context = Unmanaged<RemoteContext>.fromOpaque(payload!).takeUnretainedValue()
             context.attempts += 1
             guard context.attempts <= 3 else { return GIT_EAUTH.rawValue }  // a wrong token must not loop
+            // Asked by a redirect target, a plain-http server or another host: no credential at all.
+            guard let url, CredentialScope.allows(String(cString: url), pinned: context.pinned) else { return GIT_PASSTHROUGH.rawValue }
             if allowed & GIT_CREDENTIAL_SSH_KEY.rawValue != 0, let username {
                 return git_credential_ssh_key_from_agent(out, username)
             }

@@ -70,6 +70,7 @@ public actor Session {
         self.baseEnvironment = runner.baseEnvironment(host: hostEnvironment)
         self.gitPolicy = gitPolicy
         self.gitCredentials = gitCredentials ?? .fromEnvironment(hostEnvironment)
+        self.gitSnapshot = GitSnapshot.take(of: workspace)
         let file = "\(stateFolder)/sessions/\(name).json"
         if !fresh, let data = FileManager.default.contents(atPath: file),
             let saved = try? JSONDecoder().decode(Saved.self, from: data), saved.workspace == workspace.root
@@ -96,11 +97,34 @@ public actor Session {
     /// The workspace's repository, opened once: libgit2 then keeps its config, index and objects
     /// between calls (and notices changes on disk itself). Git calls run one at a time, here.
     private var repository: Repository?
+    /// The repository as it was before any command ran: what every git call is checked against.
+    public private(set) var gitSnapshot: GitSnapshot
 
-    /// Runs `body` on the workspace's repository, serialized with the session's other git calls.
+    /// Runs `body` on the workspace's repository, serialized with the session's other git calls,
+    /// once the repository is checked to be the one the session started with.
     func withRepository<T: Sendable>(_ body: @Sendable (Repository) throws -> T) throws -> T {
+        guard gitSnapshot.identity != nil else {
+            if GitSnapshot.gitEntry(in: workspace) != nil {
+                throw ToolError(
+                    "refusing to use .git: it was created after the session started, by a command, not by toolhost. Remove it with execute (rm -rf .git is refused in the sandbox: do it outside), or start a new session.")
+            }
+            throw ToolError("the workspace \(workspace.root) is not a git repository yet: git_commit creates one (branch main) with your first commit")
+        }
         if repository == nil { repository = try Repository(root: workspace.root) }
+        if let refusal = gitSnapshot.refusal(for: repository!, in: workspace) {
+            repository = nil
+            throw ToolError("refusing to use the repository: \(refusal). toolhost trusts only the repository the session started with; nothing was read or written.")
+        }
         return try body(repository!)
+    }
+
+    /// Whether the workspace has no repository yet (and none appeared since the session started).
+    var hasNoRepository: Bool { gitSnapshot.identity == nil && GitSnapshot.gitEntry(in: workspace) == nil }
+
+    /// Creates the workspace's repository on the host (branch main); the session then trusts it.
+    func createRepository() throws {
+        try Repository.create(at: workspace.root)
+        gitSnapshot = GitSnapshot.take(of: workspace)
     }
 
     /// The environment for the next command.
