@@ -333,7 +333,10 @@ public final class AgentLoop: Sendable {
             "structured": result.structured ?? .null,
         ])
         let images = result.content.compactMap { if case .image(let data, _) = $0 { data } else { nil } }
-        run.messages.append(.toolResult(callID: call.id, content: result.text, isError: result.isError, images: images))
+        // A command may have printed a host secret it found: the model never sees one.
+        let (content, redactions) = transcript.redactCounting(result.text)
+        run.summary.redactions += redactions
+        run.messages.append(.toolResult(callID: call.id, content: content, isError: result.isError, images: images))
         return verdict.stop ? verdict.note : nil
     }
 

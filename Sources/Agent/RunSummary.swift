@@ -32,6 +32,8 @@ public struct RunSummary: Sendable, Codable, Equatable {
     public var pushedBranch: String?
     public var screenshot: String?
     public var notes = 0
+    /// Host secrets found in tool results and replaced before the model saw them.
+    public var redactions = 0
     public var loops = 0
     /// How the model wrote its tool calls: "native" for structured calls, else the text dialect
     /// toolhost parsed ("hermes", "mistral", …); several are joined with "+".

@@ -38,16 +38,26 @@ public final class Transcript: Sendable {
         bytes.withUnsafeBytes { Descriptor.writeAll(descriptor, $0) }
     }
 
-    /// Values that must never reach a transcript: the host's keys, tokens, secrets and passwords.
-    public static func secrets(in environment: [String: String]) -> [String] {
-        environment.filter { name, _ in
-            let upper = name.uppercased()
-            return ["KEY", "TOKEN", "SECRET", "PASSWORD"].contains { upper.contains($0) }
-        }.map(\.value)
+    /// Values that must never reach a transcript or a model: every variable the clean environment
+    /// treats as secret (keys, tokens, secrets, passwords, credentials, auth), and the ones named
+    /// outright (`--api-key-env`), whatever they are called.
+    public static func secrets(in environment: [String: String], named: [String] = []) -> [String] {
+        environment.filter { name, _ in CleanEnvironment.looksSecret(name) || named.contains(name) }.map(\.value)
     }
 
     /// The text with every secret replaced.
     public func redact(_ text: String) -> String {
-        secrets.reduce(text) { $0.replacingOccurrences(of: $1, with: "[redacted]") }
+        redactCounting(text).text
+    }
+
+    /// The text with every secret replaced, and how many replacements that took.
+    public func redactCounting(_ text: String) -> (text: String, count: Int) {
+        var count = 0
+        let redacted = secrets.reduce(text) { text, secret in
+            let parts = text.components(separatedBy: secret)
+            count += parts.count - 1
+            return parts.count == 1 ? text : parts.joined(separator: "[redacted]")
+        }
+        return (redacted, count)
     }
 }

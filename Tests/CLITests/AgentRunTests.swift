@@ -198,6 +198,34 @@ import Testing
         #expect(refused.ran.status == 1)
     }
 
+    /// A key named by --api-key-env (whatever its name), and any variable the clean environment
+    /// treats as secret, are replaced in tool results before the model sees them, and counted.
+    @Test func secretsInToolResultsNeverReachTheModel() throws {
+        let scratch = try Scratch()
+        let key = "llm-\(UUID().uuidString)"
+        let password = "pw-\(UUID().uuidString)"
+        try scratch.write(".env", "LLM=\(key)\nDB=\(password)\n")
+        let mock = try MockEndpointProcess(scratch, script: """
+            api_key: \(key)
+            turns:
+              - reply:
+                  tool_calls: [{name: read_file, arguments: {path: .env}}]
+              - expect: {tool_results_contain: ["LLM=[redacted]", "DB=[redacted]"]}
+                reply: {text: "done"}
+            """)
+        var environment = ProcessInfo.processInfo.environment
+        environment["MODEL_ACCESS"] = key
+        environment["DB_PASSWD"] = password
+        let run = try scratch.agent(mock.url, ["--api-key-env", "MODEL_ACCESS"], environment: environment)
+        #expect(run.ran.status == 0, "the mock saw the secrets: \(run.ran.stderr.suffix(600))")
+        let transcript = try String(contentsOfFile: run.folder + "/transcript.jsonl", encoding: .utf8)
+        let summary = try String(contentsOfFile: run.folder + "/summary.json", encoding: .utf8)
+        for (name, text) in [("transcript", transcript), ("summary", summary), ("stdout", run.ran.stdout), ("stderr", run.ran.stderr)] {
+            #expect(!text.contains(key) && !text.contains(password), "a secret leaked into \(name)")
+        }
+        #expect(summary.contains(#""redactions" : 2"#) || summary.contains(#""redactions":2"#), "\(summary)")
+    }
+
     @Test(arguments: ["openai", "anthropic"])
     func aScreenshotReachesTheModel(api: String) throws {
         let scratch = try Scratch()
