@@ -9,7 +9,7 @@ final class ConfinementHandle: @unchecked Sendable {
     private let rlimits: UnsafeMutableBufferPointer<csandbox_rlimit>
     private let strings: [UnsafeMutablePointer<CChar>]
 
-    init(flags: Int32, netnsFD: Int32 = -1, mntnsFD: Int32 = -1, loopbackUp: Bool = false,
+    init(flags: Int32, netnsFD: Int32 = -1, mntnsFD: Int32 = -1, loopbackUp: Bool = false, joinUser: Int32 = -1, idmapUser: Int32 = -1,
          userMaps: (uid: String, gid: String)? = nil, cgroupFDs: [Int32] = [], plan: MountPlan, filter bpf: [UInt8] = [],
          rlimits limits: [(resource: Int32, value: UInt64)] = []) {
         self.plan = plan
@@ -24,7 +24,7 @@ final class ConfinementHandle: @unchecked Sendable {
         self.strings = strings
         pointer = .allocate(capacity: 1)
         pointer.initialize(to: csandbox_confinement(
-            clone_flags: flags, netns_fd: netnsFD, mntns_fd: mntnsFD,
+            clone_flags: flags, netns_fd: netnsFD, mntns_fd: mntnsFD, userns_fd: joinUser, idmap_userns_fd: idmapUser,
             uid_map: userMaps == nil ? nil : UnsafePointer(strings[1]),
             gid_map: userMaps == nil ? nil : UnsafePointer(strings[2]),
             hostname: (flags & Namespaces.uts) != 0 ? UnsafePointer(strings[0]) : nil,
@@ -67,6 +67,12 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     private let cgroups: [ProcessCgroup]
     /// The cgroup controllers that bound this session's commands.
     public let activeCgroups: [ProcessCgroup.Controller]
+    private let userMapping: UserMapping?
+    /// What this session's commands may still add to the workspace's disk.
+    public let disk: DiskBudget
+    /// The host uid and gid commands run as: an unprivileged pair of their own when toolhost is
+    /// root, else toolhost's own user (mapped to root inside).
+    public var hostIdentity: (uid: UInt32, gid: UInt32) { userMapping.map { ($0.uid, $0.gid) } ?? (getuid(), getgid()) }
 
     /// Prepares the confinement once: the mount plan, the BPF program, the session's network namespace.
     /// Refuses, with the exact reason, when the kernel lacks a mechanism the profile requires.
@@ -78,6 +84,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
                 host: [String: String], mechanisms: Mechanisms, sharingNetworkWith other: ConfinedRunner? = nil) throws {
         self.profile = profile
         self.workspace = workspace
+        disk = DiskBudget(path: workspace, megabytes: profile.limits.diskMB)
         confinement = .confined(profile: profile.name)
         for mechanism in profile.requires where !mechanisms.has(mechanism) {
             throw SandboxUnavailable(
@@ -102,11 +109,18 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
         for folder in readable {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         }
-        func plan(withProc: Bool) -> MountPlan {
+        let readOnly = profile.filesystem.readOnly.map(expand)
+        // A protected path that does not exist yet (a workspace with no .git) is made as an empty
+        // folder, so that its read-only mount keeps commands from creating it themselves.
+        for path in readOnly where writable.contains(where: { MountPlan.isUnder(path, $0) && path != $0 }) {
+            var info = stat()
+            if lstat(path, &info) != 0 && errno == ENOENT { mkdir(path, 0o755) }
+        }
+        func plan(withProc: Bool, owner: UserMapping? = nil) -> MountPlan {
             MountPlan(
-                writable: writable, readOnly: profile.filesystem.readOnly.map(expand),
+                writable: writable, readOnly: readOnly,
                 hidden: profile.filesystem.hidden.map(expand), readable: readable,
-                tmpSizeMB: min(profile.limits.memoryMB, 2048), withProc: withProc)
+                tmpSizeMB: min(profile.limits.memoryMB, 2048), withProc: withProc, owner: owner.map { ($0.uid, $0.gid) })
         }
 
         var flags = Namespaces.pid | Namespaces.ipc | Namespaces.uts
@@ -129,9 +143,27 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
         self.netnsFD = netnsFD
         var userMaps: (uid: String, gid: String)?
         let callPlan: MountPlan
+        var notes: [String] = []
+        var mapping: UserMapping?
         if root {
+            // Commands must not be host root: they get an unprivileged uid of their own, and the
+            // workspace is idmapped so what they write still belongs to its owner.
+            var owner = stat()
+            stat(workspace, &owner)
+            do {
+                mapping = try UserMapping(workspaceOwner: (owner.st_uid, owner.st_gid))
+            } catch {
+                notes.append("WARNING: commands run as host root (uid 0), not as an unprivileged user: \(error)")
+            }
             // The session's mounts are made once; each call copies them and adds its own /proc.
-            mountNamespaceFD = try Self.prepareMountNamespace(ConfinementHandle(flags: Namespaces.mount, plan: plan(withProc: false)))
+            do {
+                mountNamespaceFD = try Self.prepareMountNamespace(ConfinementHandle(
+                    flags: Namespaces.mount, idmapUser: mapping?.idmapNamespace ?? -1, plan: plan(withProc: false, owner: mapping)))
+            } catch where mapping != nil {
+                notes.append("WARNING: commands run as host root (uid 0), not as an unprivileged user: the workspace's filesystem cannot be idmapped (\(error))")
+                mapping = nil
+                mountNamespaceFD = try Self.prepareMountNamespace(ConfinementHandle(flags: Namespaces.mount, plan: plan(withProc: false)))
+            }
             callPlan = .procOnly
         } else {
             // A mount namespace owned by another user namespace cannot be joined: build it per call.
@@ -140,7 +172,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
             userMaps = ("0 \(getuid()) 1", "0 \(getgid()) 1")
             callPlan = plan(withProc: true)
         }
-        var notes: [String] = []
+        userMapping = mapping
         if netnsFD < 0 && profile.network == .loopback {
             notes.append("each command gets a loopback network of its own (a shared one needs root): background servers are not reachable from later commands")
         }
@@ -175,7 +207,8 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
         ]
         if let addressSpace = limits.addressSpaceMB { rlimits.append((Int32(RLIMIT_AS.rawValue), UInt64(addressSpace) << 20)) }
         handle = ConfinementHandle(
-            flags: flags, netnsFD: netnsFD, mntnsFD: mountNamespaceFD, loopbackUp: loopbackUp, userMaps: userMaps,
+            flags: flags, netnsFD: netnsFD, mntnsFD: mountNamespaceFD, loopbackUp: loopbackUp,
+            joinUser: mapping?.processNamespace ?? -1, userMaps: userMaps,
             cgroupFDs: cgroups.map(\.procsFD), plan: callPlan, filter: try profile.seccomp.compileBPF(), rlimits: rlimits)
 
         // Try the whole setup once now, so a failure is reported at start with its exact step.
@@ -201,7 +234,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
 
     public func run(_ spec: ProcessSpec) async throws -> ProcessOutcome {
         do {
-            return try await Supervisor.runOnThread(spec, confinement: handle)
+            return try await Supervisor.runOnThread(spec, confinement: handle, disk: disk)
         } catch var error as SpawnError where error.step == .mount {
             error.context = handle.describeMount(error.detail)
             throw error

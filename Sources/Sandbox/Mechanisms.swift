@@ -48,7 +48,7 @@ public struct Mechanisms: Sendable {
         let uidMap = strdup("0 \(uid) 1")!, gidMap = strdup("0 \(gid) 1")!
         defer { free(uidMap); free(gidMap) }
         var confinement = csandbox_confinement(
-            clone_flags: flags, netns_fd: -1, mntns_fd: -1, uid_map: (flags & Namespaces.user) != 0 ? UnsafePointer(uidMap) : nil,
+            clone_flags: flags, netns_fd: -1, mntns_fd: -1, userns_fd: -1, idmap_userns_fd: -1, uid_map: (flags & Namespaces.user) != 0 ? UnsafePointer(uidMap) : nil,
             gid_map: (flags & Namespaces.user) != 0 ? UnsafePointer(gidMap) : nil, hostname: nil, loopback_up: 0,
             cgroup_procs_fds: (-1, -1), mounts: nil, mount_count: 0, rlimits: nil, rlimit_count: 0, filter: nil, filter_len: 0)
         let spec = ProcessSpec(executable: "/bin/true", environment: [:], workingDirectory: "/")

@@ -17,6 +17,9 @@ final class MountPlan: @unchecked Sendable {
         case proc(String)
         case devpts(String)
         case symlink(target: String, link: String)
+        /// nosuid and nodev on a copy, recursively, and idmapped when `idmap` (see `UserMapping`).
+        case harden(slot: Int, idmap: Bool)
+        case chown(String, uid: UInt32, gid: UInt32)
     }
 
     static let deviceNodes = ["null", "zero", "full", "random", "urandom", "tty"]
@@ -45,14 +48,19 @@ final class MountPlan: @unchecked Sendable {
     ///   - hidden: paths covered by an empty folder (or /dev/null for files).
     ///   - withProc: mount /proc too (only in a child that leads a new pid namespace).
     ///   - readable: folders shown read-only even where they lie in a hidden path (saved outputs).
+    ///   - owner: with a user mapping, the writable folders are idmapped through it, and the
+    ///     private home is given to the sandbox's root (an unprivileged host uid).
     convenience init(
-        writable: [String], readOnly: [String], hidden: [String], readable: [String] = [], tmpSizeMB: Int, withProc: Bool
+        writable: [String], readOnly: [String], hidden: [String], readable: [String] = [], tmpSizeMB: Int, withProc: Bool,
+        owner: (uid: UInt32, gid: UInt32)? = nil
     ) {
         var steps: [Step] = [.makePrivate]
         var slot = 0
         var attachments: [(slot: Int, target: String, readOnly: Bool)] = []
         for (path, readOnly) in writable.map({ ($0, false) }) + readable.map({ ($0, true) }) {
             steps.append(.clone(source: path, slot: slot))
+            // A setuid binary or a device node made in the workspace must mean nothing.
+            if !readOnly { steps.append(.harden(slot: slot, idmap: owner != nil)) }
             attachments.append((slot, path, readOnly))
             slot += 1
         }
@@ -80,6 +88,7 @@ final class MountPlan: @unchecked Sendable {
         }
         steps.append(.tmpfs("/tmp", options: "mode=1777,size=\(tmpSizeMB)m", flags: UInt(MS_NOSUID | MS_NODEV)))
         steps.append(.mkdir("/tmp/home"))
+        if let owner { steps.append(.chown("/tmp/home", uid: owner.uid, gid: owner.gid)) }
         for attachment in attachments {
             // The mount point may lie in a tmpfs just made (/tmp, a hidden home): make its folders.
             var prefix = ""
@@ -138,6 +147,8 @@ final class MountPlan: @unchecked Sendable {
         case .proc(let target): return make(CSANDBOX_MOUNT_PROC, target: target)
         case .devpts(let target): return make(CSANDBOX_MOUNT_DEVPTS, target: target)
         case .symlink(let target, let link): return make(CSANDBOX_MOUNT_SYMLINK, source: target, target: link)
+        case .harden(let slot, let idmap): return make(CSANDBOX_MOUNT_HARDEN_SLOT, flags: idmap ? 1 : 0, slot: slot)
+        case .chown(let target, let uid, let gid): return make(CSANDBOX_MOUNT_CHOWN, target: target, flags: UInt(uid) << 32 | UInt(gid))
         }
     }
 
@@ -155,6 +166,8 @@ final class MountPlan: @unchecked Sendable {
         case .proc(let target): "mounting a new proc on \(target)"
         case .devpts(let target): "mounting devpts on \(target)"
         case .symlink(_, let link): "linking \(link)"
+        case .harden(_, let idmap): idmap ? "idmapping the workspace (nosuid, nodev)" : "making the workspace nosuid, nodev"
+        case .chown(let target, _, _): "giving \(target) to the sandbox's user"
         }
     }
 

@@ -55,6 +55,9 @@ public struct OutputCap: Sendable, Equatable {
 
 /// What happened to a finished process.
 public struct ProcessOutcome: Sendable {
+    /// The most a spill file keeps: it is the host's disk, outside every sandbox limit.
+    public static let spillLimit = 64 << 20
+
     /// The exit code, or nil when a signal ended it.
     public var exitCode: Int32?
     public var signal: Int32?
@@ -101,7 +104,7 @@ public protocol ProcessRunner: Sendable {
 public struct SpawnError: Error, CustomStringConvertible {
     /// Where in the child's setup it failed.
     public enum Step: Int32, Sendable {
-        case setup = 1, cgroup, userNamespace, networkNamespace, loopback, hostname, mount, rlimit, fds, chdir,
+        case setup = 1, cgroup, userNamespace, networkNamespace, loopback, hostname, mount, joinUserNamespace, rlimit, fds, chdir,
             capabilities, noNewPrivs, seccomp, exec
     }
 

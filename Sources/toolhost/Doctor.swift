@@ -26,6 +26,8 @@ struct Doctor: ParsableCommand {
             "\(controller.rawValue): " + (ProcessCgroup.parent(for: controller).map { "\($0.path)\($0.v2 ? " (v2)" : " (v1)")" } ?? "not writable")
         }
         print("  cgroup controllers  \(cgroupPlaces.joined(separator: "; "))")
+        print("  commands run as     \(UserMapping.summary)")
+        print("  host-side opens     \(Beneath.summary)")
         print("\nprofiles:")
         var defaultWorks = false
         for name in SandboxProfile.builtInNames {
@@ -35,7 +37,10 @@ struct Doctor: ParsableCommand {
                 let missing = profile.requires.filter { !mechanisms.has($0) }
                 let bpf = try profile.seccomp.compileBPF()
                 if missing.isEmpty {
-                    line = "ok (network \(profile.network.rawValue), seccomp filter \(bpf.count / 8) instructions)"
+                    let network = profile.network == .host
+                        ? "host: shares the host's whole network, its loopback servers and abstract sockets included"
+                        : profile.network.rawValue
+                    line = "ok (network \(network), seccomp filter \(bpf.count / 8) instructions)"
                     if name == "default" { defaultWorks = true }
                 } else {
                     line = "refused: requires \(missing.map(\.rawValue).joined(separator: ", "))"

@@ -1,0 +1,92 @@
+import CSandbox
+import Foundation
+
+/// Who a root toolhost's commands are on the host: an unprivileged uid and gid of their own, never
+/// root. Two user namespaces carry it: one whose root is that uid (commands join it once their
+/// mounts are made), and one that maps the workspace's owner to it, through which the workspace
+/// is idmapped, so files a command creates are still owned by the workspace's owner on disk.
+public final class UserMapping: @unchecked Sendable {
+    /// The host uid and gid commands run as.
+    let uid: UInt32
+    let gid: UInt32
+    /// The namespace whose root is `uid`, for commands to join.
+    let processNamespace: Int32
+    /// The namespace mapping the workspace owner to `uid`, for the workspace's idmapped mount.
+    let idmapNamespace: Int32
+
+    /// The first of the host ids handed out: far above any real account's.
+    static let base: UInt32 = 0x6000_0000
+    private static let counter = LockedBox<UInt32>(0)
+
+    /// A fresh uid for this runner, so one session's processes never count against another's
+    /// RLIMIT_NPROC nor can signal them.
+    init(workspaceOwner owner: (uid: UInt32, gid: UInt32)) throws {
+        let serial = Self.counter.value
+        Self.counter.value = serial &+ 1
+        uid = Self.base + (UInt32(getpid()) & 0xFFFF) << 8 + (serial & 0xFF)
+        gid = uid
+        processNamespace = try Self.namespace(uidMap: "0 \(uid) 1", gidMap: "0 \(gid) 1")
+        if owner == (0, 0) {
+            idmapNamespace = dup(processNamespace)
+        } else {
+            do {
+                idmapNamespace = try Self.namespace(uidMap: "\(owner.uid) \(uid) 1", gidMap: "\(owner.gid) \(gid) 1")
+            } catch {
+                Glibc.close(processNamespace)
+                throw error
+            }
+        }
+    }
+
+    deinit {
+        Glibc.close(processNamespace)
+        Glibc.close(idmapNamespace)
+    }
+
+    /// Who commands run as on this machine, in words, for `toolhost doctor`.
+    public static var summary: String {
+        guard geteuid() == 0 else {
+            return "your own uid \(getuid()) (root inside a user namespace that maps only it): they cannot do more than you"
+        }
+        do {
+            let mapping = try UserMapping(workspaceOwner: (0, 0))
+            return "an unprivileged host uid of each session's own (e.g. \(mapping.uid)), root only inside a user namespace; the workspace is idmapped, so what they write stays its owner's (the filesystem must support idmapped mounts, else toolhost warns that commands run as host root)"
+        } catch {
+            return "HOST ROOT (uid 0): no user namespace could be made (\(error))"
+        }
+    }
+
+    /// A user namespace with the given maps, held by descriptor: a child makes it and waits on a
+    /// pipe while this (host root) process writes its maps.
+    private static func namespace(uidMap: String, gidMap: String) throws -> Int32 {
+        let pipe = try Spawn.pipe()
+        defer { Glibc.close(pipe.write) }
+        var confinement = csandbox_confinement(
+            clone_flags: Namespaces.user, netns_fd: -1, mntns_fd: -1, userns_fd: -1, idmap_userns_fd: -1, uid_map: nil, gid_map: nil,
+            hostname: nil, loopback_up: 0, cgroup_procs_fds: (-1, -1), mounts: nil, mount_count: 0, rlimits: nil, rlimit_count: 0,
+            filter: nil, filter_len: 0)
+        let pid: pid_t
+        do {
+            pid = try withUnsafePointer(to: &confinement) {
+                try Spawn.start(ProcessSpec(executable: "/bin/cat", environment: [:], workingDirectory: "/"), fds: [(pipe.read, 0)], confinement: $0)
+            }
+        } catch {
+            Glibc.close(pipe.read)
+            throw error
+        }
+        Glibc.close(pipe.read)
+        defer {
+            kill(pid, SIGKILL)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        }
+        for (file, text) in [("uid_map", uidMap), ("gid_map", gidMap)] {
+            guard (try? text.write(toFile: "/proc/\(pid)/\(file)", atomically: false, encoding: .utf8)) != nil else {
+                throw SpawnError(executable: "user namespace (\(file) \(text))", errno: EPERM, step: .userNamespace)
+            }
+        }
+        let fd = open("/proc/\(pid)/ns/user", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SpawnError(executable: "user namespace", errno: errno, step: .userNamespace) }
+        return fd
+    }
+}
