@@ -1,8 +1,11 @@
 import Foundation
 
 /// Keeps the head and tail of a stream within a cap; once the cap is exceeded, everything so far
-/// and everything after goes to a spill file, so nothing is lost and memory stays bounded.
+/// and everything after goes to a spill file, so memory stays bounded. The spill file is the
+/// host's disk, outside every sandbox limit, so it stops at `spillLimit` bytes with a line saying
+/// where it was cut; the head and tail still hold the output's true ends.
 struct OutputCapture {
+    static var spillLimit: Int { ProcessOutcome.spillLimit }
     let cap: OutputCap
     let spillPath: String?
     private(set) var head: [UInt8] = []
@@ -10,6 +13,7 @@ struct OutputCapture {
     private var ringStart = 0
     private(set) var total = 0
     private var spill: FileHandle?
+    private var spilled = 0
     private var pending: [UInt8] = []  // everything while it still fits the cap
 
     init(cap: OutputCap, spillPath: String?) {
@@ -26,8 +30,8 @@ struct OutputCapture {
             rest = rest.dropFirst(take)
         }
         appendTail(rest)
-        if let spill {
-            try? spill.write(contentsOf: Data(bytes))
+        if spill != nil {
+            writeSpill(bytes)
         } else if total <= cap.head + cap.tail {
             pending.append(contentsOf: bytes)
         } else {
@@ -56,9 +60,20 @@ struct OutputCapture {
             let handle = FileHandle(forWritingAtPath: spillPath)
         else { return }
         handle.seekToEndOfFile()
-        try? handle.write(contentsOf: Data(bytes))
+        spilled = pending.count
         pending = []
         spill = handle
+        writeSpill(bytes)
+    }
+
+    private mutating func writeSpill(_ bytes: UnsafeRawBufferPointer) {
+        guard let spill, spilled < Self.spillLimit else { return }
+        let room = Self.spillLimit - spilled
+        try? spill.write(contentsOf: Data(bytes.prefix(room)))
+        spilled += min(room, bytes.count)
+        if spilled >= Self.spillLimit {
+            try? spill.write(contentsOf: Data("\n[toolhost: the saved output stops here, at its \(Self.spillLimit >> 20) MiB cap; the command wrote more]\n".utf8))
+        }
     }
 
     /// The bytes after the head, in order: all of them when the output fit, else the last `cap.tail`.

@@ -35,6 +35,8 @@ public struct SandboxProfile: Sendable, Equatable {
         public var fileSizeMB: Int
         public var openFiles: Int
         public var outputBytes: Int
+        /// How much a session's commands may grow the workspace's disk (see `DiskBudget`). Default 8192.
+        public var diskMB: Int = 8192
     }
 
     public struct Filesystem: Sendable, Equatable {
@@ -99,7 +101,7 @@ public struct SandboxProfile: Sendable, Equatable {
         let fs = try top.object("filesystem")
         try fs.allow(["writable", "read_only", "hidden"])
         let limits = try top.object("limits")
-        try limits.allow(["wall_seconds", "cpu_seconds", "memory_mb", "address_space_mb", "processes", "file_size_mb", "open_files", "output_bytes"])
+        try limits.allow(["wall_seconds", "cpu_seconds", "memory_mb", "address_space_mb", "processes", "file_size_mb", "open_files", "output_bytes", "disk_mb"])
         let memory = try limits.positive("memory_mb")
         let addressSpace = try limits.unsigned("address_space_mb").map(Int.init) ?? memory
         let env = try top.object("env")
@@ -120,7 +122,7 @@ public struct SandboxProfile: Sendable, Equatable {
                 wallSeconds: try limits.positive("wall_seconds"), cpuSeconds: try limits.positive("cpu_seconds"),
                 memoryMB: memory, addressSpaceMB: addressSpace == 0 ? nil : addressSpace, processes: try limits.positive("processes"),
                 fileSizeMB: try limits.positive("file_size_mb"), openFiles: try limits.positive("open_files"),
-                outputBytes: try limits.positive("output_bytes")),
+                outputBytes: try limits.positive("output_bytes"), diskMB: try limits.unsigned("disk_mb").map(Int.init) ?? 8192),
             environment: Environment(pass: try env.strings("pass"), set: try env.stringMap("set")),
             seccomp: try SeccompPolicy(try top.object("seccomp")))
     }

@@ -9,17 +9,20 @@ enum Supervisor {
     static let drainBound: Duration = .milliseconds(500)
 
     /// Runs `spec` on a thread of its own: supervision blocks in poll(2), never on a cooperative thread.
-    static func runOnThread(_ spec: ProcessSpec, confinement: ConfinementHandle?) async throws -> ProcessOutcome {
+    static func runOnThread(_ spec: ProcessSpec, confinement: ConfinementHandle?, disk: DiskBudget? = nil) async throws -> ProcessOutcome {
         try await withCheckedThrowingContinuation { continuation in
             let thread = Thread {
-                continuation.resume(with: Result { try run(spec, confinement: confinement) })
+                continuation.resume(with: Result { try run(spec, confinement: confinement, disk: disk) })
             }
             thread.stackSize = 1 << 20
             thread.start()
         }
     }
 
-    static func run(_ spec: ProcessSpec, confinement: ConfinementHandle?) throws -> ProcessOutcome {
+    /// How often the disk is looked at while a command with a disk budget runs.
+    static let diskCheckInterval: Duration = .milliseconds(50)
+
+    static func run(_ spec: ProcessSpec, confinement: ConfinementHandle?, disk: DiskBudget? = nil) throws -> ProcessOutcome {
         let clock = ContinuousClock()
         let started = clock.now
         let output = try Spawn.pipe()
@@ -46,6 +49,9 @@ enum Supervisor {
         LiveProcesses.add(pid)
 
         var capture = OutputCapture(cap: spec.outputCap, spillPath: spec.spillFile)
+        let diskAtStart = disk?.used()
+        let diskAllowance = disk?.remaining ?? 0
+        var nextDiskCheck = started
         var statusBytes: [UInt8] = []
         var open: [Int32] = [output.read] + (status.map { [$0.read] } ?? [])
         let deadline = spec.timeout.map { started + $0 }
@@ -62,6 +68,15 @@ enum Supervisor {
                 kill(group: pid)
                 groupKilled = true
                 drainDeadline = now + drainBound
+            }
+            if !groupKilled, let disk, let diskAtStart, now >= nextDiskCheck {
+                nextDiskCheck = now + diskCheckInterval
+                if let used = disk.used(), used - diskAtStart > diskAllowance {
+                    kill(group: pid)
+                    groupKilled = true
+                    drainDeadline = now + drainBound
+                    Array(DiskBudget.stopLine(grew: used - diskAtStart, limitMB: disk.limit >> 20).utf8).withUnsafeBytes { capture.append($0) }
+                }
             }
             if !groupKilled, hasExited(pid) {
                 // The command is done; whatever it left in its group goes too.
@@ -90,6 +105,7 @@ enum Supervisor {
         }
         if !groupKilled { kill(group: pid) }
         capture.finish()
+        if let disk, let diskAtStart, let used = disk.used() { disk.charge(used - diskAtStart) }
         let duration = clock.now - started
 
         // The command reported its own exit code, and its group is dead: tearing down its

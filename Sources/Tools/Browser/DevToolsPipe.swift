@@ -31,15 +31,30 @@ final class DevToolsPipe: @unchecked Sendable {
     private let lock = NSLock()
     private var nextID = 1
     private var pending: [Int: (method: String, continuation: CheckedContinuation<JSONValue, any Error>)] = [:]
-    /// Events seen per session ("" for the browser), so a waiter registered late still finds them.
-    private var events: [String: [(method: String, params: JSONValue)]] = [:]
+    /// Events seen per session ("" for the browser), so a waiter registered late still finds them;
+    /// at most `keptEvents` of them and `keptEventBytes` bytes per session, oldest dropped first.
+    private var events: [String: [(method: String, params: JSONValue, bytes: Int)]] = [:]
+    private var eventBytes: [String: Int] = [:]
+
+    /// A page decides what the browser sends (a flood of requests with megabyte URLs, say), and
+    /// all of it lands in this host process, outside every cgroup: so everything is bounded.
+    struct Limits {
+        /// A larger message (a full-page shot at the size caps is far below) is dropped unread.
+        var messageBytes = 192 << 20
+        /// Events kept per session, in count and in bytes; the oldest go first.
+        var events = 5000
+        var eventBytes = 16 << 20
+    }
+
+    private let limits: Limits
     private var waiters: [UUID: Waiter] = [:]
     private var isClosed = false
     /// Called on the reader thread for every event (to answer dialogs at once, say).
     private let onEvent: @Sendable (_ method: String, _ params: JSONValue, _ session: String) -> Void
 
     /// Takes ownership of both descriptors.
-    init(write: Int32, read: Int32, onEvent: @escaping @Sendable (String, JSONValue, String) -> Void) {
+    init(write: Int32, read: Int32, limits: Limits = Limits(), onEvent: @escaping @Sendable (String, JSONValue, String) -> Void) {
+        self.limits = limits
         // A write to a browser that just died must fail with EPIPE, not kill toolhost.
         signal(SIGPIPE, SIG_IGN)
         writeFD = write
@@ -99,12 +114,15 @@ final class DevToolsPipe: @unchecked Sendable {
 
     /// The events seen so far for a session.
     func events(of session: String) -> [(method: String, params: JSONValue)] {
-        lock.withLock { events[session] ?? [] }
+        lock.withLock { (events[session] ?? []).map { ($0.method, $0.params) } }
     }
 
     /// Drops what was kept for a session that has ended.
     func forget(session: String) {
-        lock.withLock { _ = events.removeValue(forKey: session) }
+        lock.withLock {
+            events.removeValue(forKey: session)
+            eventBytes.removeValue(forKey: session)
+        }
     }
 
     /// Fails what is waiting and closes our write end; the reader closes its end when the
@@ -124,25 +142,41 @@ final class DevToolsPipe: @unchecked Sendable {
         waiter?.continuation.resume(with: result)
     }
 
+    /// Splits the stream at NUL bytes. Linear: each byte is scanned once, and consumed messages are
+    /// dropped from the front only once they are half the buffer. An oversized message is skipped.
     private func readLoop() {
-        var pendingBytes: [UInt8] = []
+        var buffer: [UInt8] = []
+        var start = 0  // where the message being assembled begins
+        var skipping = false  // inside a message over the size cap: drop it up to its NUL
         var chunk = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let count = chunk.withUnsafeMutableBytes { read(readFD, $0.baseAddress, $0.count) }
             if count < 0 && errno == EINTR { continue }
             if count <= 0 { break }
-            pendingBytes.append(contentsOf: chunk[0..<count])
-            while let end = pendingBytes.firstIndex(of: 0) {
-                let message = try? JSONValue.parse(String(decoding: pendingBytes[..<end], as: UTF8.self))
-                pendingBytes.removeSubrange(...end)
-                if let message { dispatch(message) }
+            var scanFrom = buffer.count
+            buffer.append(contentsOf: chunk[0..<count])
+            while let end = buffer[scanFrom...].firstIndex(of: 0) {
+                if !skipping, let message = try? JSONValue.parse(String(decoding: buffer[start..<end], as: UTF8.self)) {
+                    dispatch(message, bytes: end - start)
+                }
+                skipping = false
+                start = end + 1
+                scanFrom = start
+            }
+            if buffer.count - start > limits.messageBytes {
+                skipping = true
+                buffer.removeAll(keepingCapacity: false)
+                start = 0
+            } else if start > 0 && start * 2 >= buffer.count {
+                buffer.removeSubrange(0..<start)
+                start = 0
             }
         }
         Glibc.close(readFD)
         failAll()
     }
 
-    private func dispatch(_ message: JSONValue) {
+    private func dispatch(_ message: JSONValue, bytes: Int) {
         if let id = message["id"]?.intValue {
             let method = lock.withLock { pending[id]?.method } ?? "?"
             if let error = message["error"] {
@@ -157,8 +191,16 @@ final class DevToolsPipe: @unchecked Sendable {
         let session = message["sessionId"]?.stringValue ?? ""
         onEvent(method, params, session)
         let matched: [Waiter] = lock.withLock {
-            events[session, default: []].append((method, params))
-            if events[session]!.count > 5000 { events[session]!.removeFirst(1000) }
+            events[session, default: []].append((method, params, bytes))
+            eventBytes[session, default: 0] += bytes
+            var dropped = 0
+            while let kept = events[session], dropped < kept.count - 1,
+                kept.count - dropped > limits.events || eventBytes[session]! > limits.eventBytes
+            {
+                eventBytes[session]! -= kept[dropped].bytes
+                dropped += 1
+            }
+            if dropped > 0 { events[session]!.removeFirst(dropped) }
             let ready = waiters.filter { $0.value.session == session && $0.value.match(method, params) }
             for key in ready.keys { waiters.removeValue(forKey: key) }
             return Array(ready.values)

@@ -141,7 +141,10 @@ struct ExecuteTool: Tool {
         var text = Terminal.clean(outcome.head)
         if outcome.truncated {
             let cut = outcome.totalBytes - outcome.head.count - outcome.tail.count
-            text += "\n[… \(cut) bytes cut from the middle; all \(outcome.totalBytes) bytes are in \(spill) …]\n"
+            let saved = outcome.totalBytes > ProcessOutcome.spillLimit
+                ? "the first \(ProcessOutcome.spillLimit >> 20) MiB of the \(outcome.totalBytes) bytes are in \(spill) (saved output stops there)"
+                : "all \(outcome.totalBytes) bytes are in \(spill)"
+            text += "\n[… \(cut) bytes cut from the middle; \(saved) …]\n"
         }
         text += Terminal.clean(outcome.tail)
         if !text.isEmpty && !text.hasSuffix("\n") { text += "\n" }
