@@ -18,6 +18,12 @@ public struct HTTPServeOptions: Sendable {
     public var maxBodyBytes: Int
     /// On SIGTERM, running commands get this long before they are killed.
     public var shutdownGrace: Duration
+    /// Sessions alive at once; see `HTTPSessions.admit`.
+    public var maxSessions = 64
+    /// Connections open at once; more wait in the listen queue.
+    public var maxConnections = 512
+    /// How long a client may take to send a request's headers, and again its body.
+    public var requestTimeout: Duration = .seconds(30)
 
     public init(host: String, port: Int, token: String?, idleTimeout: Duration, maxBodyBytes: Int, shutdownGrace: Duration) {
         self.host = host
@@ -28,9 +34,36 @@ public struct HTTPServeOptions: Sendable {
         self.shutdownGrace = shutdownGrace
     }
 
-    /// Whether the address only takes connections from this machine.
+    /// Whether the address only takes connections from this machine: every address the host name
+    /// resolves to (and so whichever one is bound) is in 127.0.0.0/8 or is ::1. A name is never
+    /// judged by its text: "127.evil.example" may resolve anywhere.
     public var isLoopback: Bool {
-        host == "localhost" || host == "::1" || host.hasPrefix("127.")
+        var hints = addrinfo()
+        hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
+        var list: UnsafeMutablePointer<addrinfo>?
+        guard getaddrinfo(host, nil, &hints, &list) == 0, let list else { return false }
+        defer { freeaddrinfo(list) }
+        var entry: UnsafeMutablePointer<addrinfo>? = list
+        while let current = entry {
+            guard let address = current.pointee.ai_addr, Self.isLoopback(address) else { return false }
+            entry = current.pointee.ai_next
+        }
+        return true
+    }
+
+    static func isLoopback(_ address: UnsafeMutablePointer<sockaddr>) -> Bool {
+        switch Int32(address.pointee.sa_family) {
+        case AF_INET:
+            return address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { UInt32(bigEndian: $0.pointee.sin_addr.s_addr) >> 24 == 127 }
+        case AF_INET6:
+            return address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { pointer in
+                let bytes = withUnsafeBytes(of: pointer.pointee.sin6_addr) { Array($0) }
+                let mappedV4 = bytes[0..<10].allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF
+                return bytes == Array(repeating: 0, count: 15) + [1] || (mappedV4 && bytes[12] == 127)
+            }
+        default:
+            return false
+        }
     }
 }
 
@@ -55,7 +88,7 @@ public struct ToolHTTPServer: Sendable {
                 allowedHosts: ["\(options.host):*", "127.0.0.1:*", "localhost:*"],
                 allowedOrigins: ["http://\(options.host):*", "http://127.0.0.1:*", "http://localhost:*"])
         sessions = HTTPSessions(
-            registry: registry, version: version, logger: logger, makeSession: makeSession,
+            registry: registry, version: version, logger: logger, makeSession: makeSession, maxSessions: options.maxSessions,
             pipeline: StandardValidationPipeline(validators: [
                 origins, AcceptHeaderValidator(mode: .sseRequired), ContentTypeValidator(), ProtocolVersionValidator(),
                 SessionValidator(),
@@ -70,7 +103,8 @@ public struct ToolHTTPServer: Sendable {
             router.on("/mcp", method: method) { request, _ in try await self.respond(to: request) }
         }
         let app = Application(
-            router: router, configuration: .init(address: .hostname(options.host, port: options.port)),
+            router: router, server: options.serverBuilder,
+            configuration: .init(address: .hostname(options.host, port: options.port), availableConnectionsDelegate: options.connectionLimit),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? options.port) },
             logger: logger)
         let expiry = Task {
@@ -187,7 +221,13 @@ actor HTTPSessions {
         let transport: StatefulHTTPServerTransport
         let session: Session
         var lastUsed: ContinuousClock.Instant
+        /// Requests after initialize: a session that never had one may give way to a new client.
+        var requests = 0
     }
+
+    /// A session that never made a request after initialize, idle this long, may be closed to
+    /// admit a new one when the cap is reached: a flood of initialize calls cannot lock clients out.
+    static let unusedGrace: Duration = .seconds(5)
 
     private var entries: [String: Entry] = [:]
     private let registry: ToolRegistry
@@ -195,9 +235,11 @@ actor HTTPSessions {
     private let logger: Logger
     private let makeSession: ToolHTTPServer.SessionFactory
     private let pipeline: any HTTPRequestValidationPipeline
+    private let maxSessions: Int
 
     init(registry: ToolRegistry, version: String, logger: Logger, makeSession: @escaping ToolHTTPServer.SessionFactory,
-         pipeline: any HTTPRequestValidationPipeline) {
+         maxSessions: Int, pipeline: any HTTPRequestValidationPipeline) {
+        self.maxSessions = maxSessions
         self.registry = registry
         self.version = version
         self.logger = logger
@@ -214,6 +256,7 @@ actor HTTPSessions {
         let id = request.header(HTTPHeaderName.sessionID)
         if let id, var entry = entries[id] {
             entry.lastUsed = .now
+            entry.requests += 1
             entries[id] = entry
             let response = await entry.transport.handleRequest(request)
             if request.method.uppercased() == "DELETE" && response.statusCode == 200 { await close(id) }
@@ -227,6 +270,18 @@ actor HTTPSessions {
     }
 
     private func open(_ request: MCP.HTTPRequest, sessionName: String?) async -> MCP.HTTPResponse {
+        if entries.count >= maxSessions {
+            let now = ContinuousClock.now
+            let unused = entries.filter { $0.value.requests == 0 && now - $0.value.lastUsed > Self.unusedGrace }
+            guard let oldest = unused.min(by: { $0.value.lastUsed < $1.value.lastUsed }) else {
+                return .error(
+                    statusCode: 503,
+                    .internalError("Service Unavailable: \(maxSessions) sessions are open (--max-sessions); close one (DELETE /mcp) or retry later"),
+                    extraHeaders: ["Retry-After": "5"])
+            }
+            logger.info("session cap reached: closing \(oldest.key), which made no request since initialize")
+            await close(oldest.key)
+        }
         let id = UUID().uuidString
         let transport = StatefulHTTPServerTransport(sessionIDGenerator: FixedSessionID(id: id), validationPipeline: pipeline, logger: logger)
         let session: Session

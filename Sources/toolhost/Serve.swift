@@ -40,6 +40,17 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "On SIGTERM, seconds running commands get before they are killed.")
     var shutdownGrace: Int = 10
 
+    @Option(help: ArgumentHelp(
+        "The most HTTP sessions alive at once (each holds namespaces, cgroups and descriptors).",
+        discussion: "At the cap, a session that never made a call and has been idle for 5 s gives way to a new one; otherwise initialize gets 503 with Retry-After."))
+    var maxSessions: Int = 64
+
+    @Option(help: "The most HTTP connections open at once; more wait in the listen queue.")
+    var maxConnections: Int = 512
+
+    @Option(help: "Seconds a client has to send a request's headers, and again its body, before the connection is closed.")
+    var requestTimeout: Int = 30
+
     @OptionGroup var options: SessionOptions
 
     func run() async throws {
@@ -72,12 +83,18 @@ struct Serve: AsyncParsableCommand {
             token = text.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         if token?.isEmpty == true { token = nil }
-        let httpOptions = HTTPServeOptions(
+        guard maxSessions > 0, maxConnections > 0, requestTimeout > 0 else {
+            throw ValidationError("--max-sessions, --max-connections and --request-timeout take a number above 0")
+        }
+        var httpOptions = HTTPServeOptions(
             host: host, port: port, token: token, idleTimeout: .seconds(idleTimeout), maxBodyBytes: maxBodyBytes,
             shutdownGrace: .seconds(shutdownGrace))
+        httpOptions.maxSessions = maxSessions
+        httpOptions.maxConnections = maxConnections
+        httpOptions.requestTimeout = .seconds(requestTimeout)
         guard httpOptions.isLoopback || token != nil else {
             throw ValidationError(
-                "\(host) is not a loopback address, so clients must authenticate: give --token-file FILE or set TOOLHOST_TOKEN")
+                "\(host) does not resolve to loopback addresses only, so clients must authenticate: give --token-file FILE or set TOOLHOST_TOKEN")
         }
         bootstrapLogging()
         _ = try Workspace(workspace)  // fail now, not at the first client

@@ -157,6 +157,82 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
     }
 }
 
+/// The server's own resources are bounded: sessions, slow clients, and what counts as loopback.
+@Suite(.serialized) struct HTTPBoundsTests {
+    static let flood = #"""
+        import http.client, json, sys, time
+        host, port = sys.argv[1], int(sys.argv[2])
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "flood", "version": "1"}}})
+        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        statuses, retry, started = {}, set(), time.time()
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        for i in range(int(sys.argv[3])):
+            conn.request("POST", "/mcp", body, headers)
+            r = conn.getresponse(); r.read()
+            statuses[r.status] = statuses.get(r.status, 0) + 1
+            if r.getheader("Retry-After"): retry.add(r.getheader("Retry-After"))
+        print(json.dumps({"statuses": statuses, "retry_after": sorted(retry), "seconds": time.time() - started}))
+        """#
+
+    @Test func tenThousandInitializeCallsLeaveTheServerAnswering() throws {
+        let scratch = try Scratch()
+        let server = try HTTPServerProcess(scratch, extra: ["--max-sessions", "8"])
+        let port = server.url.split(separator: ":").last!.split(separator: "/").first!
+        let ran = try runProgram(repositoryRoot + "/.venv/bin/python", ["-c", Self.flood, "127.0.0.1", String(port), "10000"])
+        let seen = try #require(try JSONSerialization.jsonObject(with: Data(ran.stdout.utf8)) as? [String: Any], "\(ran.stderr)")
+        let statuses = try #require(seen["statuses"] as? [String: Int])
+        // Eight at once; an unused one gives way to a new one after 5 s, so a long flood gets a few more.
+        #expect((statuses["200"] ?? 0) >= 8 && (statuses["200"] ?? 0) + (statuses["503"] ?? 0) == 10000, "\(seen)")
+        #expect((statuses["503"] ?? 0) > 9000, "refused cleanly: \(seen)")
+        #expect(seen["retry_after"] as? [String] == ["5"])
+        // Once the flood's sessions have sat unused past the grace, a real client gets in.
+        Thread.sleep(forTimeInterval: 5.5)
+        let client = try httpClient(["basic", server.url])
+        #expect((client["tools"] as? [String])?.isEmpty == false)
+    }
+
+    @Test func aSlowClientIsCutOff() throws {
+        let scratch = try Scratch()
+        let server = try HTTPServerProcess(scratch, extra: ["--request-timeout", "1"])
+        let port = server.url.split(separator: ":").last!.split(separator: "/").first!
+        let script = #"""
+            import socket, sys, time
+            s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+            s.sendall(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            started = time.time()
+            try:
+                while time.time() - started < 10:
+                    s.sendall(b"X-Slow: 1\r\n")
+                    s.settimeout(0.2)
+                    try:
+                        if s.recv(1) == b"":
+                            break
+                    except socket.timeout:
+                        pass
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            print(round(time.time() - started, 1))
+            """#
+        let ran = try runProgram(repositoryRoot + "/.venv/bin/python", ["-c", script, String(port)])
+        let seconds = try #require(Double(ran.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(ran.stderr)")
+        #expect(seconds < 3, "a client trickling headers was held for \(seconds) s")
+        #expect(try curlStatus(server.url, body: initializeBody) == 200, "others are still served")
+    }
+
+    @Test func loopbackIsJudgedByAddressNotText() throws {
+        let scratch = try Scratch()
+        var environment = ProcessInfo.processInfo.environment
+        environment["TOOLHOST_TOKEN"] = nil
+        for address in ["127.evil.invalid:0", "localhost.invalid:0"] {
+            let ran = try runProgram(
+                toolhostBinary, ["serve", "--http", address, "--workspace", scratch.workspace, "--state-dir", scratch.state],
+                environment: environment)
+            #expect(ran.status == 2, "\(address)")
+            #expect(ran.stderr.contains("clients must authenticate"), "\(address): \(ran.stderr)")
+        }
+    }
+}
+
 @Suite struct HTTPUsageTests {
     @Test func aBadAddressIsAUsageError() throws {
         let scratch = try Scratch()
