@@ -335,7 +335,7 @@ public final class AgentLoop: Sendable {
         let images = result.content.compactMap { if case .image(let data, _) = $0 { data } else { nil } }
         // A command may have printed a host secret it found: the model never sees one.
         let (content, redactions) = transcript.redactCounting(result.text)
-        run.summary.redactions += redactions
+        run.summary.redactions += result.redactions + redactions
         run.messages.append(.toolResult(callID: call.id, content: content, isError: result.isError, images: images))
         return verdict.stop ? verdict.note : nil
     }

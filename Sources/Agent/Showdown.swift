@@ -153,7 +153,7 @@ public struct Showdown: Sendable {
         let endpoint = try Endpoint(entry.url, api: entry.api)
         let client = makeClient(endpoint: endpoint, environment: environment, keyVariable: entry.keyVariable)
         let session = try makeSession(workspace, run)
-        let transcript = try Transcript(path: folder + "/transcript.jsonl", secrets: Transcript.secrets(in: environment, named: [entry.keyVariable].compactMap { $0 }))
+        let transcript = try Transcript(path: folder + "/transcript.jsonl", redactor: Redactor(environment: environment, named: [entry.keyVariable].compactMap { $0 }))
         var summary: RunSummary
         do {
             let model = try await chooseModel(entry.model, client: client)

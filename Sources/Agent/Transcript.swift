@@ -1,23 +1,23 @@
 import Foundation
 import JSONCore
 import Sandbox
+import Tools
 
 /// transcript.jsonl: one event per line, each written with a single write(2) as it happens, so a
 /// crash leaves every earlier line whole. Secrets (the API key) are replaced before anything is written.
 public final class Transcript: Sendable {
     private let descriptor: Int32
-    private let secrets: [String]
+    private let redactor: Redactor
     private let started: ContinuousClock.Instant
     public let path: String
 
-    public init(path: String, secrets: [String]) throws {
+    public init(path: String, redactor: Redactor) throws {
         descriptor = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else {
             throw TaskError("cannot write the transcript \(path): \(String(cString: strerror(errno)))")
         }
         self.path = path
-        // Short values would redact common words; real keys are long.
-        self.secrets = secrets.filter { $0.count >= 8 }
+        self.redactor = redactor
         started = .now
     }
 
@@ -38,26 +38,13 @@ public final class Transcript: Sendable {
         bytes.withUnsafeBytes { Descriptor.writeAll(descriptor, $0) }
     }
 
-    /// Values that must never reach a transcript or a model: every variable the clean environment
-    /// treats as secret (keys, tokens, secrets, passwords, credentials, auth), and the ones named
-    /// outright (`--api-key-env`), whatever they are called.
-    public static func secrets(in environment: [String: String], named: [String] = []) -> [String] {
-        environment.filter { name, _ in CleanEnvironment.looksSecret(name) || named.contains(name) }.map(\.value)
-    }
-
     /// The text with every secret replaced.
     public func redact(_ text: String) -> String {
-        redactCounting(text).text
+        redactor.redact(text).text
     }
 
     /// The text with every secret replaced, and how many replacements that took.
     public func redactCounting(_ text: String) -> (text: String, count: Int) {
-        var count = 0
-        let redacted = secrets.reduce(text) { text, secret in
-            let parts = text.components(separatedBy: secret)
-            count += parts.count - 1
-            return parts.count == 1 ? text : parts.joined(separator: "[redacted]")
-        }
-        return (redacted, count)
+        redactor.redact(text)
     }
 }

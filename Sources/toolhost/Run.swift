@@ -143,7 +143,7 @@ struct Run: AsyncParsableCommand {
         let session = try options.openSession(workspace: workspace, name: sessionName, fresh: options.session == "default")
         let transcript: Transcript
         do {
-            transcript = try Transcript(path: folder + "/transcript.jsonl", secrets: Transcript.secrets(in: environment, named: [endpointOptions.apiKeyEnv].compactMap { $0 }))
+            transcript = try Transcript(path: folder + "/transcript.jsonl", redactor: Redactor(environment: environment, named: [endpointOptions.apiKeyEnv].compactMap { $0 }))
         } catch {
             throw ValidationError("\(error)")
         }

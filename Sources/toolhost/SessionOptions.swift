@@ -26,7 +26,9 @@ struct SessionOptions: ParsableArguments {
 
     /// The runner for the chosen profile; a machine that cannot confine as the profile requires
     /// gets a refusal with the reason, never a silent fallback.
-    func makeRunner(workspace: Workspace, state: StateDirectory, profile: String? = nil, sharingNetworkWith other: (any ProcessRunner)? = nil) throws -> any ProcessRunner {
+    func makeRunner(
+        workspace: Workspace, state: StateDirectory, session: String, profile: String? = nil, sharingNetworkWith other: (any ProcessRunner)? = nil
+    ) throws -> any ProcessRunner {
         if unconfined {
             let runner = UnconfinedRunner(reason: "--unconfined was given")
             warn("WARNING: commands run UNCONFINED (--unconfined): they can read and change anything your user can.")
@@ -41,7 +43,7 @@ struct SessionOptions: ParsableArguments {
         do {
             let runner = try ConfinedRunner(
                 profile: loaded, workspace: workspace.root, stateDirectory: state.path,
-                readable: Session.readableFolders(state: state, workspace: workspace),
+                readable: Session.readableFolders(state: state, workspace: workspace, session: session),
                 host: ProcessInfo.processInfo.environment, mechanisms: .current, sharingNetworkWith: other as? ConfinedRunner)
             for note in runner.notes { warn("note: \(note)") }
             return runner
@@ -59,12 +61,13 @@ struct SessionOptions: ParsableArguments {
             let workspace = try Workspace(path)
             let state = StateDirectory(stateDir ?? StateDirectory.defaultPath())
             let options = self
-            let runner = try makeRunner(workspace: workspace, state: state)
+            let sessionName = name ?? session
+            let runner = try makeRunner(workspace: workspace, state: state, session: sessionName)
             return try Session(
-                name: name ?? session, fresh: fresh, workspace: workspace, state: state, runner: runner,
+                name: sessionName, fresh: fresh, workspace: workspace, state: state, runner: runner,
                 gitPolicy: GitPolicy.load(path: config),
                 makeProfileRunner: { profile in
-                    try options.makeRunner(workspace: workspace, state: state, profile: profile, sharingNetworkWith: runner)
+                    try options.makeRunner(workspace: workspace, state: state, session: sessionName, profile: profile, sharingNetworkWith: runner)
                 })
         } catch let error as ToolError {
             throw ValidationError(error.message)

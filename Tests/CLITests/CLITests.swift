@@ -19,6 +19,20 @@ import Testing
         #expect(serveHelp.contains("mcpServers"))
     }
 
+    /// Every front door takes host secrets out of results: here `toolhost call`, as MCP clients get them.
+    @Test func hostSecretsAreRedactedFromResults() throws {
+        let scratch = try Scratch()
+        let token = "ghp_\(UUID().uuidString)"
+        try "GIT_TOKEN=\(token)\n".write(toFile: scratch.workspace + "/.env", atomically: true, encoding: .utf8)
+        var environment = ProcessInfo.processInfo.environment
+        environment["GIT_TOKEN"] = token
+        let ran = try runProgram(
+            toolhostBinary, ["call", "read_file", #"{"path":".env"}"#, "--workspace", scratch.workspace, "--state-dir", scratch.state],
+            environment: environment)
+        #expect(ran.status == 0)
+        #expect(ran.stdout.contains("GIT_TOKEN=[redacted]") && !ran.stdout.contains(token), "\(ran.stdout)")
+    }
+
     @Test func callExitCodes() throws {
         let scratch = try Scratch()
         let ok = try scratch.call("execute", #"{"command":"echo hi"}"#)

@@ -110,4 +110,14 @@ import Testing
             .map { (try? FileManager.default.attributesOfItem(atPath: scratch.workspacePath + "/" + $0)[.size] as? Int) ?? 0 }.reduce(0, +)
         #expect(written < 400_000_000, "the command was stopped early, not after writing 800 MB (\(written) bytes)")
     }
+
+    /// A session's saved outputs are readable from its own commands only.
+    @Test func savedOutputsBelongToTheirSession() async throws {
+        let first = await run("seq 1 20000; echo SECRET-OF-THE-FIRST")
+        let saved = try #require(first.text.firstMatch(of: #/bytes are in (\S+)/#).map { String($0.output.1) }, "\(first.text.prefix(300))")
+        #expect(!(await run("tail -c 100 \(saved)")).text.contains("No such file"), "the session reads its own output")
+        let other = try scratch.session("other")
+        let peek = await run("tail -c 100 \(saved) 2>&1; ls \((saved as NSString).deletingLastPathComponent) 2>&1", in: other)
+        #expect(!peek.text.contains("SECRET-OF-THE-FIRST"), "\(peek.text)")
+    }
 }

@@ -16,11 +16,11 @@ extension Scratch {
         let workspace = try self.workspace
         let runner = try ConfinedRunner(
             profile: SandboxProfile.load(profile), workspace: workspace.root, stateDirectory: statePath,
-            readable: Session.readableFolders(state: state, workspace: workspace), host: host, mechanisms: machineMechanisms)
+            readable: Session.readableFolders(state: state, workspace: workspace, session: name), host: host, mechanisms: machineMechanisms)
         let others: @Sendable (String) throws -> any ProcessRunner = { [statePath] other in
             try ConfinedRunner(
                 profile: SandboxProfile.load(other), workspace: workspace.root, stateDirectory: statePath,
-                readable: Session.readableFolders(state: state, workspace: workspace), host: host, mechanisms: machineMechanisms,
+                readable: Session.readableFolders(state: state, workspace: workspace, session: name), host: host, mechanisms: machineMechanisms,
                 sharingNetworkWith: runner)
         }
         return try Session(

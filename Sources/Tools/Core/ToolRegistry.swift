@@ -59,7 +59,7 @@ public struct ToolRegistry: Sendable {
                 "invalid arguments for '\(name)': \(problems.joined(separator: "; ")).", kind: .usage)
         }
         do {
-            return try await tool.run(Arguments(values), in: session)
+            return session.redactor.redact(try await tool.run(Arguments(values), in: session))
         } catch let error as ToolError {
             return .failure(error.message, kind: error.kind)
         } catch {

@@ -17,6 +17,8 @@ public struct ToolResult: Sendable {
     /// Machine-readable facts (exit code, cwd, counts) for clients that take structured results.
     public var structured: JSONValue?
     public var error: ErrorKind?
+    /// Host secrets replaced by `[redacted]` before the result left toolhost.
+    public var redactions = 0
 
     public var isError: Bool { error != nil }
 

@@ -11,6 +11,8 @@ public actor Session {
     public nonisolated let stateFolder: String
     /// The environment every command starts from, before the session's own exports.
     public nonisolated let baseEnvironment: [String: String]
+    /// Takes the host's secrets out of every result, whichever front door asked.
+    public nonisolated let redactor: Redactor
     /// Makes the runner of another profile (build: more time and memory; browser: Chromium's
     /// processes), on first use; it shares the session's network, so servers stay reachable.
     private let makeProfileRunner: (@Sendable (_ profile: String) throws -> any ProcessRunner)?
@@ -58,16 +60,13 @@ public actor Session {
         gitCredentials: GitCredentials? = nil, makeProfileRunner: (@Sendable (_ profile: String) throws -> any ProcessRunner)? = nil
     ) throws {
         self.makeProfileRunner = makeProfileRunner
-        guard !name.isEmpty, name.count <= 64,
-            name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }), name.first != "."
-        else {
-            throw ToolError("session name '\(name)' is not allowed: use 1-64 letters, digits, '-', '_' or '.'", kind: .usage)
-        }
+        try Self.validate(name: name)
         self.name = name
         self.workspace = workspace
         self.runner = runner
         self.stateFolder = state.folder(for: workspace)
         self.baseEnvironment = runner.baseEnvironment(host: hostEnvironment)
+        self.redactor = Redactor(environment: hostEnvironment)
         self.gitPolicy = gitPolicy
         self.gitCredentials = gitCredentials ?? .fromEnvironment(hostEnvironment)
         self.gitSnapshot = GitSnapshot.take(of: workspace)
@@ -87,11 +86,21 @@ public actor Session {
 
     private var stateFile: String { "\(stateFolder)/sessions/\(name).json" }
 
-    /// The folders whose files results name (saved outputs, background logs): a sandbox must let
-    /// commands read them.
-    public static func readableFolders(state: StateDirectory, workspace: Workspace) -> [String] {
+    /// Refuses a session name that could not be a file name of its own.
+    static func validate(name: String) throws {
+        guard !name.isEmpty, name.count <= 64,
+            name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "-_.".contains($0)) }), name.first != "."
+        else {
+            throw ToolError("session name '\(name)' is not allowed: use 1-64 letters, digits, '-', '_' or '.'", kind: .usage)
+        }
+    }
+
+    /// The folders whose files results name (this session's saved outputs and background logs):
+    /// its sandbox must let commands read them, and no other session's sandbox may.
+    public static func readableFolders(state: StateDirectory, workspace: Workspace, session: String) throws -> [String] {
+        try validate(name: session)
         let folder = state.folder(for: workspace)
-        return [folder + "/outputs", folder + "/background"]
+        return [folder + "/outputs/" + session, folder + "/background/" + session]
     }
 
     /// The workspace's repository, opened once: libgit2 then keeps its config, index and objects
@@ -154,7 +163,7 @@ public actor Session {
     func newStatePath(kind: String, suffix: String = "log") -> String {
         counter += 1
         let stamp = Int(Date().timeIntervalSince1970 * 1000)
-        return "\(stateFolder)/\(kind)/\(name)-\(stamp)-\(getpid())-\(counter).\(suffix)"
+        return "\(stateFolder)/\(kind)/\(name)/\(stamp)-\(getpid())-\(counter).\(suffix)"
     }
 
     /// A background process with what started it.
