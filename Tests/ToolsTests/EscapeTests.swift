@@ -96,8 +96,12 @@ import Testing
         let server = Process()
         server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         server.arguments = ["-c", "import socket,sys; s=socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(); c,_=s.accept(); c.send(b'hello-from-host'); c.close()", folder + "/d.sock"]
+        // Its output goes nowhere, and it is killed outright: a test process may block SIGTERM for
+        // its children, and a leftover holding the test's stdout would keep the runner waiting.
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
         try server.run()
-        defer { server.terminate() }
+        defer { kill(server.processIdentifier, SIGKILL) }
         for _ in 0..<50 where !FileManager.default.fileExists(atPath: folder + "/d.sock") { usleep(20_000) }
         let command = "python3 -c \"import socket; s=socket.socket(socket.AF_UNIX); s.connect('\(folder)/d.sock'); print(s.recv(64))\" 2>&1; ls /run /var/run"
         let result = await run(command)

@@ -163,7 +163,9 @@ public actor Session {
     func newStatePath(kind: String, suffix: String = "log") -> String {
         counter += 1
         let stamp = Int(Date().timeIntervalSince1970 * 1000)
-        return "\(stateFolder)/\(kind)/\(name)/\(stamp)-\(getpid())-\(counter).\(suffix)"
+        let folder = "\(stateFolder)/\(kind)/\(name)"
+        try? FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        return "\(folder)/\(stamp)-\(getpid())-\(counter).\(suffix)"
     }
 
     /// A background process with what started it.
