@@ -21,8 +21,11 @@ public final class UserMapping: @unchecked Sendable {
     /// A fresh uid for this runner, so one session's processes never count against another's
     /// RLIMIT_NPROC nor can signal them.
     init(workspaceOwner owner: (uid: UInt32, gid: UInt32)) throws {
-        let serial = Self.counter.value
-        Self.counter.value = serial &+ 1
+        // Two sessions opening at once must not get the same uid.
+        let serial = Self.counter.update { counter in
+            defer { counter &+= 1 }
+            return counter
+        }
         uid = Self.base + (UInt32(getpid()) & 0xFFFF) << 8 + (serial & 0xFF)
         gid = uid
         processNamespace = try Self.namespace(uidMap: "0 \(uid) 1", gidMap: "0 \(gid) 1")

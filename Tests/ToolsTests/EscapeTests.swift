@@ -67,7 +67,7 @@ import Testing
 
     @Test func commandsRunAsAnUnprivilegedHostUser() async throws {
         try #require(geteuid() == 0, "only a root toolhost maps commands to another uid")
-        let result = await run("cat /etc/shadow 2>&1; touch mine; sleep 3 & cat /proc/self/status | grep -E '^(Uid|Gid|Groups)'")
+        let result = await run("cat /etc/shadow 2>&1; touch mine")
         #expect(result.text.contains("Permission denied"))
         #expect(!result.text.contains("root:"), "no line of /etc/shadow")
         var info = stat()

@@ -84,7 +84,7 @@ struct BuildTool: Tool {
     static func packageFolders(in workspace: Workspace) -> [String] {
         var found: [String] = []
         for first in workspace.entries(of: "") ?? [] where first != "node_modules" && !first.hasPrefix(".") {
-            if workspace.text(of: "\(first)/package.json") != nil { found.append(first) }
+            if (try? workspace.resolve("\(first)/package.json"))?.kind == .file { found.append(first) }
         }
         return found
     }

@@ -26,12 +26,10 @@ public struct GitSnapshot: Sendable {
     /// The `.git` entry's identity, when it is a folder holding a repository (an empty one is the
     /// placeholder the sandbox mounts read-only so commands cannot create a repository).
     static func gitEntry(in workspace: Workspace) -> FileIdentity? {
-        var info = stat()
-        guard fstatat(workspace.directory.fd, ".git", &info, AT_SYMLINK_NOFOLLOW) == 0, (info.st_mode & S_IFMT) == S_IFDIR,
-            fstatat(workspace.directory.fd, ".git/HEAD", &info, AT_SYMLINK_NOFOLLOW) == 0
+        var folder = stat(), head = stat()
+        guard fstatat(workspace.directory.fd, ".git", &folder, AT_SYMLINK_NOFOLLOW) == 0, (folder.st_mode & S_IFMT) == S_IFDIR,
+            fstatat(workspace.directory.fd, ".git/HEAD", &head, AT_SYMLINK_NOFOLLOW) == 0
         else { return nil }
-        var folder = stat()
-        fstatat(workspace.directory.fd, ".git", &folder, AT_SYMLINK_NOFOLLOW)
         return FileIdentity(device: UInt64(folder.st_dev), inode: UInt64(folder.st_ino))
     }
 
