@@ -9,20 +9,30 @@ enum Supervisor {
     static let drainBound: Duration = .milliseconds(500)
 
     /// Runs `spec` on a thread of its own: supervision blocks in poll(2), never on a cooperative thread.
+    /// Cancelling the calling task kills the process group and throws `CancellationError`.
     static func runOnThread(_ spec: ProcessSpec, confinement: ConfinementHandle?, disk: DiskBudget? = nil) async throws -> ProcessOutcome {
-        try await withCheckedThrowingContinuation { continuation in
-            let thread = Thread {
-                continuation.resume(with: Result { try run(spec, confinement: confinement, disk: disk) })
+        let stop = StopFlag()
+        let activity = CallActivity.current
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let thread = Thread {
+                    continuation.resume(with: Result { try run(spec, confinement: confinement, disk: disk, stop: stop, activity: activity) })
+                }
+                thread.stackSize = 1 << 20
+                thread.start()
             }
-            thread.stackSize = 1 << 20
-            thread.start()
+        } onCancel: {
+            stop.raise()
         }
     }
 
     /// How often the disk is looked at while a command with a disk budget runs.
     static let diskCheckInterval: Duration = .milliseconds(50)
 
-    static func run(_ spec: ProcessSpec, confinement: ConfinementHandle?, disk: DiskBudget? = nil) throws -> ProcessOutcome {
+    static func run(
+        _ spec: ProcessSpec, confinement: ConfinementHandle?, disk: DiskBudget? = nil, stop: StopFlag? = nil, activity: CallActivity? = nil
+    ) throws -> ProcessOutcome {
+        if stop?.isRaised == true { throw CancellationError() }
         let clock = ContinuousClock()
         let started = clock.now
         let output = try Spawn.pipe()
@@ -56,6 +66,7 @@ enum Supervisor {
         var open: [Int32] = [output.read] + (status.map { [$0.read] } ?? [])
         let deadline = spec.timeout.map { started + $0 }
         var timedOut = false
+        var cancelled = false
         var groupKilled = false
         var drainDeadline: ContinuousClock.Instant?
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -65,6 +76,12 @@ enum Supervisor {
             if let drainDeadline, now >= drainDeadline { break }
             if !groupKilled, let deadline, now >= deadline {
                 timedOut = true
+                kill(group: pid)
+                groupKilled = true
+                drainDeadline = now + drainBound
+            }
+            if !groupKilled, stop?.isRaised == true {
+                cancelled = true
                 kill(group: pid)
                 groupKilled = true
                 drainDeadline = now + drainBound
@@ -94,6 +111,7 @@ enum Supervisor {
                         let chunk = UnsafeRawBufferPointer(rebasing: raw[..<n])
                         if entry.fd == output.read {
                             capture.append(chunk)
+                            activity?.record(chunk)
                         } else if statusBytes.count < 4 << 20 {
                             statusBytes.append(contentsOf: chunk)
                         }
@@ -107,6 +125,10 @@ enum Supervisor {
         capture.finish()
         if let disk, let diskAtStart, let used = disk.used() { disk.charge(used - diskAtStart) }
         let duration = clock.now - started
+        if cancelled {
+            reapLater(pid)
+            throw CancellationError()
+        }
 
         // The command reported its own exit code, and its group is dead: tearing down its
         // namespaces (a millisecond or more) need not delay the answer.
