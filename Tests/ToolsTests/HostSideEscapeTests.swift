@@ -45,7 +45,7 @@ import Testing
                 _ = await call("edit_file", ["path": "d/f", "old_string": "HOSTSECRET", "new_string": "PWNED"], in: session)
             }
         }
-        _ = await call("execute", ["stop_background": "all"], in: session)
+        _ = await call("stop_background", ["id": "all"], in: session)
         #expect(leaks == 0, "\(leaks) reads returned the host file")
         #expect(reads > 0 && refused > 0, "the swapper raced the calls: \(reads) reads passed, \(refused) were refused")
         #expect(try FileManager.default.contentsOfDirectory(atPath: secret) == ["f"], "nothing was written in the host folder")

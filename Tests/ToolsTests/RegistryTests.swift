@@ -16,7 +16,7 @@ import Testing
     @Test func everyDefinitionHasAnImplementationAndASchemaAModelCanUse() throws {
         let registry = try ToolRegistry()
         #expect(registry.definitions.map(\.name) == [
-            "execute", "read_file", "write_file", "edit_file", "build", "screenshot", "git_status", "git_diff", "git_branch", "git_commit",
+            "execute", "list_background", "stop_background", "read_file", "write_file", "edit_file", "build", "screenshot", "git_status", "git_diff", "git_branch", "git_commit",
             "git_push",
         ])
         for definition in registry.definitions {
@@ -43,6 +43,62 @@ import Testing
         }
     }
 
+    /// OpenAI's strict mode (and the clients that use it: openai-agents, smolagents) takes a schema
+    /// only when every object closes its properties and uses keywords it knows; it then sends
+    /// every property, the optional ones as null. Each tool must take such a call.
+    @Test func everySchemaPassesStrictModeAndTakesAllNullOptionals() async throws {
+        let supported: Set<String> = ["type", "properties", "required", "additionalProperties", "items", "description", "enum", "minimum", "maximum"]
+        func check(_ schema: JSONValue, _ path: String) {
+            let object = schema.objectValue ?? [:]
+            #expect(Set(object.keys).isSubset(of: supported), "\(path) uses \(Set(object.keys).subtracting(supported))")
+            if schema["type"] == "object" {
+                #expect(schema["additionalProperties"] == .bool(false), "\(path) must set additionalProperties: false")
+                for (name, property) in schema["properties"]?.objectValue ?? [:] { check(property, "\(path).\(name)") }
+            }
+            if let items = schema["items"] { check(items, "\(path)[]") }
+        }
+        let registry = try ToolRegistry()
+        let scratch = try Scratch()
+        let session = try scratch.session()
+        try "x\n".write(toFile: scratch.workspacePath + "/a.txt", atomically: true, encoding: .utf8)
+        let requiredValues: [String: JSONValue] = [
+            "command": "true", "path": "a.txt", "content": "x\n", "old_string": "x", "new_string": "y", "id": "all", "url": "a.txt",
+            "name": "strict-branch", "message": "strict",
+        ]
+        for definition in registry.definitions {
+            check(definition.inputSchema, definition.name)
+            let required = Set(definition.inputSchema["required"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            var strictCall: [String: JSONValue] = [:]
+            for name in definition.inputSchema["properties"]?.objectValue?.keys ?? [:].keys {
+                strictCall[name] = required.contains(name) ? try #require(requiredValues[name], "no value for \(name)") : .null
+            }
+            let result = await registry.call(definition.name, arguments: .object(strictCall), session: session)
+            #expect(!result.text.contains("invalid arguments"), "\(definition.name) refused a strict-mode call: \(result.text)")
+        }
+    }
+
+    /// Clients that prefer structured content get all of it, in the declared shape.
+    @Test func structuredContentMatchesEachOutputSchema() async throws {
+        let registry = try ToolRegistry()
+        let scratch = try Scratch()
+        let session = try scratch.session()
+        let calls: [(String, JSONValue)] = [
+            ("write_file", ["path": "a.txt", "content": "one\ntwo\n"]), ("read_file", ["path": "a.txt"]),
+            ("edit_file", ["path": "a.txt", "old_string": "one", "new_string": "uno"]), ("execute", ["command": "echo hi"]),
+            ("execute", ["command": "exec sleep 30", "background": true]), ("list_background", [:]), ("stop_background", ["id": "all"]),
+            ("git_commit", ["message": "first"]), ("git_status", [:]), ("git_branch", ["name": "b1"]), ("git_diff", [:]),
+        ]
+        for (name, arguments) in calls {
+            let result = await registry.call(name, arguments: arguments, session: session)
+            #expect(!result.isError, "\(name): \(result.text)")
+            let structured = try #require(result.structuredContent)
+            #expect(structured["text"]?.stringValue == result.text)
+            let schema = try #require(registry.definition(named: name)?.outputSchema)
+            #expect(Schema.problems(in: structured, against: schema).isEmpty, "\(name): \(Schema.problems(in: structured, against: schema))")
+        }
+        await session.close()
+    }
+
     @Test func argumentsAreValidated() async throws {
         let scratch = try Scratch()
         let session = try scratch.session()
@@ -51,7 +107,7 @@ import Testing
             (["command": 5], "parameter 'command' must be a string, got an integer 5"),
             (["command": "ls", "timeout_seconds": "10"], "parameter 'timeout_seconds' must be an integer, got a string \"10\""),
             (["command": "ls", "timeout_seconds": 0], "parameter 'timeout_seconds' must be at least 1"),
-            (["command": "ls", "cwd": "src"], "unknown parameter 'cwd'; the parameters are: background, command, list_background, stop_background, timeout_seconds"),
+            (["command": "ls", "cwd": "src"], "unknown parameter 'cwd'; the parameters are: background, command, timeout_seconds"),
             (["comand": "ls"], "unknown parameter 'comand' (did you mean 'command'?)"),
             ("ls", "the arguments must be an object, got a string \"ls\""),
         ]
@@ -74,7 +130,7 @@ import Testing
         let unknown = await registry.call("read_fil", argumentsJSON: "{}", session: session)
         #expect(unknown.error == .usage)
         #expect(unknown.text.contains("did you mean 'read_file'?"))
-        #expect(unknown.text.contains("execute, read_file, write_file, edit_file, build, screenshot, git_status"))
+        #expect(unknown.text.contains("execute, list_background, stop_background, read_file, write_file, edit_file, build, screenshot, git_status"))
         let empty = await registry.call("read_file", argumentsJSON: "  ", session: session)
         #expect(empty.text.contains("missing required parameter 'path'"))
     }

@@ -16,18 +16,19 @@ struct ExecuteTool: Tool {
         #"__toolhost_report() { builtin printf '\001toolhost-state\001\0%s\0%s\0' "$?" "$PWD" >&3; builtin export -p >&3; }; "#
         + #"trap __toolhost_report EXIT; __toolhost_cmd=$1; shift; eval "unset __toolhost_cmd; $__toolhost_cmd""#
 
-    func run(_ arguments: Arguments, in session: Session) async throws -> ToolResult {
-        let list = arguments.bool("list_background") == true
-        let stop = arguments.optionalString("stop_background")
-        let modes = [arguments.optionalString("command") != nil, list, stop != nil].filter { $0 }.count
-        guard modes == 1 else {
-            throw ToolError(
-                modes == 0
-                    ? "missing required parameter 'command' (a string): give a bash command line, e.g. \"ls -la\" (or list_background: true, or stop_background: \"bg-1\")"
-                    : "give only one of command, list_background and stop_background", kind: .usage)
+    /// The background modes were execute's parameters once; they are tools of their own now. A
+    /// client with the old schema in strict mode sends them unset (false, "", null): that is fine.
+    func normalize(_ arguments: [String: JSONValue]) throws -> [String: JSONValue] {
+        var arguments = arguments
+        for (old, tool, example) in [("list_background", "list_background", "{}"), ("stop_background", "stop_background", "{\"id\": \"bg-1\"}")] {
+            guard let value = arguments.removeValue(forKey: old) else { continue }
+            if [.null, .bool(false), .string("")].contains(value) { continue }
+            throw ToolError("\(old) is a tool of its own now, not a parameter of execute: call \(tool) \(example)", kind: .usage)
         }
-        if list { return await Self.listBackground(session) }
-        if let stop { return try await Self.stopBackground(stop, session) }
+        return arguments
+    }
+
+    func run(_ arguments: Arguments, in session: Session) async throws -> ToolResult {
         let command = try arguments.string("command")
         guard !command.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw ToolError("command is empty: give a bash command line, e.g. \"ls -la\"", kind: .usage)
@@ -87,7 +88,12 @@ struct ExecuteTool: Tool {
             environment: environment, workingDirectory: cwd.absolute)
         let process = try session.runner.start(spec, logFile: log)
         // A server that dies at once (port taken, syntax error) should say so now, not on the next call.
-        try await Task.sleep(for: .milliseconds(300))
+        do {
+            try await Task.sleep(for: .milliseconds(300))
+        } catch {
+            process.stop()
+            throw error
+        }
         if !process.isRunning {
             process.stop()
             let tail = (try? String(contentsOfFile: log, encoding: .utf8)).map { String($0.suffix(2000)) } ?? ""
@@ -96,42 +102,10 @@ struct ExecuteTool: Tool {
         let id = await session.adopt(process, command: command)
         return .text(
             """
-            Started \(id) (pid \(process.pid)) in \(cwd.display); it runs until the session ends or stop_background: "\(id)". \
-            Its output: list_background: true, or `tail -n 50 \(log)`.
+            Started \(id) (pid \(process.pid)) in \(cwd.display); it runs until the session ends or stop_background {"id": "\(id)"}. \
+            Its output: list_background {}, or `tail -n 50 \(log)`.
             """,
             structured: ["id": .string(id), "pid": .int(Int(process.pid)), "log": .string(log)])
-    }
-
-    /// Every background process with its state and the last lines of its log.
-    static func listBackground(_ session: Session) async -> ToolResult {
-        let jobs = await session.backgroundJobs.sorted { $0.value.started < $1.value.started }
-        guard !jobs.isEmpty else {
-            return .text("No background processes. Start one with execute {\"command\": \"...\", \"background\": true}.", structured: ["background": []])
-        }
-        var text = ""
-        var entries: [JSONValue] = []
-        for (id, job) in jobs {
-            let running = job.process.isRunning
-            let age = Int(Date().timeIntervalSince(job.started))
-            text += "\(id) \(running ? "running" : "exited") (pid \(job.process.pid), started \(age) s ago): \(job.command)\n"
-            let log = (try? String(contentsOfFile: job.process.logFile, encoding: .utf8)) ?? ""
-            let lastLines = log.split(separator: "\n", omittingEmptySubsequences: false).suffix(11).joined(separator: "\n")
-            text += "  log \(job.process.logFile), last lines:\n"
-            text += lastLines.split(separator: "\n", omittingEmptySubsequences: false).map { "  | \($0)" }.joined(separator: "\n") + "\n"
-            entries.append(["id": .string(id), "running": .bool(running), "command": .string(job.command), "log": .string(job.process.logFile)])
-        }
-        return .text(text, structured: ["background": .array(entries)])
-    }
-
-    static func stopBackground(_ id: String, _ session: Session) async throws -> ToolResult {
-        let ids = id == "all" ? await session.backgroundJobs.keys.sorted() : [id]
-        var stopped: [String] = []
-        for candidate in ids where await session.stopBackground(candidate) { stopped.append(candidate) }
-        guard !stopped.isEmpty || id == "all" else {
-            let known = await session.backgroundJobs.keys.sorted()
-            throw ToolError("no background process \(id); \(known.isEmpty ? "none is running" : "the ids are \(known.joined(separator: ", "))")", kind: .usage)
-        }
-        return .text(stopped.isEmpty ? "No background processes were running." : "Stopped \(stopped.joined(separator: ", ")) and everything they started.")
     }
 
     static func render(

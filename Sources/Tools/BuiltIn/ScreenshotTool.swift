@@ -4,13 +4,21 @@ import Foundation
 struct ScreenshotTool: Tool {
     let name = "screenshot"
 
+    /// `headers` was a name-to-value object once; strict-schema clients cannot describe an open
+    /// object, so it is a list of {name, value} now. The object form is still taken.
+    func normalize(_ arguments: [String: JSONValue]) throws -> [String: JSONValue] {
+        guard case .object(let map) = arguments["headers"] else { return arguments }
+        var arguments = arguments
+        arguments["headers"] = .array(map.keys.sorted().map { ["name": .string($0), "value": map[$0]!] })
+        return arguments
+    }
+
     func run(_ arguments: Arguments, in session: Session) async throws -> ToolResult {
         let target = try await resolveTarget(try arguments.string("url"), session: session)
         let fullPage = arguments.bool("full_page") ?? false
         var headers: [String: String] = [:]
-        for (key, value) in arguments.values["headers"]?.objectValue ?? [:] {
-            guard let text = value.stringValue else { throw ToolError("headers.\(key) must be a string", kind: .usage) }
-            headers[key] = text
+        for header in arguments.values["headers"]?.arrayValue ?? [] {
+            if let name = header["name"]?.stringValue, let value = header["value"]?.stringValue { headers[name] = value }
         }
         let request = PageCapture.Request(
             url: target.url, width: arguments.int("width") ?? 1280, height: arguments.int("height") ?? 800, fullPage: fullPage,

@@ -1,12 +1,25 @@
 /// One tool: its name matches an entry in tools.json, which holds its description and schema.
 public protocol Tool: Sendable {
     var name: String { get }
+    /// Rewrites arguments in a form the schema no longer lists into the current one (or refuses
+    /// them with a pointer to what replaced them); runs before schema validation.
+    func normalize(_ arguments: [String: JSONValue]) throws -> [String: JSONValue]
     func run(_ arguments: Arguments, in session: Session) async throws -> ToolResult
+}
+
+extension Tool {
+    public func normalize(_ arguments: [String: JSONValue]) throws -> [String: JSONValue] { arguments }
 }
 
 /// A tool's entry in tools.json.
 public struct ToolDefinition: Sendable, Codable, Equatable {
     public let name: String
+    /// A short human name for client UIs.
+    public let title: String?
     public let description: String
     public let inputSchema: JSONValue
+    /// What `ToolResult.structuredContent` holds on success.
+    public let outputSchema: JSONValue?
+    /// MCP tool annotations: readOnlyHint, destructiveHint, idempotentHint, openWorldHint.
+    public let annotations: JSONValue?
 }

@@ -8,7 +8,7 @@ public struct ToolRegistry: Sendable {
 
     /// The built-in tools, in no particular order: tools.json fixes the order.
     public static let builtIn: [any Tool] = [
-        ExecuteTool(), ReadFileTool(), WriteFileTool(), EditFileTool(), BuildTool(), ScreenshotTool(),
+        ExecuteTool(), ListBackgroundTool(), StopBackgroundTool(), ReadFileTool(), WriteFileTool(), EditFileTool(), BuildTool(), ScreenshotTool(),
         GitStatusTool(), GitDiffTool(), GitBranchTool(), GitCommitTool(), GitPushTool(),
     ]
 
@@ -44,17 +44,38 @@ public struct ToolRegistry: Sendable {
         return await call(name, arguments: arguments, session: session)
     }
 
+    /// The definition of the tool with this name, if there is one.
+    public func definition(named name: String) -> ToolDefinition? {
+        definitions.first { $0.name == name }
+    }
+
+    /// What to say about a name that is no tool: the closest name and the whole list.
+    public func unknownToolMessage(_ name: String) -> String {
+        var message = "unknown tool '\(name)'"
+        if let guess = closest(to: name, in: definitions.map(\.name)) { message += " (did you mean '\(guess)'?)" }
+        return message + ". The tools are: \(definitions.map(\.name).joined(separator: ", "))."
+    }
+
     /// Calls a tool; every failure, including bad arguments and unknown tools, comes back as an error result.
+    /// Cancelling the calling task kills what the tool runs; the result is then a failure nobody reads.
     public func call(_ name: String, arguments: JSONValue?, session: Session) async -> ToolResult {
-        guard let tool = tools[name], let definition = definitions.first(where: { $0.name == name }) else {
-            var message = "unknown tool '\(name)'"
-            if let guess = closest(to: name, in: definitions.map(\.name)) { message += " (did you mean '\(guess)'?)" }
-            message += ". The tools are: \(definitions.map(\.name).joined(separator: ", "))."
-            return .failure(message, kind: .usage)
+        guard let tool = tools[name], let definition = definition(named: name) else {
+            return .failure(unknownToolMessage(name), kind: .usage)
         }
-        let arguments = arguments ?? .object([:])
-        let problems = Schema.problems(in: arguments, against: definition.inputSchema)
-        guard problems.isEmpty, case .object(let values) = arguments else {
+        guard case .object(let given) = arguments ?? .object([:]) else {
+            let problems = Schema.problems(in: arguments ?? .null, against: definition.inputSchema)
+            return .failure("invalid arguments for '\(name)': \(problems.joined(separator: "; ")).", kind: .usage)
+        }
+        let values: [String: JSONValue]
+        do {
+            values = try tool.normalize(Self.droppingUnset(given, schema: definition.inputSchema))
+        } catch let error as ToolError {
+            return .failure(error.message, kind: error.kind)
+        } catch {
+            return .failure("\(name) failed: \(error)")
+        }
+        let problems = Schema.problems(in: .object(values), against: definition.inputSchema)
+        guard problems.isEmpty else {
             return .failure(
                 "invalid arguments for '\(name)': \(problems.joined(separator: "; ")).", kind: .usage)
         }
@@ -64,6 +85,35 @@ public struct ToolRegistry: Sendable {
             return .failure(error.message, kind: error.kind)
         } catch {
             return .failure("\(name) failed: \(error)")
+        }
+    }
+}
+
+extension ToolRegistry {
+    /// Optional parameters sent as `null`, or as "" when they take a string, count as not given:
+    /// strict-schema clients (OpenAI strict mode, pydantic models) send every parameter, and a
+    /// model that has nothing to say for one fills in one of those. Nested objects get the same
+    /// treatment from their own schema; required parameters are left for validation to judge.
+    static func droppingUnset(_ object: [String: JSONValue], schema: JSONValue) -> [String: JSONValue] {
+        let required = Set(schema["required"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        let properties = schema["properties"]?.objectValue ?? [:]
+        var kept: [String: JSONValue] = [:]
+        for (key, value) in object {
+            let declared = properties[key]
+            if !required.contains(key), declared != nil {
+                if value == .null { continue }
+                if value == .string(""), declared?["type"] == .string("string") { continue }
+            }
+            kept[key] = declared.map { droppingUnset(value, schema: $0) } ?? value
+        }
+        return kept
+    }
+
+    private static func droppingUnset(_ value: JSONValue, schema: JSONValue) -> JSONValue {
+        switch value {
+        case .object(let object): .object(droppingUnset(object, schema: schema))
+        case .array(let items): .array(items.map { droppingUnset($0, schema: schema["items"] ?? .object([:])) })
+        default: value
         }
     }
 }

@@ -36,6 +36,17 @@ public struct ToolResult: Sendable {
         ToolResult(content: [.text("Error: \(message)")], error: kind)
     }
 
+    /// The structured result as MCP clients get it, complete on its own: the tool's facts plus
+    /// `text`, the very text the model reads, so a client that prefers structured content loses
+    /// nothing (the file text, the command output). Matches the tool's outputSchema. Nil for errors,
+    /// which carry their message as text only.
+    public var structuredContent: JSONValue? {
+        guard !isError else { return nil }
+        var object = structured?.objectValue ?? [:]
+        object["text"] = .string(text)
+        return .object(object)
+    }
+
     /// All text content joined, as `toolhost call` prints it.
     public var text: String {
         content.compactMap { if case .text(let t) = $0 { t } else { nil } }.joined(separator: "\n")
