@@ -13,7 +13,6 @@ let package = Package(
         .executable(name: "toolhost", targets: ["toolhost"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", exact: "0.12.1"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
@@ -48,12 +47,11 @@ let package = Package(
             resources: [.embedInCode("Resources/tools.json")],
             swiftSettings: strict
         ),
-        // The MCP front door (stdio now, Streamable HTTP later).
+        // The MCP front doors, stdio and Streamable HTTP, on a JSON-RPC layer of our own (see MCPConnection).
         .target(
             name: "MCPServer",
             dependencies: [
-                "Tools", "Sandbox",
-                .product(name: "MCP", package: "swift-sdk"),
+                "Tools", "Sandbox", "JSONCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -99,7 +97,7 @@ let package = Package(
             name: "ToolsTests", dependencies: ["Tools", "Sandbox", "TestSupport"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
             name: "MCPServerTests",
-            dependencies: ["MCPServer", "Tools", .product(name: "MCP", package: "swift-sdk")],
+            dependencies: ["MCPServer", "Tools", "JSONCore", "Sandbox"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,8 +1,8 @@
 import Foundation
+import JSONCore
 import HTTPTypes
 import Hummingbird
 import Logging
-import MCP
 import Sandbox
 import Tools
 
@@ -67,36 +67,33 @@ public struct HTTPServeOptions: Sendable {
     }
 }
 
-/// MCP over Streamable HTTP at /mcp (the SDK's stateful transport behind Hummingbird): one MCP
-/// server and one toolhost session per `Mcp-Session-Id`, each with its own cwd, env and
-/// background processes. A client may name its session with `Toolhost-Session: NAME` to find its
-/// saved state again after a restart.
+/// MCP over Streamable HTTP at /mcp, behind Hummingbird.
+///
+/// Handshake-era clients (2025-11-25 and before) `initialize` and get an `Mcp-Session-Id`: one
+/// MCP connection and one toolhost session each, with its own cwd, env and background processes.
+/// 2026-07-28 clients send self-contained requests with no session id; their requests share the
+/// session named by `Toolhost-Session: NAME` (else "http"). A client of either era may name its
+/// session that way to find its saved state again after a restart.
+///
+/// A request is answered as an SSE stream when the client accepts one (its progress and log
+/// notifications, keep-alive comments while it runs, then the answer), else as one JSON body.
 public struct ToolHTTPServer: Sendable {
     public typealias SessionFactory = @Sendable (_ name: String) async throws -> Session
 
     let options: HTTPServeOptions
     let sessions: HTTPSessions
     let logger: Logger
+    /// Comments sent on an open SSE stream so proxies and clients do not take a long call for a dead one.
+    static let keepAlive: Duration = .seconds(15)
 
     public init(options: HTTPServeOptions, registry: ToolRegistry, version: String, logger: Logger, makeSession: @escaping SessionFactory) {
         self.options = options
         self.logger = logger
-        // DNS-rebinding protection is about host names; any port (port 0 is picked at bind time).
-        let origins: OriginValidator = options.isLoopback
-            ? .localhost()
-            : OriginValidator(
-                allowedHosts: ["\(options.host):*", "127.0.0.1:*", "localhost:*"],
-                allowedOrigins: ["http://\(options.host):*", "http://127.0.0.1:*", "http://localhost:*"])
-        sessions = HTTPSessions(
-            registry: registry, version: version, logger: logger, makeSession: makeSession, maxSessions: options.maxSessions,
-            pipeline: StandardValidationPipeline(validators: [
-                origins, AcceptHeaderValidator(mode: .sseRequired), ContentTypeValidator(), ProtocolVersionValidator(),
-                SessionValidator(),
-            ]))
+        sessions = HTTPSessions(registry: registry, version: version, logger: logger, makeSession: makeSession, maxSessions: options.maxSessions)
     }
 
-    /// Serves until SIGTERM or SIGINT, then gives running commands `shutdownGrace`, kills what is
-    /// left, and closes every session (their state is already saved).
+    /// Serves until SIGTERM or SIGINT, then gives running commands `shutdownGrace`, cancels what
+    /// is left (its streams end) and closes every session (their state is already saved).
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let router = Router()
         for method in [HTTPRequest.Method.post, .get, .delete] {
@@ -113,9 +110,7 @@ public struct ToolHTTPServer: Sendable {
                 await sessions.expire(idle: options.idleTimeout)
             }
         }
-        // Open SSE streams (a client's GET stream) would hold graceful shutdown forever: once the
-        // grace is over, commands are killed and every session is closed, which ends its streams.
-        let grace = ShutdownGrace(options.shutdownGrace) { [sessions] in
+        let grace = ShutdownGrace(options.shutdownGrace, logger: logger) { [sessions] in
             LiveProcesses.killAll()
             await sessions.closeAll()
         }
@@ -129,52 +124,146 @@ public struct ToolHTTPServer: Sendable {
     private func respond(to request: Request) async throws -> Response {
         var request = request
         let started = ContinuousClock.now
-        var fields: [String: String] = [:]
-        for field in request.headers { fields[field.name.canonicalName] = field.value }
-        if let authority = request.head.authority { fields["Host"] = authority }
-        if let token = options.token, !Self.bearerMatches(fields["authorization"], token: token) {
-            log(request.method.rawValue, nil, status: 401, since: started)
-            return Self.plain(
+        let method = request.method.rawValue
+        func refuse(_ status: Int, _ text: String, extra: [String: String] = [:]) -> Response {
+            log(method, nil, status: status, since: started)
+            return Self.plain(status, text, extra: extra)
+        }
+        if let token = options.token, !Self.bearerMatches(request.headers[.authorization], token: token) {
+            return refuse(
                 401, "Unauthorized: send the token as 'Authorization: Bearer TOKEN' (the token the server was started with, --token-file or TOOLHOST_TOKEN).\n",
                 extra: ["WWW-Authenticate": "Bearer"])
         }
-        var body: Data?
-        if request.method == .post {
-            do {
-                body = Data(buffer: try await request.collectBody(upTo: options.maxBodyBytes))
-            } catch {
-                log(request.method.rawValue, nil, status: 413, since: started)
-                return Self.plain(413, "Payload Too Large: request bodies are limited to \(options.maxBodyBytes) bytes.\n")
-            }
-        }
-        let mcpRequest = MCP.HTTPRequest(method: request.method.rawValue, headers: fields, body: body, path: request.uri.path)
-        let response = await sessions.handle(mcpRequest, sessionName: fields["toolhost-session"])
-        let method = request.method.rawValue, what = body.flatMap(Self.describe)
-        var headers = HTTPFields()
-        for (name, value) in response.headers {
-            if let fieldName = HTTPField.Name(name) { headers[fieldName] = value }
-        }
-        let status = HTTPResponse.Status(code: response.statusCode)
-        switch response {
-        case .stream(let stream, _):
-            // A call's answer streams after this returns: its log line waits for the stream's end.
-            let logged = AsyncThrowingStream<ByteBuffer, any Error> { continuation in
-                let forward = Task {
-                    do {
-                        for try await chunk in stream { continuation.yield(ByteBuffer(bytes: chunk)) }
-                        continuation.finish()
-                    } catch {
-                        continuation.finish(throwing: error)
-                    }
-                    self.log(method, what, status: response.statusCode, since: started)
-                }
-                continuation.onTermination = { _ in forward.cancel() }
-            }
-            return Response(status: status, headers: headers, body: ResponseBody(asyncSequence: logged))
+        if let problem = originProblem(request) { return refuse(403, "Forbidden: \(problem)\n") }
+        let sessionID = request.headers[.mcpSessionID]
+        switch request.method {
+        case .get:
+            return refuse(405, "Method Not Allowed: this server opens no standalone SSE stream; each POST streams its own answer.\n", extra: ["Allow": "POST, DELETE"])
+        case .delete:
+            guard let sessionID else { return refuse(400, "Bad Request: DELETE needs the Mcp-Session-Id header\n") }
+            guard await sessions.close(sessionID) else { return refuse(404, "Not Found: no session \(sessionID) (it expired or was closed)\n") }
+            log(method, "close session", status: 200, since: started)
+            return Response(status: .ok)
         default:
-            log(method, what, status: response.statusCode, since: started)
-            return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: response.bodyData ?? Data())))
+            break
         }
+        guard request.headers[.contentType]?.lowercased().contains("application/json") == true else {
+            return refuse(415, "Unsupported Media Type: send the JSON-RPC message as Content-Type: application/json\n")
+        }
+        let accept = request.headers[.accept]?.lowercased() ?? "*/*"
+        let streams = accept.contains("text/event-stream") || accept.contains("*/*")
+        guard streams || accept.contains("application/json") else {
+            return refuse(406, "Not Acceptable: accept application/json or text/event-stream\n")
+        }
+        let body: Data
+        do {
+            body = Data(buffer: try await request.collectBody(upTo: options.maxBodyBytes))
+        } catch {
+            return refuse(413, "Payload Too Large: request bodies are limited to \(options.maxBodyBytes) bytes.\n")
+        }
+        let message = JSONRPC.classify(body)
+        let what = Self.describe(message)
+        if let stated = request.headers[.mcpProtocolVersion],
+            !(MCPConnection.modernRevisions + MCPConnection.handshakeRevisions).contains(stated) {
+            return jsonError(400, nil, JSONRPC.unsupportedProtocolVersion, "Unsupported MCP-Protocol-Version \(stated)", method, what, started)
+        }
+
+        if case .invalid(let reply) = message {
+            log(method, what, status: 400, since: started)
+            return Self.json(400, reply)
+        }
+        let route: HTTPSessions.Route
+        switch await sessions.route(message, sessionID: sessionID, name: request.headers[.toolhostSession], headers: request.headers) {
+        case .success(let found): route = found
+        case .failure(let refusal):
+            log(method, what, status: refusal.status, since: started)
+            return Self.json(refusal.status, refusal.body, extra: refusal.extra)
+        }
+        var headers = HTTPFields()
+        if let id = route.sessionID { headers[.mcpSessionID] = id }
+        guard case .request(let id, _, _) = message else {
+            // Notifications and responses: act, then 202 with no body.
+            await route.connection.receive(message, sink: ReplySink(send: { _ in }))
+            log(method, what, status: 202, since: started)
+            return Response(status: .accepted, headers: headers)
+        }
+        guard streams else {
+            let reply = await Self.collect { await route.connection.receive(message, sink: $0) }
+            log(method, what, status: 200, since: started)
+            headers[.contentType] = "application/json"
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: reply)))
+        }
+        headers[.contentType] = "text/event-stream"
+        headers[.cacheControl] = "no-cache"
+        let (events, continuation) = AsyncStream.makeStream(of: ByteBuffer.self)
+        let alive = Task {
+            while !Task.isCancelled {
+                do { try await Task.sleep(for: Self.keepAlive) } catch { return }
+                continuation.yield(ByteBuffer(string: ": keep-alive\n\n"))
+            }
+        }
+        let connection = route.connection
+        continuation.onTermination = { _ in alive.cancel() }
+        let sink = ReplySink(
+            send: { continuation.yield(ByteBuffer(string: "event: message\ndata: \(String(decoding: $0, as: UTF8.self))\n\n")) },
+            finish: {
+                continuation.finish()
+                self.log(method, what, status: 200, since: started)
+            })
+        await connection.receive(message, sink: sink)
+        guard route.sessionID == nil else {
+            // An older client's disconnect is not a cancellation (the specification says so): its
+            // call runs to its end.
+            return Response(status: .ok, headers: headers, body: ResponseBody(asyncSequence: events))
+        }
+        // A 2026-07-28 client cancels by closing the stream: the call is cancelled the moment the
+        // connection's inbound side closes, not at the next write.
+        let requestBody = request.body
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            try await requestBody.consumeWithInboundCloseHandler { _ in
+                for await event in events { try await writer.write(event) }
+            } onInboundClosed: {
+                Task { await connection.cancel(id) }
+            }
+            try await writer.finish(nil)
+        })
+    }
+
+    private func jsonError(
+        _ status: Int, _ id: JSONRPC.ID?, _ code: Int, _ message: String, _ method: String, _ what: String?, _ started: ContinuousClock.Instant
+    ) -> Response {
+        log(method, what, status: status, since: started)
+        return Self.json(status, JSONRPC.error(id: id, code: code, message: message))
+    }
+
+    /// The one answer of a request that is not streamed: the last message its sink got.
+    static func collect(_ start: (ReplySink) async -> Void) async -> Data {
+        let (messages, continuation) = AsyncStream.makeStream(of: Data.self)
+        await start(ReplySink(send: { continuation.yield($0) }, finish: { continuation.finish() }))
+        var last = Data()
+        for await message in messages { last = message }
+        return last
+    }
+
+    /// DNS rebinding: a browser page may not reach a loopback server through a name of its own,
+    /// and no foreign web origin may call it at all.
+    private func originProblem(_ request: Request) -> String? {
+        let loopbackNames: Set<String> = ["localhost", "127.0.0.1", "[::1]", "::1"]
+        var allowed = loopbackNames
+        if !options.isLoopback { allowed.insert(options.host.lowercased()) }
+        if options.isLoopback, let authority = request.head.authority, !allowed.contains(Self.hostName(authority)) {
+            return "Host \(authority) is not this server's name"
+        }
+        if let origin = request.headers[.origin], origin != "null" {
+            let host = URL(string: origin)?.host.map { $0.contains(":") ? "[\($0)]" : $0 } ?? origin
+            if !allowed.contains(host.lowercased()) { return "Origin \(origin) may not call this server" }
+        }
+        return nil
+    }
+
+    static func hostName(_ authority: String) -> String {
+        if authority.hasPrefix("["), let end = authority.firstIndex(of: "]") { return String(authority[...end]).lowercased() }
+        return String(authority.split(separator: ":", maxSplits: 1).first ?? "").lowercased()
     }
 
     /// One line per request: method, JSON-RPC method and tool, status, duration. Never arguments.
@@ -185,12 +274,11 @@ public struct ToolHTTPServer: Sendable {
     }
 
     /// "tools/call read_file" for a call, the JSON-RPC method otherwise.
-    static func describe(_ body: Data) -> String? {
-        guard let object = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let method = object["method"] as? String else {
-            return nil
+    static func describe(_ message: JSONRPC.Message) -> String? {
+        switch message {
+        case .request(_, "tools/call", let params): "tools/call \(params?["name"]?.stringValue ?? "?")"
+        default: message.method
         }
-        if method == "tools/call", let name = (object["params"] as? [String: Any])?["name"] as? String { return "tools/call \(name)" }
-        return method
     }
 
     /// Compares in time independent of where the strings differ.
@@ -212,17 +300,52 @@ public struct ToolHTTPServer: Sendable {
         }
         return Response(status: .init(code: code), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
     }
+
+    static func json(_ code: Int, _ body: Data, extra: [String: String] = [:]) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        for (name, value) in extra {
+            if let fieldName = HTTPField.Name(name) { headers[fieldName] = value }
+        }
+        return Response(status: .init(code: code), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+    }
 }
 
-/// The MCP sessions of an HTTP server, by `Mcp-Session-Id`.
+extension HTTPField.Name {
+    static let mcpSessionID = Self("Mcp-Session-Id")!
+    static let mcpProtocolVersion = Self("MCP-Protocol-Version")!
+    static let mcpMethod = Self("Mcp-Method")!
+    static let mcpName = Self("Mcp-Name")!
+    static let toolhostSession = Self("Toolhost-Session")!
+}
+
+/// The sessions of an HTTP server: by `Mcp-Session-Id` for handshake-era clients, by name for
+/// 2026-07-28 ones.
 actor HTTPSessions {
     struct Entry {
-        let server: Server
-        let transport: StatefulHTTPServerTransport
+        let connection: MCPConnection
         let session: Session
         var lastUsed: ContinuousClock.Instant
         /// Requests after initialize: a session that never had one may give way to a new client.
         var requests = 0
+    }
+
+    /// Where a request goes: its connection, and the session id to send back (none for 2026-07-28).
+    struct Route {
+        let connection: MCPConnection
+        let sessionID: String?
+    }
+
+    struct Refusal: Error {
+        let status: Int
+        let body: Data
+        let extra: [String: String]
+
+        init(_ status: Int, _ code: Int, _ message: String, id: JSONRPC.ID? = nil, data: JSONValue? = nil, extra: [String: String] = [:]) {
+            self.status = status
+            self.body = JSONRPC.error(id: id, code: code, message: message, data: data)
+            self.extra = extra
+        }
     }
 
     /// A session that never made a request after initialize, idle this long, may be closed to
@@ -230,112 +353,153 @@ actor HTTPSessions {
     static let unusedGrace: Duration = .seconds(5)
 
     private var entries: [String: Entry] = [:]
+    /// 2026-07-28 sessions by name; each request gets a connection of its own on one of them.
+    private var named: [String: Entry] = [:]
     private let registry: ToolRegistry
     private let version: String
     private let logger: Logger
     private let makeSession: ToolHTTPServer.SessionFactory
-    private let pipeline: any HTTPRequestValidationPipeline
     private let maxSessions: Int
 
-    init(registry: ToolRegistry, version: String, logger: Logger, makeSession: @escaping ToolHTTPServer.SessionFactory,
-         maxSessions: Int, pipeline: any HTTPRequestValidationPipeline) {
+    init(registry: ToolRegistry, version: String, logger: Logger, makeSession: @escaping ToolHTTPServer.SessionFactory, maxSessions: Int) {
         self.maxSessions = maxSessions
         self.registry = registry
         self.version = version
         self.logger = logger
         self.makeSession = makeSession
-        self.pipeline = pipeline
     }
 
-    private struct FixedSessionID: SessionIDGenerator {
-        let id: String
-        func generateSessionID() -> String { id }
-    }
-
-    func handle(_ request: MCP.HTTPRequest, sessionName: String?) async -> MCP.HTTPResponse {
-        let id = request.header(HTTPHeaderName.sessionID)
-        if let id, var entry = entries[id] {
+    func route(_ message: JSONRPC.Message, sessionID: String?, name: String?, headers: HTTPFields) async -> Result<Route, Refusal> {
+        if case .request(_, "initialize", _) = message { return await open(name: name) }
+        if let sessionID {
+            guard var entry = entries[sessionID] else {
+                return .failure(Refusal(404, JSONRPC.invalidRequest, "Not Found: no session \(sessionID) (it expired or was closed); initialize a new one"))
+            }
             entry.lastUsed = .now
             entry.requests += 1
-            entries[id] = entry
-            let response = await entry.transport.handleRequest(request)
-            if request.method.uppercased() == "DELETE" && response.statusCode == 200 { await close(id) }
-            return response
+            entries[sessionID] = entry
+            return .success(Route(connection: entry.connection, sessionID: sessionID))
         }
-        if request.method.uppercased() == "POST", let body = request.body, ToolHTTPServer.describe(body) == "initialize" {
-            return await open(request, sessionName: sessionName)
-        }
-        if id != nil { return .error(statusCode: 404, .invalidRequest("Not Found: no such session (it expired or was closed); initialize a new one")) }
-        return .error(statusCode: 400, .invalidRequest("Bad Request: missing \(HTTPHeaderName.sessionID) header; start with an initialize request"))
-    }
-
-    private func open(_ request: MCP.HTTPRequest, sessionName: String?) async -> MCP.HTTPResponse {
-        if entries.count >= maxSessions {
-            let now = ContinuousClock.now
-            let unused = entries.filter { $0.value.requests == 0 && now - $0.value.lastUsed > Self.unusedGrace }
-            guard let oldest = unused.min(by: { $0.value.lastUsed < $1.value.lastUsed }) else {
-                return .error(
-                    statusCode: 503,
-                    .internalError("Service Unavailable: \(maxSessions) sessions are open (--max-sessions); close one (DELETE /mcp) or retry later"),
-                    extraHeaders: ["Retry-After": "5"])
+        if case .request(let id, let method, let params) = message, let stated = params?["_meta"]?[MCPConnection.versionKey] {
+            if let mismatch = Self.headerMismatch(headers, stated: stated, method: method, params: params) {
+                return .failure(Refusal(400, JSONRPC.headerMismatch, mismatch, id: id))
             }
-            logger.info("session cap reached: closing \(oldest.key), which made no request since initialize")
-            await close(oldest.key)
+            return await openNamed(name ?? "http")
         }
+        return .failure(Refusal(
+            400, JSONRPC.invalidRequest,
+            "Bad Request: no Mcp-Session-Id header; start with an initialize request (or send 2026-07-28 requests, which carry their protocol version in params._meta)"))
+    }
+
+    /// 2026-07-28: the HTTP headers must repeat what the body says.
+    static func headerMismatch(_ headers: HTTPFields, stated: JSONValue, method: String, params: JSONValue?) -> String? {
+        if headers[.mcpProtocolVersion] != stated.stringValue {
+            return "MCP-Protocol-Version header does not match params._meta's protocol version"
+        }
+        if let header = headers[.mcpMethod], header != method { return "Mcp-Method header \(header) does not match the method \(method)" }
+        if method == "tools/call", let header = headers[.mcpName], header != params?["name"]?.stringValue {
+            return "Mcp-Name header \(header) does not match the tool's name"
+        }
+        return nil
+    }
+
+    private func admit() async -> Refusal? {
+        guard entries.count + named.count >= maxSessions else { return nil }
+        let now = ContinuousClock.now
+        let unused = entries.filter { $0.value.requests == 0 && now - $0.value.lastUsed > Self.unusedGrace }
+        guard let oldest = unused.min(by: { $0.value.lastUsed < $1.value.lastUsed }) else {
+            return Refusal(
+                503, JSONRPC.internalError,
+                "Service Unavailable: \(maxSessions) sessions are open (--max-sessions); close one (DELETE /mcp) or retry later",
+                extra: ["Retry-After": "5"])
+        }
+        logger.info("session cap reached: closing \(oldest.key), which made no request since initialize")
+        _ = await close(oldest.key)
+        return nil
+    }
+
+    private func open(name: String?) async -> Result<Route, Refusal> {
+        if let refusal = await admit() { return .failure(refusal) }
         let id = UUID().uuidString
-        let transport = StatefulHTTPServerTransport(sessionIDGenerator: FixedSessionID(id: id), validationPipeline: pipeline, logger: logger)
-        let session: Session
         do {
-            session = try await makeSession(sessionName ?? "http-\(id.prefix(8).lowercased())")
+            let session = try await makeSession(name ?? "http-\(id.prefix(8).lowercased())")
+            let connection = MCPConnection(registry: registry, session: session, version: version, logger: logger, logsCalls: false)
+            entries[id] = Entry(connection: connection, session: session, lastUsed: .now)
+            return .success(Route(connection: connection, sessionID: id))
         } catch {
-            return .error(statusCode: 400, .invalidRequest("cannot open the toolhost session: \(error)"))
-        }
-        do {
-            let server = await ToolServer(registry: registry, session: session, version: version, logger: logger, logsCalls: false)
-                .makeServer()
-            try await server.start(transport: transport)
-            entries[id] = Entry(server: server, transport: transport, session: session, lastUsed: .now)
-            let response = await transport.handleRequest(request)
-            if case .error = response { await close(id) }
-            return response
-        } catch {
-            await session.close()
-            return .error(statusCode: 500, .internalError("cannot start the MCP session: \(error)"))
+            return .failure(Refusal(400, JSONRPC.invalidRequest, "cannot open the toolhost session: \(error)"))
         }
     }
 
-    private func close(_ id: String) async {
-        guard let entry = entries.removeValue(forKey: id) else { return }
-        await entry.server.stop()
+    private func openNamed(_ name: String) async -> Result<Route, Refusal> {
+        if var entry = named[name] {
+            entry.lastUsed = .now
+            named[name] = entry
+            return .success(Route(connection: freshConnection(entry.session), sessionID: nil))
+        }
+        if let refusal = await admit() { return .failure(refusal) }
+        do {
+            let session = try await makeSession(name)
+            named[name] = Entry(connection: freshConnection(session), session: session, lastUsed: .now, requests: 1)
+            return .success(Route(connection: freshConnection(session), sessionID: nil))
+        } catch {
+            return .failure(Refusal(400, JSONRPC.invalidRequest, "cannot open the toolhost session \(name): \(error)"))
+        }
+    }
+
+    /// 2026-07-28 requests are independent exchanges: two clients may both use id 1 at once.
+    private func freshConnection(_ session: Session) -> MCPConnection {
+        MCPConnection(registry: registry, session: session, version: version, logger: logger, logsCalls: false)
+    }
+
+    /// Closes a handshake-era session; false when there is none by that id.
+    func close(_ id: String) async -> Bool {
+        guard let entry = entries.removeValue(forKey: id) else { return false }
+        await entry.connection.cancelAll()
         await entry.session.close()
         logger.info("closed session \(id) (\(entry.session.name))")
+        return true
+    }
+
+    private func closeNamed(_ name: String) async {
+        guard let entry = named.removeValue(forKey: name) else { return }
+        await entry.session.close()
+        logger.info("closed session \(name)")
     }
 
     func expire(idle: Duration) async {
         let now = ContinuousClock.now
         for (id, entry) in entries where now - entry.lastUsed > idle {
             logger.info("session \(id) idle for over \(idle): closing it")
-            await close(id)
+            _ = await close(id)
         }
+        for (name, entry) in named where now - entry.lastUsed > idle { await closeNamed(name) }
     }
 
     func closeAll() async {
-        for id in entries.keys { await close(id) }
+        for id in entries.keys { _ = await close(id) }
+        for name in named.keys { await closeNamed(name) }
     }
 }
 
 /// After SIGTERM or SIGINT, running commands get a bound; then `expire` runs (kill what is left,
-/// close the sessions), so graceful shutdown never waits on a command that would run for minutes.
+/// close the sessions, which ends their streams). Should anything still hold the server up five
+/// seconds later, the process exits: shutdown is bounded whatever a client does with its streams.
 final class ShutdownGrace: @unchecked Sendable {
+    static let lastResort: Duration = .seconds(5)
     private var sources: [any DispatchSourceSignal] = []
 
-    init(_ grace: Duration, expire: @escaping @Sendable () async -> Void) {
+    init(_ grace: Duration, logger: Logger, expire: @escaping @Sendable () async -> Void) {
         for number in [SIGTERM, SIGINT] {
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
                 Task {
                     try? await Task.sleep(for: grace)
                     await expire()
+                    try? await Task.sleep(for: Self.lastResort)
+                    logger.warning("shutdown: connections still open \(Self.lastResort) after the sessions closed; exiting now")
+                    ProcessCgroup.removeAll()
+                    exit(0)
                 }
             }
             source.resume()

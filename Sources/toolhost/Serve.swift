@@ -53,6 +53,10 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var options: SessionOptions
 
+    mutating func validate() throws {
+        workspace = absolutePath(workspace)
+    }
+
     func run() async throws {
         if let http { return try await serveHTTP(http) }
         Signals.killChildrenOnExit()
@@ -65,7 +69,7 @@ struct Serve: AsyncParsableCommand {
             registry: try makeRegistry(), session: session, version: Toolhost.version,
             logger: Logger(label: "toolhost"))
         warn("serving MCP on stdio for workspace \(session.workspace.root), session \(session.name)")
-        try await server.serve(input: STDIN_FILENO, output: mcpOut)
+        await server.serve(input: STDIN_FILENO, output: mcpOut)
     }
 
     private func serveHTTP(_ address: String) async throws {

@@ -24,6 +24,15 @@ struct SessionOptions: ParsableArguments {
     @Flag(help: "Run commands without the sandbox (said loudly on stderr). Only for machines that cannot confine.")
     var unconfined = false
 
+    /// Paths are taken against the directory toolhost starts in, once: MCP client configs give
+    /// relative ones, and nothing later (a sandbox's mounts, a session opened after a chdir)
+    /// should read them against another.
+    mutating func validate() throws {
+        stateDir = stateDir.map(absolutePath)
+        config = config.map(absolutePath)
+        if profile.contains("/") || profile.hasSuffix(".json") { profile = absolutePath(profile) }
+    }
+
     /// The runner for the chosen profile; a machine that cannot confine as the profile requires
     /// gets a refusal with the reason, never a silent fallback.
     func makeRunner(
@@ -73,6 +82,11 @@ struct SessionOptions: ParsableArguments {
             throw ValidationError(error.message)
         }
     }
+}
+
+/// `path` against the current directory, unless it is absolute already ("~" is the shell's, not ours).
+func absolutePath(_ path: String) -> String {
+    path.hasPrefix("/") ? path : URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL.path
 }
 
 func warn(_ message: String) {

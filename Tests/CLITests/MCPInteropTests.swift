@@ -21,7 +21,7 @@ import Testing
         let scratch = try Scratch()
         let seen = try client("full", scratch)
         #expect(seen["tools"] as? [String] == [
-            "execute", "read_file", "write_file", "edit_file", "build", "screenshot", "git_status", "git_diff", "git_branch", "git_commit",
+            "execute", "list_background", "stop_background", "read_file", "write_file", "edit_file", "build", "screenshot", "git_status", "git_diff", "git_branch", "git_commit",
             "git_push",
         ])
         #expect(seen["schemas_are_objects"] as? Bool == true)
@@ -40,7 +40,10 @@ import Testing
         #expect((gitCalls["git_commit"]?["text"] as? String)?.contains("Created the repository (branch main).\nCommitted") == true)
         #expect((gitCalls["git_status"]?["text"] as? String)?.contains("run-1") == true)
         #expect((gitCalls["git_push"]?["text"] as? String)?.contains("no remote named origin") == true)
-        for key in ["escape", "unknown", "missing_param"] {
+        let unknown = try #require(seen["unknown"] as? [String: Any])
+        #expect(unknown["protocol_error"] as? Int == -32602)
+        #expect((unknown["text"] as? String)?.contains("unknown tool 'no_such_tool'") == true)
+        for key in ["escape", "missing_param"] {
             let result = try #require(seen[key] as? [String: Any])
             #expect(result["isError"] as? Bool == true)
             #expect((result["text"] as? String)?.hasPrefix("Error: ") == true)

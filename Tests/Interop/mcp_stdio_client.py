@@ -71,8 +71,12 @@ async def main(toolhost, workspace, state_dir, mode):
                 seen["git"][name] = {"isError": r.is_error, "text": text_of(r)}
             r = await session.call_tool("read_file", {"path": "../outside"})
             seen["escape"] = {"isError": r.is_error, "text": text_of(r)}
-            r = await session.call_tool("no_such_tool", {})
-            seen["unknown"] = {"isError": r.is_error, "text": text_of(r)}
+            try:
+                await session.call_tool("no_such_tool", {})
+                seen["unknown"] = {"protocol_error": None}
+            except Exception as error:  # an unknown tool is a protocol error (-32602), as the spec says
+                detail = getattr(error, "error", None)
+                seen["unknown"] = {"protocol_error": getattr(detail, "code", None), "text": getattr(detail, "message", str(error))}
             r = await session.call_tool("execute", {})
             seen["missing_param"] = {"isError": r.is_error, "text": text_of(r)}
     print(json.dumps(seen))
