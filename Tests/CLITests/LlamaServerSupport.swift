@@ -1,0 +1,55 @@
+import Foundation
+import Testing
+
+/// A real llama-server with a real (tiny) model, on a port of its own, for as long as a test needs.
+/// scripts/setup.sh builds the binary and assembles the model into the cache outside the repository.
+final class LlamaServer: @unchecked Sendable {
+    static var cache: String {
+        let environment = ProcessInfo.processInfo.environment
+        if let cache = environment["TOOLHOST_CACHE"] { return cache }
+        return (environment["XDG_CACHE_HOME"] ?? NSHomeDirectory() + "/.cache") + "/toolhost"
+    }
+    static var binary: String? { existing(cache + "/llama-server-0.3.36/llama-server") }
+    static var tinyModel: String? { existing(cache + "/models/gemma3-270m-q4_k_m.gguf") }
+    private static func existing(_ path: String) -> String? { FileManager.default.fileExists(atPath: path) ? path : nil }
+
+    let process = Process()
+    let base: String
+
+    init(binary: String, model: String, extra: [String] = []) throws {
+        let port = Int.random(in: 20000...40000)
+        base = "http://127.0.0.1:\(port)"
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["-m", model, "--host", "127.0.0.1", "--port", String(port), "-c", "2048", "-t", "2"] + extra
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        for _ in 0..<240 {
+            if (try? runProgram("/usr/bin/curl", ["-sf", "-o", "/dev/null", base + "/health"]).status) == 0 { return }
+            guard process.isRunning else { break }
+            usleep(250_000)
+        }
+        stop()
+        throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "llama-server did not come up at \(base)"])
+    }
+
+    func get(_ path: String) throws -> Data {
+        Data(try runProgram("/usr/bin/curl", ["-sf", base + path]).stdout.utf8)
+    }
+
+    func post(_ path: String, _ body: Data) throws -> Data {
+        let ran = try runProgram(
+            "/usr/bin/curl", ["-s", "-X", "POST", base + path, "-H", "Content-Type: application/json", "--data-binary", "@-"],
+            stdin: String(decoding: body, as: UTF8.self))
+        return Data(ran.stdout.utf8)
+    }
+
+    /// SIGKILL: a test process's children inherit a blocked SIGTERM.
+    func stop() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    deinit { stop() }
+}
