@@ -293,21 +293,20 @@ public struct ToolHTTPServer: Sendable {
     }
 
     static func plain(_ code: Int, _ text: String, extra: [String: String] = [:]) -> Response {
-        var headers = HTTPFields()
-        headers[.contentType] = "text/plain; charset=utf-8"
-        for (name, value) in extra {
-            if let fieldName = HTTPField.Name(name) { headers[fieldName] = value }
-        }
-        return Response(status: .init(code: code), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        body(code, "text/plain; charset=utf-8", ByteBuffer(string: text), extra: extra)
     }
 
-    static func json(_ code: Int, _ body: Data, extra: [String: String] = [:]) -> Response {
+    static func json(_ code: Int, _ data: Data, extra: [String: String] = [:]) -> Response {
+        body(code, "application/json", ByteBuffer(bytes: data), extra: extra)
+    }
+
+    private static func body(_ code: Int, _ type: String, _ bytes: ByteBuffer, extra: [String: String]) -> Response {
         var headers = HTTPFields()
-        headers[.contentType] = "application/json"
+        headers[.contentType] = type
         for (name, value) in extra {
             if let fieldName = HTTPField.Name(name) { headers[fieldName] = value }
         }
-        return Response(status: .init(code: code), headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: body)))
+        return Response(status: .init(code: code), headers: headers, body: ResponseBody(byteBuffer: bytes))
     }
 }
 

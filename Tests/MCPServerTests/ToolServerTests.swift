@@ -180,7 +180,7 @@ actor Wire {
 
     @Test func progressCarriesElapsedTimeAndTheLatestLine() async throws {
         let result = try await call(
-            1, "execute", ["command": "for i in 1 2 3; do echo step $i; sleep 0.9; done"], meta: ["progressToken": "p1"])
+            1, "execute", ["command": "for i in 1 2 3 4; do echo step $i; sleep 0.9; done"], meta: ["progressToken": "p1"])
         #expect(result["isError"] == false)
         let progress = await wire.notifications("notifications/progress")
         #expect(progress.count >= 2)

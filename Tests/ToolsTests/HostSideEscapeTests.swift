@@ -19,7 +19,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: secret, withIntermediateDirectories: true)
         try "HOSTSECRET\n".write(toFile: secret + "/f", atomically: true, encoding: .utf8)
         let swapper = """
-            mkdir -p d && echo inside > d/f && ln -sfn \(secret) l && python3 -c '
+            rm -rf d l && mkdir d && echo inside > d/f && ln -sfn \(secret) l && python3 -c '
             import ctypes, time
             libc = ctypes.CDLL(None, use_errno=True)
             end = time.time() + 60
@@ -28,11 +28,12 @@ import Testing
             '
             """
         var started = await call("execute", ["command": .string(swapper), "background": true], in: session)
+        let first = started.text
         if started.isError {
             // On a loaded machine a start can be slow to show; one more try before judging.
             started = await call("execute", ["command": .string(swapper), "background": true], in: session)
         }
-        try #require(!started.isError, "\(started.text)")
+        try #require(!started.isError, "first try: \(first)\nsecond: \(started.text)")
         // Wait until the swapper runs: d is then sometimes the symlink.
         for _ in 0..<200 where !(await call("read_file", ["path": "d/f"], in: session)).isError { try await Task.sleep(for: .milliseconds(10)) }
         var reads = 0, refused = 0, leaks = 0

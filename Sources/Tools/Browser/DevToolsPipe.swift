@@ -82,14 +82,20 @@ final class DevToolsPipe: @unchecked Sendable {
             self?.finish(id, with: .failure(Failure.timeout(method, timeout)))
         }
         defer { timer.cancel() }
-        return try await withCheckedThrowingContinuation { continuation in
-            let open: Bool = lock.withLock {
-                guard !isClosed else { return false }
-                pending[id] = (method, continuation)
-                return true
+        // A cancelled call (the MCP client gave up) stops waiting at once.
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let open: Bool = lock.withLock {
+                    guard !isClosed else { return false }
+                    pending[id] = (method, continuation)
+                    return true
+                }
+                guard open else { return continuation.resume(throwing: Failure.closed) }
+                if bytes.withUnsafeBytes({ Descriptor.writeAll(writeFD, $0) }) != 0 { finish(id, with: .failure(Failure.closed)) }
+                if Task.isCancelled { finish(id, with: .failure(CancellationError())) }
             }
-            guard open else { return continuation.resume(throwing: Failure.closed) }
-            if bytes.withUnsafeBytes({ Descriptor.writeAll(writeFD, $0) }) != 0 { finish(id, with: .failure(Failure.closed)) }
+        } onCancel: {
+            finish(id, with: .failure(CancellationError()))
         }
     }
 
@@ -101,14 +107,19 @@ final class DevToolsPipe: @unchecked Sendable {
             self?.finishWaiter(key, with: .failure(Failure.timeout("the awaited event", timeout)))
         }
         defer { timer.cancel() }
-        return try await withCheckedThrowingContinuation { continuation in
-            let ready: Result<JSONValue, any Error>? = lock.withLock {
-                if let seen = events[session, default: []].first(where: { match($0.method, $0.params) }) { return .success(seen.params) }
-                if isClosed { return .failure(Failure.closed) }
-                waiters[key] = Waiter(session: session, match: match, continuation: continuation)
-                return nil
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                let ready: Result<JSONValue, any Error>? = lock.withLock {
+                    if let seen = events[session, default: []].first(where: { match($0.method, $0.params) }) { return .success(seen.params) }
+                    if isClosed { return .failure(Failure.closed) }
+                    waiters[key] = Waiter(session: session, match: match, continuation: continuation)
+                    return nil
+                }
+                if let ready { continuation.resume(with: ready) }
+                if Task.isCancelled { finishWaiter(key, with: .failure(CancellationError())) }
             }
-            if let ready { continuation.resume(with: ready) }
+        } onCancel: {
+            finishWaiter(key, with: .failure(CancellationError()))
         }
     }
 
