@@ -353,7 +353,7 @@ actor HTTPSessions {
 
     private var entries: [String: Entry] = [:]
     /// 2026-07-28 sessions by name; each request gets a connection of its own on one of them.
-    private var named: [String: Entry] = [:]
+    private var named: [String: (session: Session, lastUsed: ContinuousClock.Instant)] = [:]
     private let registry: ToolRegistry
     private let version: String
     private let logger: Logger
@@ -431,15 +431,14 @@ actor HTTPSessions {
     }
 
     private func openNamed(_ name: String) async -> Result<Route, Refusal> {
-        if var entry = named[name] {
-            entry.lastUsed = .now
-            named[name] = entry
-            return .success(Route(connection: freshConnection(entry.session), sessionID: nil))
+        if let session = named[name]?.session {
+            named[name]?.lastUsed = .now
+            return .success(Route(connection: freshConnection(session), sessionID: nil))
         }
         if let refusal = await admit() { return .failure(refusal) }
         do {
             let session = try await makeSession(name)
-            named[name] = Entry(connection: freshConnection(session), session: session, lastUsed: .now, requests: 1)
+            named[name] = (session, .now)
             return .success(Route(connection: freshConnection(session), sessionID: nil))
         } catch {
             return .failure(Refusal(400, JSONRPC.invalidRequest, "cannot open the toolhost session \(name): \(error)"))

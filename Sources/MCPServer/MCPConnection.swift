@@ -111,9 +111,6 @@ public actor MCPConnection {
         await sink.finish()
     }
 
-    /// Whether a request with this id is running.
-    public func isInFlight(_ id: JSONRPC.ID) -> Bool { inFlight[id] != nil }
-
     /// Cancels one request as `notifications/cancelled` would: its processes are killed and it
     /// gets no answer. For HTTP clients of 2026-07-28, closing the response stream means this.
     public func cancel(_ id: JSONRPC.ID) {
