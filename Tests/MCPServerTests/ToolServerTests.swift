@@ -14,8 +14,9 @@ actor Wire {
 
     private func append(_ data: Data) { messages.append((try? JSONValue.parse(data)) ?? .null) }
 
-    /// The reply to `id`, waiting up to `seconds` for it.
-    func reply(_ id: JSONValue, within seconds: Double = 30) async throws -> JSONValue? {
+    /// The reply to `id`, waiting up to `seconds` for it. The bound is generous: in the full suite,
+    /// tests that block on child processes hold the two cooperative threads for tens of seconds.
+    func reply(_ id: JSONValue, within seconds: Double = 180) async throws -> JSONValue? {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         while ContinuousClock.now < deadline {
             if let found = messages.first(where: { $0["id"] == id && $0["method"] == nil }) { return found }
@@ -44,7 +45,7 @@ actor Wire {
 
     /// Sends raw text; returns the reply to `id` (nil when none came within `seconds`).
     @discardableResult
-    func send(_ text: String, id: JSONValue = .null, within seconds: Double = 30) async throws -> JSONValue? {
+    func send(_ text: String, id: JSONValue = .null, within seconds: Double = 180) async throws -> JSONValue? {
         await connection.receive(JSONRPC.classify(Data(text.utf8)), sink: wire.sink)
         return try await wire.reply(id, within: seconds)
     }
