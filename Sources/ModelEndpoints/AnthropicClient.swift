@@ -24,6 +24,8 @@ public struct AnthropicClient: ModelClient {
     }
 
     public func complete(_ request: ChatRequest, onEvent: @escaping StreamHandler) async throws -> ChatResponse {
+        // Claude calls tools natively; a grammar is an OpenAI-compatible server's feature.
+        if request.constrained { throw EndpointError.constrainUnsupported(endpoint.display) }
         let url = endpoint.chatURL
         let body = Data(Self.body(for: request).jsonText.utf8)
         return try await transport.send(url, body: body, onEvent: onEvent) { responseBody in

@@ -15,6 +15,13 @@ public enum ArgumentRepair {
         public var description: String { message }
     }
 
+    /// Whether a call is one something can run: there is a schema (the tool exists), and the
+    /// arguments, once repaired, match it.
+    public static func isWellFormed(_ arguments: String, schema: JSONValue?) -> Bool {
+        guard let schema, case .success(let fixed) = repair(arguments, schema: schema) else { return false }
+        return Schema.problems(in: .object(fixed.value), against: schema).isEmpty
+    }
+
     /// The arguments as an object, repaired and coerced to `schema`'s types where needed.
     public static func repair(_ text: String, schema: JSONValue?) -> Result<Repaired, Problem> {
         var repairs: [String] = []

@@ -54,14 +54,21 @@ public struct ChatRequest: Sendable {
     public var stream: Bool
     /// Anthropic requires a limit; OpenAI-compatible servers get one only when it is set.
     public var maxTokens: Int?
+    /// The server's grammar shapes every reply into one call of a listed tool or a final answer
+    /// (see `ConstrainedCalls`), for models that cannot call tools on their own.
+    public var constrained: Bool
 
-    public init(model: String, messages: [ChatMessage], tools: [ToolSpec], toolChoice: ToolChoice = .auto, stream: Bool = true, maxTokens: Int? = nil) {
+    public init(
+        model: String, messages: [ChatMessage], tools: [ToolSpec], toolChoice: ToolChoice = .auto, stream: Bool = true, maxTokens: Int? = nil,
+        constrained: Bool = false
+    ) {
         self.model = model
         self.messages = messages
         self.tools = tools
         self.toolChoice = toolChoice
         self.stream = stream
         self.maxTokens = maxTokens
+        self.constrained = constrained
     }
 }
 
@@ -77,6 +84,22 @@ public struct Usage: Sendable, Equatable {
     }
 }
 
+/// How fast the server read the prompt and generated the answer, as llama-server reports it
+/// (`timings`); other servers send none.
+public struct Timings: Sendable, Equatable {
+    public var promptTokens: Int
+    public var promptMilliseconds: Double
+    public var generatedTokens: Int
+    public var generationMilliseconds: Double
+
+    public init(promptTokens: Int, promptMilliseconds: Double, generatedTokens: Int, generationMilliseconds: Double) {
+        self.promptTokens = promptTokens
+        self.promptMilliseconds = promptMilliseconds
+        self.generatedTokens = generatedTokens
+        self.generationMilliseconds = generationMilliseconds
+    }
+}
+
 /// The model's answer to one request.
 public struct ChatResponse: Sendable, Equatable {
     public var text: String
@@ -84,13 +107,18 @@ public struct ChatResponse: Sendable, Equatable {
     /// finish_reason (OpenAI) or stop_reason (Anthropic), as sent.
     public var finishReason: String?
     public var usage: Usage?
+    public var timings: Timings?
 
-    public init(text: String, toolCalls: [ToolCall], finishReason: String?, usage: Usage?) {
+    public init(text: String, toolCalls: [ToolCall], finishReason: String?, usage: Usage?, timings: Timings? = nil) {
         self.text = text
         self.toolCalls = toolCalls
         self.finishReason = finishReason
         self.usage = usage
+        self.timings = timings
     }
+
+    /// The reply stopped at a token limit (max_tokens, or the server's context filled up).
+    public var cutAtLimit: Bool { finishReason == "length" || finishReason == "max_tokens" }
 
     /// The finish reason of an answer toolhost stopped reading (a StreamHandler said `.stop`).
     public static let cutByHost = "cut_by_toolhost"

@@ -28,3 +28,19 @@ public func chooseModel(_ requested: String?, client: any ModelClient) async thr
         throw EndpointError.noModel("the server lists \(models.count) models (\(shown)); pass --model NAME")
     }
 }
+
+/// Whether the server at `endpoint` says it is ready: llama-server's `/health` (beside /v1, on the
+/// same host and port) answers 200 once the model is loaded and 503 while it loads.
+public func serverIsHealthy(_ endpoint: Endpoint) async -> Bool {
+    var parts = URLComponents(url: endpoint.base, resolvingAgainstBaseURL: false)
+    parts?.path = "/health"
+    guard let url = parts?.url else { return false }
+    let transport = HTTPTransport(display: endpoint.display, headers: [], policy: TransportPolicy(connectTimeout: 2, readTimeout: 5, attempts: 1))
+    defer { Task { await transport.shutdown() } }
+    do {
+        _ = try await transport.send(url, body: nil, onEvent: { _ in .proceed }) { try await $0.collect(upTo: 1 << 16) }
+        return true
+    } catch {
+        return false
+    }
+}

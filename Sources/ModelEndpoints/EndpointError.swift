@@ -13,6 +13,13 @@ public enum EndpointError: Error, CustomStringConvertible, Sendable, Equatable {
     case badResponse(String, String)
     case noModel(String)
     case transport(String, String)
+    /// The conversation no longer fits the server's context window (llama-server's
+    /// exceed_context_size_error, OpenAI's context_length_exceeded).
+    case contextOverflow(message: String, promptTokens: Int?, contextSize: Int?)
+    /// llama-server runs without `--jinja` and refuses the `tools` field.
+    case needsJinja(String)
+    /// Constrained calls asked of an API that takes no grammar.
+    case constrainUnsupported(String)
 
     public var description: String {
         switch self {
@@ -46,6 +53,13 @@ public enum EndpointError: Error, CustomStringConvertible, Sendable, Equatable {
             return "no model chosen: \(why)"
         case .transport(let display, let why):
             return "the request to \(display) failed: \(why)"
+        case .contextOverflow(let message, let prompt, let context):
+            let sizes = prompt.map { p in context.map { "\(p) prompt tokens for a context of \($0)" } ?? "\(p) prompt tokens" }
+            return "the conversation no longer fits the model's context (\(sizes ?? message)): give llama-server a larger context (-c), or lower --max-tokens so the run stops sooner"
+        case .needsJinja(let display):
+            return "\(display) refuses tools: llama-server runs without --jinja. Restart it with --jinja, or use --constrain (the tools then go in the prompt and need no template)"
+        case .constrainUnsupported(let display):
+            return "\(display) speaks the Anthropic API, which takes no grammar: --constrain needs an OpenAI-compatible server that honours response_format json_schema (llama-server, vLLM)"
         }
     }
 }

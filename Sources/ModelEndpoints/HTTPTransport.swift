@@ -81,14 +81,16 @@ final class HTTPTransport: Sendable {
                         retryReason = "the stream was cut"
                     }
                 } else {
-                    let message = Self.errorMessage(try? await response.body.collect(upTo: 1 << 16))
+                    let errorBody = try? await response.body.collect(upTo: 1 << 16)
+                    let message = Self.errorMessage(errorBody)
+                    if let known = knownError(status: status, body: errorBody, message: message) { throw known }
                     if status == 500 && message.contains("Failed to parse input") {
                         // llama-server's parser refused the model's output; sampling again often helps once.
                         parseFailures += 1
                         if parseFailures > 1 || attempt == policy.attempts {
                             throw EndpointError.unparsedOutput(message: message, attempts: attempt)
                         }
-                    } else if !(status == 429 || status >= 500) || attempt == policy.attempts {
+                    } else if !(status == 429 || status >= 500) || attempt == policy.attempts || message.contains("json.exception") {
                         throw EndpointError.http(status: status, url: url.absoluteString, message: message, attempts: attempt)
                     }
                     if let after = response.headers.first(name: "retry-after").flatMap(Int.init) {
@@ -100,6 +102,11 @@ final class HTTPTransport: Sendable {
                 throw error
             } catch let error as HTTPClientError where error == .remoteConnectionClosed && attempt < policy.attempts {
                 retryReason = "the server closed the connection"
+            } catch let error as ChannelError where error == .ioOnClosedChannel && attempt < policy.attempts {
+                // llama-server closes a kept-alive connection after its 5th request; the next
+                // request can find it closed before anything was sent. Sending again is safe.
+                retryReason = "the server had closed the kept-alive connection"
+                wait = .zero
             } catch {
                 throw mapped(error)
             }
@@ -139,6 +146,19 @@ final class HTTPTransport: Sendable {
         }
         let text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         return text.count > 300 ? String(text.prefix(300)) + "…" : text
+    }
+
+    /// Error bodies that retrying cannot help and that deserve their own advice. llama-server
+    /// answers some request errors with 500 (a missing --jinja, a body it cannot parse), which
+    /// would otherwise be retried as server faults.
+    func knownError(status: Int, body: ByteBuffer?, message: String) -> EndpointError? {
+        let error = body.flatMap { try? JSONValue.parse(Data($0.readableBytesView)) }?["error"]
+        let type = error?["type"]?.stringValue ?? error?["code"]?.stringValue
+        if type == "exceed_context_size_error" || type == "context_length_exceeded" || message.contains("exceeds the available context size") {
+            return .contextOverflow(message: message, promptTokens: error?["n_prompt_tokens"]?.intValue, contextSize: error?["n_ctx"]?.intValue)
+        }
+        if status == 500 && message.contains("requires --jinja") { return .needsJinja(display) }
+        return nil
     }
 
     /// A whole (non-streamed) body as JSON.

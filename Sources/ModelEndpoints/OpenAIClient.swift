@@ -23,7 +23,7 @@ public struct OpenAIClient: ModelClient {
     public func complete(_ request: ChatRequest, onEvent: @escaping StreamHandler) async throws -> ChatResponse {
         let url = endpoint.chatURL
         let body = Data(Self.body(for: request).jsonText.utf8)
-        return try await transport.send(url, body: body, onEvent: onEvent) { responseBody in
+        let response = try await transport.send(url, body: body, onEvent: onEvent) { responseBody in
             if request.stream {
                 var assembly = Assembly()
                 let ended = try await ServerSentEvents(url: url).read(responseBody) { event in
@@ -35,15 +35,28 @@ public struct OpenAIClient: ModelClient {
             }
             return try Self.decode(try await transport.json(responseBody, url: url), url: url)
         }
+        return request.constrained && ConstrainedCalls.schema(tools: request.tools, choice: request.toolChoice) != nil
+            ? ConstrainedCalls.decode(response) : response
     }
 
-    /// The request body: messages, tools as functions, tool_choice, and usage in the stream.
+    /// The request body: messages, tools as functions, tool_choice, and usage in the stream; or,
+    /// constrained, the tools in the prompt and the reply schema as `response_format`.
     static func body(for request: ChatRequest) -> JSONValue {
+        var request = request
+        var constraint: JSONValue?
+        if request.constrained {
+            constraint = ConstrainedCalls.schema(tools: request.tools, choice: request.toolChoice)
+            if constraint != nil { request.messages = ConstrainedCalls.messages(request.messages, tools: request.tools, choice: request.toolChoice) }
+            request.tools = []
+        }
         var body: [String: JSONValue] = [
             "model": .string(request.model),
             "messages": .array(request.messages.map(message)),
             "stream": .bool(request.stream),
         ]
+        if let constraint {
+            body["response_format"] = ["type": "json_schema", "json_schema": ["name": "reply", "strict": true, "schema": constraint]]
+        }
         if request.stream { body["stream_options"] = ["include_usage": true] }
         if let maxTokens = request.maxTokens { body["max_tokens"] = .int(maxTokens) }
         if !request.tools.isEmpty {
@@ -88,9 +101,20 @@ public struct OpenAIClient: ModelClient {
                 id: call["id"]?.stringValue ?? "call_\(index)", name: call["function"]?["name"]?.stringValue ?? "",
                 arguments: argumentsText(call["function"]?["arguments"]))
         }
+        let text = message["content"]?.stringValue ?? ""
+        // Past a turn marker the model was making up the next turn: the answer ended there.
+        let answer = TurnMarkers.cut(text)
         return ChatResponse(
-            text: message["content"]?.stringValue ?? "", toolCalls: calls,
-            finishReason: choice["finish_reason"]?.stringValue, usage: usage(json["usage"]))
+            text: answer ?? text, toolCalls: calls,
+            finishReason: answer == nil ? choice["finish_reason"]?.stringValue : "stop", usage: usage(json["usage"]), timings: timings(json["timings"]))
+    }
+
+    /// llama-server's `timings` (prompt_n, prompt_ms, predicted_n, predicted_ms).
+    static func timings(_ json: JSONValue?) -> Timings? {
+        guard let json, let generated = json["predicted_n"]?.intValue, let milliseconds = json["predicted_ms"]?.doubleValue else { return nil }
+        return Timings(
+            promptTokens: json["prompt_n"]?.intValue ?? 0, promptMilliseconds: json["prompt_ms"]?.doubleValue ?? 0,
+            generatedTokens: generated, generationMilliseconds: milliseconds)
     }
 
     /// Arguments are a JSON string by the spec; Ollama-style objects are accepted as they are.
@@ -113,15 +137,25 @@ public struct OpenAIClient: ModelClient {
         var calls: [Int: ToolCall] = [:]
         var finishReason: String?
         var usage: Usage?
+        var timings: Timings?
 
         /// False when the listener cut the answer.
         mutating func add(_ chunk: JSONValue, url: URL, onEvent: StreamHandler) throws -> Bool {
             if let found = OpenAIClient.usage(chunk["usage"]) { usage = found }
+            if let found = OpenAIClient.timings(chunk["timings"]) { timings = found }
             guard let choice = chunk["choices"]?.arrayValue?.first else { return true }
             if let reason = choice["finish_reason"]?.stringValue { finishReason = reason }
             guard let delta = choice["delta"] else { return true }
             if let piece = delta["content"]?.stringValue, !piece.isEmpty {
+                // A marker may straddle two pieces: search from just before this one.
+                let start = text.index(text.endIndex, offsetBy: -min(text.count, TurnMarkers.longest))
                 text += piece
+                if let answer = TurnMarkers.cut(text, searchingFrom: start) {
+                    // The model ran past the end of its turn: the answer is whole, the rest is noise.
+                    text = answer
+                    finishReason = "stop"
+                    return false
+                }
                 if onEvent(.text(piece)) == .stop {
                     finishReason = ChatResponse.cutByHost
                     return false
@@ -147,7 +181,7 @@ public struct OpenAIClient: ModelClient {
                 if call.id.isEmpty { call.id = "call_\(index)" }
                 return call
             }
-            return ChatResponse(text: text, toolCalls: ordered, finishReason: finishReason, usage: usage)
+            return ChatResponse(text: text, toolCalls: ordered, finishReason: finishReason, usage: usage, timings: timings)
         }
     }
 }

@@ -1,0 +1,73 @@
+import Foundation
+import JSONCore
+@testable import ModelEndpoints
+import Testing
+
+@Suite struct ConstrainedCallsTests {
+    let tools = [
+        ToolSpec(name: "write_file", description: "Writes a file.", inputSchema: [
+            "type": "object", "required": ["path", "content"], "properties": ["path": ["type": "string"], "content": ["type": "string"]],
+        ]),
+        ToolSpec(name: "read_file", description: "Reads a file.", inputSchema: ["type": "object", "required": ["path"], "properties": ["path": ["type": "string"]]]),
+    ]
+
+    func branches(_ choice: ToolChoice) -> [JSONValue]? {
+        ConstrainedCalls.schema(tools: tools, choice: choice)?["anyOf"]?.arrayValue
+    }
+
+    @Test func theSchemaFollowsToolChoice() throws {
+        let auto = try #require(branches(.auto))
+        #expect(auto.count == 3)
+        #expect(auto.map { $0["properties"]?["name"]?["const"]?.stringValue } == ["write_file", "read_file", nil])
+        #expect(auto[2]["required"] == ["final_answer"])
+        #expect(auto[0]["properties"]?["parameters"] == tools[0].inputSchema)
+        #expect(try #require(branches(.required)).count == 2)
+        #expect(try #require(branches(.named("read_file"))).map { $0["properties"]?["name"]?["const"]?.stringValue } == ["read_file"])
+        #expect(ConstrainedCalls.schema(tools: tools, choice: .none) == nil)
+        // "name" is written before "parameters": the tool is chosen before its arguments.
+        let text = ConstrainedCalls.schema(tools: tools, choice: .auto)!.jsonText
+        #expect(text.range(of: #""name""#)!.lowerBound < text.range(of: #""parameters""#)!.lowerBound)
+    }
+
+    @Test func theRequestCarriesTheSchemaAndNoTools() throws {
+        let request = ChatRequest(model: "m", messages: [.system("You are an agent."), .user("go")], tools: tools, stream: false, constrained: true)
+        let body = OpenAIClient.body(for: request)
+        #expect(body["tools"] == nil && body["tool_choice"] == nil)
+        #expect(body["response_format"]?["type"] == "json_schema")
+        #expect(body["response_format"]?["json_schema"]?["schema"] == ConstrainedCalls.schema(tools: tools, choice: .auto))
+        let system = try #require(body["messages"]?.arrayValue?.first?["content"]?.stringValue)
+        #expect(system.hasPrefix("You are an agent.") && system.contains("- read_file: Reads a file.") && system.contains("final_answer"))
+    }
+
+    @Test func theConversationIsWrittenInTheReplyShape() {
+        let call = ToolCall(id: "c1", name: "read_file", arguments: #"{"path":"a.txt"}"#)
+        let messages = ConstrainedCalls.messages(
+            [.user("read a.txt"), .assistant(text: "", toolCalls: [call]), .toolResult(callID: "c1", content: "1 hello", isError: false),
+             .assistant(text: "It says hello.", toolCalls: [])],
+            tools: tools, choice: .auto)
+        #expect(messages.count == 5)
+        guard case .system(let system) = messages[0] else { Issue.record("no system message first"); return }
+        #expect(system.contains("Tools:"))
+        #expect(messages[2] == .assistant(text: #"{"name":"read_file","parameters":{"path":"a.txt"}}"#, toolCalls: []))
+        #expect(messages[3] == .user("Result of read_file:\n1 hello"))
+        #expect(messages[4] == .assistant(text: #"{"final_answer":"It says hello."}"#, toolCalls: []))
+    }
+
+    @Test func repliesAreReadBack() {
+        let call = ConstrainedCalls.decode(ChatResponse(text: #"{"name": "write_file", "parameters": {"path": "h.txt", "content": "hi"}}"#, toolCalls: [], finishReason: "stop", usage: nil))
+        #expect(call.text.isEmpty && call.toolCalls.map(\.name) == ["write_file"])
+        #expect(call.toolCalls.first?.arguments == #"{"content":"hi","path":"h.txt"}"#)
+        #expect(call.toolCalls.first?.id.count == 9)
+        let answer = ConstrainedCalls.decode(ChatResponse(text: #"{"final_answer": "done"}"#, toolCalls: [], finishReason: "stop", usage: nil))
+        #expect(answer.text == "done" && answer.toolCalls.isEmpty)
+        // Cut at the token limit: left as it came, for the loop to judge.
+        let cut = ChatResponse(text: #"{"name": "write_file", "parameters": {"pa"#, toolCalls: [], finishReason: "length", usage: nil)
+        #expect(ConstrainedCalls.decode(cut) == cut)
+    }
+
+    @Test func turnMarkersEndTheAnswer() {
+        #expect(TurnMarkers.cut("Done.<|im_end|>\n<|im_start|>user\nmore") == "Done.")
+        #expect(TurnMarkers.cut("plain text") == nil)
+        #expect(TurnMarkers.cut("a<end_of_turn>b<|im_end|>") == "a")
+    }
+}
