@@ -14,10 +14,14 @@ public struct RunSettings: Sendable {
     public var maxTokensPerReply: Int?
     public var label: String?
     public var guardrails: GuardrailSettings
+    /// Every reply shaped by the server's grammar into one tool call or a final answer (`ConstrainedCalls`).
+    public var constrained: Bool
+    /// The tools offered to the model (nil: all). Small models choose better among few.
+    public var tools: [String]?
 
     public init(
         model: String, task: AgentTask, budgets: Budgets, stream: Bool = true, maxTokensPerReply: Int? = nil, label: String? = nil,
-        guardrails: GuardrailSettings = GuardrailSettings()
+        guardrails: GuardrailSettings = GuardrailSettings(), constrained: Bool = false, tools: [String]? = nil
     ) {
         self.model = model
         self.task = task
@@ -26,6 +30,8 @@ public struct RunSettings: Sendable {
         self.maxTokensPerReply = maxTokensPerReply
         self.label = label
         self.guardrails = guardrails
+        self.constrained = constrained
+        self.tools = tools
     }
 }
 
@@ -49,6 +55,11 @@ public final class AgentLoop: Sendable {
         self.progress = progress
     }
 
+    /// The tools the model is offered: all, or the ones the settings name.
+    var offered: [ToolDefinition] {
+        registry.definitions.filter { settings.tools?.contains($0.name) ?? true }
+    }
+
     /// A run's mutable state.
     struct Run {
         var summary: RunSummary
@@ -57,6 +68,10 @@ public final class AgentLoop: Sendable {
         var dialects: [String] = []
         /// Turns in a row whose text looked like a tool call that could not be parsed.
         var unparsedInARow = 0
+        /// Replies in a row cut at the token limit.
+        var cutInARow = 0
+        /// llama-server's timings summed over the turns that sent them.
+        var timed = Timings(promptTokens: 0, promptMilliseconds: 0, generatedTokens: 0, generationMilliseconds: 0)
         var guards: GuardrailState
         /// Notes earned during a turn's calls, said after its results (a note cannot sit between them).
         var pendingNotes: [String] = []
@@ -74,7 +89,8 @@ public final class AgentLoop: Sendable {
             "model": .string(settings.model), "endpoint": .string(summary.endpoint), "api": .string(summary.api), "task": .string(task.source),
             "workspace": .string(summary.workspace), "branch": task.branch.map(JSONValue.string) ?? .null,
             "requires": .array(task.requires.map { .string($0.rawValue) }), "budgets": budgetsJSON,
-            "tools": .array(registry.definitions.map { .string($0.name) }), "stream": .bool(settings.stream),
+            "tools": .array(offered.map { .string($0.name) }), "stream": .bool(settings.stream),
+            "constrained": .bool(settings.constrained),
         ])
         transcript.record("message", ["role": "system", "content": .string(system)])
         transcript.record("message", ["role": "user", "content": .string(task.prompt)])
@@ -83,6 +99,8 @@ public final class AgentLoop: Sendable {
         let started = ContinuousClock.now
         run.summary.stopReason = await turns(&run, started: started)
         run.summary.dialect = run.dialects.isEmpty ? nil : run.dialects.joined(separator: "+")
+        run.summary.constrained = settings.constrained
+        run.summary.record(run.timed)
         summary = run.summary
         summary.durationSeconds = (seconds(since: started) * 1000).rounded() / 1000
         summary.decideOutcome()
@@ -105,7 +123,7 @@ public final class AgentLoop: Sendable {
 
     /// Turns until one ends the run; returns why it ended.
     private func turns(_ run: inout Run, started: ContinuousClock.Instant) async -> RunSummary.StopReason {
-        let tools = registry.definitions.map { ToolSpec(name: $0.name, description: $0.description, inputSchema: $0.inputSchema) }
+        let tools = offered.map { ToolSpec(name: $0.name, description: $0.description, inputSchema: $0.inputSchema) }
         let textCalls = TextToolCalls(tools: tools)
         let budgets = settings.budgets
         while true {
@@ -120,7 +138,8 @@ public final class AgentLoop: Sendable {
             transcript.record("request", ["turn": .int(turn), "messages": .int(run.messages.count), "stream": .bool(settings.stream)])
             progress.update(turn: turn, activity: "waiting for the model", log: "turn \(turn): asking the model")
             let request = ChatRequest(
-                model: settings.model, messages: run.messages, tools: tools, stream: settings.stream, maxTokens: settings.maxTokensPerReply)
+                model: settings.model, messages: run.messages, tools: tools, stream: settings.stream, maxTokens: settings.maxTokensPerReply,
+                constrained: settings.constrained)
             let asked = ContinuousClock.now
             var response: ChatResponse
             let lines = RepeatedLines(limit: settings.guardrails.repeatedLine)
@@ -155,7 +174,14 @@ public final class AgentLoop: Sendable {
                 transcript.record("error", ["turn": .int(turn), "message": .string(message)])
                 progress.say("error: \(message)")
                 run.summary.error = message
-                return .error
+                switch error as? EndpointError {
+                case .contextOverflow?: return .contextFull
+                // The server's template refused what the model wrote: the model's doing.
+                case .unparsedOutput?: return .error
+                default:
+                    run.summary.harnessError = true
+                    return .error
+                }
             }
             account(response, run: &run, turn: turn, seconds: seconds(since: asked))
             // A streamed answer was fed piece by piece: only its last, unterminated line is left. A
@@ -179,7 +205,7 @@ public final class AgentLoop: Sendable {
             if calls.isEmpty, let found = textCalls.parse(response.text) {
                 // The server passed a tool call through as text: run it, and keep the history as
                 // structured calls so the results that follow form a conversation the server accepts.
-                calls = found.calls.map { ToolCall(id: Self.generatedID(), name: $0.name, arguments: $0.arguments) }
+                calls = found.calls.map { ToolCall(id: generatedCallID(), name: $0.name, arguments: $0.arguments) }
                 text = found.prose
                 dialect = found.dialect.rawValue
                 run.summary.repairs += found.repairs.count
@@ -190,8 +216,22 @@ public final class AgentLoop: Sendable {
                 progress.say("turn \(turn): tool calls written as text (\(dialect)); parsed \(calls.count)")
             }
             run.messages.append(.assistant(text: text, toolCalls: calls))
+            if response.cutAtLimit && (calls.isEmpty || calls.contains { !isWellFormed($0) }) {
+                // A reply cut at the token limit is no final answer, and its calls are fragments.
+                run.messages[run.messages.count - 1] = .assistant(text: text, toolCalls: [])
+                run.cutInARow += 1
+                if !calls.isEmpty || textCalls.looksLikeAttempt(response.text) { run.summary.malformedCalls += max(1, calls.count) }
+                if run.cutInARow > 2 { return .replyCut }
+                let limit = response.usage.map { " (\($0.completionTokens) tokens)" } ?? ""
+                note(
+                    "Your reply was cut at the token limit\(limit) before it ended, so nothing ran. Write less at a time: one tool call with short arguments, or a short final answer.",
+                    run: &run, turn: turn)
+                continue
+            }
+            run.cutInARow = 0
             guard !calls.isEmpty else {
                 if let limit = settings.guardrails.textCalls, textCalls.looksLikeAttempt(response.text) {
+                    run.summary.malformedCalls += 1
                     run.unparsedInARow += 1
                     if run.unparsedInARow > limit { return .unparsedToolCalls }
                     note(Self.unparsedNote, run: &run, turn: turn)
@@ -248,10 +288,18 @@ public final class AgentLoop: Sendable {
             promptTokens: run.messages.reduce(0) { $0 + Self.characters($1) } / 4,
             completionTokens: (response.text.count + response.toolCalls.reduce(0) { $0 + $1.arguments.count + $1.name.count }) / 4)
         if response.usage == nil { run.summary.tokensEstimated = true }
+        if let timings = response.timings {
+            run.timed.promptTokens += timings.promptTokens
+            run.timed.promptMilliseconds += timings.promptMilliseconds
+            run.timed.generatedTokens += timings.generatedTokens
+            run.timed.generationMilliseconds += timings.generationMilliseconds
+        }
         run.summary.promptTokens += usage.promptTokens
         run.summary.completionTokens += usage.completionTokens
         run.summary.totalTokens = run.summary.promptTokens + run.summary.completionTokens
-        let rate = seconds > 0 ? Double(usage.completionTokens) / seconds : nil
+        // The server's own generation speed when it reports one; else tokens over wall time.
+        let rate = response.timings.flatMap { $0.generationMilliseconds > 0 ? Double($0.generatedTokens) * 1000 / $0.generationMilliseconds : nil }
+            ?? (seconds > 0 ? Double(usage.completionTokens) / seconds : nil)
         transcript.record("assistant", [
             "turn": .int(turn), "text": .string(response.text),
             "tool_calls": .array(response.toolCalls.map { ["id": .string($0.id), "name": .string($0.name), "arguments": .string($0.arguments)] }),
@@ -290,19 +338,14 @@ public final class AgentLoop: Sendable {
         progress.say("note to the model: \(text.prefix(100))")
     }
 
-    /// An id for a call parsed from text: 9 letters and digits, the form Mistral's templates require.
-    static func generatedID() -> String {
-        let alphabet = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
-        return String((0..<9).map { _ in alphabet.randomElement()! })
-    }
-
     /// Runs one call through the registry and appends its result to the conversation. Arguments
     /// are repaired first when they need it; what cannot be repaired goes back as an error that
     /// quotes the problem and the schema.
     /// - Returns: the note that ends the run as a loop, when the guardrails say so.
     private func execute(_ call: ToolCall, run: inout Run, turn: Int) async -> String? {
         run.summary.toolCalls += 1
-        let schema = registry.definitions.first { $0.name == call.name }?.inputSchema
+        if isWellFormed(call) { run.summary.wellFormedCalls += 1 } else { run.summary.malformedCalls += 1 }
+        let schema = offered.first { $0.name == call.name }?.inputSchema
         let repaired = ArgumentRepair.repair(call.arguments, schema: schema)
         var fields: [String: JSONValue] = ["turn": .int(turn), "id": .string(call.id), "name": .string(call.name), "arguments": .string(call.arguments)]
         if case .success(let fixed) = repaired, !fixed.repairs.isEmpty {
@@ -316,6 +359,8 @@ public final class AgentLoop: Sendable {
         switch repaired {
         case .success(let fixed): result = await registry.call(call.name, arguments: .object(fixed.value), session: session)
         case .failure(let problem) where schema != nil: result = .failure("\(call.name): \(problem.message).", kind: .usage)
+        case .failure where registry.definition(named: call.name) != nil:
+            result = .failure("\(call.name) is not offered in this run; the tools are: \(offered.map(\.name).joined(separator: ", ")).", kind: .usage)
         case .failure: result = await registry.call(call.name, argumentsJSON: "{}", session: session)
         }
         let used = (try? repaired.get()).map { JSONValue.object($0.value) } ?? .string(call.arguments)
@@ -338,6 +383,11 @@ public final class AgentLoop: Sendable {
         run.summary.redactions += result.redactions + redactions
         run.messages.append(.toolResult(callID: call.id, content: content, isError: result.isError, images: images))
         return verdict.stop ? verdict.note : nil
+    }
+
+    /// A call something can run: a registered tool, and arguments that match its schema (after repair).
+    private func isWellFormed(_ call: ToolCall) -> Bool {
+        ArgumentRepair.isWellFormed(call.arguments, schema: offered.first { $0.name == call.name }?.inputSchema)
     }
 
     /// Files git would commit now (0 when the workspace is no repository).

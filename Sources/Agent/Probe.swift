@@ -1,6 +1,7 @@
 import Foundation
 import JSONCore
 import ModelEndpoints
+import Tools
 
 /// `toolhost probe`: short, independent conversations that tell, before anyone spends hours,
 /// whether an endpoint's model can call tools, natively or in a text dialect toolhost parses.
@@ -19,25 +20,68 @@ public struct Probe: Sendable {
         public var detail: String
     }
 
+    /// How many of the replies that should hold a call held only calls something can run: a
+    /// tool that was offered, with arguments valid against its schema (after repair).
+    public struct WellFormed: Sendable, Codable, Equatable {
+        public var calls: Int
+        public var of: Int
+        public var rate: Double { of == 0 ? 0 : (Double(calls) / Double(of) * 100).rounded() / 100 }
+
+        public init(calls: Int, of: Int) {
+            self.calls = calls
+            self.of = of
+        }
+
+        enum CodingKeys: String, CodingKey { case calls, of, rate }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            calls = try container.decode(Int.self, forKey: .calls)
+            of = try container.decode(Int.self, forKey: .of)
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(calls, forKey: .calls)
+            try container.encode(of, forKey: .of)
+            try container.encode(rate, forKey: .rate)
+        }
+    }
+
+    /// `probe --json`, documented in docs/probe-json.md; `format` changes only when a field's
+    /// meaning does.
     public struct Report: Sendable, Codable {
+        public var format = Report.currentFormat
         public var endpoint: String
         public var api: String
         public var model: String
         public var checks: [Check]
-        /// "native", "text" or "unusable".
+        /// The same checks with every reply shaped by the server's grammar (`run --constrain`);
+        /// nil when the API takes no grammar (Anthropic) or the pass was skipped.
+        public var constrainedChecks: [Check]?
+        public var wellFormed: WellFormed
+        public var wellFormedConstrained: WellFormed?
+        /// "native", "text", "constrained" or "unusable".
         public var kind: String
         public var verdict: String
         public var dialect: String?
+        /// What the server told us on the way (a missing --jinja, …).
+        public var notes: [String] = []
+
+        public static let currentFormat = "toolhost-probe/1"
     }
 
     let client: any ModelClient
     let model: String
     let maxTokens: Int
+    let constrainedPass: Bool
 
-    public init(client: any ModelClient, model: String, maxTokens: Int = 400) {
+    /// `constrainedPass`: also run the checks constrained (OpenAI-compatible APIs only).
+    public init(client: any ModelClient, model: String, maxTokens: Int = 400, constrainedPass: Bool = true) {
         self.client = client
         self.model = model
         self.maxTokens = maxTokens
+        self.constrainedPass = constrainedPass && client.endpoint.api == .openai
     }
 
     // The questions, fixed so that scripted personas can recognise them.
@@ -94,24 +138,60 @@ public struct Probe: Sendable {
         return Calls(calls: [], dialect: nil, prose: response.text)
     }
 
-    private func ask(_ messages: [ChatMessage], tools: [ToolSpec], choice: ToolChoice = .auto, stream: Bool = false) async throws -> ChatResponse {
-        try await client.complete(
-            ChatRequest(model: model, messages: [.system(Self.system)] + messages, tools: tools, toolChoice: choice, stream: stream, maxTokens: maxTokens),
-            onEvent: { _ in .proceed })
+    /// Runs every check, then (OpenAI-compatible APIs) the same checks constrained; a transport
+    /// failure (nothing listening) is thrown, other errors fail their check.
+    public func run() async throws -> Report {
+        let plain = try await pass(constrained: false)
+        var report = verdict(plain.checks)
+        report.wellFormed = plain.wellFormed
+        report.notes = plain.notes
+        if constrainedPass {
+            let constrained = try await pass(constrained: true)
+            report.constrainedChecks = constrained.checks
+            report.wellFormedConstrained = constrained.wellFormed
+            report.notes += constrained.notes.filter { !report.notes.contains($0) }
+            // The promise of constraint is calls something can run, not good choices: a model
+            // that calls well-formed but chooses badly is still told so.
+            let bare = constrained.checks.first { $0.name == "bare_call" }
+            if report.kind == "unusable", bare?.result == .pass, constrained.wellFormed.rate >= 0.8 {
+                report.kind = "constrained"
+                let failed = constrained.checks.filter { $0.result == .fail }.map(\.name)
+                report.verdict = "no usable tool calls of its own, but well-formed ones under the server's grammar (\(constrained.wellFormed.calls)/\(constrained.wellFormed.of)): toolhost run constrains its replies (--constrain)"
+                    + (failed.isEmpty ? "" : "; it still chooses badly in \(failed.joined(separator: ", "))")
+            }
+        }
+        return report
     }
 
-    /// Runs every check; a transport failure (nothing listening) is thrown, other errors fail their check.
-    public func run() async throws -> Report {
+    /// One pass over the checks.
+    private func pass(constrained: Bool) async throws -> (checks: [Check], wellFormed: WellFormed, notes: [String]) {
         var checks: [Check] = []
+        var notes: [String] = []
         var usageSeen = false
-        func record(_ name: String, _ body: () async throws -> Check) async throws {
+        var formed = WellFormed(calls: 0, of: 0)
+        func ask(_ messages: [ChatMessage], tools: [ToolSpec], choice: ToolChoice = .auto, stream: Bool = false) async throws -> ChatResponse {
+            try await client.complete(
+                ChatRequest(
+                    model: model, messages: [.system(Self.system)] + messages, tools: tools, toolChoice: choice, stream: stream, maxTokens: maxTokens,
+                    constrained: constrained),
+                onEvent: { _ in .proceed })
+        }
+        /// Counts a reply that should hold a call: well-formed when it holds calls, all runnable.
+        func tally(_ found: Calls, tools: [ToolSpec]) {
+            formed.of += 1
+            if !found.calls.isEmpty && found.calls.allSatisfy({ Self.isWellFormed($0, tools: tools) }) { formed.calls += 1 }
+        }
+        func record(_ name: String, expectsCall: Bool = true, _ body: () async throws -> Check) async throws {
             do {
                 checks.append(try await body())
             } catch let error as EndpointError {
                 switch error {
                 case .notListening, .connectTimeout, .badEndpoint: throw error
-                default: checks.append(Check(name: name, result: .fail, detail: "\(error)"))
+                case .needsJinja: if !notes.contains("\(error)") { notes.append("\(error)") }
+                default: break
                 }
+                if expectsCall { formed.of += 1 }
+                checks.append(Check(name: name, result: .fail, detail: "\(error)"))
             }
         }
         let weatherTools = [Self.weather, Self.time]
@@ -122,6 +202,7 @@ public struct Probe: Sendable {
             let response = try await ask([.user(Self.prompts[name]!)], tools: weatherTools, stream: stream)
             usageSeen = usageSeen || (response.usage.map { $0.promptTokens > 0 && $0.completionTokens > 0 } ?? false)
             let found = calls(response, tools: weatherTools)
+            tally(found, tools: weatherTools)
             guard let call = found.calls.first else { return Check(name: name, result: .fail, detail: "no tool call; the reply was \(Self.quote(response.text))") }
             guard call.name == "get_weather", city(call).localizedCaseInsensitiveContains(wanted) else {
                 return Check(name: name, result: .fail, detail: "called \(call.name) \(call.arguments), not get_weather for \(wanted)")
@@ -137,6 +218,7 @@ public struct Probe: Sendable {
         try await record("parallel_calls") {
             let response = try await ask([.user(Self.prompts["parallel_calls"]!)], tools: weatherTools)
             let found = calls(response, tools: weatherTools)
+            tally(found, tools: weatherTools)
             let cities = Set(found.calls.filter { $0.name == "get_weather" }.map { city($0).lowercased() })
             guard found.calls.count >= 2, cities.isSuperset(of: ["paris", "tokyo"]) else {
                 return Check(name: "parallel_calls", result: .fail, dialect: found.dialect, detail: "\(found.calls.count) calls (\(found.calls.map(\.arguments).joined(separator: "; "))); wanted one per city")
@@ -149,6 +231,7 @@ public struct Probe: Sendable {
         try await record("round_trip") {
             let question = ChatMessage.user(Self.prompts["round_trip"]!)
             let first = calls(try await ask([question], tools: weatherTools), tools: weatherTools)
+            tally(first, tools: weatherTools)
             guard let call = first.calls.first else { return Check(name: "round_trip", result: .fail, detail: "no tool call to answer") }
             let id = first.native ? call.id : "a1b2c3d4e"
             let history: [ChatMessage] = [
@@ -163,7 +246,7 @@ public struct Probe: Sendable {
             return passed("round_trip", first, detail: "answered from the result: \(Self.quote(answer.text))")
         }
         try await record("streamed_deltas") { try await single("streamed_deltas", city: "Lyon", stream: true) }
-        try await record("irrelevance") {
+        try await record("irrelevance", expectsCall: false) {
             let response = try await ask([.user(Self.prompts["irrelevance"]!)], tools: weatherTools)
             let found = calls(response, tools: weatherTools)
             guard found.calls.isEmpty else { return Check(name: "irrelevance", result: .fail, dialect: found.dialect, detail: "called \(found.calls[0].name) for arithmetic") }
@@ -173,26 +256,30 @@ public struct Probe: Sendable {
         try await record("tool_choice_required") {
             let response = try await ask([.user(Self.prompts["tool_choice_required"]!)], tools: weatherTools, choice: .required)
             let found = calls(response, tools: weatherTools)
+            tally(found, tools: weatherTools)
             guard !found.calls.isEmpty else { return Check(name: "tool_choice_required", result: .fail, detail: "tool_choice required, but no call: \(Self.quote(response.text))") }
             return passed("tool_choice_required", found, detail: "called \(found.calls[0].name)")
         }
         try await record("tool_choice_named") {
             let response = try await ask([.user(Self.prompts["tool_choice_named"]!)], tools: weatherTools, choice: .named("get_time"))
             let found = calls(response, tools: weatherTools)
+            tally(found, tools: weatherTools)
             guard let call = found.calls.first, found.calls.allSatisfy({ $0.name == "get_time" }) else {
                 return Check(name: "tool_choice_named", result: .fail, dialect: found.dialect, detail: "tool_choice named get_time, but the calls were \(found.calls.map(\.name))")
             }
             return passed("tool_choice_named", found, detail: "get_time \(call.arguments)")
         }
-        try await record("tool_choice_none") {
+        // Without tools to choose from there is nothing to constrain: the pass skips this check.
+        if !constrained { try await record("tool_choice_none", expectsCall: false) {
             let response = try await ask([.user(Self.prompts["tool_choice_none"]!)], tools: weatherTools, choice: .none)
             let found = calls(response, tools: weatherTools)
             guard found.calls.isEmpty else { return Check(name: "tool_choice_none", result: .fail, dialect: found.dialect, detail: "tool_choice none, but it called \(found.calls[0].name)") }
             return Check(name: "tool_choice_none", result: .pass, detail: "answered without a tool")
-        }
+        } }
         try await record("argument_types") {
             let response = try await ask([.user(Self.prompts["argument_types"]!)], tools: [Self.alarm])
             let found = calls(response, tools: [Self.alarm])
+            tally(found, tools: [Self.alarm])
             guard let call = found.calls.first, call.name == "set_alarm" else { return Check(name: "argument_types", result: .fail, dialect: found.dialect, detail: "no set_alarm call") }
             guard case .success(let fixed) = ArgumentRepair.repair(call.arguments, schema: Self.alarm.inputSchema) else {
                 return Check(name: "argument_types", result: .fail, dialect: found.dialect, detail: "arguments not usable: \(call.arguments)")
@@ -207,6 +294,7 @@ public struct Probe: Sendable {
         try await record("required_parameters") {
             let response = try await ask([.user(Self.prompts["required_parameters"]!)], tools: [Self.search])
             let found = calls(response, tools: [Self.search])
+            tally(found, tools: [Self.search])
             guard let call = found.calls.first, call.name == "search_docs",
                 case .success(let fixed) = ArgumentRepair.repair(call.arguments, schema: Self.search.inputSchema)
             else { return Check(name: "required_parameters", result: .fail, dialect: found.dialect, detail: "no usable search_docs call") }
@@ -214,10 +302,17 @@ public struct Probe: Sendable {
             guard problems.isEmpty else { return Check(name: "required_parameters", result: .fail, dialect: found.dialect, detail: problems.joined(separator: "; ")) }
             return passed("required_parameters", found, detail: "query and limit given")
         }
-        checks.append(Check(
-            name: "usage", result: usageSeen ? .pass : .fail,
-            detail: usageSeen ? "prompt and completion tokens reported" : "no usage numbers: token budgets will be estimated"))
-        return verdict(checks)
+        if !constrained {
+            checks.append(Check(
+                name: "usage", result: usageSeen ? .pass : .fail,
+                detail: usageSeen ? "prompt and completion tokens reported" : "no usage numbers: token budgets will be estimated"))
+        }
+        return (checks, formed, notes)
+    }
+
+    /// A call something can run: an offered tool, and arguments valid against its schema after repair.
+    static func isWellFormed(_ call: ToolCall, tools: [ToolSpec]) -> Bool {
+        ArgumentRepair.isWellFormed(call.arguments, schema: tools.first { $0.name == call.name }?.inputSchema)
     }
 
     private func passed(_ name: String, _ found: Calls, detail: String) -> Check {
@@ -228,7 +323,9 @@ public struct Probe: Sendable {
     /// a text dialect when they pass only through one; otherwise unusable for agents.
     func verdict(_ checks: [Check]) -> Report {
         let core = checks.filter { ["bare_call", "round_trip"].contains($0.name) }
-        var report = Report(endpoint: client.endpoint.chatURL.absoluteString, api: client.endpoint.api.rawValue, model: model, checks: checks, kind: "unusable", verdict: "cannot call tools: do not use for agents")
+        var report = Report(
+            endpoint: client.endpoint.chatURL.absoluteString, api: client.endpoint.api.rawValue, model: model, checks: checks,
+            wellFormed: WellFormed(calls: 0, of: 0), kind: "unusable", verdict: "cannot call tools: do not use for agents")
         if core.count == 2, core.allSatisfy({ $0.result == .pass }) {
             report.kind = "native"
             report.verdict = "native tool calls"
@@ -244,17 +341,60 @@ public struct Probe: Sendable {
         (text.count > 80 ? String(text.prefix(80)) + "…" : text).debugDescription
     }
 
-    /// The report as a table for people.
+    /// The report as a table for people: each check, plain and (when run) constrained.
     public static func table(_ report: Report) -> String {
-        let results = report.checks.map { $0.result == .passText ? "pass through text (\($0.dialect ?? "?"))" : $0.result.rawValue }
-        let width = (report.checks.map(\.name.count).max() ?? 0) + 2
-        let resultWidth = max(8, results.map(\.count).max() ?? 0) + 2
-        func row(_ a: String, _ b: String, _ c: String) -> String {
-            a.padding(toLength: width, withPad: " ", startingAt: 0) + b.padding(toLength: resultWidth, withPad: " ", startingAt: 0) + c
+        func shown(_ check: Check?) -> String {
+            guard let check else { return "" }
+            return check.result == .passText ? "pass through text (\(check.dialect ?? "?"))" : check.result.rawValue
         }
-        var lines = ["toolhost probe: \(report.model) at \(report.endpoint) (\(report.api))", "", row("check", "result", "detail")]
-        for (check, result) in zip(report.checks, results) { lines.append(row(check.name, result, check.detail)) }
-        lines += ["", "verdict: \(report.verdict)"]
+        let constrained = Dictionary((report.constrainedChecks ?? []).map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        let columns: [[String]] = report.checks.map { check in
+            [check.name, shown(check)] + (report.constrainedChecks == nil ? [] : [shown(constrained[check.name])]) + [check.detail]
+        }
+        let header = ["check", "result"] + (report.constrainedChecks == nil ? [] : ["constrained"]) + ["detail"]
+        let widths = (0..<header.count - 1).map { index in ([header] + columns).map { $0[index].count }.max()! + 2 }
+        func row(_ cells: [String]) -> String {
+            zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined() + cells.last!
+        }
+        var lines = ["toolhost probe: \(report.model) at \(report.endpoint) (\(report.api))", "", row(header)]
+        lines += columns.map(row)
+        lines.append("")
+        func rate(_ formed: WellFormed) -> String { "\(formed.calls)/\(formed.of) (\(Int((formed.rate * 100).rounded()))%)" }
+        var formed = "well-formed calls: \(rate(report.wellFormed))"
+        if let other = report.wellFormedConstrained { formed += "; constrained: \(rate(other))" }
+        lines.append(formed)
+        lines += report.notes.map { "note: \($0)" }
+        lines.append("verdict: \(report.verdict)")
         return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+extension Probe.Report {
+    /// The JSON form: snake_case keys, sorted, pretty.
+    public static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }()
+
+    /// Where `probe` keeps its latest report on an endpoint's model: `run` reads it to decide
+    /// whether to constrain replies.
+    static func savedPath(stateDirectory: String, endpoint: String, model: String) -> String {
+        "\(stateDirectory)/probes/\(GitHash.blobID(Data("\(endpoint)\n\(model)".utf8)).prefix(16)).json"
+    }
+
+    public func save(stateDirectory: String) throws {
+        let path = Self.savedPath(stateDirectory: stateDirectory, endpoint: endpoint, model: model)
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try Self.encoder.encode(self).write(to: URL(fileURLWithPath: path), options: .atomic)
+    }
+
+    /// The latest saved report for this endpoint and model, if a probe ran.
+    public static func saved(stateDirectory: String, endpoint: String, model: String) -> Probe.Report? {
+        guard let data = FileManager.default.contents(atPath: savedPath(stateDirectory: stateDirectory, endpoint: endpoint, model: model)) else { return nil }
+        let decoder = JSONDecoder()
+        decoder.keyDecodingStrategy = .convertFromSnakeCase
+        return try? decoder.decode(Probe.Report.self, from: data)
     }
 }

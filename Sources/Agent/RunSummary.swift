@@ -1,4 +1,5 @@
 import Foundation
+import ModelEndpoints
 
 /// summary.json: what a run did and how it ended, in the seed's terms.
 public struct RunSummary: Sendable, Codable, Equatable {
@@ -40,12 +41,25 @@ public struct RunSummary: Sendable, Codable, Equatable {
     public var dialect: String?
     /// Repairs made to tool-call arguments (trailing commas, quotes, types, …).
     public var repairs = 0
+    /// Calls of a registered tool with arguments valid against its schema (after repair).
+    public var wellFormedCalls = 0
+    /// Calls nothing could run: an unknown tool, arguments that fail the schema even after
+    /// repair, a call written as text no parser reads, or one cut at the token limit.
+    public var malformedCalls = 0
+    /// Whether the server's grammar shaped the replies (`run --constrain`).
+    public var constrained = false
+    /// Generation speed over the turns, from llama-server's `timings` (nil when none came).
+    public var tokensPerSecond: Double?
+    /// Prompt processing speed, likewise.
+    public var promptTokensPerSecond: Double?
     public var durationSeconds = 0.0
     public var outcome = Outcome.failed
     public var stopReason = StopReason.completed
     /// Requirements not met.
     public var missing: [Requirement] = []
     public var error: String?
+    /// The run failed for the harness's sake (the endpoint or its server, not the model's answers).
+    public var harnessError = false
 
     public init(label: String? = nil, model: String, endpoint: String, api: String, task: String, workspace: String, branch: String? = nil, requires: [Requirement]) {
         self.label = label
@@ -74,6 +88,22 @@ public struct RunSummary: Sendable, Codable, Equatable {
         case loop
         /// The model kept writing tool calls as text that no dialect parser understood.
         case unparsedToolCalls = "unparsed_tool_calls"
+        /// The conversation outgrew the server's context window.
+        case contextFull = "context_full"
+        /// Replies kept ending at the token limit before a call or an answer was whole.
+        case replyCut = "reply_cut"
+    }
+
+    /// Well-formed calls over attempted ones (nil when the model attempted none).
+    public var wellFormedRate: Double? {
+        let attempted = wellFormedCalls + malformedCalls
+        return attempted == 0 ? nil : Double(wellFormedCalls) / Double(attempted)
+    }
+
+    /// Adds the speeds llama-server reported.
+    mutating func record(_ timings: Timings) {
+        if timings.generationMilliseconds > 0 { tokensPerSecond = (Double(timings.generatedTokens) * 1000 / timings.generationMilliseconds * 10).rounded() / 10 }
+        if timings.promptMilliseconds > 0 { promptTokensPerSecond = (Double(timings.promptTokens) * 1000 / timings.promptMilliseconds * 10).rounded() / 10 }
     }
 
     /// Whether the run met a requirement.

@@ -29,6 +29,14 @@ struct Run: AsyncParsableCommand {
             what blocks you"); tool calls written as text nothing can parse (told how to call, \
             twice, then a stop with stop_reason "unparsed_tool_calls").
 
+            Constrained calls (--constrain): for models that cannot call tools, the tools go in the \
+            prompt and the server's grammar lets each reply be only one call of a registered tool \
+            with arguments valid against its schema, or a final answer. It needs an \
+            OpenAI-compatible server that honours response_format json_schema (llama-server, with \
+            or without --jinja; vLLM). Without either flag, run constrains when the latest \
+            `toolhost probe` of the endpoint's model found no usable tool calls of its own, and says \
+            so; --no-constrain never does.
+
             The run folder (--out; default: a new folder under the state dir's runs/) gets \
             transcript.jsonl (every request, message, tool call, result, usage, note, error, written \
             as it happens) and summary.json. Exit status: 0 when the outcome is complete (every \
@@ -85,6 +93,14 @@ struct Run: AsyncParsableCommand {
     @Flag(help: "Ask for whole responses instead of streams.")
     var noStream = false
 
+    @Flag(inversion: .prefixedNo, help: ArgumentHelp(
+        "Shape every reply with the server's grammar into one tool call or a final answer.",
+        discussion: "Default: on when the latest probe of this endpoint's model found no usable tool calls."))
+    var constrain: Bool?
+
+    @Option(help: ArgumentHelp("Offer only these tools, comma-separated (default: all).", discussion: "Small models choose better among few tools: --tools write_file,read_file.", valueName: "names"))
+    var tools: String?
+
     @Option(help: "Seconds to wait for a connection.")
     var connectTimeout: Int = 10
 
@@ -114,6 +130,19 @@ struct Run: AsyncParsableCommand {
         }
         if let maxMinutes, maxMinutes <= 0 { throw ValidationError("--max-minutes must be positive") }
         _ = try guardrails()
+        _ = try offeredTools()
+    }
+
+    /// --tools as a list, each a registered tool.
+    func offeredTools() throws -> [String]? {
+        guard let tools else { return nil }
+        let names = tools.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let known = try makeRegistry().definitions.map(\.name)
+        if names.isEmpty { throw ValidationError("--tools needs at least one tool name; the tools are \(known.joined(separator: ", "))") }
+        if let unknown = names.first(where: { !known.contains($0) }) {
+            throw ValidationError("--tools: no tool named \(unknown); the tools are \(known.joined(separator: ", "))")
+        }
+        return names
     }
 
     /// The guardrails after --no-guards and each --no-guard.
@@ -147,13 +176,17 @@ struct Run: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
+        let constrained = constrain ?? probedUnusable(client: client, model: modelName, state: state)
+        if constrained && constrain == nil {
+            warn("constraining replies with the server's grammar: the latest probe of \(modelName) found no usable tool calls of its own (--no-constrain to stop)")
+        }
         let budgets = Budgets(toolCalls: maxToolCalls, tokens: maxTokens, minutes: maxMinutes, turns: maxTurns)
             .over(agentTask.budgets).over(.defaults)
         let loop = AgentLoop(
             client: client, registry: registry, session: session,
             settings: RunSettings(
                 model: modelName, task: agentTask, budgets: budgets, stream: !noStream, maxTokensPerReply: maxReplyTokens, label: label,
-                guardrails: try guardrails()),
+                guardrails: try guardrails(), constrained: constrained, tools: try offeredTools()),
             transcript: transcript, progress: Progress(enabled: !quiet))
         if !quiet { warn("run folder: \(folder)") }
 
@@ -169,11 +202,18 @@ struct Run: AsyncParsableCommand {
         try summary.write(to: folder)
         if !finalText.isEmpty { print(finalText) }
         var line = "outcome: \(summary.outcome.rawValue) (stop: \(summary.stopReason.rawValue)) · \(summary.toolCalls) tool calls · \(summary.totalTokens) tokens"
+        if let speed = summary.tokensPerSecond { line += " · \(speed) tokens/s" }
         if !summary.missing.isEmpty { line += " · missing: \(summary.missing.map(\.rawValue).joined(separator: ", "))" }
         print(line + " · \(folder)")
         if let error = summary.error, quiet { warn(error) }
         if summary.stopReason == .interrupted { throw ExitCode(130) }
         if summary.outcome != .complete { throw ExitCode(1) }
+    }
+
+    /// Whether the latest saved probe of this endpoint's model found it unable to call tools.
+    private func probedUnusable(client: any ModelClient, model: String, state: StateDirectory) -> Bool {
+        guard let report = Probe.Report.saved(stateDirectory: state.path, endpoint: client.endpoint.chatURL.absoluteString, model: model) else { return false }
+        return report.kind == "constrained" || (report.kind == "unusable" && report.constrainedChecks != nil)
     }
 
     /// --out, or a new folder under the state dir; a folder that already holds a run is refused.
