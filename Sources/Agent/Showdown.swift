@@ -13,6 +13,15 @@ public struct Showdown: Sendable {
         public var api: API?
         public var model: String?
         public var keyVariable: String?
+        /// A shell command that starts this contestant's server (one model at a time, as the seed
+        /// switched models on one GPU): started before its runs, stopped (its whole process group) after.
+        public var serve: String?
+        /// Seconds to wait for the served server's /health.
+        public var startupSeconds = 300
+        /// Constrained calls for this contestant (nil: as `run` decides without a probe, off).
+        public var constrain = false
+        /// The tools offered (nil: all).
+        public var tools: [String]?
     }
 
     public struct Config: Sendable {
@@ -21,9 +30,12 @@ public struct Showdown: Sendable {
         public var workspace: String
         public var endpoints: [Entry]
         public var parallel: Int
+        /// Runs per contestant, each its own sealed run.
+        public var repeats = 1
 
         /// A YAML (or JSON) file: `task`, `workspace` (paths relative to the file), `endpoints` (each
-        /// `label`, `url`, and optionally `api`, `model`, `api_key_env`), `parallel`.
+        /// `label`, `url`, and optionally `api`, `model`, `api_key_env`, `serve`, `startup_seconds`,
+        /// `constrain`, `tools`), `parallel`, `repeats`.
         public static func load(path: String) throws -> Config {
             let base = URL(fileURLWithPath: path).deletingLastPathComponent()
             func resolve(_ relative: String) -> String {
@@ -36,7 +48,7 @@ public struct Showdown: Sendable {
                 throw TaskError("cannot read the showdown config \(path): \(error)")
             }
             guard let root = loaded as? [String: Any] else { throw TaskError("\(path) must be a mapping with task, workspace and endpoints") }
-            let known = ["task", "workspace", "endpoints", "parallel", "description"]
+            let known = ["task", "workspace", "endpoints", "parallel", "repeats", "description"]
             if let unknown = root.keys.sorted().first(where: { !known.contains($0) }) {
                 throw TaskError("\(path): unknown key '\(unknown)'; the keys are: \(known.joined(separator: ", "))")
             }
@@ -54,20 +66,45 @@ public struct Showdown: Sendable {
                     guard let parsed = API(rawValue: text) else { throw TaskError("\(path): endpoints[\(index)].api must be openai or anthropic") }
                     api = parsed
                 }
-                return Entry(label: label, url: url, api: api, model: item["model"] as? String, keyVariable: item["api_key_env"] as? String)
+                let keys = ["label", "url", "api", "model", "api_key_env", "serve", "startup_seconds", "constrain", "tools"]
+                if let unknown = item.keys.sorted().first(where: { !keys.contains($0) }) {
+                    throw TaskError("\(path): endpoints[\(index)] has an unknown key '\(unknown)'; the keys are: \(keys.joined(separator: ", "))")
+                }
+                var entry = Entry(label: label, url: url, api: api, model: item["model"] as? String, keyVariable: item["api_key_env"] as? String)
+                entry.serve = item["serve"] as? String
+                if let seconds = item["startup_seconds"] {
+                    guard let seconds = seconds as? Int, seconds > 0 else { throw TaskError("\(path): endpoints[\(index)].startup_seconds must be a positive number") }
+                    entry.startupSeconds = seconds
+                }
+                if let constrain = item["constrain"] {
+                    guard let constrain = constrain as? Bool else { throw TaskError("\(path): endpoints[\(index)].constrain must be true or false") }
+                    entry.constrain = constrain
+                }
+                if let tools = item["tools"] {
+                    guard let tools = tools as? [String], !tools.isEmpty else { throw TaskError("\(path): endpoints[\(index)].tools must be a list of tool names") }
+                    entry.tools = tools
+                }
+                return entry
             }
             if Set(entries.map(\.label)).count != entries.count { throw TaskError("\(path): endpoint labels must differ") }
             let repository = resolve(workspace)
             guard FileManager.default.fileExists(atPath: repository + "/.git") else {
                 throw TaskError("\(path): the workspace \(repository) is not a git repository; each run needs a branch of its own")
             }
-            return Config(task: try AgentTask.load(path: resolve(task)), workspace: repository, endpoints: entries, parallel: max(1, root["parallel"] as? Int ?? 1))
+            var config = Config(task: try AgentTask.load(path: resolve(task)), workspace: repository, endpoints: entries, parallel: max(1, root["parallel"] as? Int ?? 1))
+            if let repeats = root["repeats"] {
+                guard let repeats = repeats as? Int, (1...100).contains(repeats) else { throw TaskError("\(path): repeats must be a number from 1 to 100") }
+                config.repeats = repeats
+            }
+            return config
         }
     }
 
     public struct Result: Sendable {
         public var run: String
         public var label: String
+        /// Which repeat of its contestant this run was (1-based).
+        public var attempt: Int
         public var summary: RunSummary
     }
 
@@ -91,28 +128,37 @@ public struct Showdown: Sendable {
         self.log = log
     }
 
-    /// The sealed assignment: which endpoint runs as which number, and the digest published first.
+    /// One sealed run: a contestant's repeat under its run number.
+    struct Slot: Sendable {
+        let run: String
+        let entry: Entry
+        let attempt: Int
+    }
+
+    /// The sealed assignment: which contestant's repeat runs as which number, and the digest published first.
     struct Seal {
-        let mapping: [(run: String, entry: Entry)]
+        let slots: [Slot]
         let text: String
         let digest: String
 
-        static func draw(_ entries: [Entry]) -> Seal {
-            let shuffled = entries.shuffled()
-            let mapping = shuffled.enumerated().map { ("run-\($0.offset + 1)", $0.element) }
+        static func draw(_ entries: [Entry], repeats: Int) -> Seal {
+            let pairs = entries.flatMap { entry in (1...repeats).map { (entry, $0) } }.shuffled()
+            let slots = pairs.enumerated().map { Slot(run: "run-\($0.offset + 1)", entry: $0.element.0, attempt: $0.element.1) }
             let nonce = (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined()
             let json: JSONValue = [
-                "nonce": .string(nonce), "runs": .object(Dictionary(uniqueKeysWithValues: mapping.map { ($0.0, JSONValue.string($0.1.label)) })),
+                "nonce": .string(nonce), "runs": .object(Dictionary(uniqueKeysWithValues: slots.map { ($0.run, JSONValue.string($0.entry.label)) })),
             ]
             let text = json.jsonText + "\n"
-            return Seal(mapping: mapping, text: text, digest: GitHash.blobID(Data(text.utf8)))
+            return Seal(slots: slots, text: text, digest: GitHash.blobID(Data(text.utf8)))
         }
     }
 
-    /// Runs every endpoint, writes results.md, results.json, mapping.json and the chart, and returns the results.
+    /// Runs every contestant (its repeats one after another, between starting and stopping its
+    /// server when it has a `serve:`), writes results.md, results.json, models.json, mapping.json
+    /// and the chart, and returns the results.
     public func run() async throws -> [Result] {
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-        let seal = Seal.draw(config.endpoints)
+        let seal = Seal.draw(config.endpoints, repeats: config.repeats)
         try """
             Run numbers were assigned at random when the runs started (\(ISO8601DateFormatter().string(from: Date()))).
             The assignment is in mapping.json, written when the runs end; its git blob id must be
@@ -120,19 +166,27 @@ public struct Showdown: Sendable {
             Check it with: git hash-object mapping.json
 
             """.write(toFile: out + "/sealed.txt", atomically: true, encoding: .utf8)
-        log("showdown: \(seal.mapping.count) runs, sealed as \(seal.digest.prefix(12))")
+        log("showdown: \(seal.slots.count) runs, sealed as \(seal.digest.prefix(12))")
+        // Contestants in the order their first run number was drawn.
+        var contestants: [[Slot]] = []
+        for slot in seal.slots {
+            if let index = contestants.firstIndex(where: { $0[0].entry.label == slot.entry.label }) {
+                contestants[index].append(slot)
+            } else {
+                contestants.append([slot])
+            }
+        }
         var results: [Result] = []
-        try await withThrowingTaskGroup(of: Result.self) { group in
-            var pending = seal.mapping.makeIterator()
+        try await withThrowingTaskGroup(of: [Result].self) { group in
+            var pending = contestants.makeIterator()
             func next() -> Bool {
-                guard let (run, entry) = pending.next() else { return false }
-                group.addTask { try await self.one(run: run, entry: entry) }
+                guard let slots = pending.next() else { return false }
+                group.addTask { try await self.contestant(slots) }
                 return true
             }
             for _ in 0..<config.parallel where next() {}
-            while let result = try await group.next() {
-                results.append(result)
-                log("showdown: \(result.run) finished: \(result.summary.outcome.rawValue) (\(result.summary.stopReason.rawValue))")
+            while let finished = try await group.next() {
+                results += finished
                 _ = next()
             }
         }
@@ -142,12 +196,63 @@ public struct Showdown: Sendable {
         return results
     }
 
-    private func one(run: String, entry: Entry) async throws -> Result {
+    /// One contestant's runs, with its server up for them when it has a `serve:` command.
+    private func contestant(_ slots: [Slot]) async throws -> [Result] {
+        let entry = slots[0].entry
+        var served: ServedEndpoint?
+        if let command = entry.serve {
+            log("showdown: starting \(entry.label)'s server")
+            do {
+                let endpoint = try Endpoint(entry.url, api: entry.api)
+                served = try await ServedEndpoint.start(command: command, endpoint: endpoint, seconds: entry.startupSeconds, log: out + "/serve-\(Self.safe(entry.label)).log")
+            } catch {
+                log("showdown: \(entry.label): \(error)")
+                return try slots.map { try harnessFailure($0, error: "\(error)") }
+            }
+        }
+        defer { served?.stop() }
+        var results: [Result] = []
+        for slot in slots {
+            let result = try await one(slot)
+            log("showdown: \(result.run) finished: \(result.summary.outcome.rawValue) (\(result.summary.stopReason.rawValue))")
+            results.append(result)
+        }
+        return results
+    }
+
+    private static func safe(_ label: String) -> String {
+        String(label.map { $0.isLetter || $0.isNumber || "-_.".contains($0) ? $0 : "_" })
+    }
+
+    private func folder(for slot: Slot) throws -> String {
+        let folder = out + "/" + slot.run
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        return folder
+    }
+
+    /// A run that could not happen for the harness's sake (its server never started).
+    private func harnessFailure(_ slot: Slot, error: String) throws -> Result {
+        var summary = emptySummary(slot, api: (try? Endpoint(slot.entry.url, api: slot.entry.api))?.api.rawValue ?? "?")
+        summary.stopReason = .error
+        summary.error = error
+        summary.harnessError = true
+        summary.decideOutcome()
+        try summary.write(to: try folder(for: slot))
+        return Result(run: slot.run, label: slot.entry.label, attempt: slot.attempt, summary: summary)
+    }
+
+    private func emptySummary(_ slot: Slot, api: String) -> RunSummary {
+        RunSummary(
+            label: slot.run, model: slot.entry.model ?? "?", endpoint: slot.entry.url, api: api, task: config.task.source,
+            workspace: out + "/workspaces/" + slot.run, branch: slot.run, requires: config.task.requires)
+    }
+
+    private func one(_ slot: Slot) async throws -> Result {
+        let (run, entry) = (slot.run, slot.entry)
         let workspace = out + "/workspaces/" + run
         try FileManager.default.createDirectory(atPath: out + "/workspaces", withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: config.workspace, toPath: workspace)
-        let folder = out + "/" + run
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let folder = try folder(for: slot)
         var task = config.task
         task.branch = run
         let endpoint = try Endpoint(entry.url, api: entry.api)
@@ -159,19 +264,21 @@ public struct Showdown: Sendable {
             let model = try await chooseModel(entry.model, client: client)
             let loop = AgentLoop(
                 client: client, registry: registry, session: session,
-                settings: RunSettings(model: model, task: task, budgets: task.budgets.over(.defaults), label: run),
+                settings: RunSettings(
+                    model: model, task: task, budgets: task.budgets.over(.defaults), label: run, constrained: entry.constrain, tools: entry.tools),
                 transcript: transcript, progress: Progress(enabled: false))
             summary = await loop.run().summary
         } catch {
-            summary = RunSummary(label: run, model: entry.model ?? "?", endpoint: entry.url, api: endpoint.api.rawValue, task: task.source, workspace: workspace, branch: run, requires: task.requires)
+            summary = emptySummary(slot, api: endpoint.api.rawValue)
             summary.stopReason = .error
             summary.error = "\(error)"
+            summary.harnessError = true
             summary.decideOutcome()
         }
         await session.close()
         await client.close()
         try summary.write(to: folder)
-        return Result(run: run, label: entry.label, summary: summary)
+        return Result(run: run, label: entry.label, attempt: slot.attempt, summary: summary)
     }
 
     private func write(_ results: [Result], seal: Seal) throws {
@@ -180,21 +287,26 @@ public struct Showdown: Sendable {
             summary.label = "\(result.run) (\(result.label))"
             return (out + "/" + result.run, summary)
         }
+        let models = config.endpoints.map { entry in ModelStats(label: entry.label, runs: results.filter { $0.label == entry.label }.map(\.summary)) }
         let markdown = """
             # Showdown: \(config.task.source)
 
             Run numbers were sealed before the runs (git blob id \(seal.digest)); mapping.json reveals them.
 
             \(Report.table(runs))
+            ## Per model (\(config.repeats) run\(config.repeats == 1 ? "" : "s") each)
+
+            \(ModelStats.table(models))
             ![tokens and outcome per model](chart.svg)
 
             """
         try markdown.write(toFile: out + "/results.md", atomically: true, encoding: .utf8)
         let json: JSONValue = .array(try results.map { result in
             let summary = try JSONValue.parse(RunSummary.encoder.encode(result.summary))
-            return ["run": .string(result.run), "label": .string(result.label), "summary": summary]
+            return ["run": .string(result.run), "label": .string(result.label), "repeat": .int(result.attempt), "summary": summary]
         })
         try (json.jsonText + "\n").write(toFile: out + "/results.json", atomically: true, encoding: .utf8)
+        try (ModelStats.encoder.encode(models) + Data("\n".utf8)).write(to: URL(fileURLWithPath: out + "/models.json"), options: .atomic)
         try Chart.svg(results.map { ($0.label, $0.summary) }).write(toFile: out + "/chart.svg", atomically: true, encoding: .utf8)
     }
 

@@ -6,11 +6,12 @@ public enum LiveProcesses {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var groups: Set<pid_t> = []
 
-    static func add(_ pid: pid_t) {
+    /// Records a process group to kill when toolhost is stopped.
+    public static func add(_ pid: pid_t) {
         lock.withLock { _ = groups.insert(pid) }
     }
 
-    static func remove(_ pid: pid_t) {
+    public static func remove(_ pid: pid_t) {
         lock.withLock { _ = groups.remove(pid) }
     }
 

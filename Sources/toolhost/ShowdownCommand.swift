@@ -13,16 +13,32 @@ struct ShowdownCommand: AsyncParsableCommand {
             and sealed: sealed.txt publishes the git blob id of the assignment when the runs start, \
             and mapping.json reveals it at the end (check with `git hash-object mapping.json`).
 
-            The output folder gets run-N/ (transcript.jsonl, summary.json), results.md and \
-            results.json (the seed's columns), chart.svg and chart.png (tokens and outcome per \
-            model, rendered by the screenshot engine).
+            With `repeats: N` each contestant runs N times, each repeat its own sealed run. A \
+            contestant with `serve:` has its own model server: the showdown starts the command (in \
+            a process group of its own, output in serve-LABEL.log), waits for /health on the \
+            endpoint's host and port (`startup_seconds`, default 300), runs that contestant's \
+            repeats, and stops the whole group before the next contestant: local models one at a \
+            time, as on one GPU. A server that never starts, or an endpoint that fails, is a \
+            harness error, counted apart from the model's failures.
+
+            The output folder gets run-N/ (transcript.jsonl, summary.json), results.md (each run in \
+            the seed's columns, then per model: pass@1, pass@k with k = the runs that counted, \
+            median tokens and tool calls, well-formed-call rate, tokens/s, harness errors), \
+            results.json (each run), models.json (per model), chart.svg and chart.png (tokens and \
+            outcome per run, rendered by the screenshot engine).
 
             Config (YAML or JSON; paths relative to it):
               task: fixtures/tasks/tag-manager.md
               workspace: ./blog                 # a git repository
-              parallel: 1
+              parallel: 1                       # contestants at once
+              repeats: 3
               endpoints:
                 - {label: qwen, url: "localhost:8080", model: qwen3-coder}
+                - label: smollm2
+                  url: "localhost:8081"
+                  serve: "llama-server -m smollm2.gguf --port 8081 -c 8192 -t 2"
+                  constrain: true               # replies shaped by the server's grammar
+                  tools: [write_file, read_file, git_commit]
                 - {label: claude, url: "https://api.anthropic.com", model: claude-sonnet-4-5, api_key_env: ANTHROPIC_API_KEY}
 
             docs/showdown-on-kubernetes.md sketches one Kubernetes Job per endpoint for larger showdowns.
@@ -80,7 +96,7 @@ struct ShowdownCommand: AsyncParsableCommand {
         let results = try await showdown.run()
         if let problem = await showdown.renderChart() { warn(problem) }
         print(try String(contentsOfFile: folder + "/results.md", encoding: .utf8), terminator: "")
-        print("Files: \(folder) (results.md, results.json, mapping.json, sealed.txt, chart.svg, chart.png)")
+        print("Files: \(folder) (results.md, results.json, models.json, mapping.json, sealed.txt, chart.svg, chart.png)")
         if results.contains(where: { $0.summary.stopReason == .error }) { throw ExitCode(1) }
     }
 }
