@@ -14,6 +14,12 @@ public struct MockScript: Sendable {
     /// Instead of taking turns in order, each request is answered by the first turn whose
     /// expectations it meets; turns can answer many times (personas answer any question in any order).
     public var match = false
+    /// "llama-server": answer as llama-server does where it differs from OpenAI (a `timings`
+    /// object in every answer, `owned_by: llamacpp` in /v1/models).
+    public var server: String?
+    /// /health and chat answer 503 "Loading model" for this long after start, as llama-server
+    /// does while it loads the weights.
+    public var loading: Duration = .zero
 
     public struct Turn: Sendable {
         public var expect: Expectations
@@ -40,6 +46,8 @@ public struct MockScript: Sendable {
         public var toolResultImages: Int?
         /// The request's message count (system included).
         public var messageCount: Int?
+        /// The request asks for grammar-shaped replies (`response_format` json_schema), or not.
+        public var constrained: Bool?
     }
 
     public struct Reply: Sendable {
@@ -90,14 +98,18 @@ public struct MockScript: Sendable {
     }
 
     static func parse(_ root: JSONValue, name: String) throws -> MockScript {
-        let fields = try Fields(root, at: "the script", known: ["model", "api_key", "turns", "description", "match"])
+        let fields = try Fields(root, at: "the script", known: ["model", "api_key", "turns", "description", "match", "server", "loading_ms"])
         let turns = try fields.array("turns", required: true).enumerated().map { index, turn in
             try parseTurn(turn, at: "turns[\(index)]")
         }
         guard !turns.isEmpty else { throw ScriptError("'turns' is empty: a script needs at least one turn") }
-        return MockScript(
+        var script = MockScript(
             model: try fields.string("model") ?? "mock-model", apiKey: try fields.string("api_key"), turns: turns, name: name,
             match: try fields.bool("match") ?? false)
+        script.server = try fields.string("server")
+        if let server = script.server, server != "llama-server" { throw ScriptError("'server' must be llama-server (or absent), got \(server)") }
+        script.loading = .milliseconds(try fields.int("loading_ms") ?? 0)
+        return script
     }
 
     static func parseTurn(_ value: JSONValue, at path: String) throws -> Turn {
@@ -106,7 +118,7 @@ public struct MockScript: Sendable {
         if let raw = fields["expect"] {
             let e = try Fields(raw, at: path + ".expect", known: [
                 "last_message_contains", "tool_results_contain", "any_message_contains", "system_contains", "tools_include", "stream",
-                "message_count", "tool_choice", "tool_result_images",
+                "message_count", "tool_choice", "tool_result_images", "constrained",
             ])
             expect.lastMessageContains = try e.strings("last_message_contains")
             expect.toolResultsContain = try e.strings("tool_results_contain")
@@ -117,6 +129,7 @@ public struct MockScript: Sendable {
             expect.toolChoice = try e.string("tool_choice")
             expect.toolResultImages = try e.int("tool_result_images")
             expect.messageCount = try e.int("message_count")
+            expect.constrained = try e.bool("constrained")
         }
         var turn = Turn(expect: expect, delay: .milliseconds(try fields.int("delay_ms") ?? 0))
         if let raw = fields["reply"] { turn.reply = try parseReply(raw, at: path + ".reply") }

@@ -13,6 +13,7 @@ public struct MockServer: Sendable {
     let host: String
     let port: Int
     let state = TurnCounter()
+    let started = ContinuousClock.now
 
     public init(script: MockScript, host: String, port: Int) {
         self.script = script
@@ -29,10 +30,12 @@ public struct MockServer: Sendable {
         for path in ["/v1/messages", "/messages"] {
             router.post(RouterPath(path)) { request, _ in await self.chat(request, wire: .anthropic) }
         }
+        router.get("/health") { _, _ in self.loadingRefusal() ?? Self.json(200, ["status": "ok"]) }
         for path in ["/v1/models", "/models"] {
             router.get(RouterPath(path)) { request, _ in
-                if let refusal = self.refuseKey(request) { return refusal }
-                let entry: JSONValue = ["id": .string(script.model), "object": "model", "type": "model", "display_name": .string(script.model), "owned_by": "toolhost"]
+                if let refusal = self.refuseKey(request) ?? self.loadingRefusal() { return refusal }
+                let owner: JSONValue = script.server == nil ? "toolhost" : "llamacpp"
+                let entry: JSONValue = ["id": .string(script.model), "object": "model", "type": "model", "display_name": .string(script.model), "owned_by": owner]
                 return Self.json(200, ["object": "list", "data": [entry], "has_more": false])
             }
         }
@@ -44,8 +47,14 @@ public struct MockServer: Sendable {
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
     }
 
+    /// llama-server's answer while the model loads.
+    private func loadingRefusal() -> Response? {
+        guard ContinuousClock.now - started < script.loading else { return nil }
+        return Self.json(503, ["error": ["code": 503, "message": "Loading model", "type": "unavailable_error"]])
+    }
+
     private func chat(_ request: Request, wire: RequestView.Wire) async -> Response {
-        if let refusal = refuseKey(request) { return refusal }
+        if let refusal = refuseKey(request) ?? loadingRefusal() { return refusal }
         let number = await state.next()
         let label = script.match ? "request \(number + 1) (\(script.name))" : "turn \(number + 1) of \(script.turns.count) (\(script.name))"
         var request = request
@@ -86,7 +95,9 @@ public struct MockServer: Sendable {
             log("\(label): fault \(fault)")
             return respond(fault, view: view, turn: number)
         }
-        let reply = WireReply(reply: turn.reply!, model: script.model, turn: number + 1, promptEstimate: view.bodyBytes / 4)
+        var reply = WireReply(reply: turn.reply!, model: script.model, turn: number + 1, promptEstimate: view.bodyBytes / 4)
+        reply.timings = script.server == "llama-server"
+        if view.constrained { reply.reply = reply.constrainedReply }
         log("\(label): \(wire.rawValue) \(view.stream ? "stream" : "whole"), \(reply.reply.toolCalls.count) tool calls")
         if !view.stream { return Self.json(200, wire == .openai ? reply.openAIWhole() : reply.anthropicWhole()) }
         let events = wire == .openai ? reply.openAIEvents(includeUsage: view.includeUsage) : reply.anthropicEvents()

@@ -23,6 +23,8 @@ struct RequestView {
     /// "auto", "none", "required" or the named tool.
     let toolChoice: String
     let bodyBytes: Int
+    /// The request asked for replies shaped by a JSON schema (constrained calls).
+    let constrained: Bool
 
     init(wire: Wire, body: JSONValue, bodyBytes: Int) throws {
         self.wire = wire
@@ -30,6 +32,7 @@ struct RequestView {
         guard case .object = body else { throw ScriptError("the request body is not a JSON object") }
         stream = body["stream"]?.boolValue ?? false
         includeUsage = body["stream_options"]?["include_usage"]?.boolValue ?? false
+        constrained = body["response_format"]?["type"]?.stringValue == "json_schema"
         guard let raw = body["messages"]?.arrayValue else { throw ScriptError("the request has no 'messages' list") }
         var system = body["system"].map(Self.text) ?? ""
         var messages: [Message] = []
@@ -131,6 +134,9 @@ struct RequestView {
         if let wanted = expect.toolResultImages, wanted != images { return "expected \(wanted) images in the tool results, got \(images)" }
         let count = messages.count + (system.isEmpty ? 0 : 1)
         if let wanted = expect.messageCount, wanted != count { return "expected \(wanted) messages, got \(count)" }
+        if let wanted = expect.constrained, wanted != constrained {
+            return wanted ? "expected response_format json_schema (constrained calls), got none" : "expected no response_format, got json_schema"
+        }
         return nil
     }
 

@@ -4,7 +4,9 @@ import JSONCore
 /// A scripted reply written in each wire format, whole or as server-sent events, shaped as
 /// llama-server / OpenAI and the Anthropic API send them.
 struct WireReply {
-    let reply: MockScript.Reply
+    var reply: MockScript.Reply
+    /// Add llama-server's `timings` (as if generating at 20 tokens/s).
+    var timings = false
     let model: String
     /// The request's number: ids and timestamps derive from it, so runs are reproducible.
     let turn: Int
@@ -13,6 +15,27 @@ struct WireReply {
     var promptTokens: Int { reply.usage?.prompt ?? promptEstimate }
     var completionTokens: Int {
         reply.usage?.completion ?? max(1, (reply.text.count + reply.toolCalls.reduce(0) { $0 + $1.argumentsText.count + $1.name.count }) / 4)
+    }
+
+    /// The reply as a grammar-constrained server writes it: the first call as
+    /// `{"name", "parameters"}` text, or the text as `{"final_answer"}`.
+    var constrainedReply: MockScript.Reply {
+        var shaped = reply
+        if let call = reply.toolCalls.first {
+            let parameters = (try? JSONValue.parse(call.argumentsText)) ?? .string(call.argumentsText)
+            shaped.text = (["name": .string(call.name), "parameters": parameters] as JSONValue).jsonText
+        } else {
+            shaped.text = (["final_answer": .string(reply.text)] as JSONValue).jsonText
+        }
+        shaped.toolCalls = []
+        return shaped
+    }
+
+    var llamaTimings: JSONValue {
+        [
+            "cache_n": 0, "prompt_n": .int(promptTokens), "prompt_ms": .double(Double(promptTokens) * 5), "prompt_per_second": .double(200),
+            "predicted_n": .int(completionTokens), "predicted_ms": .double(Double(completionTokens) * 50), "predicted_per_second": .double(20),
+        ]
     }
 
     func callID(_ index: Int, wire: RequestView.Wire) -> String {
@@ -44,11 +67,13 @@ struct WireReply {
                 ["id": .string(callID(index, wire: .openai)), "type": "function", "function": ["name": .string(call.name), "arguments": .string(call.argumentsText)]]
             })
         }
-        return [
+        var whole: [String: JSONValue] = [
             "id": .string("chatcmpl-mock\(turn)"), "object": "chat.completion", "created": .int(1_764_000_000 + turn), "model": .string(model),
             "choices": [["index": 0, "message": .object(message), "finish_reason": .string(openAIFinish)]],
             "usage": openAIUsage,
         ]
+        if timings { whole["timings"] = llamaTimings }
+        return .object(whole)
     }
 
     func openAIChunk(_ delta: JSONValue, finish: String? = nil) -> JSONValue {
@@ -76,6 +101,7 @@ struct WireReply {
             if case .object(var fields) = last {
                 fields["choices"] = []
                 fields["usage"] = openAIUsage
+                if timings { fields["timings"] = llamaTimings }
                 last = .object(fields)
             }
             chunks.append(last)
