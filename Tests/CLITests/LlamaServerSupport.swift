@@ -11,16 +11,18 @@ final class LlamaServer: @unchecked Sendable {
     }
     static var binary: String? { existing(cache + "/llama-server-0.3.36/llama-server") }
     static var tinyModel: String? { existing(cache + "/models/gemma3-270m-q4_k_m.gguf") }
+    /// SmolLM2-135M-Instruct: the smaller and faster of the two, for most real-model tests.
+    static var smolModel: String? { existing(cache + "/models/smollm2-135m-instruct-q4_1.gguf") }
     private static func existing(_ path: String) -> String? { FileManager.default.fileExists(atPath: path) ? path : nil }
 
     let process = Process()
     let base: String
 
-    init(binary: String, model: String, extra: [String] = []) throws {
+    init(binary: String, model: String, context: Int = 2048, extra: [String] = []) throws {
         let port = Int.random(in: 20000...40000)
         base = "http://127.0.0.1:\(port)"
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["-m", model, "--host", "127.0.0.1", "--port", String(port), "-c", "2048", "-t", "2"] + extra
+        process.arguments = ["-m", model, "--host", "127.0.0.1", "--port", String(port), "-c", String(context), "-t", "2"] + extra
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
