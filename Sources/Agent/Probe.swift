@@ -169,12 +169,16 @@ public struct Probe: Sendable {
         var notes: [String] = []
         var usageSeen = false
         var formed = WellFormed(calls: 0, of: 0)
+        var answered = 0
         func ask(_ messages: [ChatMessage], tools: [ToolSpec], choice: ToolChoice = .auto, stream: Bool = false) async throws -> ChatResponse {
-            try await client.complete(
+            let response = try await client.complete(
                 ChatRequest(
                     model: model, messages: [.system(Self.system)] + messages, tools: tools, toolChoice: choice, stream: stream, maxTokens: maxTokens,
                     constrained: constrained),
                 onEvent: { _ in .proceed })
+            answered += 1
+            usageSeen = usageSeen || (response.usage.map { $0.promptTokens > 0 && $0.completionTokens > 0 } ?? false)
+            return response
         }
         /// Counts a reply that should hold a call: well-formed when it holds calls, all runnable.
         func tally(_ found: Calls, tools: [ToolSpec]) {
@@ -200,7 +204,6 @@ public struct Probe: Sendable {
         }
         func single(_ name: String, city wanted: String, stream: Bool = false) async throws -> Check {
             let response = try await ask([.user(Self.prompts[name]!)], tools: weatherTools, stream: stream)
-            usageSeen = usageSeen || (response.usage.map { $0.promptTokens > 0 && $0.completionTokens > 0 } ?? false)
             let found = calls(response, tools: weatherTools)
             tally(found, tools: weatherTools)
             guard let call = found.calls.first else { return Check(name: name, result: .fail, detail: "no tool call; the reply was \(Self.quote(response.text))") }
@@ -305,7 +308,8 @@ public struct Probe: Sendable {
         if !constrained {
             checks.append(Check(
                 name: "usage", result: usageSeen ? .pass : .fail,
-                detail: usageSeen ? "prompt and completion tokens reported" : "no usage numbers: token budgets will be estimated"))
+                detail: usageSeen ? "prompt and completion tokens reported"
+                    : answered == 0 ? "not measured: no request was answered" : "no usage numbers: token budgets will be estimated"))
         }
         return (checks, formed, notes)
     }
