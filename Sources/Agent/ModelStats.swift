@@ -25,6 +25,14 @@ struct ModelStats: Sendable, Codable, Equatable {
     /// What spoiled the runs the harness spoiled.
     var harnessErrorMessages: [String]
 
+    // Spelled out: the snake_case strategy would write pass_at1.
+    enum CodingKeys: String, CodingKey {
+        case label, model, runs, harnessErrors, scored, passed, k, medianTokens, medianToolCalls, wellFormedRate, medianTokensPerSecond,
+            harnessErrorMessages
+        case passAt1 = "pass_at_1"
+        case passAtK = "pass_at_k"
+    }
+
     init(label: String, runs summaries: [RunSummary]) {
         let counted = summaries.filter { !$0.harnessError }
         self.label = label

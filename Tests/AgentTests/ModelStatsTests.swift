@@ -24,6 +24,8 @@ import Testing
         #expect(stats.medianTokens == 200 && stats.medianToolCalls == 4)
         #expect(stats.wellFormedRate == 0.75)
         #expect(stats.harnessErrorMessages == ["serve: the server exited"])
+        let json = String(decoding: try! ModelStats.encoder.encode(stats), as: UTF8.self)
+        #expect(json.contains(#""pass_at_1" : 0.33"#) && json.contains(#""pass_at_k" : 1"#) && json.contains(#""median_tool_calls" : 4"#), "\(json)")
     }
 
     @Test func onlyHarnessErrorsScoreNothing() {

@@ -4,7 +4,8 @@ import Testing
 
 /// toolhost against a real llama-server with real tiny models (SmolLM2-135M, Gemma 3 270M), built
 /// and fetched by scripts/setup.sh into a cache outside the repository. Serialized: two cores
-/// hold one model server at a time. Rough times on 2 cores are in each test's comment.
+/// hold one model server at a time. Rough times on 2 cores are in each test's comment. The long
+/// waits run off the cooperative pool, which other suites' in-process tests need.
 @Suite(.serialized) struct RealModelTests {
     /// The binary and SmolLM2, or a recorded failure: setup provides both, so missing is a defect.
     func smol() throws -> (binary: String, model: String) {
@@ -24,13 +25,13 @@ import Testing
     /// ~70 s. With --jinja the model calls no tools of its own, but under the grammar its calls are
     /// well-formed; without --jinja the server refuses `tools` (HTTP 500, not retried), and the
     /// constrained pass, which sends none, still works. Either way `run` then constrains by itself.
-    @Test func probeWithAndWithoutJinja() throws {
+    @Test func probeWithAndWithoutJinja() async throws {
         let (binary, model) = try smol()
         let scratch = try Scratch()
         for jinja in [true, false] {
             let server = try LlamaServer(binary: binary, model: model, extra: [jinja ? "--jinja" : "--no-jinja"])
             defer { server.stop() }
-            let ran = try scratch.toolhost(["probe", "--endpoint", server.base, "--json", "--max-reply-tokens", "160", "--state-dir", scratch.state])
+            let ran = try await scratch.toolhostOffThePool(["probe", "--endpoint", server.base, "--json", "--max-reply-tokens", "160", "--state-dir", scratch.state])
             let report = try #require(try JSONSerialization.jsonObject(with: Data(ran.stdout.utf8)) as? [String: Any], "\(ran.stdout)\n\(ran.stderr)")
             #expect(report["format"] as? String == "toolhost-probe/1")
             #expect(report["model"] as? String == model, "the model comes from /v1/models")
@@ -56,7 +57,7 @@ import Testing
             #expect(ran.status == 0)
             // run reads the saved probe and constrains by itself, saying so.
             let out = scratch.root + "/run-\(jinja)"
-            let run = try scratch.toolhost(
+            let run = try await scratch.toolhostOffThePool(
                 ["run", "--endpoint", server.base, "--workspace", scratch.workspace, "--state-dir", scratch.state, "--out", out, "--quiet",
                  "--prompt", "Read the file notes.txt.", "--tools", "read_file", "--max-tool-calls", "1", "--max-reply-tokens", "100"])
             #expect(run.stderr.contains("constraining replies with the server's grammar"), "\(run.stderr)")
@@ -66,13 +67,13 @@ import Testing
 
     /// ~40 s. A constrained run, streamed and whole: every call the model makes is one something can
     /// run, the speed comes from llama-server's timings, the model from /v1/models.
-    @Test(arguments: [true, false]) func constrainedRun(streaming: Bool) throws {
+    @Test(arguments: [true, false]) func constrainedRun(streaming: Bool) async throws {
         let (binary, model) = try smol()
         let scratch = try Scratch()
         let server = try LlamaServer(binary: binary, model: model, context: 8192)
         defer { server.stop() }
         let out = scratch.root + "/run"
-        let ran = try scratch.toolhost(
+        let ran = try await scratch.toolhostOffThePool(
             ["run", "--endpoint", server.base, "--workspace", scratch.workspace, "--state-dir", scratch.state, "--out", out, "--quiet",
              "--prompt", "Create the file hello.txt containing the line: hello from toolhost. Then read it back with read_file.",
              "--constrain", "--tools", "write_file,read_file", "--max-tool-calls", "3", "--max-reply-tokens", "200"]
@@ -97,13 +98,13 @@ import Testing
 
     /// ~15 s. finish_reason "length" is no final answer: the model is told, and after three cut
     /// replies the run stops as reply_cut.
-    @Test func aReplyCutAtTheTokenLimitIsNoAnswer() throws {
+    @Test func aReplyCutAtTheTokenLimitIsNoAnswer() async throws {
         let (binary, model) = try smol()
         let scratch = try Scratch()
         let server = try LlamaServer(binary: binary, model: model, context: 4096)
         defer { server.stop() }
         let out = scratch.root + "/run"
-        let ran = try scratch.toolhost(
+        let ran = try await scratch.toolhostOffThePool(
             ["run", "--endpoint", server.base, "--workspace", scratch.workspace, "--state-dir", scratch.state, "--out", out, "--quiet",
              "--prompt", "Write a long story about dragons.", "--tools", "read_file", "--max-reply-tokens", "4", "--max-turns", "6", "--no-constrain"])
         #expect(ran.status == 1)
@@ -117,13 +118,13 @@ import Testing
 
     /// ~5 s. A conversation larger than the server's context (-c 512: ~1,300 tokens of task) stops as context_full with
     /// the server's numbers and what to do; nothing is retried.
-    @Test func contextOverflowStopsWithAdvice() throws {
+    @Test func contextOverflowStopsWithAdvice() async throws {
         let (binary, model) = try smol()
         let scratch = try Scratch()
         let server = try LlamaServer(binary: binary, model: model, context: 512)
         defer { server.stop() }
         let out = scratch.root + "/run"
-        let ran = try scratch.toolhost(
+        let ran = try await scratch.toolhostOffThePool(
             ["run", "--endpoint", server.base, "--workspace", scratch.workspace, "--state-dir", scratch.state, "--out", out, "--quiet",
              "--prompt", "Summarise this: " + String(repeating: "the quick brown fox jumps over the lazy dog. ", count: 120), "--no-constrain"])
         #expect(ran.status == 1)
@@ -137,7 +138,7 @@ import Testing
 
     /// ~20 s. The server dies (SIGKILL) while it streams an answer: the run ends as a harness error
     /// that says the stream was cut, and the transcript and summary are whole.
-    @Test func serverKilledMidStream() throws {
+    @Test func serverKilledMidStream() async throws {
         let (binary, model) = try smol()
         let scratch = try Scratch()
         let server = try LlamaServer(binary: binary, model: model, context: 4096)
@@ -157,13 +158,13 @@ import Testing
         // Kill once the server has generated some tokens of the answer.
         var generating = false
         for _ in 0..<240 where !generating {
-            usleep(250_000)
+            try await Task.sleep(for: .milliseconds(250))
             let slots = (try? JSONSerialization.jsonObject(with: server.get("/slots"))) as? [[String: Any]] ?? []
             generating = slots.contains { (($0["next_token"] as? [[String: Any]])?.first?["n_decoded"] as? Int ?? ($0["next_token"] as? [String: Any])?["n_decoded"] as? Int ?? 0) > 20 }
         }
         #expect(generating, "the server never started answering")
         server.stop()
-        for _ in 0..<240 where run.isRunning { usleep(250_000) }
+        for _ in 0..<240 where run.isRunning { try await Task.sleep(for: .milliseconds(250)) }
         #expect(!run.isRunning)
         #expect(run.terminationStatus == 1)
         let summary = try json(out + "/summary.json")
@@ -177,7 +178,7 @@ import Testing
     /// `serve:`, against the scripted competent mock (also served), plus a server that cannot
     /// start, each twice. Servers are stopped after their contestant; the broken one is a harness
     /// error, not a model failure.
-    @Test func showdownServesEachModelInTurn() throws {
+    @Test func showdownServesEachModelInTurn() async throws {
         let (binary, smol) = try smol()
         let gemma = try #require(LlamaServer.tinyModel, "scripts/setup.sh assembles Gemma 3 270M")
         let scratch = try Scratch()
@@ -212,14 +213,14 @@ import Testing
                 serve: "exec '\(binary)' -m /nonexistent.gguf --port \(ports[3])"
             """.write(toFile: config, atomically: true, encoding: .utf8)
         let out = scratch.root + "/out"
-        let ran = try scratch.toolhost(["showdown", "--config", config, "--out", out, "--state-dir", scratch.state])
+        let ran = try await scratch.toolhostOffThePool(["showdown", "--config", config, "--out", out, "--state-dir", scratch.state])
         // Harness errors (the broken server) make the exit status 1; the results are written all the same.
         #expect(ran.status == 1, "\(ran.stdout)\n\(ran.stderr)")
         let models = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/models.json"))) as? [[String: Any]])
         let byLabel = Dictionary(uniqueKeysWithValues: models.map { ($0["label"] as? String ?? "", $0) })
         #expect(Set(byLabel.keys) == ["competent-mock", "smollm2-135m", "gemma3-270m", "no-such-model"])
         let competent = try #require(byLabel["competent-mock"])
-        #expect(competent["runs"] as? Int == 2 && competent["passed"] as? Int == 2 && competent["pass_at1"] as? Double == 1)
+        #expect(competent["runs"] as? Int == 2 && competent["passed"] as? Int == 2 && competent["pass_at_1"] as? Double == 1)
         #expect(competent["median_tokens_per_second"] as? Double == 20, "the mock's llama-server timings")
         for label in ["smollm2-135m", "gemma3-270m"] {
             let model = try #require(byLabel[label])
@@ -229,7 +230,7 @@ import Testing
             #expect((model["median_tool_calls"] as? Int ?? 0) >= 1)
         }
         let broken = try #require(byLabel["no-such-model"])
-        #expect(broken["harness_errors"] as? Int == 2 && broken["scored"] as? Int == 0 && broken["pass_at1"] == nil)
+        #expect(broken["harness_errors"] as? Int == 2 && broken["scored"] as? Int == 0 && broken["pass_at_1"] == nil)
         #expect((broken["harness_error_messages"] as? [String] ?? []).contains { $0.contains("exited with status") })
         let table = try String(contentsOfFile: out + "/results.md", encoding: .utf8)
         #expect(table.contains("pass@1") && table.contains("| competent-mock | 2 | 2/2 | 100% | 100% (k=2) |"), "\(table)")

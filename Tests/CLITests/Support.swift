@@ -45,8 +45,22 @@ func runProgram(_ path: String, _ arguments: [String], stdin: String = "", envir
         stderr: String(decoding: errData, as: UTF8.self))
 }
 
+/// `runProgram` on a thread of its own. A test that waits minutes for a child (a real model
+/// server, a showdown) must not hold one of the two cooperative threads meanwhile: in-process
+/// async tests of other suites need them to make progress at all.
+func runProgramOffThePool(_ path: String, _ arguments: [String], stdin: String = "") async throws -> Ran {
+    try await withCheckedThrowingContinuation { continuation in
+        Thread { continuation.resume(with: Result { try runProgram(path, arguments, stdin: stdin) }) }.start()
+    }
+}
+
 extension Scratch {
     var workspace: String { workspacePath }
+
+    /// `toolhost` for long runs, off the cooperative pool (see `runProgramOffThePool`).
+    func toolhostOffThePool(_ arguments: [String]) async throws -> Ran {
+        try await runProgramOffThePool(toolhostBinary, arguments)
+    }
     var state: String { statePath }
 
     func toolhost(_ arguments: [String], stdin: String = "") throws -> Ran {

@@ -16,7 +16,7 @@ actor Wire {
 
     /// The reply to `id`, waiting up to `seconds` for it. The bound is generous: in the full suite,
     /// tests that block on child processes hold the two cooperative threads for tens of seconds.
-    func reply(_ id: JSONValue, within seconds: Double = 180) async throws -> JSONValue? {
+    func reply(_ id: JSONValue, within seconds: Double = 600) async throws -> JSONValue? {
         let deadline = ContinuousClock.now + .milliseconds(Int(seconds * 1000))
         while ContinuousClock.now < deadline {
             if let found = messages.first(where: { $0["id"] == id && $0["method"] == nil }) { return found }
@@ -45,7 +45,7 @@ actor Wire {
 
     /// Sends raw text; returns the reply to `id` (nil when none came within `seconds`).
     @discardableResult
-    func send(_ text: String, id: JSONValue = .null, within seconds: Double = 180) async throws -> JSONValue? {
+    func send(_ text: String, id: JSONValue = .null, within seconds: Double = 600) async throws -> JSONValue? {
         await connection.receive(JSONRPC.classify(Data(text.utf8)), sink: wire.sink)
         return try await wire.reply(id, within: seconds)
     }
@@ -195,8 +195,8 @@ actor Wire {
             await wire.notifications("notifications/progress").contains { $0["params"]?["message"]?.stringValue?.contains("latest output: step") == true }
         }
         for _ in 0..<1500 where await !ticked() { try await Task.sleep(for: .milliseconds(200)) }
-        FileManager.default.createFile(atPath: base + "/ws/go", contents: nil)
-        let result = try #require(try await wire.reply(1, within: 180)?["result"])
+        #expect(FileManager.default.createFile(atPath: base + "/ws/go", contents: nil))
+        let result = try #require(try await wire.reply(1, within: 600)?["result"])
         #expect(result["isError"] == false)
         let progress = await wire.notifications("notifications/progress")
         #expect(await ticked())
