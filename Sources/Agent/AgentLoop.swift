@@ -70,6 +70,8 @@ public final class AgentLoop: Sendable {
         var unparsedInARow = 0
         /// Replies in a row cut at the token limit.
         var cutInARow = 0
+        /// Repetitions cut since the last turn with a tool call.
+        var degenerateInARow = 0
         /// llama-server's timings summed over the turns that sent them.
         var timed = Timings(promptTokens: 0, promptMilliseconds: 0, generatedTokens: 0, generationMilliseconds: 0)
         var guards: GuardrailState
@@ -90,7 +92,7 @@ public final class AgentLoop: Sendable {
             "workspace": .string(summary.workspace), "branch": task.branch.map(JSONValue.string) ?? .null,
             "requires": .array(task.requires.map { .string($0.rawValue) }), "budgets": budgetsJSON,
             "tools": .array(offered.map { .string($0.name) }), "stream": .bool(settings.stream),
-            "constrained": .bool(settings.constrained),
+            "constrained": .bool(settings.constrained), "guardrails": settings.guardrails.json,
         ])
         transcript.record("message", ["role": "system", "content": .string(system)])
         transcript.record("message", ["role": "user", "content": .string(task.prompt)])
@@ -194,6 +196,14 @@ public final class AgentLoop: Sendable {
                 run.summary.loops += 1
                 run.messages.append(.assistant(text: response.text, toolCalls: []))
                 transcript.record("cut", ["turn": .int(turn), "line": .string(repeated.line), "count": .int(repeated.count)])
+                run.degenerateInARow += 1
+                if let limit = settings.guardrails.degenerateNotes, run.degenerateInARow > limit {
+                    transcript.record("note", [
+                        "turn": .int(turn), "source": "host",
+                        "text": .string("The reply repeated itself again after \(limit) note\(limit == 1 ? "" : "s"): the run stops as degenerate text."),
+                    ])
+                    return .degenerateText
+                }
                 note(
                     "Your message repeated the line \(JSONValue.string(String(repeated.line.prefix(120))).jsonText) \(repeated.count) times, so it was cut there. Do not repeat it: take the next step (a tool call), or say what blocks you.",
                     run: &run, turn: turn)
@@ -245,6 +255,7 @@ public final class AgentLoop: Sendable {
                 return .completed
             }
             run.unparsedInARow = 0
+            run.degenerateInARow = 0
             if !run.dialects.contains(dialect) { run.dialects.append(dialect) }
             for call in calls {
                 if Task.isCancelled { return .interrupted }
@@ -267,8 +278,14 @@ public final class AgentLoop: Sendable {
         }
     }
 
-    /// The text up to the end of the line's last counted repeat.
+    /// The text up to the end of the line's last counted repeat (for a line that never ended,
+    /// three of its units).
     static func cut(_ text: String, after repeated: (line: String, count: Int)) -> String {
+        if !text.contains(repeated.line + "\n"), !text.hasSuffix(repeated.line), let first = text.range(of: repeated.line) {
+            var end = first.upperBound
+            for _ in 0..<2 where text[end...].hasPrefix(repeated.line) { end = text.index(end, offsetBy: repeated.line.count) }
+            return String(text[..<end])
+        }
         var seen = 0
         var kept: [Substring] = []
         for line in text.split(separator: "\n", omittingEmptySubsequences: false) {

@@ -12,8 +12,12 @@ public struct GuardrailSettings: Sendable, Equatable {
     public var loopStop: Int? = 5
     /// Builds in a row with the same errors before the hint is quoted again.
     public var repeatedBuild: Int? = 2
-    /// A line repeated this many times in one message: the generation is cut.
+    /// A line repeated this many times in one message (or the same few words over and over on
+    /// one line): the generation is cut.
     public var repeatedLine: Int? = 3
+    /// Notes about cut repetitions before the next one ends the run as `degenerate_text` (a turn
+    /// with a tool call in between starts the count again).
+    public var degenerateNotes: Int? = 1
     /// Notes when the model stops with requirements unmet, before the run ends.
     public var keepGoing: Int? = 2
     /// "The build passes and changes are uncommitted: commit now".
@@ -35,12 +39,24 @@ public struct GuardrailSettings: Sendable, Equatable {
         settings.loopStop = nil
         settings.repeatedBuild = nil
         settings.repeatedLine = nil
+        settings.degenerateNotes = nil
         settings.keepGoing = nil
         settings.commitNow = false
         settings.budgetWarning = nil
         settings.sameFailure = nil
         settings.textCalls = nil
         return settings
+    }
+
+    /// The thresholds as the transcript records them (null: switched off).
+    var json: JSONValue {
+        func number(_ value: Int?) -> JSONValue { value.map(JSONValue.int) ?? .null }
+        return [
+            "repeated_call_note": number(repeatedCall), "repeated_call_stop": number(loopStop), "repeated_build": number(repeatedBuild),
+            "repeated_line": number(repeatedLine), "degenerate_notes": number(degenerateNotes), "keep_going": number(keepGoing),
+            "commit_now": .bool(commitNow), "budget_warning": budgetWarning.map(JSONValue.double) ?? .null, "same_failure": number(sameFailure),
+            "text_calls": number(textCalls),
+        ]
     }
 
     /// The names `--no-guard` takes.
@@ -51,7 +67,7 @@ public struct GuardrailSettings: Sendable, Equatable {
         switch name {
         case "repeated-call": repeatedCall = nil; loopStop = nil
         case "repeated-build": repeatedBuild = nil
-        case "repeated-line": repeatedLine = nil
+        case "repeated-line": repeatedLine = nil; degenerateNotes = nil
         case "keep-going": keepGoing = nil
         case "commit-now": commitNow = false
         case "budget": budgetWarning = nil
@@ -192,9 +208,18 @@ final class RepeatedLines: Sendable {
         guard let limit else { return true }
         return state.withLock { state in
             state.partial += piece
+            // The same few words over and over with no newline: a line that never ends.
+            if state.partial.utf8.count >= Self.window, let unit = Self.periodicTail(state.partial) {
+                state.repeated = (unit, Self.window / max(1, unit.utf8.count))
+                return false
+            }
             while let newline = state.partial.firstIndex(of: "\n") {
                 let line = state.partial[..<newline].trimmingCharacters(in: .whitespaces)
                 state.partial = String(state.partial[state.partial.index(after: newline)...])
+                if line.utf8.count >= Self.window, let unit = Self.periodicTail(line) {
+                    state.repeated = (unit, Self.window / max(1, unit.utf8.count))
+                    return false
+                }
                 // Markup and code repeat legitimately (a brace, "---", <tool_call> before each call):
                 // only sentences count, four words or more.
                 guard line.count >= 16, line.split(separator: " ").count >= 4 else { continue }
@@ -210,5 +235,26 @@ final class RepeatedLines: Sendable {
 
     func reset() {
         state.withLock { $0 = State() }
+    }
+
+    /// How much of an unended line is checked for a period.
+    static let window = 240
+
+    /// The unit the line's last `window` bytes repeat, when they are one unit of 2-60 bytes over
+    /// and over (with at least three words in it, so that "-----" or "    " is no loop).
+    static func periodicTail(_ line: String) -> String? {
+        let tail = Array(line.utf8.suffix(window))
+        for period in 2...60 {
+            var periodic = true
+            for index in 0..<(tail.count - period) where tail[index] != tail[index + period] {
+                periodic = false
+                break
+            }
+            guard periodic else { continue }
+            let unit = String(decoding: tail.suffix(period), as: UTF8.self)
+            let words = (String(decoding: tail, as: UTF8.self)).split(separator: " ").count
+            return words >= 12 ? unit : nil
+        }
+        return nil
     }
 }

@@ -92,6 +92,8 @@ public struct RunSummary: Sendable, Codable, Equatable {
         case contextFull = "context_full"
         /// Replies kept ending at the token limit before a call or an answer was whole.
         case replyCut = "reply_cut"
+        /// The model kept repeating itself after being told (the repeated-line guardrail's stop).
+        case degenerateText = "degenerate_text"
     }
 
     /// Well-formed calls over attempted ones (nil when the model attempted none).

@@ -88,6 +88,27 @@ import Testing
         }
     }
 
+    /// Degenerate text every turn, with and without newlines: one note, then the run stops by
+    /// itself (the seed's author had to type "stop"); streamed and whole alike.
+    @Test(arguments: ["degenerate-every-turn.yaml", "degenerate-no-newlines.yaml"], [true, false])
+    func degenerateTextEndsTheRun(fixture: String, stream: Bool) throws {
+        let scratch = try Scratch()
+        let run = try replay(fixture, in: scratch, ["--max-turns", "20"] + (stream ? [] : ["--no-stream"]))
+        let summary = try run.summary
+        #expect(summary["stop_reason"] as? String == "degenerate_text", "\(summary)")
+        #expect(summary["turns"] as? Int == 2)
+        #expect(try notes(run).filter { $0.text.contains("repeated the line") }.count == 1)
+        let cuts = try run.events.filter { $0["event"] as? String == "cut" }
+        #expect(cuts.count == 2)
+        if stream {
+            // The generation was cut as it came: the rest was never read.
+            let first = try #require(try run.events.first { $0["event"] as? String == "assistant" }?["text"] as? String)
+            #expect(first.count < 400, "\(first.count) characters read")
+        }
+        let start = try #require(try run.events.first { $0["event"] as? String == "start" })
+        #expect((start["guardrails"] as? [String: Any])?["degenerate_notes"] as? Int == 1)
+    }
+
     /// A sentence said twice, or a line of markup on every call, is no loop: nothing is cut.
     @Test(arguments: [true, false])
     func legitimateRepeatsAreNotCut(stream: Bool) throws {
