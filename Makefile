@@ -12,6 +12,7 @@ build: setup
 
 test: build
 	$(SWIFT) test
+	./bench/run.sh smoke $(BIN)
 
 demo: build
 	./scripts/demo.sh $(BIN)

@@ -1,6 +1,7 @@
 """The agent loop's own cost per turn, model time excluded: a mock endpoint that answers at once.
 
 Each of TURNS turns the scripted model calls read_file on a small file; the last turn answers.
+The guardrails are off: the same read again and again is what is measured, not a loop to stop.
 toolhost's per-turn time comes from its own transcript (first request to end, so start-up is
 left out), with and without the tool's time. The anchor is the same conversation posted by a
 bare Python http.client loop (keep-alive, no tools, no transcript) to the same mock: what the
@@ -30,7 +31,7 @@ def toolhost_run():
     process, url = mock()
     try:
         subprocess.run([bin, "run", "--endpoint", url, "--workspace", f"{tmp}/ws", "--state-dir", f"{tmp}/state",
-                        "--out", f"{tmp}/run", "--prompt", "read the readme again and again", "--quiet",
+                        "--out", f"{tmp}/run", "--prompt", "read the readme again and again", "--quiet", "--no-guards",
                         "--max-turns", str(turns + 5), "--max-tool-calls", str(turns + 5)],
                        check=True, stdout=subprocess.DEVNULL)
     finally:

@@ -7,10 +7,20 @@
 #   agent-loop  the agent loop's cost per turn against a mock endpoint that answers at once
 #   screenshot  a warm screenshot over MCP beside chromium's one-shot --screenshot
 #   tag-manager the tag-manager scenario's wall time, and its tool-result bytes against raw command output
+#   smoke       every benchmark above with a handful of calls: proves each still runs (make test does this)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-name=${1:?usage: bench/run.sh mcp-stdio|git-status|mcp-http|build-output|agent-loop|screenshot|tag-manager [TOOLHOST] [CALLS]}
+name=${1:?usage: bench/run.sh mcp-stdio|git-status|mcp-http|build-output|agent-loop|screenshot|tag-manager|smoke [TOOLHOST] [CALLS]}
 bin=${2:-.build/release/toolhost}
+if [ "$name" = smoke ]; then
+  # The figures of a smoke run mean nothing (a debug build, a few calls); that each runs does.
+  for bench in mcp-stdio:5 git-status:5 mcp-http:5 build-output: agent-loop:5 screenshot:2 tag-manager:; do
+    echo "== bench smoke: ${bench%%:*}"
+    "$0" "${bench%%:*}" "$bin" ${bench#*:} >/dev/null || { echo "bench smoke: ${bench%%:*} failed; run bench/run.sh ${bench%%:*} $bin to see why" >&2; exit 1; }
+  done
+  echo "bench smoke: every benchmark ran"
+  exit 0
+fi
 [ -x "$bin" ] || { echo "bench: $bin is not built; run 'swift build -c release' (make bench does)" >&2; exit 1; }
 echo "toolhost: $bin, $(nproc) cores, $(date -u +%Y-%m-%dT%H:%MZ)"
 case "$name" in
