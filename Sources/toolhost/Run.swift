@@ -23,7 +23,8 @@ struct Run: AsyncParsableCommand {
             Guardrails (each can be switched off with --no-guard NAME, all with --no-guards): the \
             same call repeated without a change (a note at 3, a stop with stop_reason "loop" at 5); \
             the same build errors again (the hint quoted again); a line repeated 3 times in one \
-            message (the generation is cut); the model stopping with requirements unmet (told what \
+            message, or the same few words on one line (the generation is cut; a repetition after that \
+            note stops the run with stop_reason "degenerate_text"); the model stopping with requirements unmet (told what \
             is missing, twice); a passing build left uncommitted ("commit now"); 80% of a budget \
             ("commit and push what works"); a tool failing the same way 3 times ("stop and report \
             what blocks you"); tool calls written as text nothing can parse (told how to call, \
