@@ -10,6 +10,8 @@ struct BuildHints {
     let project: String
     private let baseURL: String
     private let paths: [(pattern: String, targets: [String])]
+    /// The project's package.json says `"type": "module"`: packages resolve by their `import` condition.
+    private let esModules: Bool
 
     static let extensions = [".ts", ".tsx", ".d.ts", ".js", ".jsx", ".mjs", ".cjs", ".json"]
 
@@ -21,6 +23,7 @@ struct BuildHints {
             .joined(separator: "\n")
         let options = (try? JSONValue.parse(withoutComments))?["compilerOptions"]
         baseURL = Self.join(project, options?["baseUrl"]?.stringValue ?? ".")
+        esModules = workspace.text(of: Self.join(project, "package.json")).flatMap { try? JSONValue.parse($0) }?["type"]?.stringValue == "module"
         paths = (options?["paths"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { key, value in
             (key, value.arrayValue?.compactMap(\.stringValue) ?? [])
         }
@@ -100,7 +103,7 @@ struct BuildHints {
     // MARK: - Missing export
 
     private func exports(of specifier: String, from importer: String, wanted: String) -> String? {
-        guard let file = resolve(specifier, from: importer), let text = workspace.text(of: file) else {
+        guard let file = resolve(specifier, from: inProject((importer as NSString).deletingLastPathComponent)), let text = workspace.text(of: file) else {
             return nil
         }
         let names = text.matches(of: #/export\s+(?:declare\s+)?(?:async\s+)?(?:function\*?|const|let|var|class|interface|type|enum)\s+(?<name>[A-Za-z_$][\w$]*)/#)
@@ -113,45 +116,105 @@ struct BuildHints {
 
     // MARK: - Calls into a package
 
-    /// The declaration of the function called at the diagnostic's position, from its module's .d.ts.
+    /// The declaration of the function called at the diagnostic's position, read from what its
+    /// module declares: every overload when there are few, else those that take as many arguments
+    /// as the call passes.
     private func declaredSignature(at diagnostic: Diagnostic) -> String? {
         guard let source = workspace.text(of: inProject(diagnostic.file)) else { return nil }
         let lines = source.split(separator: "\n", omittingEmptySubsequences: false)
         guard lines.indices.contains(diagnostic.line - 1) else { return nil }
-        let line = Array(lines[diagnostic.line - 1])
-        // Walk left from the argument to the unmatched '(' and read the name before it.
-        var depth = 0
-        var index = min(diagnostic.column - 1, line.count - 1)
-        while index >= 0 {
-            if line[index] == ")" { depth += 1 } else if line[index] == "(" {
-                if depth == 0 { break }
-                depth -= 1
+        let lineText = lines[diagnostic.line - 1]
+        let line = Array(lineText)
+        let isName = { (c: Character) in c.isLetter || c.isNumber || c == "_" || c == "$" }
+        let column = min(diagnostic.column - 1, line.count - 1)
+        // "No overload matches" may point at the callee: its '(' follows the name.
+        var index = column
+        while index < line.count, isName(line[index]) || line[index] == "." { index += 1 }
+        if diagnostic.code != "TS2769" || index == column || index == line.count || line[index] != "(" {
+            // Walk left from the argument to the unmatched '(' and read the name before it.
+            var depth = 0
+            index = column
+            while index >= 0 {
+                if line[index] == ")" { depth += 1 } else if line[index] == "(" {
+                    if depth == 0 { break }
+                    depth -= 1
+                }
+                index -= 1
             }
-            index -= 1
         }
         guard index > 0 else { return nil }
-        let name = String(line[..<index].reversed().prefix { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "$" }.reversed())
-        guard !name.isEmpty,
-            let module = source.firstMatch(of: try! Regex("import\\s*\\{[^}]*\\b\(name)\\b[^}]*\\}\\s*from\\s*[\"']([^\"']+)[\"']"))?
-                .output[1].substring,
-            let file = resolve(String(module), from: diagnostic.file, preferDeclarations: true),
-            let text = workspace.text(of: file),
-            let declaration = text.firstMatch(of: try! Regex("export\\s+(?:declare\\s+)?function\\s+\(name)\\s*\\([^;{]*"))
+        let before = line[..<index].reversed().drop { $0 == " " }
+        let name = String(before.prefix(while: isName).reversed())
+        let rest = before.dropFirst(name.count)
+        // `matter.stringify(…)`: the qualifier is what was imported.
+        let qualifier = rest.first == "." ? String(rest.dropFirst().prefix(while: isName).reversed()) : nil
+        guard !name.isEmpty, let imported = importOf(qualifier ?? name, in: source),
+            let file = resolve(imported.module, from: inProject((diagnostic.file as NSString).deletingLastPathComponent), preferDeclarations: true)
         else { return nil }
-        let signature = String(text[declaration.range]).replacingOccurrences(of: "\n", with: " ")
-            .replacingOccurrences(of: #"\s+"#, with: " ", options: .regularExpression).trimmingCharacters(in: .whitespaces)
-        return "\(module) declares: \(signature)"
+        var seen = Set<String>()
+        var wanted = qualifier == nil ? imported.name : name
+        if wanted == nil, let text = workspace.text(of: file) {
+            // A default or `export =` import called directly: the name it exports.
+            wanted = text.firstMatch(of: #/export\s*(?:=|default)\s*(?:function\s+)?(?<name>[A-Za-z_$][\w$]*)/#).map { String($0.name) }
+        }
+        guard let wanted else { return nil }
+        let overloads = declarations(of: wanted, in: file, seen: &seen)
+        guard !overloads.isEmpty else { return nil }
+        let open = lineText.index(lineText.startIndex, offsetBy: index + 1)
+        let passed = TypeDeclarations.argumentCount(in: source, after: open)
+        var quoted = overloads
+        if overloads.count > 3 {
+            let fitting = overloads.filter { passed.map($0.accepts) ?? false }
+            quoted = Array((fitting.isEmpty ? overloads : fitting).prefix(3))
+        }
+        let more = overloads.count - quoted.count
+        return "\(imported.module) declares: " + quoted.map(\.text).joined(separator: "; ")
+            + (more > 0 ? " (and \(more) more overloads)" : "")
+    }
+
+    /// How `local` came into the file: its module, and the exported name it stands for (nil for
+    /// a default, namespace or `require` import, which stand for the module itself).
+    private func importOf(_ local: String, in source: String) -> (module: String, name: String?)? {
+        let quotedModule = #"\s*["']([^"']+)["']"#
+        for statement in source.matches(of: try! Regex(#"import\s+(?:type\s+)?\{([^}]*)\}\s*from"# + quotedModule)) {
+            for item in statement.output[1].substring!.split(separator: ",") {
+                let words = item.split(whereSeparator: { $0.isWhitespace }).filter { $0 != "type" }
+                if words.last.map(String.init) == local { return (String(statement.output[2].substring!), String(words[0])) }
+            }
+        }
+        let whole = [
+            #"import\s+(?:\*\s*as\s+)?"# + local + #"\b[^;]*?from"# + quotedModule,
+            #"import\s+"# + local + #"\s*=\s*require\("# + quotedModule,
+            #"(?:const|let|var)\s+"# + local + #"\s*=\s*require\("# + quotedModule,
+        ]
+        for pattern in whole {
+            if let match = source.firstMatch(of: try! Regex(pattern)), let module = match.output[1].substring { return (String(module), nil) }
+        }
+        return nil
+    }
+
+    /// The declarations of `name` in a declaration file, or in the files it re-exports.
+    private func declarations(of name: String, in file: String, seen: inout Set<String>) -> [TypeDeclarations.Function] {
+        guard seen.count < 8, seen.insert(file).inserted, let text = workspace.text(of: file) else { return [] }
+        let found = TypeDeclarations.functions(named: name, in: text)
+        if !found.isEmpty { return found }
+        for specifier in TypeDeclarations.reexports(in: text) {
+            if let next = resolve(specifier, from: (file as NSString).deletingLastPathComponent, preferDeclarations: true) {
+                let inner = declarations(of: name, in: next, seen: &seen)
+                if !inner.isEmpty { return inner }
+            }
+        }
+        return []
     }
 
     // MARK: - Resolution
 
     /// The file a module specifier names, as tsc would find it (relative, tsconfig paths,
-    /// node_modules), relative to the workspace root; nil when none resolves inside the workspace.
-    private func resolve(_ specifier: String, from importer: String, preferDeclarations: Bool = false) -> String? {
+    /// node_modules with its package.json), relative to the workspace root; nil when none
+    /// resolves inside the workspace. `folder` is the importing file's folder, from the root.
+    private func resolve(_ specifier: String, from folder: String, preferDeclarations: Bool = false) -> String? {
         var bases: [String] = []
-        if specifier.hasPrefix(".") {
-            bases.append(Self.join(inProject((importer as NSString).deletingLastPathComponent), specifier))
-        }
+        if specifier.hasPrefix(".") { bases.append(Self.join(folder, specifier)) }
         for (pattern, targets) in paths {
             if pattern.hasSuffix("/*"), specifier.hasPrefix(pattern.dropLast(1)) {
                 let rest = specifier.dropFirst(pattern.count - 1)
@@ -160,15 +223,104 @@ struct BuildHints {
                 bases += targets.map { Self.join(baseURL, $0) }
             }
         }
-        bases.append(inProject("node_modules/" + specifier))
-        let order = preferDeclarations ? [".d.ts", ".ts", ".tsx", ".js"] : [".ts", ".tsx", ".d.ts", ".js", ".jsx"]
+        let order = preferDeclarations ? [".d.ts", ".ts", ".tsx", ".d.mts", ".d.cts", ".js"] : [".ts", ".tsx", ".d.ts", ".js", ".jsx"]
         for base in bases {
-            let normalized = Self.normalized(base)
-            // `..` above the root, or an absolute path, resolves outside: no hint from there.
-            guard !normalized.hasPrefix("/"), normalized != "..", !normalized.hasPrefix("../") else { continue }
-            for suffix in order + order.map({ "/index" + $0 }) {
-                let candidate = normalized + suffix
-                if let found = try? workspace.resolve(candidate), found.kind == .file { return found.relative }
+            if let file = file(at: base, order: order) { return file }
+        }
+        return specifier.hasPrefix(".") ? nil : packageFile(specifier, order: order)
+    }
+
+    /// A file for `base`: itself, with an extension, a `.js` name's declarations, or the entry of
+    /// the folder (its package.json, else its index).
+    private func file(at base: String, order: [String], depth: Int = 0) -> String? {
+        let normalized = Self.normalized(base)
+        // `..` above the root, or an absolute path, resolves outside: no hint from there.
+        guard !normalized.hasPrefix("/"), normalized != "..", !normalized.hasPrefix("../"), depth < 4 else { return nil }
+        var candidates = order.map { normalized + $0 }
+        // An import of `x.js` means the declarations tsc writes beside it: x.d.ts, x.d.mts for .mjs.
+        for (script, typed) in [(".js", [".d.ts", ".ts"]), (".mjs", [".d.mts", ".mts"]), (".cjs", [".d.cts", ".cts"]), (".jsx", [".tsx", ".d.ts"])]
+        where normalized.hasSuffix(script) {
+            candidates = typed.map { normalized.dropLast(script.count) + $0 }
+        }
+        if [".ts", ".tsx", ".d.mts", ".d.cts", ".mts", ".cts"].contains(where: normalized.hasSuffix) { candidates.insert(normalized, at: 0) }
+        for candidate in candidates {
+            if let found = try? workspace.resolve(candidate), found.kind == .file { return found.relative }
+        }
+        guard let folder = try? workspace.resolve(normalized), folder.kind == .directory else { return nil }
+        if workspace.text(of: normalized + "/package.json") != nil { return entry(of: normalized, subpath: "", order: order, depth: depth + 1) }
+        return order.lazy.compactMap { try? self.workspace.resolve(normalized + "/index" + $0) }.first { $0.kind == .file }?.relative
+    }
+
+    /// A package in the project's node_modules, or its `@types` package.
+    private func packageFile(_ specifier: String, order: [String]) -> String? {
+        let parts = specifier.split(separator: "/").map(String.init)
+        let nameParts = specifier.hasPrefix("@") ? 2 : 1
+        guard parts.count >= nameParts else { return nil }
+        let package = parts.prefix(nameParts).joined(separator: "/"), subpath = parts.dropFirst(nameParts).joined(separator: "/")
+        let typesName = nameParts == 2 ? parts[0].dropFirst() + "__" + parts[1] : package
+        for root in [inProject("node_modules/" + package), inProject("node_modules/@types/" + typesName)] {
+            if let file = entry(of: root, subpath: subpath, order: order, depth: 0) { return file }
+        }
+        return nil
+    }
+
+    /// The declarations a package gives for a subpath ("" for the package itself): its `exports`
+    /// map (conditions `types`, `import`, `require`, `node`, `default`), then `typesVersions`,
+    /// `types`/`typings`/`main`, then the path itself.
+    private func entry(of root: String, subpath: String, order: [String], depth: Int) -> String? {
+        guard let folder = try? workspace.resolve(Self.normalized(root)), folder.kind == .directory else { return nil }
+        let manifest = workspace.text(of: root + "/package.json").flatMap { try? JSONValue.parse($0) }
+        if let exports = manifest?["exports"], let target = exportTarget(exports, key: subpath.isEmpty ? "." : "./" + subpath),
+            let found = file(at: root + "/" + target, order: order, depth: depth + 1)
+        {
+            return found
+        }
+        var path = subpath
+        if path.isEmpty {
+            path = manifest?["types"]?.stringValue ?? manifest?["typings"]?.stringValue ?? manifest?["main"]?.stringValue ?? "index"
+            if path.isEmpty { path = "index" }
+        }
+        if let versions = manifest?["typesVersions"]?.objectValue, let mapped = Self.typesVersion(versions, path: Self.normalized(path)) {
+            path = mapped
+        }
+        let base = Self.normalized(root + "/" + path)
+        return base == Self.normalized(root) ? nil : file(at: base, order: order, depth: depth + 1)
+    }
+
+    /// The target of an `exports` map for a subpath key, conditions resolved.
+    private func exportTarget(_ exports: JSONValue, key: String) -> String? {
+        if let object = exports.objectValue, object.keys.contains(where: { $0.hasPrefix(".") }) {
+            if let exact = object[key] { return condition(exact) }
+            for (pattern, value) in object where pattern.contains("*") {
+                let parts = pattern.split(separator: "*", maxSplits: 1, omittingEmptySubsequences: false)
+                guard key.hasPrefix(parts[0]), key.hasSuffix(parts[1]), key.count >= pattern.count - 1 else { continue }
+                let star = key.dropFirst(parts[0].count).dropLast(parts[1].count)
+                return condition(value)?.replacingOccurrences(of: "*", with: star)
+            }
+            return nil
+        }
+        return key == "." ? condition(exports) : nil
+    }
+
+    /// The path a conditional export gives tsc: `types` first, then `import` in an ES-module
+    /// project or `require` in a CommonJS one, then `node` and `default`.
+    private func condition(_ value: JSONValue) -> String? {
+        if let path = value.stringValue { return path }
+        if let list = value.arrayValue { return list.lazy.compactMap(condition).first }
+        guard let object = value.objectValue else { return nil }
+        return ["types", esModules ? "import" : "require", "node", "default"].lazy.compactMap { object[$0].flatMap(self.condition) }.first
+    }
+
+    /// A path mapped by the first `typesVersions` entry whose patterns match it.
+    static func typesVersion(_ versions: [String: JSONValue], path: String) -> String? {
+        for (_, mapping) in versions.sorted(by: { $0.key > $1.key }) {
+            for (pattern, targets) in mapping.objectValue ?? [:] {
+                guard let target = targets.arrayValue?.first?.stringValue else { continue }
+                if pattern == path { return target }
+                let parts = pattern.split(separator: "*", maxSplits: 1, omittingEmptySubsequences: false)
+                if parts.count == 2, path.hasPrefix(parts[0]), path.hasSuffix(parts[1]) {
+                    return target.replacingOccurrences(of: "*", with: path.dropFirst(parts[0].count).dropLast(parts[1].count))
+                }
             }
         }
         return nil
