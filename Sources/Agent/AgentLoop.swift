@@ -212,18 +212,22 @@ public final class AgentLoop: Sendable {
             var calls = response.toolCalls
             var text = response.text
             var dialect = "native"
-            if calls.isEmpty, let found = textCalls.parse(response.text) {
-                // The server passed a tool call through as text: run it, and keep the history as
-                // structured calls so the results that follow form a conversation the server accepts.
+            // The server passed a tool call through as text (or left it in the reasoning it split
+            // off): run it, and keep the history as structured calls so the results that follow
+            // form a conversation the server accepts.
+            let inText = calls.isEmpty ? textCalls.parse(response.text) : nil
+            let inReasoning = calls.isEmpty && inText == nil && !response.reasoning.isEmpty ? textCalls.parse(response.reasoning) : nil
+            if let found = inText ?? inReasoning {
                 calls = found.calls.map { ToolCall(id: generatedCallID(), name: $0.name, arguments: $0.arguments) }
-                text = found.prose
+                if inText != nil { text = found.prose }
                 dialect = found.dialect.rawValue
                 run.summary.repairs += found.repairs.count
                 transcript.record("text_tool_calls", [
                     "turn": .int(turn), "dialect": .string(dialect), "prose": .string(text), "repairs": .array(found.repairs.map(JSONValue.string)),
                     "tool_calls": .array(calls.map { ["id": .string($0.id), "name": .string($0.name), "arguments": .string($0.arguments)] }),
+                    "in_reasoning": .bool(inReasoning != nil),
                 ])
-                progress.say("turn \(turn): tool calls written as text (\(dialect)); parsed \(calls.count)")
+                progress.say("turn \(turn): tool calls written as text (\(dialect)\(inReasoning != nil ? ", inside the reasoning" : "")); parsed \(calls.count)")
             }
             run.messages.append(.assistant(text: text, toolCalls: calls))
             if response.cutAtLimit && (calls.isEmpty || calls.contains { !isWellFormed($0) }) {

@@ -131,9 +131,11 @@ public struct Probe: Sendable {
 
     private func calls(_ response: ChatResponse, tools: [ToolSpec]) -> Calls {
         if !response.toolCalls.isEmpty { return Calls(calls: response.toolCalls, dialect: nil, prose: response.text) }
-        if let found = TextToolCalls(tools: tools).parse(response.text) {
+        let parser = TextToolCalls(tools: tools)
+        if let found = parser.parse(response.text) ?? parser.parse(response.reasoning) {
             let calls = found.calls.enumerated().map { ToolCall(id: "call\($0.offset)", name: $0.element.name, arguments: $0.element.arguments) }
-            return Calls(calls: calls, dialect: found.dialect.rawValue, prose: found.prose)
+            let inReasoning = parser.parse(response.text) == nil
+            return Calls(calls: calls, dialect: found.dialect.rawValue + (inReasoning ? " (inside the reasoning)" : ""), prose: inReasoning ? response.text : found.prose)
         }
         return Calls(calls: [], dialect: nil, prose: response.text)
     }

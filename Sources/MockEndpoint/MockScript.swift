@@ -57,6 +57,9 @@ public struct MockScript: Sendable {
         public var finishReason: String?
         /// Characters per streamed delta: small values split markers across chunks.
         public var chunkSize: Int
+        /// Reasoning the server split off, sent as `reasoning_content` (llama-server's
+        /// `--reasoning-format deepseek`) before the text.
+        public var reasoning = ""
     }
 
     public struct Call: Sendable {
@@ -141,7 +144,7 @@ public struct MockScript: Sendable {
     }
 
     static func parseReply(_ value: JSONValue, at path: String) throws -> Reply {
-        let fields = try Fields(value, at: path, known: ["text", "tool_calls", "usage", "finish_reason", "chunk_size"])
+        let fields = try Fields(value, at: path, known: ["text", "tool_calls", "usage", "finish_reason", "chunk_size", "reasoning"])
         let calls = try fields.array("tool_calls").enumerated().map { index, call in
             let c = try Fields(call, at: "\(path).tool_calls[\(index)]", known: ["name", "arguments", "arguments_json"])
             guard let name = try c.string("name") else { throw ScriptError("\(path).tool_calls[\(index)] needs 'name'") }
@@ -155,7 +158,7 @@ public struct MockScript: Sendable {
         }
         return Reply(
             text: try fields.string("text") ?? "", toolCalls: calls, usage: usage, finishReason: try fields.string("finish_reason"),
-            chunkSize: max(1, try fields.int("chunk_size") ?? 16))
+            chunkSize: max(1, try fields.int("chunk_size") ?? 16), reasoning: try fields.string("reasoning") ?? "")
     }
 
     static func parseFault(_ value: JSONValue, at path: String) throws -> Fault {

@@ -62,6 +62,7 @@ struct WireReply {
 
     func openAIWhole() -> JSONValue {
         var message: [String: JSONValue] = ["role": "assistant", "content": reply.text.isEmpty && !reply.toolCalls.isEmpty ? .null : .string(reply.text)]
+        if !reply.reasoning.isEmpty { message["reasoning_content"] = .string(reply.reasoning) }
         if !reply.toolCalls.isEmpty {
             message["tool_calls"] = .array(reply.toolCalls.enumerated().map { index, call in
                 ["id": .string(callID(index, wire: .openai)), "type": "function", "function": ["name": .string(call.name), "arguments": .string(call.argumentsText)]]
@@ -85,6 +86,7 @@ struct WireReply {
 
     func openAIEvents(includeUsage: Bool) -> [String] {
         var chunks: [JSONValue] = [openAIChunk(["role": "assistant", "content": ""])]
+        for piece in pieces(reply.reasoning) { chunks.append(openAIChunk(["reasoning_content": .string(piece)])) }
         for piece in pieces(reply.text) { chunks.append(openAIChunk(["content": .string(piece)])) }
         for (index, call) in reply.toolCalls.enumerated() {
             chunks.append(openAIChunk(["tool_calls": [[

@@ -46,6 +46,13 @@ public enum ArgumentRepair {
         default:
             return .failure(Problem(message: "the arguments must be a JSON object, got \(value.typeName): \(quote(text))\(expected(schema))"))
         }
+        if let properties = schema?["properties"]?.objectValue, object.count == 1, let (key, inner) = object.first,
+            ["arguments", "input", "parameters", "args"].contains(key), properties[key] == nil, let fields = inner.objectValue
+        {
+            // `{"arguments": {…}}`: the call's own wrapper, written once more inside the arguments.
+            object = fields
+            repairs.append("unwrapped the arguments from a '\(key)' object the tool does not take")
+        }
         if let properties = schema?["properties"]?.objectValue {
             for (name, property) in properties.sorted(by: { $0.key < $1.key }) {
                 guard let current = object[name], let coerced = coerce(current, to: property) else { continue }

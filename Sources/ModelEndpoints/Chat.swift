@@ -108,13 +108,17 @@ public struct ChatResponse: Sendable, Equatable {
     public var finishReason: String?
     public var usage: Usage?
     public var timings: Timings?
+    /// The reasoning the server split off (`reasoning_content`, or `reasoning`): models sometimes
+    /// write their calls there.
+    public var reasoning: String
 
-    public init(text: String, toolCalls: [ToolCall], finishReason: String?, usage: Usage?, timings: Timings? = nil) {
+    public init(text: String, toolCalls: [ToolCall], finishReason: String?, usage: Usage?, timings: Timings? = nil, reasoning: String = "") {
         self.text = text
         self.toolCalls = toolCalls
         self.finishReason = finishReason
         self.usage = usage
         self.timings = timings
+        self.reasoning = reasoning
     }
 
     /// The reply stopped at a token limit (max_tokens, or the server's context filled up).

@@ -106,7 +106,8 @@ public struct OpenAIClient: ModelClient {
         let answer = TurnMarkers.cut(text)
         return ChatResponse(
             text: answer ?? text, toolCalls: calls,
-            finishReason: answer == nil ? choice["finish_reason"]?.stringValue : "stop", usage: usage(json["usage"]), timings: timings(json["timings"]))
+            finishReason: answer == nil ? choice["finish_reason"]?.stringValue : "stop", usage: usage(json["usage"]), timings: timings(json["timings"]),
+            reasoning: (message["reasoning_content"] ?? message["reasoning"])?.stringValue ?? "")
     }
 
     /// llama-server's `timings` (prompt_n, prompt_ms, predicted_n, predicted_ms).
@@ -138,6 +139,7 @@ public struct OpenAIClient: ModelClient {
         var finishReason: String?
         var usage: Usage?
         var timings: Timings?
+        var reasoning = ""
 
         /// False when the listener cut the answer.
         mutating func add(_ chunk: JSONValue, url: URL, onEvent: StreamHandler) throws -> Bool {
@@ -146,6 +148,7 @@ public struct OpenAIClient: ModelClient {
             guard let choice = chunk["choices"]?.arrayValue?.first else { return true }
             if let reason = choice["finish_reason"]?.stringValue { finishReason = reason }
             guard let delta = choice["delta"] else { return true }
+            if let piece = (delta["reasoning_content"] ?? delta["reasoning"])?.stringValue { reasoning += piece }
             if let piece = delta["content"]?.stringValue, !piece.isEmpty {
                 // A marker may straddle two pieces: search from just before this one.
                 let start = text.index(text.endIndex, offsetBy: -min(text.count, TurnMarkers.longest))
@@ -181,7 +184,7 @@ public struct OpenAIClient: ModelClient {
                 if call.id.isEmpty { call.id = "call_\(index)" }
                 return call
             }
-            return ChatResponse(text: text, toolCalls: ordered, finishReason: finishReason, usage: usage, timings: timings)
+            return ChatResponse(text: text, toolCalls: ordered, finishReason: finishReason, usage: usage, timings: timings, reasoning: reasoning)
         }
     }
 }

@@ -21,6 +21,45 @@ public enum ToolCallDialect: String, Sendable, CaseIterable, Codable {
     case genericJSON = "generic-json"
     /// `<function=NAME>{json}</function>`.
     case functionTag = "function-tag"
+    /// gpt-oss Harmony: `<|channel|>commentary to=functions.NAME <|constrain|>json<|message|>{…}<|call|>`,
+    /// the recipient in the header or on the analysis channel too.
+    case harmony
+    /// GLM-4.5/4.6/4.7: `<tool_call>NAME<arg_key>K</arg_key><arg_value>V</arg_value></tool_call>`.
+    case glm
+    /// DeepSeek V3/R1 (`function<｜tool▁sep｜>NAME` and a json fence) and V3.1 (`NAME<｜tool▁sep｜>{…}`).
+    case deepseek
+    /// DeepSeek V3.2: `<｜DSML｜invoke name="N"><｜DSML｜parameter name="K" string="true">V</…>`.
+    case deepseekDSML = "deepseek-dsml"
+    /// Kimi K2: `<|tool_call_begin|>functions.NAME:0<|tool_call_argument_begin|>{…}<|tool_call_end|>`.
+    case kimiK2 = "kimi-k2"
+    /// MiniMax-M2: `<minimax:tool_call><invoke name="N"><parameter name="K">V</parameter></invoke>…`.
+    case minimaxM2 = "minimax-m2"
+    /// Older MiniMax: `<tool_calls>` and one JSON call per line.
+    case minimax
+    /// Seed-OSS: Qwen3-Coder's XML inside `<seed:tool_call>`.
+    case seedOSS = "seed-oss"
+    /// Step-3: DeepSeek's markers (with `_`) around `<steptml:invoke name="N">`.
+    case step3 = "step-3"
+    /// Gemma 4: `<|tool_call>call:NAME{k:<|"|>v<|"|>}<tool_call|>`.
+    case gemma4 = "gemma-4"
+    /// FunctionGemma: `<start_function_call>call:NAME{k:<escape>v<escape>}<end_function_call>`.
+    case functionGemma = "functiongemma"
+    /// LFM2: `<|tool_call_start|>[NAME(k='v')]<|tool_call_end|>`.
+    case lfm2
+    /// Llama 4: `<|python_start|>[NAME(k="v")]<|python_end|>`.
+    case llama4Pythonic = "llama4-pythonic"
+    /// Olmo 3: `<function_calls>` and one `NAME(k="v")` per line.
+    case olmo3 = "olmo-3"
+    /// Apertus: `<|tools_prefix|>[{"NAME":{…}}]<|tools_suffix|>`.
+    case apertus
+    /// Solar Open: `<|tool_call:begin|>0<|tool_call:name|>NAME<|tool_call:args|>{…}<|tool_call:end|>`.
+    case solarOpen = "solar-open"
+    /// Nemotron: `<TOOLCALL>NAME{…}</TOOLCALL>` or a JSON list of calls inside.
+    case nemotron
+    /// GigaChat 3: `function call{"name":…,"arguments":{…}}`.
+    case gigachat
+    /// Longcat: `<longcat_tool_call>{"name":…,"arguments":{…}}</longcat_tool_call>`.
+    case longcat
 }
 
 /// Finds tool calls written as text, in the dialect of each model family. Only registered tools
@@ -44,11 +83,11 @@ public struct TextToolCalls: Sendable {
         self.tools = Dictionary(tools.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
     }
 
-    static let markers = ["<tool_call>", "[TOOL_CALLS]", "<|python_tag|>", "<function=", "\"tool_calls\"", "\"tool_call\""]
+    static let markers = ["<tool_call>", "[TOOL_CALLS]", "<|python_tag|>", "<function=", "\"tool_calls\"", "\"tool_call\""] + markedOpenings
 
     /// The calls the text holds, in the first dialect that yields any.
     public func parse(_ text: String) -> Found? {
-        let attempts: [(String) -> Found?] = [qwenXML, hermes, functionTag, mistral, pythonTag, wholeJSON, pythonic, fences]
+        let attempts: [(String) -> Found?] = markedDialects + [qwenXML, hermes, functionTag, mistral, pythonTag, wholeJSON, pythonic, fences]
         for attempt in attempts {
             if let found = attempt(text), !found.calls.isEmpty { return found }
         }
@@ -89,21 +128,26 @@ public struct TextToolCalls: Sendable {
             while let p = rest.range(of: "<parameter=") {
                 guard let keyEnd = rest[p.upperBound...].firstIndex(of: ">") else { break }
                 let key = rest[p.upperBound..<keyEnd].trimmingCharacters(in: .whitespaces)
-                let valueEnd = rest.range(of: "</parameter>", range: keyEnd..<rest.endIndex)
+                // Without its closing tag (seen with Continue) a value ends at the next parameter.
+                let next = rest.range(of: "<parameter=", range: keyEnd..<rest.endIndex)
+                var valueEnd = rest.range(of: "</parameter>", range: keyEnd..<rest.endIndex)
+                if let next, valueEnd.map({ next.lowerBound < $0.lowerBound }) ?? true { valueEnd = next.lowerBound..<next.lowerBound }
                 let raw = rest[rest.index(after: keyEnd)..<(valueEnd?.lowerBound ?? rest.endIndex)]
                 arguments[key] = typed(raw.trimmingCharacters(in: .whitespacesAndNewlines), tool: name, parameter: key)
                 rest = rest[(valueEnd?.upperBound ?? rest.endIndex)...]
             }
             var start = open.lowerBound
-            if let wrapper = text.range(of: "<tool_call>", options: .backwards, range: text.startIndex..<open.lowerBound),
+            let seed = text.contains("<seed:tool_call>")
+            let (opening, closing) = seed ? ("<seed:tool_call>", "</seed:tool_call>") : ("<tool_call>", "</tool_call>")
+            if let wrapper = text.range(of: opening, options: .backwards, range: text.startIndex..<open.lowerBound),
                 text[wrapper.upperBound..<open.lowerBound].allSatisfy(\.isWhitespace)
             {
                 start = wrapper.lowerBound
             }
-            let end = scan.closing("</tool_call>", after: bodyEnd?.upperBound ?? text.endIndex)
+            let end = scan.closing(closing, after: bodyEnd?.upperBound ?? text.endIndex)
             scan.take(start..<end, calls: tools[name] == nil ? [] : [(name, JSONValue.object(arguments).jsonText)])
         }
-        return scan.found(.qwen3CoderXML)
+        return scan.found(text.contains("<seed:tool_call>") ? .seedOSS : .qwen3CoderXML)
     }
 
     private func functionTag(_ text: String) -> Found? {
@@ -209,7 +253,7 @@ public struct TextToolCalls: Sendable {
     // MARK: Pieces
 
     /// Calls from a JSON call object, an array of them, or a generic `tool_call(s)` wrapper.
-    private func items(_ json: String, strict: Bool, repairs: inout [String]) -> [(String, String)] {
+    func items(_ json: String, strict: Bool, repairs: inout [String]) -> [(String, String)] {
         var fixes: [String] = []
         guard case .success(let value) = ArgumentRepair.lenientParse(json, repairs: &fixes) else { return [] }
         let list: [JSONValue]
@@ -230,7 +274,7 @@ public struct TextToolCalls: Sendable {
     }
 
     /// Call objects joined by `;` (or one array of them); nil when anything else is in the text.
-    private func joinedObjects(_ text: String, strict: Bool, repairs: inout [String]) -> [(String, String)]? {
+    func joinedObjects(_ text: String, strict: Bool, repairs: inout [String]) -> [(String, String)]? {
         var calls: [(String, String)] = []
         var cursor = text.startIndex
         while true {
@@ -260,13 +304,13 @@ public struct TextToolCalls: Sendable {
         return (name, text)
     }
 
-    private func valid(_ name: String, _ arguments: JSONValue) -> Bool {
+    func valid(_ name: String, _ arguments: JSONValue) -> Bool {
         guard let tool = tools[name] else { return false }
         return Schema.problems(in: arguments, against: tool.inputSchema).isEmpty
     }
 
     /// A Qwen3-Coder parameter value, converted by the schema's type (strings stay as written).
-    private func typed(_ raw: String, tool: String, parameter: String) -> JSONValue {
+    func typed(_ raw: String, tool: String, parameter: String) -> JSONValue {
         let type = tools[tool]?.inputSchema["properties"]?[parameter]?["type"]?.stringValue
         if type == nil || type == "string" { return .string(raw) }
         return (try? JSONValue.parse(raw)) ?? ArgumentRepair.coerce(.string(raw), to: ["type": .string(type!)]) ?? .string(raw)
@@ -297,7 +341,7 @@ public struct TextToolCalls: Sendable {
 }
 
 /// Walks a text for a marker, collecting call spans and what they yield.
-private struct Scan {
+struct Scan {
     let text: String
     var position: String.Index
     var taken: [Range<String.Index>] = []

@@ -13,7 +13,9 @@ enum TurnMarkers {
     /// already searched, so that a stream is searched once.
     static func cut(_ text: String, searchingFrom start: String.Index? = nil) -> String? {
         let region = start.map { text[$0...] } ?? text[...]
-        let found = all.compactMap { region.range(of: $0)?.lowerBound }.min()
+        // gpt-oss Harmony ends each message of a turn with <|end|> (analysis, then the call).
+        let harmony = text.contains("<|channel|>")
+        let found = all.filter { !(harmony && $0 == "<|end|>") }.compactMap { region.range(of: $0)?.lowerBound }.min()
         return found.map { String(text[..<$0]) }
     }
 }

@@ -15,7 +15,21 @@ import Testing
         ("llama3-json", "text dialect llama3-json: toolhost parses it"),
         ("devstral", "cannot call tools: do not use for agents"),
         ("broken-json", "text dialect hermes: toolhost parses it"),
+        ("harmony", "text dialect harmony: toolhost parses it"),
+        ("glm", "text dialect glm: toolhost parses it"),
+        ("deepseek", "text dialect deepseek: toolhost parses it"),
+        ("deepseek-dsml", "text dialect deepseek-dsml: toolhost parses it"),
+        ("kimi-k2", "text dialect kimi-k2: toolhost parses it"),
+        ("gemma-4", "text dialect gemma-4: toolhost parses it"),
+        ("minimax-m2", "text dialect minimax-m2: toolhost parses it"),
+        ("seed-oss", "text dialect seed-oss: toolhost parses it"),
+        ("lfm2", "text dialect lfm2: toolhost parses it"),
+        ("qwen3-coder-ollama", "text dialect qwen3-coder-xml: toolhost parses it"),
+        ("hermes-in-reasoning", "text dialect hermes (inside the reasoning): toolhost parses it"),
     ]
+
+    /// The dialect a run records for a persona whose name is not its dialect's.
+    static let dialects = ["broken-json": "hermes", "qwen3-coder-ollama": "qwen3-coder-xml", "hermes-in-reasoning": "hermes"]
 
     static func endpoint(_ mock: MockEndpointProcess, _ persona: String) -> String {
         persona == "native-anthropic" ? mock.url + "/v1/messages" : mock.url
@@ -59,7 +73,7 @@ import Testing
         #expect(run.ran.status == 0, "\(run.ran.stderr)")
         #expect(try scratch.read("notes/a.txt").hasPrefix("alpha"))
         #expect(summary["tool_calls"] as? Int == 2)
-        let dialect = persona.hasPrefix("native") ? "native" : persona == "broken-json" ? "hermes" : persona
+        let dialect = persona.hasPrefix("native") ? "native" : Self.dialects[persona] ?? persona
         #expect(summary["dialect"] as? String == dialect)
         if persona == "broken-json" { #expect(summary["repairs"] as? Int == 3) }
         // Text calls were rewritten as structured calls in the history, with ids that pair with the results.
@@ -67,6 +81,7 @@ import Testing
             let parsed = try run.events.filter { $0["event"] as? String == "text_tool_calls" }
             #expect(parsed.count == 2)
             #expect(parsed.allSatisfy { $0["dialect"] as? String == dialect })
+            #expect(parsed.allSatisfy { $0["in_reasoning"] as? Bool == (persona == "hermes-in-reasoning") })
             let ids = parsed.flatMap { ($0["tool_calls"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String } }
             #expect(ids.allSatisfy { $0.count == 9 && $0.allSatisfy { $0.isLetter || $0.isNumber } })
             let results = try run.events.filter { $0["event"] as? String == "tool_result" }.compactMap { $0["id"] as? String }
