@@ -84,6 +84,8 @@ struct GuardrailState {
     let settings: GuardrailSettings
     /// Identical calls since the last call that changed something.
     var repeats: [String: Int] = [:]
+    /// The last result of each call, numbers masked.
+    var lastOutcome: [String: String] = [:]
     var sameBuilds = 0
     var failures: [String: Int] = [:]
     var keepGoingNotes = 0
@@ -100,6 +102,11 @@ struct GuardrailState {
     mutating func afterCall(name: String, arguments: JSONValue, result: ToolResult) -> (note: String?, loop: Bool, stop: Bool) {
         let key = name + " " + arguments.jsonText
         if Self.mutating.contains(name) && repeats[key] == nil { repeats = [:] }
+        // Progress is not a loop: polling a build or a server, the same call whose result
+        // changes (beyond its numbers: durations, attempt counts) starts counting afresh.
+        let outcome = result.text.replacingOccurrences(of: #"[0-9]+"#, with: "#", options: .regularExpression)
+        if let previous = lastOutcome[key], previous != outcome { repeats[key] = 0 }
+        lastOutcome[key] = outcome
         repeats[key, default: 0] += 1
         let count = repeats[key]!
         var note: String?

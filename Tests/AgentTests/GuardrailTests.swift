@@ -18,6 +18,24 @@ import Tools
         #expect(third.loop && third.note?.contains("3 times") == true)
     }
 
+    /// Staged like Cline's: a note at the third identical call, a stop at the fifth; a poll whose
+    /// result moves on (a build getting further, a server coming up) is progress, not a loop.
+    @Test func identicalCallsAreNotedThenStoppedUnlessTheResultMovesOn() {
+        var state = GuardrailState(settings: GuardrailSettings())
+        let poll: JSONValue = ["command": "curl -s localhost:3000/health"]
+        let outcomes = ["starting (11 s)", "starting (12 s)", "starting (13 s)", "ready", "ready", "ready"]
+        let results = outcomes.map { state.afterCall(name: "execute", arguments: poll, result: .text($0)) }
+        #expect(results.map(\.stop) == Array(repeating: false, count: 6))
+        #expect(results[2].note?.contains("3 times") == true, "the numbers in a result are not progress")
+        #expect(results[3].note == nil && results[4].note == nil)
+        #expect(results[5].note?.contains("3 times") == true)
+        let sameError = (0..<5).map { attempt in
+            state.afterCall(name: "build", arguments: [:], result: failed("FAILED in \(attempt).2 s (attempt \(attempt + 1)): src/a.ts:3:1 error TS2304"))
+        }
+        #expect(sameError.map(\.stop) == [false, false, false, false, true])
+        #expect(sameError[4].note?.contains("stops here as a loop") == true)
+    }
+
     @Test func theSameFailureThreeTimesAsksForAReport() {
         var state = GuardrailState(settings: GuardrailSettings())
         var notes: [String?] = []
