@@ -21,8 +21,8 @@ import Testing
         let scratch = try Scratch()
         let seen = try client("full", scratch)
         #expect(seen["tools"] as? [String] == [
-            "execute", "list_background", "stop_background", "read_file", "write_file", "edit_file", "build", "screenshot", "git_status", "git_diff", "git_branch", "git_commit",
-            "git_push",
+            "execute", "list_background", "stop_background", "read_file", "write_file", "edit_file", "grep", "glob", "build", "screenshot", "git_status", "git_diff",
+            "git_branch", "git_commit", "git_push",
         ])
         #expect(seen["schemas_are_objects"] as? Bool == true)
         let calls = try #require(seen["calls"] as? [String: [String: Any]])
@@ -31,6 +31,8 @@ import Testing
         }
         #expect((calls["read_file"]?["text"] as? String)?.hasPrefix("     1\talpha\n     2\tbeta\n") == true)
         #expect((calls["execute"]?["text"] as? String)?.hasPrefix("alpha\ngamma\n") == true)
+        #expect((calls["grep"]?["text"] as? String)?.hasPrefix("notes/a.txt\n2: gamma\n") == true, "\(calls["grep"] ?? [:])")
+        #expect((calls["glob"]?["text"] as? String)?.hasPrefix("notes/a.txt\n") == true)
         #expect((seen["pwd_after_cd"] as? String)?.hasPrefix(scratch.workspace + "/notes\n") == true)
         let gitCalls = try #require(seen["git"] as? [String: [String: Any]])
         for name in ["git_branch", "git_status", "git_diff", "git_commit"] {

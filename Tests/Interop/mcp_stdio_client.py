@@ -47,6 +47,8 @@ async def main(toolhost, workspace, state_dir, mode):
                 "write_file": {"path": "notes/a.txt", "content": "alpha\nbeta\n"},
                 "read_file": {"path": "notes/a.txt"},
                 "edit_file": {"path": "notes/a.txt", "old_string": "beta", "new_string": "gamma"},
+                "grep": {"pattern": "gam+a"},
+                "glob": {"pattern": "*.txt"},
                 "execute": {"command": "cd notes && cat a.txt"},
             }
             git_calls = [

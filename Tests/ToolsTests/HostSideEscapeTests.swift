@@ -53,6 +53,36 @@ import Testing
         #expect(try String(contentsOfFile: secret + "/f", encoding: .utf8) == "HOSTSECRET\n")
     }
 
+    /// The search tools walk the tree while a command swaps a folder and a symlink to a host
+    /// folder: no search may list or quote what is in the host folder.
+    @Test func searchToolsWinAgainstARacingSwapper() async throws {
+        let secret = scratch.root + "/host-search"
+        try FileManager.default.createDirectory(atPath: secret + "/deeper", withIntermediateDirectories: true)
+        try "needle HOSTSECRET\n".write(toFile: secret + "/f", atomically: true, encoding: .utf8)
+        try "needle HOSTSECRET\n".write(toFile: secret + "/deeper/hostonly.txt", atomically: true, encoding: .utf8)
+        let swapper = """
+            rm -rf d l && mkdir -p d/deeper && echo needle inside > d/f && echo needle inside > d/deeper/g && ln -sfn \(secret) l && python3 -c '
+            import ctypes, time
+            libc = ctypes.CDLL(None, use_errno=True)
+            end = time.time() + 60
+            while time.time() < end:
+                libc.renameat2(-100, b"d", -100, b"l", 2)
+            '
+            """
+        let started = await call("execute", ["command": .string(swapper), "background": true], in: session)
+        try #require(!started.isError, "\(started.text)")
+        var found = 0, leaks = 0
+        for round in 0..<300 {
+            let search = await call("grep", ["pattern": "needle", "path": round % 2 == 0 ? "d" : "."], in: session)
+            let listing = await call("glob", ["pattern": "**/*"], in: session)
+            if search.text.contains("needle inside") { found += 1 }
+            if search.text.contains("HOSTSECRET") || listing.text.contains("hostonly") { leaks += 1 }
+        }
+        _ = await call("stop_background", ["id": "all"], in: session)
+        #expect(leaks == 0, "\(leaks) searches showed the host folder")
+        #expect(found > 0, "the searches ran while the swapper raced them")
+    }
+
     /// Build output names files; a hint never quotes one outside the workspace.
     @Test func buildHintsReadNothingOutside() async throws {
         let secret = scratch.root + "/host-types"

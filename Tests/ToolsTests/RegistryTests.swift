@@ -16,8 +16,8 @@ import Testing
     @Test func everyDefinitionHasAnImplementationAndASchemaAModelCanUse() throws {
         let registry = try ToolRegistry()
         #expect(registry.definitions.map(\.name) == [
-            "execute", "list_background", "stop_background", "read_file", "write_file", "edit_file", "build", "screenshot", "git_status", "git_diff", "git_branch", "git_commit",
-            "git_push",
+            "execute", "list_background", "stop_background", "read_file", "write_file", "edit_file", "grep", "glob", "build", "screenshot", "git_status", "git_diff",
+            "git_branch", "git_commit", "git_push",
         ])
         for definition in registry.definitions {
             #expect(definition.description.count > 60, "\(definition.name) needs a description a model can act on")
@@ -63,7 +63,7 @@ import Testing
         try "x\n".write(toFile: scratch.workspacePath + "/a.txt", atomically: true, encoding: .utf8)
         let requiredValues: [String: JSONValue] = [
             "command": "true", "path": "a.txt", "content": "x\n", "old_string": "x", "new_string": "y", "id": "all", "url": "a.txt",
-            "name": "strict-branch", "message": "strict",
+            "name": "strict-branch", "message": "strict", "pattern": "x",
         ]
         for definition in registry.definitions {
             check(definition.inputSchema, definition.name)
@@ -130,7 +130,7 @@ import Testing
         let unknown = await registry.call("read_fil", argumentsJSON: "{}", session: session)
         #expect(unknown.error == .usage)
         #expect(unknown.text.contains("did you mean 'read_file'?"))
-        #expect(unknown.text.contains("execute, list_background, stop_background, read_file, write_file, edit_file, build, screenshot, git_status"))
+        #expect(unknown.text.contains("execute, list_background, stop_background, read_file, write_file, edit_file, grep, glob, build, screenshot, git_status"))
         let empty = await registry.call("read_file", argumentsJSON: "  ", session: session)
         #expect(empty.text.contains("missing required parameter 'path'"))
     }

@@ -8,7 +8,7 @@ public struct ToolRegistry: Sendable {
 
     /// The built-in tools, in no particular order: tools.json fixes the order.
     public static let builtIn: [any Tool] = [
-        ExecuteTool(), ListBackgroundTool(), StopBackgroundTool(), ReadFileTool(), WriteFileTool(), EditFileTool(), BuildTool(), ScreenshotTool(),
+        ExecuteTool(), ListBackgroundTool(), StopBackgroundTool(), ReadFileTool(), WriteFileTool(), EditFileTool(), GrepTool(), GlobTool(), BuildTool(), ScreenshotTool(),
         GitStatusTool(), GitDiffTool(), GitBranchTool(), GitCommitTool(), GitPushTool(),
     ]
 

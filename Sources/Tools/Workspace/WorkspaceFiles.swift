@@ -109,39 +109,65 @@ extension Workspace {
         return complete == nil ? nil : names.sorted()
     }
 
-    /// Calls `body` with each entry of a folder and whether it is a folder itself (symlinks are
-    /// not); stops when `body` returns false. Returns nil when the folder cannot be opened.
+    /// Calls `body` with each entry of a folder and its type (readdir's d_type: a symlink is
+    /// DT_LNK, never what it points to); stops when `body` returns false. Returns nil when the
+    /// folder cannot be opened.
     @discardableResult
-    private func forEachEntry(inFolder relative: String, _ body: (String, Bool) -> Bool) -> Bool? {
+    private func forEachEntry(inFolder relative: String, _ body: (String, UInt8) -> Bool) -> Bool? {
         guard let fd = try? open(relative, O_RDONLY | O_DIRECTORY), let stream = fdopendir(fd) else { return nil }
         defer { closedir(stream) }
         while let entry = readdir(stream) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             if name == "." || name == ".." { continue }
-            if !body(name, entry.pointee.d_type == DT_DIR) { return false }
+            if !body(name, entry.pointee.d_type) { return false }
         }
         return true
     }
 
-    /// Walks the tree below `relative` (breadth first, never through a symlink), calling `visit`
-    /// with each file's path relative to the root; folders named in `skipping` are not entered.
-    /// Stops after `limit` entries.
+    /// Walks the tree below `relative` (never through a symlink), calling `visit` with each
+    /// regular file's path relative to the root; folders named in `skipping` are not entered. Stops after
+    /// `limit` entries.
     func walkFiles(under relative: String = "", skipping: Set<String>, limit: Int = 20_000, _ visit: (String) -> Void) {
-        var pending = [relative]
-        var seen = 0
-        while !pending.isEmpty, seen < limit {
-            let folder = pending.removeFirst()
-            forEachEntry(inFolder: folder) { name, isFolder in
-                seen += 1
-                let path = folder.isEmpty ? name : folder + "/" + name
-                if isFolder {
-                    if !skipping.contains(name) { pending.append(path) }
-                } else {
-                    visit(path)
-                }
-                return seen < limit
-            }
+        walk(under: relative, limit: limit, enter: { !skipping.contains(($0 as NSString).lastPathComponent) }) { path in
+            visit(path)
+            return true
         }
+    }
+
+    /// Walks the tree below `relative` depth first in name order, so that pages of results stay
+    /// put between calls, and never through a symlink. A folder is entered when `enter` says so;
+    /// `visit` gets each file's path and returns false to stop; `listed` gets each folder's
+    /// entry names before any of them is visited.
+    /// - Returns: false when the walk stopped early (at `visit`'s word, or after `limit` entries).
+    @discardableResult
+    func walk(
+        under relative: String = "", limit: Int = 20_000, enter: (String) -> Bool, listed: (String, [String]) -> Void = { _, _ in },
+        visit: (String) -> Bool
+    ) -> Bool {
+        var seen = 0
+        func descend(_ folder: String, depth: Int) -> Bool {
+            var entries: [(name: String, isFolder: Bool)] = []
+            forEachEntry(inFolder: folder) { name, type in
+                // Symlinks, sockets and devices are neither entered nor visited; a file system
+                // that does not fill d_type is left to the confined open to check.
+                if type == DT_DIR || type == DT_REG || type == DT_UNKNOWN { entries.append((name, type == DT_DIR)) }
+                return true
+            }
+            entries.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
+            listed(folder, entries.map(\.name))
+            for entry in entries {
+                seen += 1
+                guard seen <= limit else { return false }
+                let path = folder.isEmpty ? entry.name : folder + "/" + entry.name
+                if entry.isFolder {
+                    if depth < 128, enter(path), !descend(path, depth: depth + 1) { return false }
+                } else if !visit(path) {
+                    return false
+                }
+            }
+            return true
+        }
+        return descend(relative, depth: 0)
     }
 
     private func display(_ components: [String]) -> String {

@@ -1,0 +1,64 @@
+import Foundation
+
+/// What the search tools look at: regular files below a folder, never `.git`, and not what the
+/// `.gitignore` files on the way ignore (unless asked). Folders are opened and files read through
+/// the same confined opener as the file tools; symlinks are neither followed nor listed.
+extension Workspace {
+    /// How far a search goes, so that a huge tree costs a bounded time.
+    static let searchEntryLimit = 300_000
+
+    /// Calls `visit` with each searchable file's path (relative to the root) in name order;
+    /// `visit` returns false to stop.
+    /// - Returns: false when the walk stopped before the end of the tree.
+    @discardableResult
+    func searchableFiles(under folder: String, includeIgnored: Bool, _ visit: (String) -> Bool) -> Bool {
+        var rules = IgnoreRules()
+        if !includeIgnored {
+            // The .gitignore files above the folder apply too.
+            var ancestor = ""
+            for component in folder.split(separator: "/").map(String.init) {
+                if let text = self.text(of: Self.join(ancestor, ".gitignore"), limit: 1 << 20) { rules.add(text, in: ancestor) }
+                ancestor = Self.join(ancestor, component)
+            }
+        }
+        return walk(
+            under: folder, limit: Self.searchEntryLimit,
+            enter: { path in
+                guard !path.hasSuffix("/.git") && path != ".git" else { return false }
+                return includeIgnored || !rules.ignores(path, isFolder: true)
+            },
+            listed: { path, names in
+                // Read only the .gitignore files the listing shows: looking for one in every folder costs more than the search.
+                if !includeIgnored, names.contains(".gitignore"), let text = self.text(of: Self.join(path, ".gitignore"), limit: 1 << 20) {
+                    rules.add(text, in: path)
+                }
+            },
+            visit: { path in includeIgnored || !rules.ignores(path, isFolder: false) ? visit(path) : true })
+    }
+
+    /// The bytes of a regular file found by a walk, or nil for anything else, a file over
+    /// `limit` bytes, or one that changed into something else meanwhile.
+    func searchableBytes(of path: String, limit: Int) -> [UInt8]? {
+        guard let fd = try? open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY) else { return nil }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) <= limit else { return nil }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        var filled = 0
+        while filled < bytes.count {
+            let got = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, $0.count - filled) }
+            if got <= 0 { break }
+            filled += got
+        }
+        if filled < bytes.count { bytes.removeLast(bytes.count - filled) }
+        return bytes
+    }
+
+    /// A search's folder as the tools take it: "" or "." for the root.
+    func searchFolder(_ path: String?) throws -> Resolved? {
+        guard let path, !path.isEmpty, path != "." else { return nil }
+        return try resolve(path)
+    }
+
+    private static func join(_ folder: String, _ name: String) -> String { folder.isEmpty ? name : folder + "/" + name }
+}
