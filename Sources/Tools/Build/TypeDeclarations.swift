@@ -34,16 +34,9 @@ enum TypeDeclarations {
         var index = 0
         var quote: UInt8?
         while index < code.count {
+            if inString(code, &index, &quote) { continue }
             let c = code[index]
-            if let open = quote {
-                if c == UInt8(ascii: "\\") { index += 2; continue }
-                if c == open { quote = nil }
-                index += 1
-                continue
-            }
-            if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") || c == UInt8(ascii: "`") {
-                quote = c
-            } else if isIdentifier(c), index == 0 || !isIdentifier(code[index - 1]), code[index...].starts(with: word),
+            if isIdentifier(c), index == 0 || !isIdentifier(code[index - 1]), code[index...].starts(with: word),
                 index + word.count == code.count || !isIdentifier(code[index + word.count]),
                 let function = declaration(in: code, name: index, length: word.count)
             {
@@ -68,13 +61,12 @@ enum TypeDeclarations {
         var quote: UInt8?
         var index = 0
         while index < bytes.count {
-            let c = bytes[index]
-            if let open = quote {
-                if c == UInt8(ascii: "\\") { index += 1 } else if c == open { quote = nil }
-            } else if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") || c == UInt8(ascii: "`") {
-                quote = c
+            if inString(bytes, &index, &quote) {
                 sawArgument = true
-            } else if opens(c) {
+                continue
+            }
+            let c = bytes[index]
+            if opens(c) {
                 depth += 1
                 sawArgument = true
             } else if closes(c) {
@@ -165,16 +157,13 @@ enum TypeDeclarations {
         var depth = 0
         var quote: UInt8?
         while index < code.count {
+            if inString(code, &index, &quote) { continue }
             let c = code[index]
-            if let open = quote {
-                if c == UInt8(ascii: "\\") { index += 1 } else if c == open { quote = nil }
-            } else if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") || c == UInt8(ascii: "`") {
-                quote = c
-            } else if c == UInt8(ascii: "{"), depth == 0, index > begin, !continues(code, before: index) {
+            if c == UInt8(ascii: "{"), depth == 0, index > begin, !continues(code, before: index) {
                 return trimmedEnd(code, index)
             } else if opens(c) {
                 depth += 1
-            } else if closes(c), !(c == UInt8(ascii: ">") && index > 0 && code[index - 1] == UInt8(ascii: "=")) {
+            } else if closesBracket(code, index) {
                 if depth == 0 { return trimmedEnd(code, index) }
                 depth -= 1
             } else if depth == 0, c == UInt8(ascii: ";") || c == UInt8(ascii: ",") {
@@ -260,20 +249,36 @@ enum TypeDeclarations {
         var quote: UInt8?
         var index = from
         while index < code.count {
-            let c = code[index]
-            if let open = quote {
-                if c == UInt8(ascii: "\\") { index += 1 } else if c == open { quote = nil }
-            } else if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") || c == UInt8(ascii: "`") {
-                quote = c
-            } else if opens(c) {
+            if inString(code, &index, &quote) { continue }
+            if opens(code[index]) {
                 depth += 1
-            } else if closes(c), !(c == UInt8(ascii: ">") && index > 0 && code[index - 1] == UInt8(ascii: "=")) {
+            } else if closesBracket(code, index) {
                 depth -= 1
                 if depth == 0 { return index + 1 }
             }
             index += 1
         }
         return code.count
+    }
+
+    /// Steps over string literals in a scan: true when the byte at `index` belongs to a string,
+    /// its quotes included, and `index` has moved past it.
+    private static func inString(_ code: [UInt8], _ index: inout Int, _ quote: inout UInt8?) -> Bool {
+        let c = code[index]
+        if let open = quote {
+            if c == UInt8(ascii: "\\") { index += 1 } else if c == open { quote = nil }
+        } else if c == UInt8(ascii: "\"") || c == UInt8(ascii: "'") || c == UInt8(ascii: "`") {
+            quote = c
+        } else {
+            return false
+        }
+        index += 1
+        return true
+    }
+
+    /// A closing bracket, the `>` of an arrow `=>` aside.
+    private static func closesBracket(_ code: [UInt8], _ index: Int) -> Bool {
+        closes(code[index]) && !(code[index] == UInt8(ascii: ">") && index > 0 && code[index - 1] == UInt8(ascii: "="))
     }
 
     /// The token that ends just before `index`: a word, or one punctuation byte; "" at the start.
