@@ -21,7 +21,7 @@ struct GrepTool: Tool {
         let filter = arguments.optionalString("glob").flatMap { $0.isEmpty ? nil : $0 }.map { PathPattern($0.contains("/") ? $0 : "**/" + $0) }
         let offset = max(1, arguments.int("offset") ?? 1), limit = arguments.int("limit") ?? Self.defaultLimit
 
-        var total = 0, files = 0, searched = 0, skipped = 0
+        var total = 0, files = 0, searched = 0, skipped = 0, returned = 0
         var page: [(file: String, lines: [(Int, String)])] = []
         let search = { (path: String) -> Bool in
             if let filter, !filter.matches(path) { return true }
@@ -37,9 +37,10 @@ struct GrepTool: Tool {
             files += 1
             for (number, line) in found {
                 total += 1
-                guard total >= offset, page.reduce(0, { $0 + $1.lines.count }) < limit else { continue }
+                guard total >= offset, returned < limit else { continue }
                 if page.last?.file != path { page.append((path, [])) }
                 page[page.count - 1].lines.append((number, line))
+                returned += 1
             }
             return true
         }
@@ -49,7 +50,6 @@ struct GrepTool: Tool {
         } else {
             complete = workspace.searchableFiles(under: folder?.relative ?? "", includeIgnored: arguments.bool("include_ignored") ?? false, search)
         }
-        let returned = page.reduce(0) { $0 + $1.lines.count }
         var text = page.map { file in file.file + "\n" + file.lines.map { "\($0.0): \($0.1)" }.joined(separator: "\n") }.joined(separator: "\n\n")
         let scope = folder?.display ?? "the workspace"
         if total == 0 {
