@@ -140,7 +140,9 @@ import Testing
             "execute", ["command": .string("exec python3 -m http.server \(port) --bind 127.0.0.1"), "background": true], in: session)
         #expect(!started.isError, "\(started.text)")
         let fetched = await run("curl -sS -m 5 --retry 20 --retry-delay 0 --retry-connrefused http://127.0.0.1:\(port)/index.html")
-        #expect(fetched.text.hasPrefix("hello from the sandbox\n"))
+        // curl reports each refused attempt on stderr while the server is still starting; what
+        // matters is that an attempt got the page.
+        #expect(fetched.text.contains("hello from the sandbox\n"), "\(fetched.text)")
         #expect(LoopbackListener.canConnect(port: UInt16(port)) == false, "the host cannot reach the session's server")
         await session.close()
     }
