@@ -2,7 +2,7 @@ import CLibCurl
 import Foundation
 
 /// TLS and routing choices for the endpoint's connections, beside what curl reads from the
-/// environment itself (`http_proxy`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`).
+/// environment itself (`http_proxy`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`; `HTTP_PROXY` too).
 public struct ConnectionOptions: Sendable, Equatable {
     /// A CA bundle to trust instead of the system's (`--cacert`; else `CURL_CA_BUNDLE` or `SSL_CERT_FILE`).
     public var caBundle: String?
@@ -39,6 +39,8 @@ final class CurlTransfer: @unchecked Sendable {
         let answered: Bool
         /// Whether the connection was up (a timeout then means silence, not no server).
         let connected: Bool
+        /// Whether what could not be reached was a proxy rather than the server.
+        var atProxy = false
         var description: String { "curl: (\(code.rawValue)) \(message)" }
     }
 
@@ -54,6 +56,9 @@ final class CurlTransfer: @unchecked Sendable {
     private var finished = false
     private var failure: (any Error)?
     private var cancelled = false
+    /// When the reader let go of the transfer; bytes after it are dropped.
+    private var released: ContinuousClock.Instant?
+    private var drained = 0
     private var status: Int?
     private var headers: [(String, String)] = []
     private var headWaiter: CheckedContinuation<(status: Int, headers: [(String, String)]), any Error>?
@@ -102,6 +107,22 @@ final class CurlTransfer: @unchecked Sendable {
         }
     }
 
+    /// The reader is done. curl may read the little that is left (a stream's closing chunk after
+    /// `[DONE]`) so that its connection can serve the next request; more than `drainLimit` bytes
+    /// or `drainTime` of waiting aborts the transfer instead.
+    func release() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard released == nil else { return }
+        released = .now
+        chunks = []
+        buffered = 0
+        condition.broadcast()
+    }
+
+    static let drainLimit = 1 << 16
+    static let drainTime = Duration.seconds(1)
+
     /// Aborts the transfer: the waiting callback returns at once, the next progress callback stops curl.
     func cancel() {
         condition.lock()
@@ -118,11 +139,11 @@ final class CurlTransfer: @unchecked Sendable {
 
     private func perform() {
         _ = Self.initialized
-        guard let handle = curl_easy_init() else {
+        guard let handle = IdleHandles.shared.take() else {
             finish(Failure(code: CURLE_FAILED_INIT, message: "curl_easy_init failed", answered: false, connected: false), handle: nil)
             return
         }
-        defer { curl_easy_cleanup(handle) }
+        defer { IdleHandles.shared.put(handle) }
         var errorBuffer = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         var list: UnsafeMutablePointer<curl_slist>?
         for (name, value) in request.headers { list = curl_slist_append(list, "\(name): \(value)") }
@@ -147,6 +168,12 @@ final class CurlTransfer: @unchecked Sendable {
             }
             if let socket = request.options.unixSocket { th_setopt_string(handle, CURLOPT_UNIX_SOCKET_PATH, socket) }
             let environment = ProcessInfo.processInfo.environment
+            // curl reads only the lower-case http_proxy, a defence for CGI programs ("httpoxy")
+            // that toolhost is not; users set HTTP_PROXY beside HTTPS_PROXY and expect both to
+            // work. NO_PROXY still applies to a proxy set this way.
+            if request.url.scheme == "http", environment["http_proxy"] == nil, let proxy = environment["HTTP_PROXY"], !proxy.isEmpty {
+                th_setopt_string(handle, CURLOPT_PROXY, proxy)
+            }
             if let bundle = request.options.caBundle ?? environment["CURL_CA_BUNDLE"] ?? environment["SSL_CERT_FILE"] {
                 th_setopt_string(handle, CURLOPT_CAINFO, bundle)
             }
@@ -164,7 +191,7 @@ final class CurlTransfer: @unchecked Sendable {
             th_setopt_pointer(handle, CURLOPT_HEADERDATA, context)
             th_setopt_long(handle, CURLOPT_NOPROGRESS, 0)
             th_setopt_progress_callback(handle) { context, _, _, _, _ in
-                Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue().isCancelled ? 1 : 0
+                Unmanaged<CurlTransfer>.fromOpaque(context!).takeUnretainedValue().shouldAbort ? 1 : 0
             }
             th_setopt_pointer(handle, CURLOPT_XFERINFODATA, context)
             currentHandle = handle
@@ -178,16 +205,23 @@ final class CurlTransfer: @unchecked Sendable {
         condition.lock()
         let answered = status != nil
         condition.unlock()
-        finish(Failure(code: code, message: message, answered: answered, connected: connectTime > 0), handle: handle)
+        var failure = Failure(code: code, message: message, answered: answered, connected: connectTime > 0)
+        // libcurl 7.88 has no CURLINFO_USED_PROXY; its message names the host and port it could
+        // not reach ("Failed to connect to H port P after …"), and a proxy's are not the server's.
+        let server = " \(request.url.host ?? "") port \(request.url.port ?? (request.url.scheme == "https" ? 443 : 80)) "
+        failure.atProxy = request.options.unixSocket == nil
+            && (message.lowercased().contains("proxy") || (message.contains(" port ") && !message.contains(server)))
+        finish(failure, handle: handle)
     }
 
     /// The handle, for the callbacks on the transfer thread.
     private var currentHandle: UnsafeMutableRawPointer?
 
-    private var isCancelled: Bool {
+    /// Whether curl should stop: cancelled, or released and still going after `drainTime`.
+    private var shouldAbort: Bool {
         condition.lock()
         defer { condition.unlock() }
-        return cancelled
+        return cancelled || released.map { ContinuousClock.now - $0 > Self.drainTime } ?? false
     }
 
     private func header(_ data: UnsafeMutablePointer<CChar>?, _ count: Int) -> Int {
@@ -208,8 +242,12 @@ final class CurlTransfer: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         announceHead()
-        while buffered >= Self.bufferLimit && !cancelled { condition.wait() }
+        while buffered >= Self.bufferLimit && !cancelled && released == nil { condition.wait() }
         guard !cancelled, let data else { return 0 }
+        if released != nil {
+            drained += count
+            return drained > Self.drainLimit ? 0 : count
+        }
         let chunk = Array(UnsafeRawBufferPointer(start: data, count: count).bindMemory(to: UInt8.self))
         if let waiter = bodyWaiter {
             bodyWaiter = nil
@@ -248,6 +286,34 @@ final class CurlTransfer: @unchecked Sendable {
             if let failure { waiter.resume(throwing: failure) } else { waiter.resume(returning: nil) }
         }
         currentHandle = nil
+    }
+}
+
+/// Easy handles between transfers. A handle keeps its open connections, DNS answers and TLS
+/// sessions across `curl_easy_reset`, so the next turn to the same server skips the connect and
+/// the TLS handshake. (A share object could pool connections across handles, but libcurl documents
+/// sharing its connection cache between threads as unsafe.) curl matches a kept connection on
+/// host, port, socket, proxy and TLS settings, so a request never rides a connection made for
+/// other settings.
+private final class IdleHandles: @unchecked Sendable {
+    static let shared = IdleHandles()
+    /// Enough for a run's requests and a probe's concurrent ones; more are cleaned up.
+    private static let limit = 4
+    private let lock = NSLock()
+    private var handles: [UnsafeMutableRawPointer] = []
+
+    func take() -> UnsafeMutableRawPointer? {
+        lock.withLock { handles.popLast() } ?? curl_easy_init()
+    }
+
+    func put(_ handle: UnsafeMutableRawPointer) {
+        curl_easy_reset(handle)
+        let kept = lock.withLock {
+            guard handles.count < Self.limit else { return false }
+            handles.append(handle)
+            return true
+        }
+        if !kept { curl_easy_cleanup(handle) }
     }
 }
 

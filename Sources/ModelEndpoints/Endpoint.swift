@@ -23,6 +23,11 @@ public struct Endpoint: Sendable, Equatable {
     public let display: String
     /// The unix socket the server listens on, for `unix:` and `http+unix:` endpoints.
     public let unixSocket: String?
+    /// The chat URL as a user could pass it back: `http+unix://%2Fpath.sock/v1/…` for a socket.
+    public var address: String {
+        guard let unixSocket else { return chatURL.absoluteString }
+        return "http+unix://" + (unixSocket.addingPercentEncoding(withAllowedCharacters: .alphanumerics.union(["-", ".", "_"])) ?? unixSocket) + chatURL.path
+    }
 
     /// Parses `localhost:8080`, `http://host:port`, `http://host:port/v1` or a full URL. No scheme
     /// means http; no path means the API's standard one. The API is `api` when given, else

@@ -58,7 +58,7 @@ final class HTTPTransport: Sendable {
             var wait = policy.backoff * (1 << (attempt - 1))
             do {
                 let transfer = CurlTransfer(request)
-                defer { transfer.cancel() }
+                defer { transfer.release() }
                 let (status, responseHeaders) = try await transfer.start()
                 let body = ResponseBody(transfer: transfer)
                 if (200..<300).contains(status) {
@@ -111,13 +111,19 @@ final class HTTPTransport: Sendable {
     private func mapped(_ error: any Error) -> any Error {
         guard let failure = error as? CurlTransfer.Failure else { return error }
         switch failure.code {
-        case CURLE_COULDNT_CONNECT where !failure.message.lowercased().contains("proxy"):
+        case CURLE_COULDNT_CONNECT where !failure.atProxy:
             return EndpointError.notListening(display)
         case CURLE_OPERATION_TIMEDOUT:
             return failure.connected
                 ? EndpointError.readTimeout(display, seconds: policy.readTimeout) : EndpointError.connectTimeout(display, seconds: policy.connectTimeout)
         case CURLE_GOT_NOTHING, CURLE_RECV_ERROR, CURLE_PARTIAL_FILE:
             return EndpointError.cutStream(display, attempts: policy.attempts)
+        case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_PROXY:
+            return EndpointError.transport(
+                display, failure.description + ". The proxy comes from http_proxy, HTTP_PROXY, HTTPS_PROXY or ALL_PROXY: fix it, or list the host in NO_PROXY.")
+        case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE:
+            return EndpointError.transport(
+                display, failure.description + ". Trust the server's CA with --cacert FILE (or CURL_CA_BUNDLE); --insecure skips the check and exposes the key.")
         default:
             return EndpointError.transport(display, failure.description)
         }
