@@ -59,6 +59,21 @@ def forward(lines, body, target, upstream):
     upstream.sendall(head.encode("latin-1") + body)
 
 
+def both_ways(client, upstream):
+    """Copies each way until both ends are done, then closes both."""
+    back = threading.Thread(target=pump, args=(upstream, client), daemon=True)
+    back.start()
+    pump(client, upstream)
+    back.join()
+    upstream.close()
+    client.close()
+
+
+def connect(address):
+    host, port = address.rsplit(":", 1)
+    return socket.create_connection((host, int(port)))
+
+
 def answer_back(upstream, client):
     """Streams the answer to the client as it comes, then closes both."""
     pump(upstream, client)
@@ -75,17 +90,11 @@ def proxy(client, log):
     with open(log, "a") as f:
         f.write(f"{method} {target}\n")
     if method == "CONNECT":
-        host, port = target.rsplit(":", 1)
-        upstream = socket.create_connection((host, int(port)))
+        upstream = connect(target)
         client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
         if body:
             upstream.sendall(body)
-        back = threading.Thread(target=pump, args=(upstream, client), daemon=True)
-        back.start()
-        pump(client, upstream)
-        back.join()
-        upstream.close()
-        client.close()
+        both_ways(client, upstream)
         return
     url = urllib.parse.urlsplit(target)
     upstream = socket.create_connection((url.hostname, url.port or 80))
@@ -96,14 +105,7 @@ def proxy(client, log):
 def tcp_pipe(client, log, address):
     with open(log, "a") as f:
         f.write("connection\n")
-    host, port = address.rsplit(":", 1)
-    upstream = socket.create_connection((host, int(port)))
-    back = threading.Thread(target=pump, args=(upstream, client), daemon=True)
-    back.start()
-    pump(client, upstream)
-    back.join()
-    upstream.close()
-    client.close()
+    both_ways(client, connect(address))
 
 
 def tls_front(client, address):
@@ -111,8 +113,7 @@ def tls_front(client, address):
     if lines is None:
         client.close()
         return
-    host, port = address.rsplit(":", 1)
-    upstream = socket.create_connection((host, int(port)))
+    upstream = connect(address)
     forward(lines, body, lines[0].split(" ")[1], upstream)
     answer_back(upstream, client)
 
