@@ -19,7 +19,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
-        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
@@ -61,12 +60,10 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // libcurl: the model endpoints' HTTP, with curl's proxies, unix sockets, CA store and HTTP/2.
+        .systemLibrary(name: "CLibCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         // Model endpoints: OpenAI-compatible chat completions and Anthropic Messages, streaming, retries.
-        .target(
-            name: "ModelEndpoints",
-            dependencies: ["JSONCore", .product(name: "AsyncHTTPClient", package: "async-http-client")],
-            swiftSettings: strict
-        ),
+        .target(name: "ModelEndpoints", dependencies: ["JSONCore", "CLibCurl"], swiftSettings: strict),
         // The agent loop: budgets, transcript, summary, report, task files.
         .target(
             name: "Agent",

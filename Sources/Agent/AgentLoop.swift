@@ -84,7 +84,7 @@ public final class AgentLoop: Sendable {
     public func run() async -> (summary: RunSummary, finalText: String) {
         let task = settings.task
         var summary = RunSummary(
-            label: settings.label, model: settings.model, endpoint: client.endpoint.chatURL.absoluteString, api: client.endpoint.api.rawValue,
+            label: settings.label, model: settings.model, endpoint: client.endpoint.address, api: client.endpoint.api.rawValue,
             task: task.source, workspace: session.workspace.root, branch: task.branch, requires: task.requires)
         let system = SystemPrompt.text(workspace: session.workspace.root, branch: task.branch, requires: task.requires)
         transcript.record("start", [

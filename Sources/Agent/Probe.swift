@@ -330,7 +330,7 @@ public struct Probe: Sendable {
     func verdict(_ checks: [Check]) -> Report {
         let core = checks.filter { ["bare_call", "round_trip"].contains($0.name) }
         var report = Report(
-            endpoint: client.endpoint.chatURL.absoluteString, api: client.endpoint.api.rawValue, model: model, checks: checks,
+            endpoint: client.endpoint.address, api: client.endpoint.api.rawValue, model: model, checks: checks,
             wellFormed: WellFormed(calls: 0, of: 0), kind: "unusable", verdict: "cannot call tools: do not use for agents")
         if core.count == 2, core.allSatisfy({ $0.result == .pass }) {
             report.kind = "native"

@@ -9,20 +9,26 @@ import NIOCore
 /// request asks. Every request takes the next turn; a request that misses the turn's
 /// expectations, or comes after the last turn, gets HTTP 400 with an error naming what differed.
 public struct MockServer: Sendable {
+    /// Where the server listens.
+    public enum Address: Sendable {
+        case tcp(host: String, port: Int)
+        /// A unix socket at this absolute path (created; an old socket file there is replaced).
+        case unixSocket(String)
+    }
+
     let script: MockScript
-    let host: String
-    let port: Int
+    let address: Address
     let state = TurnCounter()
     let started = ContinuousClock.now
 
-    public init(script: MockScript, host: String, port: Int) {
+    public init(script: MockScript, address: Address) {
         self.script = script
-        self.host = host
-        self.port = port
+        self.address = address
     }
 
-    /// Serves until SIGINT or SIGTERM; `onListening` gets the bound port.
-    public func run(onListening: @escaping @Sendable (Int) async -> Void) async throws {
+    /// Serves until SIGINT or SIGTERM; `onListening` gets the endpoint as toolhost spells it
+    /// (`http://host:port` with the bound port, or `unix:/path`).
+    public func run(onListening: @escaping @Sendable (String) async -> Void) async throws {
         let router = Router()
         for path in ["/v1/chat/completions", "/chat/completions"] {
             router.post(RouterPath(path)) { request, _ in await self.chat(request, wire: .openai) }
@@ -41,9 +47,23 @@ public struct MockServer: Sendable {
         }
         var logger = Logger(label: "mock-endpoint")
         logger.logLevel = .warning
+        let bind: BindAddress
+        let endpoint: @Sendable (Channel) -> String
+        switch address {
+        case .tcp(let host, let port):
+            bind = .hostname(host, port: port)
+            endpoint = { channel in "http://\(host):\(channel.localAddress?.port ?? port)" }
+        case .unixSocket(let path):
+            // A socket file left by a killed server would make bind fail with EADDRINUSE.
+            if let kind = try? FileManager.default.attributesOfItem(atPath: path)[.type] as? FileAttributeType, kind == .typeSocket {
+                try? FileManager.default.removeItem(atPath: path)
+            }
+            bind = .unixDomainSocket(path: path)
+            endpoint = { _ in "unix:\(path)" }
+        }
         let app = Application(
-            router: router, configuration: .init(address: .hostname(host, port: port)),
-            onServerRunning: { channel in await onListening(channel.localAddress?.port ?? port) }, logger: logger)
+            router: router, configuration: .init(address: bind),
+            onServerRunning: { channel in await onListening(endpoint(channel)) }, logger: logger)
         try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
     }
 

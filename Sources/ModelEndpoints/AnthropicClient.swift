@@ -8,14 +8,15 @@ public struct AnthropicClient: ModelClient {
     /// Anthropic requires max_tokens on every request.
     static let defaultMaxTokens = 8192
 
-    init(endpoint: Endpoint, key: String?, policy: TransportPolicy) {
+    init(endpoint: Endpoint, key: String?, policy: TransportPolicy, connection: ConnectionOptions) {
         self.endpoint = endpoint
         var headers = [("anthropic-version", "2023-06-01")]
         if let key { headers.append(("x-api-key", key)) }
-        transport = HTTPTransport(display: endpoint.display, headers: headers, policy: policy)
+        transport = HTTPTransport(display: endpoint.display, headers: headers, policy: policy, options: connection)
     }
 
-    public func close() async { await transport.shutdown() }
+    /// Nothing stays open between requests: each transfer's connection ends with it.
+    public func close() async {}
 
     public func listModels() async throws -> [String] {
         let url = endpoint.modelsURL

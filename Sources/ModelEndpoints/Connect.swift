@@ -2,11 +2,16 @@ import Foundation
 
 /// A client for the endpoint's API. The key is read from `keyVariable` in `environment` and
 /// goes only into the request headers.
-public func makeClient(endpoint: Endpoint, environment: [String: String], keyVariable: String? = nil, policy: TransportPolicy = TransportPolicy()) -> any ModelClient {
+public func makeClient(
+    endpoint: Endpoint, environment: [String: String], keyVariable: String? = nil, policy: TransportPolicy = TransportPolicy(),
+    connection: ConnectionOptions = ConnectionOptions()
+) -> any ModelClient {
     let key = environment[endpoint.keyVariable(override: keyVariable)].flatMap { $0.isEmpty ? nil : $0 }
+    var connection = connection
+    connection.unixSocket = endpoint.unixSocket ?? connection.unixSocket
     switch endpoint.api {
-    case .openai: return OpenAIClient(endpoint: endpoint, key: key, policy: policy)
-    case .anthropic: return AnthropicClient(endpoint: endpoint, key: key, policy: policy)
+    case .openai: return OpenAIClient(endpoint: endpoint, key: key, policy: policy, connection: connection)
+    case .anthropic: return AnthropicClient(endpoint: endpoint, key: key, policy: policy, connection: connection)
     }
 }
 
@@ -35,8 +40,9 @@ public func serverIsHealthy(_ endpoint: Endpoint) async -> Bool {
     var parts = URLComponents(url: endpoint.base, resolvingAgainstBaseURL: false)
     parts?.path = "/health"
     guard let url = parts?.url else { return false }
-    let transport = HTTPTransport(display: endpoint.display, headers: [], policy: TransportPolicy(connectTimeout: 2, readTimeout: 5, attempts: 1))
-    defer { Task { await transport.shutdown() } }
+    let transport = HTTPTransport(
+        display: endpoint.display, headers: [], policy: TransportPolicy(connectTimeout: 2, readTimeout: 5, attempts: 1),
+        options: ConnectionOptions(unixSocket: endpoint.unixSocket))
     do {
         _ = try await transport.send(url, body: nil, onEvent: { _ in .proceed }) { try await $0.collect(upTo: 1 << 16) }
         return true

@@ -1,8 +1,6 @@
-import AsyncHTTPClient
+import CLibCurl
 import Foundation
 import JSONCore
-import NIOCore
-import NIOHTTP1
 
 /// How long to wait, and how often to try again.
 public struct TransportPolicy: Sendable {
@@ -28,60 +26,50 @@ struct StreamCut: Error {
     /// unexpected EOF) is a cut; our own verdicts, timeouts and cancellation stay what they are.
     static func unlessFatal(_ error: any Error) -> any Error {
         if error is EndpointError || error is CancellationError { return error }
-        if let error = error as? HTTPClientError, error == .readTimeout || error == .cancelled || error == .deadlineExceeded { return error }
+        if let failure = error as? CurlTransfer.Failure, failure.code == CURLE_OPERATION_TIMEDOUT { return failure }
         return StreamCut()
     }
 }
 
-/// JSON over HTTP with the retries every model server needs. Each attempt's body goes to a
-/// decoder; a decoder that finds the stream cut throws `StreamCut` and the request is sent again.
+/// JSON over HTTP, through libcurl, with the retries every model server needs. Each attempt's
+/// body goes to a decoder; a decoder that finds the stream cut throws `StreamCut` and the request
+/// is sent again.
 final class HTTPTransport: Sendable {
-    let client: HTTPClient
     let display: String
     let headers: [(String, String)]
     let policy: TransportPolicy
+    let options: ConnectionOptions
 
-    init(display: String, headers: [(String, String)], policy: TransportPolicy) {
+    init(display: String, headers: [(String, String)], policy: TransportPolicy, options: ConnectionOptions = ConnectionOptions()) {
         self.display = display
         self.headers = headers
         self.policy = policy
-        var configuration = HTTPClient.Configuration(
-            timeout: .init(connect: .seconds(Int64(policy.connectTimeout)), read: .seconds(Int64(policy.readTimeout))))
-        configuration.connectionPool.retryConnectionEstablishment = false
-        client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-    }
-
-    func shutdown() async {
-        try? await client.shutdown()
+        self.options = options
     }
 
     func send<T: Sendable>(
         _ url: URL, body: Data?, onEvent: StreamHandler,
-        decode: (HTTPClientResponse.Body) async throws -> T
+        decode: (ResponseBody) async throws -> T
     ) async throws -> T {
-        var request = HTTPClientRequest(url: url.absoluteString)
-        request.method = body == nil ? .GET : .POST
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
-        if let body {
-            request.headers.add(name: "content-type", value: "application/json")
-            request.body = .bytes(ByteBuffer(bytes: body))
-        }
+        let request = CurlTransfer.Request(url: url, headers: headers, body: body, policy: policy, options: options)
         var parseFailures = 0
         for attempt in 1...policy.attempts {
             let retryReason: String
             var wait = policy.backoff * (1 << (attempt - 1))
             do {
-                let response = try await client.execute(request, deadline: .distantFuture)
-                let status = Int(response.status.code)
+                let transfer = CurlTransfer(request)
+                defer { transfer.release() }
+                let (status, responseHeaders) = try await transfer.start()
+                let body = ResponseBody(transfer: transfer)
                 if (200..<300).contains(status) {
                     do {
-                        return try await decode(response.body)
+                        return try await decode(body)
                     } catch is StreamCut {
                         if attempt == policy.attempts { throw EndpointError.cutStream(url.absoluteString, attempts: attempt) }
                         retryReason = "the stream was cut"
                     }
                 } else {
-                    let errorBody = try? await response.body.collect(upTo: 1 << 16)
+                    let errorBody = try? await body.collect(upTo: 1 << 16)
                     let message = Self.errorMessage(errorBody)
                     if let known = knownError(status: status, body: errorBody, message: message) { throw known }
                     if status == 500 && message.contains("Failed to parse input") {
@@ -93,19 +81,17 @@ final class HTTPTransport: Sendable {
                     } else if !(status == 429 || status >= 500) || attempt == policy.attempts || message.contains("json.exception") {
                         throw EndpointError.http(status: status, url: url.absoluteString, message: message, attempts: attempt)
                     }
-                    if let after = response.headers.first(name: "retry-after").flatMap(Int.init) {
+                    if let after = responseHeaders.first(where: { $0.0 == "retry-after" }).flatMap({ Int($0.1) }) {
                         wait = .seconds(min(after, 60))
                     }
                     retryReason = "HTTP \(status)\(message.isEmpty ? "" : ": \(message.prefix(200))")"
                 }
             } catch let error as EndpointError {
                 throw error
-            } catch let error as HTTPClientError where error == .remoteConnectionClosed && attempt < policy.attempts {
-                retryReason = "the server closed the connection"
-            } catch let error as ChannelError where error == .ioOnClosedChannel && attempt < policy.attempts {
-                // llama-server closes a kept-alive connection after its 5th request; the next
-                // request can find it closed before anything was sent. Sending again is safe.
-                retryReason = "the server had closed the kept-alive connection"
+            } catch let failure as CurlTransfer.Failure where Self.closedEarly(failure) && attempt < policy.attempts {
+                // llama-server closes a kept-alive connection after its 5th request, and servers
+                // drop connections under load: nothing was answered, so sending again is safe.
+                retryReason = "the server closed the connection before answering (\(failure))"
                 wait = .zero
             } catch {
                 throw mapped(error)
@@ -116,30 +102,38 @@ final class HTTPTransport: Sendable {
         preconditionFailure("the loop returns or throws on its last attempt")
     }
 
-    /// AsyncHTTPClient and NIO errors in words that say what to do.
+    /// Connection closed, reset or empty before any answer.
+    private static func closedEarly(_ failure: CurlTransfer.Failure) -> Bool {
+        !failure.answered && [CURLE_GOT_NOTHING, CURLE_RECV_ERROR, CURLE_SEND_ERROR, CURLE_PARTIAL_FILE].contains(failure.code)
+    }
+
+    /// curl's errors in words that say what to do, curl's own words kept for searching.
     private func mapped(_ error: any Error) -> any Error {
-        if error is CancellationError { return error }
-        if let error = error as? HTTPClientError {
-            switch error {
-            case .cancelled: return CancellationError()
-            case .readTimeout: return EndpointError.readTimeout(display, seconds: policy.readTimeout)
-            case .connectTimeout: return EndpointError.connectTimeout(display, seconds: policy.connectTimeout)
-            case .remoteConnectionClosed: return EndpointError.cutStream(display, attempts: policy.attempts)
-            default: break
-            }
-        }
-        let text = String(describing: error)
-        if text.contains("refused") || text.contains("ECONNREFUSED") || text.contains("errno: 111") {
+        guard let failure = error as? CurlTransfer.Failure else { return error }
+        switch failure.code {
+        case CURLE_COULDNT_CONNECT where !failure.atProxy:
             return EndpointError.notListening(display)
+        case CURLE_OPERATION_TIMEDOUT:
+            return failure.connected
+                ? EndpointError.readTimeout(display, seconds: policy.readTimeout) : EndpointError.connectTimeout(display, seconds: policy.connectTimeout)
+        case CURLE_GOT_NOTHING, CURLE_RECV_ERROR, CURLE_PARTIAL_FILE:
+            return EndpointError.cutStream(display, attempts: policy.attempts)
+        case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_PROXY:
+            return EndpointError.transport(
+                display, failure.description + ". The proxy comes from http_proxy, HTTP_PROXY, HTTPS_PROXY or ALL_PROXY: fix it, or list the host in NO_PROXY.")
+        case CURLE_PEER_FAILED_VERIFICATION, CURLE_SSL_CACERT_BADFILE:
+            return EndpointError.transport(
+                display, failure.description + ". Trust the server's CA with --cacert FILE (or CURL_CA_BUNDLE); --insecure skips the check and exposes the key.")
+        default:
+            return EndpointError.transport(display, failure.description)
         }
-        return EndpointError.transport(display, text)
     }
 
     /// The server's own error text: OpenAI and llama-server `{"error":{"message"}}`, Anthropic
     /// `{"error":{"type","message"}}`, or the body itself when it is short.
-    static func errorMessage(_ buffer: ByteBuffer?) -> String {
-        guard let buffer else { return "" }
-        let data = Data(buffer.readableBytesView)
+    static func errorMessage(_ bytes: [UInt8]?) -> String {
+        guard let bytes else { return "" }
+        let data = Data(bytes)
         if let json = try? JSONValue.parse(data) {
             if let message = json["error"]?["message"]?.stringValue { return message }
             if let message = json["error"]?.stringValue ?? json["message"]?.stringValue { return message }
@@ -151,8 +145,8 @@ final class HTTPTransport: Sendable {
     /// Error bodies that retrying cannot help and that deserve their own advice. llama-server
     /// answers some request errors with 500 (a missing --jinja, a body it cannot parse), which
     /// would otherwise be retried as server faults.
-    func knownError(status: Int, body: ByteBuffer?, message: String) -> EndpointError? {
-        let error = body.flatMap { try? JSONValue.parse(Data($0.readableBytesView)) }?["error"]
+    func knownError(status: Int, body: [UInt8]?, message: String) -> EndpointError? {
+        let error = body.flatMap { try? JSONValue.parse(Data($0)) }?["error"]
         let type = error?["type"]?.stringValue ?? error?["code"]?.stringValue
         if type == "exceed_context_size_error" || type == "context_length_exceeded" || message.contains("exceeds the available context size") {
             return .contextOverflow(message: message, promptTokens: error?["n_prompt_tokens"]?.intValue, contextSize: error?["n_ctx"]?.intValue)
@@ -162,17 +156,17 @@ final class HTTPTransport: Sendable {
     }
 
     /// A whole (non-streamed) body as JSON.
-    func json(_ body: HTTPClientResponse.Body, url: URL) async throws -> JSONValue {
-        let buffer: ByteBuffer
+    func json(_ body: ResponseBody, url: URL) async throws -> JSONValue {
+        let bytes: [UInt8]
         do {
-            buffer = try await body.collect(upTo: 64 << 20)
+            bytes = try await body.collect(upTo: 64 << 20)
         } catch {
             throw StreamCut.unlessFatal(error)
         }
         do {
-            return try JSONValue.parse(Data(buffer.readableBytesView))
+            return try JSONValue.parse(Data(bytes))
         } catch {
-            let text = String(buffer: buffer)
+            let text = String(decoding: bytes, as: UTF8.self)
             throw EndpointError.badResponse(url.absoluteString, "the body is not JSON (\(text.prefix(120).debugDescription))")
         }
     }

@@ -6,13 +6,14 @@ public struct OpenAIClient: ModelClient {
     public let endpoint: Endpoint
     let transport: HTTPTransport
 
-    init(endpoint: Endpoint, key: String?, policy: TransportPolicy) {
+    init(endpoint: Endpoint, key: String?, policy: TransportPolicy, connection: ConnectionOptions) {
         self.endpoint = endpoint
         transport = HTTPTransport(
-            display: endpoint.display, headers: key.map { [("authorization", "Bearer \($0)")] } ?? [], policy: policy)
+            display: endpoint.display, headers: key.map { [("authorization", "Bearer \($0)")] } ?? [], policy: policy, options: connection)
     }
 
-    public func close() async { await transport.shutdown() }
+    /// Nothing stays open between requests: each transfer's connection ends with it.
+    public func close() async {}
 
     public func listModels() async throws -> [String] {
         let url = endpoint.modelsURL

@@ -1,7 +1,5 @@
-import AsyncHTTPClient
 import Foundation
 import JSONCore
-import NIOCore
 
 /// One server-sent event: its `event:` name (if any) and its data as JSON.
 struct SSEEvent {
@@ -16,14 +14,14 @@ struct SSEEvent {
 struct ServerSentEvents {
     let url: URL
 
-    func read(_ body: HTTPClientResponse.Body, handle: (SSEEvent) throws -> Bool) async throws -> Bool {
+    func read(_ body: ResponseBody, handle: (SSEEvent) throws -> Bool) async throws -> Bool {
         var pending: [UInt8] = []
         var name: String?
         var data = ""
         var lineNumber = 0
         do {
             for try await buffer in body {
-                pending.append(contentsOf: buffer.readableBytesView)
+                pending.append(contentsOf: buffer)
                 while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
                     var line = String(decoding: pending[..<newline], as: UTF8.self)
                     pending.removeSubrange(...newline)

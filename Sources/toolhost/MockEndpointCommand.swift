@@ -12,7 +12,8 @@ struct MockEndpointCommand: AsyncParsableCommand {
             usage), streaming or not as the request asks, or with its fault (an HTTP status, a cut \
             stream, garbage). Paths: /v1/chat/completions, /v1/messages, /v1/models.
 
-            The first line on stdout is the URL it listens at (useful with --port 0).
+            The first line on stdout is the endpoint it listens at, as --endpoint takes it: \
+            http://HOST:PORT (useful with --port 0), or unix:PATH with --unix-socket.
 
             Script (YAML or JSON):
               model: mock-coder
@@ -50,6 +51,15 @@ struct MockEndpointCommand: AsyncParsableCommand {
     @Option(help: "Address to listen on.")
     var host: String = "127.0.0.1"
 
+    @Option(help: "Listen on a unix socket at this path instead of a TCP port (reach it with --endpoint unix:PATH).")
+    var unixSocket: String?
+
+    func validate() throws {
+        if let unixSocket, !unixSocket.hasPrefix("/") {
+            throw ValidationError("--unix-socket needs an absolute path, got '\(unixSocket)'.")
+        }
+    }
+
     func run() async throws {
         let loaded: MockScript
         do {
@@ -57,10 +67,10 @@ struct MockEndpointCommand: AsyncParsableCommand {
         } catch {
             throw ValidationError("\(error)")
         }
-        let server = MockServer(script: loaded, host: host, port: port)
-        try await server.run { [host] port in
-            FileHandle.standardOutput.write(Data("http://\(host):\(port)\n".utf8))
-            FileHandle.standardError.write(Data("mock-endpoint: serving \(loaded.name) (\(loaded.turns.count) turns) at http://\(host):\(port)\n".utf8))
+        let address: MockServer.Address = unixSocket.map { .unixSocket($0) } ?? .tcp(host: host, port: port)
+        try await MockServer(script: loaded, address: address).run { endpoint in
+            FileHandle.standardOutput.write(Data("\(endpoint)\n".utf8))
+            FileHandle.standardError.write(Data("mock-endpoint: serving \(loaded.name) (\(loaded.turns.count) turns) at \(endpoint)\n".utf8))
         }
     }
 }

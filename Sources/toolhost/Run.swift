@@ -213,7 +213,7 @@ struct Run: AsyncParsableCommand {
 
     /// Whether the latest saved probe of this endpoint's model found it unable to call tools.
     private func probedUnusable(client: any ModelClient, model: String, state: StateDirectory) -> Bool {
-        guard let report = Probe.Report.saved(stateDirectory: state.path, endpoint: client.endpoint.chatURL.absoluteString, model: model) else { return false }
+        guard let report = Probe.Report.saved(stateDirectory: state.path, endpoint: client.endpoint.address, model: model) else { return false }
         return report.kind == "constrained" || (report.kind == "unusable" && report.constrainedChecks != nil)
     }
 

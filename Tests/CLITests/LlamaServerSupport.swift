@@ -16,18 +16,32 @@ final class LlamaServer: @unchecked Sendable {
     private static func existing(_ path: String) -> String? { FileManager.default.fileExists(atPath: path) ? path : nil }
 
     let process = Process()
+    /// The endpoint as `--endpoint` takes it: http://127.0.0.1:PORT, or unix:PATH.
     let base: String
+    /// curl's arguments to reach the server, before the URL.
+    private let route: [String]
+    private let origin: String
 
-    init(binary: String, model: String, context: Int = 2048, extra: [String] = []) throws {
+    /// On a random port, or on the unix socket at `socket` (llama-server listens on one when its
+    /// --host ends in .sock).
+    init(binary: String, model: String, context: Int = 2048, extra: [String] = [], socket: String? = nil) throws {
         let port = Int.random(in: 20000...40000)
-        base = "http://127.0.0.1:\(port)"
+        if let socket {
+            base = "unix:" + socket
+            route = ["--unix-socket", socket]
+            origin = "http://localhost"
+        } else {
+            base = "http://127.0.0.1:\(port)"
+            route = []
+            origin = base
+        }
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["-m", model, "--host", "127.0.0.1", "--port", String(port), "-c", String(context), "-t", "2"] + extra
+        process.arguments = ["-m", model, "--host", socket ?? "127.0.0.1", "--port", String(port), "-c", String(context), "-t", "2"] + extra
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
         for _ in 0..<240 {
-            if (try? runProgram("/usr/bin/curl", ["-sf", "-o", "/dev/null", base + "/health"]).status) == 0 { return }
+            if (try? runProgram("/usr/bin/curl", ["-sf", "-o", "/dev/null"] + route + [origin + "/health"]).status) == 0 { return }
             guard process.isRunning else { break }
             usleep(250_000)
         }
@@ -36,12 +50,12 @@ final class LlamaServer: @unchecked Sendable {
     }
 
     func get(_ path: String) throws -> Data {
-        Data(try runProgram("/usr/bin/curl", ["-sf", base + path]).stdout.utf8)
+        Data(try runProgram("/usr/bin/curl", ["-sf"] + route + [origin + path]).stdout.utf8)
     }
 
     func post(_ path: String, _ body: Data) throws -> Data {
         let ran = try runProgram(
-            "/usr/bin/curl", ["-s", "-X", "POST", base + path, "-H", "Content-Type: application/json", "--data-binary", "@-"],
+            "/usr/bin/curl", ["-s", "-X", "POST"] + route + [origin + path, "-H", "Content-Type: application/json", "--data-binary", "@-"],
             stdin: String(decoding: body, as: UTF8.self))
         return Data(ran.stdout.utf8)
     }

@@ -8,8 +8,9 @@ final class MockEndpointProcess: @unchecked Sendable {
     let url: String
     private let errors = Pipe()
 
-    /// Serves `script` (YAML text) or the fixture at `fixture` (relative to fixtures/endpoints).
-    init(_ scratch: Scratch, script: String? = nil, fixture: String? = nil) throws {
+    /// Serves `script` (YAML text) or the fixture at `fixture` (relative to fixtures/endpoints),
+    /// on a TCP port, or on a unix socket under the scratch root when `unixSocket` is set.
+    init(_ scratch: Scratch, script: String? = nil, fixture: String? = nil, unixSocket: Bool = false) throws {
         let path: String
         if let fixture {
             path = repositoryRoot + "/fixtures/endpoints/" + fixture
@@ -18,13 +19,14 @@ final class MockEndpointProcess: @unchecked Sendable {
             try script!.write(toFile: path, atomically: true, encoding: .utf8)
         }
         process.executableURL = URL(fileURLWithPath: toolhostBinary)
-        process.arguments = ["mock-endpoint", "--script", path, "--port", "0"]
+        process.arguments = ["mock-endpoint", "--script", path]
+            + (unixSocket ? ["--unix-socket", scratch.root + "/mock-\(UUID().uuidString.prefix(6)).sock"] : ["--port", "0"])
         let output = Pipe()
         process.standardOutput = output
         process.standardError = errors
         try process.run()
         let line = output.fileHandleForReading.readLine()
-        guard let line, line.hasPrefix("http://") else {
+        guard let line, line.hasPrefix("http://") || line.hasPrefix("unix:") else {
             process.terminate()
             throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "mock-endpoint did not start: \(line ?? "")"])
         }

@@ -65,12 +65,14 @@ import Testing
         }
     }
 
-    /// ~40 s. A constrained run, streamed and whole: every call the model makes is one something can
-    /// run, the speed comes from llama-server's timings, the model from /v1/models.
-    @Test(arguments: [true, false]) func constrainedRun(streaming: Bool) async throws {
+    /// ~60 s. A constrained run, streamed and whole over TCP, and streamed over a unix socket: every
+    /// call the model makes is one something can run, the speed comes from llama-server's timings,
+    /// the model from /v1/models.
+    @Test(arguments: [(true, false), (false, false), (true, true)]) func constrainedRun(streaming: Bool, overASocket: Bool) async throws {
         let (binary, model) = try smol()
         let scratch = try Scratch()
-        let server = try LlamaServer(binary: binary, model: model, context: 8192)
+        let server = try LlamaServer(binary: binary, model: model, context: 8192, socket: overASocket ? scratch.root + "/llama.sock" : nil)
+        #expect(server.base.hasPrefix(overASocket ? "unix:/" : "http://"))
         defer { server.stop() }
         let out = scratch.root + "/run"
         let ran = try await scratch.toolhostOffThePool(
