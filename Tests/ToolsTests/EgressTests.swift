@@ -74,8 +74,8 @@ import Testing
             host == "registry.example.test" ? [IPAddress("127.0.0.2")!] : [IPAddress("::ffff:10.1.2.3")!]
         }
         defer { proxy.stop() }
-        let ran = try curl(["-sS", "-D", "-", "-x", "http://127.0.0.1:\(listener.port)", "http://registry.example.test:\(server.port)/"])
-        #expect(ran.contains("403 Forbidden") && ran.contains("X-Toolhost-Blocked: internal address 127.0.0.2"), "\(ran)")
+        let ran = try capture("/usr/bin/curl", ["-sS", "-D", "-", "-x", "http://127.0.0.1:\(listener.port)", "http://registry.example.test:\(server.port)/"])
+        #expect(ran.stdout.contains("403 Forbidden") && ran.stdout.contains("X-Toolhost-Blocked: internal address 127.0.0.2"), "\(ran.stdout)")
         #expect(server.requests.isEmpty)
         let refusals = proxy.takeRefusals()
         #expect(refusals.count == 1 && refusals[0].host == "registry.example.test" && refusals[0].address == "127.0.0.2")
@@ -177,20 +177,6 @@ import Testing
         #expect(throws: ProfileError.self) { try SandboxProfile.load(path) }
     }
 
-    /// curl on the host; its stdout.
-    func curl(_ arguments: [String]) throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self)
-    }
-
     /// A listening socket on the host's loopback at a port the kernel picks.
     func loopbackListener() throws -> (fd: Int32, port: Int) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -262,17 +248,8 @@ final class StandIn: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
         try #"{"name": "\#(name)", "version": "1.0.0", "main": "index.js"}"#.write(toFile: source + "/package.json", atomically: true, encoding: .utf8)
         try "module.exports = 'hello from \(name)';\n".write(toFile: source + "/index.js", atomically: true, encoding: .utf8)
-        let packed = Process()
-        packed.executableURL = URL(fileURLWithPath: "/usr/bin/npm")
-        packed.arguments = ["pack", "--json", "--pack-destination", folder]
-        packed.currentDirectoryURL = URL(fileURLWithPath: source)
-        let output = Pipe()
-        packed.standardOutput = output
-        packed.standardError = FileHandle.nullDevice
-        try packed.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        packed.waitUntilExit()
-        let info = try #require((try JSONSerialization.jsonObject(with: data) as? [[String: Any]])?.first, "\(String(decoding: data, as: UTF8.self))")
+        let packed = try capture("/usr/bin/npm", ["pack", "--json", "--pack-destination", folder], in: source)
+        let info = try #require((try JSONSerialization.jsonObject(with: Data(packed.stdout.utf8)) as? [[String: Any]])?.first, "\(packed.stdout)")
         let file = try #require(info["filename"] as? String)
         let tarball = "http://127.0.0.2:\(port)/\(file)"
         let metadata: [String: Any] = [
