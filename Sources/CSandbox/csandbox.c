@@ -5,7 +5,9 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <arpa/inet.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -344,6 +346,30 @@ int csandbox_new_netns(void) {
     if (loopback_up() < 0) return -errno;
     int fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     return fd < 0 ? -errno : fd;
+}
+
+int csandbox_listen_in_netns(int netns_fd, unsigned short port) {
+    if (setns(netns_fd, CLONE_NEWNET) < 0) return -errno;
+    int sock = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) return -errno;
+    int on = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    struct sockaddr_in address;
+    memset(&address, 0, sizeof address);
+    address.sin_family = AF_INET;
+    address.sin_port = htons(port);
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (bind(sock, (struct sockaddr *)&address, sizeof address) < 0 || listen(sock, 128) < 0) {
+        int err = errno;
+        close(sock);
+        return -err;
+    }
+    return sock;
+}
+
+int csandbox_accept(int fd) {
+    int client = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+    return client < 0 ? -errno : client;
 }
 
 int csandbox_seccomp_available(void) {

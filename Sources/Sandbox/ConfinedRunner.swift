@@ -63,6 +63,8 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     public let notes: [String]
     private let handle: ConfinementHandle
     private let netnsFD: Int32
+    /// The session's egress proxy, for `network: "allowlist"`.
+    public let egress: EgressProxy?
     private let mountNamespaceFD: Int32
     private let cgroups: [ProcessCgroup]
     /// The cgroup controllers that bound this session's commands.
@@ -129,6 +131,13 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
         switch profile.network {
         case .host: break
         case .none: flags |= Namespaces.network
+        case .allowlist:
+            // The proxy listens inside the namespace, which only root can keep and join.
+            guard root else {
+                throw SandboxUnavailable(
+                    "profile \(profile.name) asks for network \"allowlist\", whose proxy lives in the session's own network namespace, which needs toolhost to run as root here. Use network \"loopback\" (no network) or \"host\".")
+            }
+            netnsFD = try Self.makeNetworkNamespace()
         case .loopback:
             if root, let other, other.netnsFD >= 0 {
                 netnsFD = dup(other.netnsFD)
@@ -141,6 +150,20 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
             }
         }
         self.netnsFD = netnsFD
+        if let policy = profile.egress, profile.network == .allowlist {
+            var secrets: [String: String] = [:]
+            for secret in policy.secrets {
+                guard let value = host[secret.from], !value.isEmpty else {
+                    throw SandboxUnavailable("profile \(profile.name): egress secret \(secret.variable) is to come from the host's \(secret.from), which is not set. Set it in toolhost's environment.")
+                }
+                secrets[secret.from] = value
+            }
+            egress = EgressProxy(
+                policy: policy, profile: profile.name, listener: try Self.listen(in: netnsFD, port: EgressProxy.port),
+                logPath: stateDirectory + "/egress.jsonl", secrets: secrets)
+        } else {
+            egress = nil
+        }
         var userMaps: (uid: String, gid: String)?
         let callPlan: MountPlan
         var notes: [String] = []
@@ -223,6 +246,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     }
 
     deinit {
+        egress?.stop()
         if netnsFD >= 0 { Glibc.close(netnsFD) }
         if mountNamespaceFD >= 0 { Glibc.close(mountNamespaceFD) }
         cgroups.forEach { $0.remove() }
@@ -230,6 +254,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
 
     public func baseEnvironment(host: [String: String]) -> [String: String] {
         CleanEnvironment.base(from: host, pass: Set(profile.environment.pass), set: profile.environment.set)
+            .merging(egress?.environment ?? [:]) { $1 }
     }
 
     public func run(_ spec: ProcessSpec) async throws -> ProcessOutcome {
@@ -246,11 +271,17 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     }
 
     public func close() {
+        egress?.stop()
         cgroups.forEach { $0.remove() }
     }
 
     public func denials(output: String, exitCode: Int32?, signal: Int32?) -> [String] {
-        Denials(profile: profile, workspace: workspace).explain(output: output, exitCode: exitCode, signal: signal)
+        // The proxy knows what it refused: those notes replace the guess from the output.
+        let refused = egress?.takeRefusals() ?? []
+        var seen = Set<String>()
+        let notes = refused.map { egress!.explain($0) }.filter { seen.insert($0).inserted }
+        return notes + Denials(profile: profile, workspace: workspace).explain(output: output, exitCode: exitCode, signal: signal)
+            .filter { notes.isEmpty || !$0.hasPrefix("network:") }
     }
 
     /// Runs the session's mount plan once in a child of its own (which waits on a pipe) and keeps its
@@ -276,6 +307,21 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         guard fd >= 0 else { throw SpawnError(executable: "mount namespace", errno: openErrno) }
         return fd
+    }
+
+    /// A socket listening on 127.0.0.1:`port` inside the namespace `netnsFD`, made on a thread of
+    /// its own that joins the namespace and ends.
+    private static func listen(in netnsFD: Int32, port: UInt16) throws -> Int32 {
+        let result = LockedBox<Int32>(-1)
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread {
+            result.value = csandbox_listen_in_netns(netnsFD, port)
+            done.signal()
+        }
+        thread.start()
+        done.wait()
+        guard result.value >= 0 else { throw SpawnError(executable: "egress proxy listener", errno: -result.value) }
+        return result.value
     }
 
     /// A network namespace with loopback up, made on a thread of its own (namespaces belong to

@@ -21,7 +21,9 @@ public struct Denials: Sendable {
                "Network is unreachable", "network is unreachable", "Name or service not known")
             && profile.network != .host
         {
-            found.append("network: \(profile.network.rawValue) (profile \(name)): only this session's own localhost is reachable, no internet. Use what is installed, or ask for the network profile (--profile network) for installs and downloads.")
+            found.append(profile.network == .allowlist
+                ? "network: allowlist (profile \(name)): only the hosts in the profile's egress.allow are reachable, through the proxy in HTTP_PROXY/HTTPS_PROXY; a program that ignores those variables reaches nothing. Use a client that honours them (curl, npm, pip, git)."
+                : "network: \(profile.network.rawValue) (profile \(name)): only this session's own localhost is reachable, no internet. Use what is installed, or ask for the network profile (--profile network) for installs and downloads.")
         }
         if has("fork: retry: Resource temporarily unavailable", "fork: Resource temporarily unavailable", "Cannot fork",
                "EAGAIN: resource temporarily unavailable, spawn")

@@ -11,6 +11,9 @@ public struct SandboxProfile: Sendable, Equatable {
         case loopback
         /// The host's network.
         case host
+        /// Loopback, one namespace per session, plus toolhost's egress proxy in it, which reaches
+        /// what the profile's `egress` allows and nothing else.
+        case allowlist
     }
 
     /// Mechanisms a profile cannot do without; missing ones make toolhost refuse, never run unconfined.
@@ -63,6 +66,8 @@ public struct SandboxProfile: Sendable, Equatable {
     public var limits: Limits
     public var environment: Environment
     public var seccomp: SeccompPolicy
+    /// What `network: "allowlist"` lets through; nil for every other network mode.
+    public var egress: EgressPolicy?
 
     /// The profiles built into the binary, from sandbox-profiles/.
     public static let builtInNames = ["default", "build", "network", "browser", "strict"]
@@ -97,7 +102,14 @@ public struct SandboxProfile: Sendable, Equatable {
             throw ProfileError(file: file, field: "", message: "not valid JSON: \(error.localizedDescription)")
         }
         let top = try Fields(root, file: file, path: "")
-        try top.allow(["description", "requires", "filesystem", "network", "limits", "env", "seccomp"])
+        try top.allow(["description", "requires", "filesystem", "network", "limits", "env", "seccomp", "egress"])
+        let network = try top.choice("network", Network.self)
+        var egress: EgressPolicy?
+        if network == .allowlist {
+            egress = try parseEgress(try top.object("egress"))
+        } else if top.values["egress"] != nil {
+            throw top.fail("egress", "applies only to network \"allowlist\", and this profile's network is \"\(network.rawValue)\"")
+        }
         let fs = try top.object("filesystem")
         try fs.allow(["writable", "read_only", "hidden"])
         let limits = try top.object("limits")
@@ -117,14 +129,46 @@ public struct SandboxProfile: Sendable, Equatable {
             },
             filesystem: Filesystem(
                 writable: try fs.strings("writable"), readOnly: try fs.strings("read_only"), hidden: try fs.strings("hidden")),
-            network: try top.choice("network", Network.self),
+            network: network,
             limits: Limits(
                 wallSeconds: try limits.positive("wall_seconds"), cpuSeconds: try limits.positive("cpu_seconds"),
                 memoryMB: memory, addressSpaceMB: addressSpace == 0 ? nil : addressSpace, processes: try limits.positive("processes"),
                 fileSizeMB: try limits.positive("file_size_mb"), openFiles: try limits.positive("open_files"),
                 outputBytes: try limits.positive("output_bytes"), diskMB: try limits.unsigned("disk_mb").map(Int.init) ?? 8192),
             environment: Environment(pass: try env.strings("pass"), set: try env.stringMap("set")),
-            seccomp: try SeccompPolicy(try top.object("seccomp")))
+            seccomp: try SeccompPolicy(try top.object("seccomp")), egress: egress)
+    }
+
+    private static func parseEgress(_ fields: Fields) throws -> EgressPolicy {
+        try fields.allow(["allow", "deny", "read_only", "max_bytes", "secrets"])
+        func rules(_ key: String) throws -> [EgressPolicy.Rule] {
+            guard fields.values[key] != nil || key == "allow" else { return [] }
+            return try fields.strings(key).enumerated().map { index, text in
+                guard let rule = EgressPolicy.Rule(text) else {
+                    throw fields.fail("\(key)[\(index)]", "'\(text)' is not a host rule; write example.com, *.example.com, *, or an IP address, each with an optional :port")
+                }
+                return rule
+            }
+        }
+        var readOnly = false
+        if let value = fields.values["read_only"] {
+            guard let flag = value as? NSNumber, String(cString: flag.objCType) == "c" else { throw fields.fail("read_only", "must be true or false") }
+            readOnly = flag.boolValue
+        }
+        var secrets: [EgressPolicy.Secret] = []
+        if let value = fields.values["secrets"] {
+            guard let list = value as? [Any] else { throw fields.fail("secrets", "must be an array of {host, variable, from}") }
+            for (index, item) in list.enumerated() {
+                let entry = try Fields(item, file: fields.file, path: fields.field("secrets[\(index)]"))
+                try entry.allow(["host", "variable", "from"])
+                let hostText = try entry.string("host")!
+                guard let host = EgressPolicy.Rule(hostText) else { throw entry.fail("host", "'\(hostText)' is not a host rule") }
+                secrets.append(EgressPolicy.Secret(host: host, variable: try entry.string("variable")!, from: try entry.string("from")!))
+            }
+        }
+        return EgressPolicy(
+            allow: try rules("allow"), deny: try rules("deny"), readOnly: readOnly,
+            maxBytes: try fields.unsigned("max_bytes").map { Int($0) }, secrets: secrets)
     }
 }
 

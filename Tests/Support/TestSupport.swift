@@ -101,17 +101,24 @@ public func uniqueSleep() -> String {
 /// Runs the git command line (for setting up and checking, never by the tools themselves).
 @discardableResult
 public func git(_ arguments: String..., in directory: String) throws -> String {
+    let (status, output) = try capture(
+        "/usr/bin/git", arguments, in: directory, environment: ["PATH": "/usr/bin:/bin", "HOME": directory, "GIT_CONFIG_NOSYSTEM": "1"])
+    guard status == 0 else { throw CocoaError(.fileReadUnknown) }
+    return output
+}
+
+/// Runs a program to its end: its exit status and stdout (stderr is dropped).
+public func capture(_ executable: String, _ arguments: [String], in directory: String? = nil, environment: [String: String]? = nil) throws -> (status: Int32, stdout: String) {
     let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/git")
+    process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
-    process.currentDirectoryURL = URL(fileURLWithPath: directory)
-    process.environment = ["PATH": "/usr/bin:/bin", "HOME": directory, "GIT_CONFIG_NOSYSTEM": "1"]
+    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+    if let environment { process.environment = environment }
     let output = Pipe()
     process.standardOutput = output
     process.standardError = FileHandle.nullDevice
     try process.run()
     let data = output.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw CocoaError(.fileReadUnknown) }
-    return String(decoding: data, as: UTF8.self)
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }

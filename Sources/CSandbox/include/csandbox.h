@@ -105,6 +105,14 @@ int csandbox_pipe(int fds[2]);
 /// keeps it alive (or -errno). Call it on a thread of its own that ends afterwards.
 int csandbox_new_netns(void);
 
+/// Joins the network namespace `netns_fd` and listens on 127.0.0.1:`port` there; returns the
+/// listening socket (or -errno). The socket stays in that namespace wherever it is used from, so
+/// the host can accept the namespace's connections. Call it on a thread of its own that ends afterwards.
+int csandbox_listen_in_netns(int netns_fd, unsigned short port);
+
+/// accept4 with SOCK_CLOEXEC (not visible to Swift through Glibc): a socket, or -errno.
+int csandbox_accept(int fd);
+
 /// 0 when the kernel has seccomp filtering, else an errno.
 int csandbox_seccomp_available(void);
 

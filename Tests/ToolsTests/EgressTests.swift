@@ -1,0 +1,268 @@
+import Foundation
+import TestSupport
+import Testing
+@testable import Sandbox
+@testable import Tools
+
+/// `network: "allowlist"`: real clients in the sandbox (curl, npm, git) through toolhost's egress
+/// proxy to stand-in servers on the host, which listen on 127.0.0.2 (outside the sandbox's
+/// NO_PROXY, and an internal address a rule must name).
+@Suite(.serialized) struct EgressTests {
+    static let profilesFolder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("sandbox-profiles").path
+
+    /// A profile file: the network profile with `network: allowlist` and `egress`.
+    func profile(_ scratch: Scratch, _ egress: [String: Any], name: String = "egress-test") throws -> String {
+        let data = try Data(contentsOf: URL(fileURLWithPath: Self.profilesFolder + "/network.json"))
+        var object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        object["network"] = "allowlist"
+        object["egress"] = egress
+        object["requires"] = ["mount_namespace", "pid_namespace", "network_namespace", "seccomp"]
+        let path = scratch.root + "/\(name).json"
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func run(_ command: String, in session: Session, timeout: Int = 60) async -> ToolResult {
+        await call("execute", ["command": .string(command), "timeout_seconds": .int(timeout)], in: session)
+    }
+
+    @Test func anAllowedHostIsReachedAndOthersAreRefusedWithTheirRule() async throws {
+        let scratch = try Scratch()
+        let open = try StandIn(scratch, name: "open"), closed = try StandIn(scratch, name: "closed")
+        try "from the allowed host\n".write(toFile: open.folder + "/hello.txt", atomically: true, encoding: .utf8)
+        let path = try profile(scratch, ["allow": ["127.0.0.2:\(open.port)", "127.0.0.2:\(closed.port)", "localhost"], "deny": ["127.0.0.2:\(closed.port)"]])
+        let session = try scratch.session("egress", profile: path, ownProfileOnly: true)
+
+        let reached = await run("curl -sS http://127.0.0.2:\(open.port)/hello.txt", in: session)
+        #expect(reached.text.hasPrefix("from the allowed host\n"), "\(reached.text)")
+
+        let denied = await run("curl -sS -D - -o /dev/null -f http://127.0.0.2:\(closed.port)/hello.txt", in: session)
+        #expect(denied.text.contains("[exit_code: 22"), "curl -f failed on the 403")
+        #expect(denied.text.contains("HTTP/1.1 403"), "\(denied.text)")
+        #expect(denied.text.contains("X-Toolhost-Blocked: deny \"127.0.0.2:\(closed.port)\"; profile=egress-test"), "\(denied.text)")
+        #expect(denied.text.contains("was refused by deny \"127.0.0.2:\(closed.port)\""), "the denial note names the rule: \(denied.text)")
+        #expect(closed.requests.isEmpty, "the denied server saw nothing")
+
+        let stranger = await run("curl -sS -f http://example.invalid/ 2>&1", in: session)
+        #expect(stranger.text.contains("GET example.invalid was refused by not in allow"), "\(stranger.text)")
+        #expect(stranger.text.contains("add \"example.invalid\" to egress.allow"), "\(stranger.text)")
+
+        // "localhost" is allowed by name, but a name never leads to the host's loopback.
+        let loopback = await run("curl -sS -f --noproxy '' http://localhost:\(open.port)/hello.txt 2>&1", in: session)
+        #expect(!loopback.text.contains("from the allowed host"))
+        #expect(loopback.text.contains("refused by internal address 127.0.0.1"), "\(loopback.text)")
+
+        // Without the proxy nothing is reachable at all.
+        let direct = await run("curl -sS -m 5 --noproxy '*' http://127.0.0.2:\(open.port)/hello.txt 2>&1", in: session)
+        #expect(!direct.text.contains("from the allowed host"), "\(direct.text)")
+
+        // Every decision is in the session's log.
+        let log = try String(contentsOfFile: scratch.statePath + "/egress.jsonl", encoding: .utf8)
+        #expect(log.contains("\"allowed\":true") && log.contains("\"rule\":\"not in allow\""), "\(log)")
+        await session.close()
+    }
+
+    /// A name that resolves to an internal address is refused even when allowed; its public
+    /// addresses are used and pinned (the proxy connects to the address it checked).
+    @Test func aPublicLookingNameThatResolvesInsideIsRefused() async throws {
+        let scratch = try Scratch()
+        let server = try StandIn(scratch, name: "inside")
+        let listener = try loopbackListener()
+        let policy = EgressPolicy(allow: [try #require(EgressPolicy.Rule("*.example.test"))])
+        let proxy = EgressProxy(policy: policy, profile: "p", listener: listener.fd, logPath: nil, secrets: [:]) { host in
+            host == "registry.example.test" ? [IPAddress("127.0.0.2")!] : [IPAddress("::ffff:10.1.2.3")!]
+        }
+        defer { proxy.stop() }
+        let ran = try capture("/usr/bin/curl", ["-sS", "-D", "-", "-x", "http://127.0.0.1:\(listener.port)", "http://registry.example.test:\(server.port)/"])
+        #expect(ran.stdout.contains("403 Forbidden") && ran.stdout.contains("X-Toolhost-Blocked: internal address 127.0.0.2"), "\(ran.stdout)")
+        #expect(server.requests.isEmpty)
+        let refusals = proxy.takeRefusals()
+        #expect(refusals.count == 1 && refusals[0].host == "registry.example.test" && refusals[0].address == "127.0.0.2")
+        #expect(proxy.explain(refusals[0]).contains("add the address itself (127.0.0.2)"))
+    }
+
+    @Test func readOnlyAllowsReadingOnly() async throws {
+        let scratch = try Scratch()
+        let server = try StandIn(scratch, name: "ro")
+        try "x\n".write(toFile: server.folder + "/x.txt", atomically: true, encoding: .utf8)
+        let path = try profile(scratch, ["allow": ["127.0.0.2"], "read_only": true])
+        let session = try scratch.session("ro", profile: path, ownProfileOnly: true)
+        let get = await run("curl -sS http://127.0.0.2:\(server.port)/x.txt", in: session)
+        #expect(get.text.hasPrefix("x\n"), "\(get.text)")
+        let post = await run("curl -sS -f -d data http://127.0.0.2:\(server.port)/x.txt 2>&1", in: session)
+        #expect(post.text.contains("refused by read_only"), "\(post.text)")
+        let tunnel = await run("curl -sS -f https://127.0.0.2:\(server.port)/ 2>&1", in: session)
+        #expect(tunnel.text.contains("CONNECT cannot") || tunnel.text.contains("refused by read_only (https"), "\(tunnel.text)")
+        await session.close()
+    }
+
+    /// The command sees a dummy; the proxy swaps in the real value only for the secret's host.
+    @Test func aSecretNeverEntersTheSandboxAndReachesOnlyItsHost() async throws {
+        let scratch = try Scratch()
+        let registry = try StandIn(scratch, name: "registry"), other = try StandIn(scratch, name: "other")
+        let secret = "real-token-\(UUID().uuidString)"
+        let path = try profile(scratch, [
+            "allow": ["127.0.0.2"],
+            "secrets": [["host": "127.0.0.2:\(registry.port)", "variable": "REGISTRY_TOKEN", "from": "TOOLHOST_TEST_REGISTRY_TOKEN"]],
+        ])
+        var host = ProcessInfo.processInfo.environment
+        host["TOOLHOST_TEST_REGISTRY_TOKEN"] = secret
+        let session = try scratch.session("secret", profile: path, host: host, ownProfileOnly: true)
+        let result = await run(
+            """
+            echo "seen: $REGISTRY_TOKEN"
+            curl -sS -o /dev/null -H "Authorization: Bearer $REGISTRY_TOKEN" http://127.0.0.2:\(registry.port)/
+            curl -sS -o /dev/null -H "Authorization: Bearer $REGISTRY_TOKEN" http://127.0.0.2:\(other.port)/
+            cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c TOOLHOST_TEST_REGISTRY_TOKEN
+            grep -rl "\(secret)" /tmp /proc/self/environ . 2>/dev/null | head -3; echo end
+            """, in: session)
+        #expect(result.text.contains("seen: toolhost-dummy-"), "\(result.text)")
+        #expect(!result.text.contains(secret))
+        #expect(result.text.contains("\n0\n"), "no process in the sandbox has the host's variable: \(result.text)")
+        #expect(registry.requests.first?.contains("Authorization: Bearer \(secret)") == true, "\(registry.requests)")
+        #expect(other.requests.first?.contains("Authorization: Bearer toolhost-dummy-") == true, "\(other.requests)")
+        #expect(!(other.requests.first ?? "").contains(secret))
+        await session.close()
+    }
+
+    /// npm install from a registry stand-in works under allowlist, and fails clearly for a host
+    /// that is not on the list; git clones over http from an allowed host.
+    @Test func npmInstallAndGitCloneThroughTheProxy() async throws {
+        let scratch = try Scratch()
+        let registry = try StandIn(scratch, name: "npm")
+        try registry.publish(package: "tiny-greeting", scratch: scratch)
+        let remote = registry.folder + "/repo.git"
+        try git("init", "-q", "--bare", "-b", "main", remote, in: scratch.root)
+        let source = scratch.root + "/source"
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        try git("init", "-q", "-b", "main", in: source)
+        try "cloned\n".write(toFile: source + "/README", atomically: true, encoding: .utf8)
+        try git("add", ".", in: source)
+        try git("-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qm", "one", in: source)
+        try git("push", "-q", remote, "main", in: source)
+        try git("update-server-info", in: remote)
+
+        let path = try profile(scratch, ["allow": ["127.0.0.2:\(registry.port)"]])
+        try scratch.write("package.json", #"{"name": "app", "version": "1.0.0"}"# + "\n")
+        let session = try scratch.session("npm", profile: path, ownProfileOnly: true)
+        let installed = await run("npm install --no-audit --no-fund --registry http://127.0.0.2:\(registry.port)/ tiny-greeting 2>&1; node -e 'console.log(require(\"tiny-greeting\"))'", in: session, timeout: 120)
+        #expect(installed.text.contains("hello from tiny-greeting"), "\(installed.text)")
+
+        let refused = await run("npm install --no-audit --no-fund --fetch-retries 0 --registry http://registry.blocked.test/ left-pad 2>&1", in: session, timeout: 120)
+        #expect(refused.text.contains("E403") && !refused.text.contains("[exit_code: 0"), "\(refused.text)")
+        #expect(refused.text.contains("registry.blocked.test was refused by not in allow"), "\(refused.text)")
+
+        let cloned = await run("git clone -q http://127.0.0.2:\(registry.port)/repo.git copy 2>&1 && cat copy/README", in: session)
+        #expect(cloned.text.hasPrefix("cloned\n"), "\(cloned.text)")
+        await session.close()
+    }
+
+    @Test func badEgressSettingsAreRefusedByName() throws {
+        let scratch = try Scratch()
+        for (egress, expected) in [
+            (["allow": ["exa mple.com"]] as [String: Any], "field 'egress.allow[0]'"),
+            (["allow": ["*"], "read_only": "yes"], "field 'egress.read_only': must be true or false"),
+            (["allow": ["*"], "proxy": 1], "field 'egress.proxy': unknown field"),
+        ] {
+            let path = try profile(scratch, egress)
+            #expect(throws: ProfileError.self) { try SandboxProfile.load(path) }
+            do { _ = try SandboxProfile.load(path) } catch { #expect("\(error)".contains(expected), "\(error)") }
+        }
+        let data = try Data(contentsOf: URL(fileURLWithPath: Self.profilesFolder + "/default.json"))
+        var object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        object["egress"] = ["allow": ["*"]]
+        let path = scratch.root + "/loopback-with-egress.json"
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
+        #expect(throws: ProfileError.self) { try SandboxProfile.load(path) }
+    }
+
+    /// A listening socket on the host's loopback at a port the kernel picks.
+    func loopbackListener() throws -> (fd: Int32, port: Int) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 16) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        try #require(bound)
+        return (fd, Int(UInt16(bigEndian: address.sin_port)))
+    }
+}
+
+/// A stand-in server on 127.0.0.2 (an npm registry, a git host, an API): Python's http.server
+/// over a folder, recording each request's head.
+final class StandIn: @unchecked Sendable {
+    let folder: String
+    let port: Int
+    private let process = Process()
+    private let log: String
+
+    static let script = #"""
+        import http.server, os, sys
+        folder, log = sys.argv[1], sys.argv[2]
+        class Handler(http.server.SimpleHTTPRequestHandler):
+            def __init__(self, *a, **k): super().__init__(*a, directory=folder, **k)
+            def record(self):
+                with open(log, "a") as f: f.write(self.requestline + "\n" + str(self.headers) + "\0")
+            def do_GET(self):
+                self.record()
+                name = self.path.strip("/")
+                if name and os.path.isfile(os.path.join(folder, name + ".json")):
+                    self.path = "/" + name + ".json"
+                super().do_GET()
+            def do_POST(self):
+                self.record(); self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+            def log_message(self, *a): pass
+        server = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+        print(server.server_address[1], flush=True)
+        server.serve_forever()
+        """#
+
+    init(_ scratch: Scratch, name: String) throws {
+        folder = scratch.root + "/standin-\(name)"
+        log = folder + ".log"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = ["-c", Self.script, folder, log]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var line = ""
+        while let byte = try output.fileHandleForReading.read(upToCount: 1)?.first, byte != 0x0A { line.append(Character(UnicodeScalar(byte))) }
+        port = try #require(Int(line), "the stand-in did not start")
+    }
+
+    /// Each request's line and headers, in order.
+    var requests: [String] {
+        ((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").split(separator: "\0").map(String.init)
+    }
+
+    /// Packs a one-file package with npm and serves it the way a registry does (metadata at
+    /// /NAME, the tarball beside it).
+    func publish(package name: String, scratch: Scratch) throws {
+        let source = scratch.root + "/pkg-\(name)"
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        try #"{"name": "\#(name)", "version": "1.0.0", "main": "index.js"}"#.write(toFile: source + "/package.json", atomically: true, encoding: .utf8)
+        try "module.exports = 'hello from \(name)';\n".write(toFile: source + "/index.js", atomically: true, encoding: .utf8)
+        let packed = try capture("/usr/bin/npm", ["pack", "--json", "--pack-destination", folder], in: source)
+        let info = try #require((try JSONSerialization.jsonObject(with: Data(packed.stdout.utf8)) as? [[String: Any]])?.first, "\(packed.stdout)")
+        let file = try #require(info["filename"] as? String)
+        let tarball = "http://127.0.0.2:\(port)/\(file)"
+        let metadata: [String: Any] = [
+            "name": name, "dist-tags": ["latest": "1.0.0"],
+            "versions": ["1.0.0": ["name": name, "version": "1.0.0", "main": "index.js",
+                                   "dist": ["tarball": tarball, "shasum": info["shasum"] as Any, "integrity": info["integrity"] as Any]]],
+        ]
+        try JSONSerialization.data(withJSONObject: metadata).write(to: URL(fileURLWithPath: folder + "/\(name).json"))
+    }
+
+    /// SIGKILL: a test process's children inherit a blocked SIGTERM.
+    deinit {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+}
