@@ -26,6 +26,8 @@ bench: setup
 	./bench/run.sh agent-loop
 	./bench/run.sh screenshot
 	./bench/run.sh tag-manager
+	./bench/run.sh search
+	./bench/run.sh egress
 
 clean:
 	rm -rf .build .venv .venv-mcp-use
