@@ -48,7 +48,7 @@ public struct MockServer: Sendable {
         var logger = Logger(label: "mock-endpoint")
         logger.logLevel = .warning
         let bind: BindAddress
-        let endpoint: @Sendable (Channel) -> String
+        let endpoint: @Sendable (any Channel) -> String
         switch address {
         case .tcp(let host, let port):
             bind = .hostname(host, port: port)

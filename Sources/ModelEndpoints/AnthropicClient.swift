@@ -28,7 +28,7 @@ public struct AnthropicClient: ModelClient {
         // Claude calls tools natively; a grammar is an OpenAI-compatible server's feature.
         if request.constrained { throw EndpointError.constrainUnsupported(endpoint.display) }
         let url = endpoint.chatURL
-        let body = Data(Self.body(for: request).jsonText.utf8)
+        let body = Self.body(for: request).jsonData
         return try await transport.send(url, body: body, onEvent: onEvent) { responseBody in
             if request.stream {
                 var assembly = Assembly()

@@ -23,7 +23,7 @@ public struct OpenAIClient: ModelClient {
 
     public func complete(_ request: ChatRequest, onEvent: @escaping StreamHandler) async throws -> ChatResponse {
         let url = endpoint.chatURL
-        let body = Data(Self.body(for: request).jsonText.utf8)
+        let body = Self.body(for: request).jsonData
         let response = try await transport.send(url, body: body, onEvent: onEvent) { responseBody in
             if request.stream {
                 var assembly = Assembly()

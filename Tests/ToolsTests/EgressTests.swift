@@ -127,7 +127,7 @@ import Testing
     }
 
     /// npm install from a registry stand-in works under allowlist, and fails clearly for a host
-    /// that is not on the list; git clones over http from an allowed host.
+    /// that is not on the list; git clones over http and pip installs from an allowed host.
     @Test func npmInstallAndGitCloneThroughTheProxy() async throws {
         let scratch = try Scratch()
         let registry = try StandIn(scratch, name: "npm")
@@ -155,6 +155,16 @@ import Testing
 
         let cloned = await run("git clone -q http://127.0.0.2:\(registry.port)/repo.git copy 2>&1 && cat copy/README", in: session)
         #expect(cloned.text.hasPrefix("cloned\n"), "\(cloned.text)")
+
+        // pip (in a venv made inside the sandbox) from a simple index on the allowed host, and from one that is not.
+        try registry.publishWheel(project: "tiny-greeting", module: "tiny_greeting")
+        let index = "--trusted-host 127.0.0.2 --index-url http://127.0.0.2:\(registry.port)/simple/"
+        let pip = await run(
+            "python3 -m venv /tmp/v && /tmp/v/bin/pip install -q --no-deps --target /tmp/t \(index) tiny-greeting 2>&1 && PYTHONPATH=/tmp/t python3 -c 'import tiny_greeting; print(tiny_greeting.GREETING)'",
+            in: session, timeout: 120)
+        #expect(pip.text.contains("hello from pip"), "\(pip.text)")
+        let pipRefused = await run("/tmp/v/bin/pip download -q --retries 0 --no-deps -d /tmp/d --trusted-host pypi.blocked.test --index-url http://pypi.blocked.test/simple/ left-pad 2>&1", in: session, timeout: 120)
+        #expect(pipRefused.text.contains("GET pypi.blocked.test was refused by not in allow"), "\(pipRefused.text)")
         await session.close()
     }
 
@@ -258,6 +268,27 @@ final class StandIn: @unchecked Sendable {
                                    "dist": ["tarball": tarball, "shasum": info["shasum"] as Any, "integrity": info["integrity"] as Any]]],
         ]
         try JSONSerialization.data(withJSONObject: metadata).write(to: URL(fileURLWithPath: folder + "/\(name).json"))
+    }
+
+    /// Builds a one-module wheel (a zip, as PEP 427 has it) and a PEP 503 simple index page for it.
+    func publishWheel(project: String, module: String) throws {
+        let wheel = "\(module)-1.0.0-py3-none-any.whl"
+        let build = """
+            import sys, zipfile
+            wheel, module, project = sys.argv[1:4]
+            info = f"{module}-1.0.0.dist-info"
+            files = {f"{module}/__init__.py": "GREETING = 'hello from pip'\\n",
+                     f"{info}/METADATA": f"Metadata-Version: 2.1\\nName: {project}\\nVersion: 1.0.0\\n",
+                     f"{info}/WHEEL": "Wheel-Version: 1.0\\nGenerator: toolhost-test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}
+            files[f"{info}/RECORD"] = "".join(f"{name},,\\n" for name in [*files, f"{info}/RECORD"])
+            with zipfile.ZipFile(wheel, "w") as z:
+                for name, text in files.items(): z.writestr(name, text)
+            """
+        let made = try capture("/usr/bin/python3", ["-c", build, folder + "/" + wheel, module, project])
+        try #require(made.status == 0)
+        let page = folder + "/simple/\(project)"
+        try FileManager.default.createDirectory(atPath: page, withIntermediateDirectories: true)
+        try "<html><body><a href=\"../../\(wheel)\">\(wheel)</a></body></html>\n".write(toFile: page + "/index.html", atomically: true, encoding: .utf8)
     }
 
     /// SIGKILL: a test process's children inherit a blocked SIGTERM.
