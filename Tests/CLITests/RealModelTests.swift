@@ -84,7 +84,9 @@ import Testing
         #expect(summary["constrained"] as? Bool == true)
         #expect(summary["model"] as? String == model)
         let calls = summary["tool_calls"] as? Int ?? 0
-        #expect(calls >= 1, "\(ran.stderr)")
+        // The grammar allows a final answer too, and a 135M model sometimes gives one at once
+        // (it did in one CI run): then the run must have ended on that answer, not on an error.
+        #expect(calls >= 1 || summary["stop_reason"] as? String == "completed", "\(summary)")
         // The grammar makes every reply that ends a runnable call; only a reply cut at the token
         // limit (the model wrote long file contents) can be a fragment, and each one is noted.
         let cut = try events(out).filter { ($0["text"] as? String ?? "").contains("cut at the token limit") }.count
