@@ -27,7 +27,8 @@ public final class EgressProxy: @unchecked Sendable {
     let policy: EgressPolicy
     let profile: String
     private let listener: Int32
-    private let logPath: String?
+    /// The decision log, opened once (append-only, never through a symlink); -1 for none.
+    private let log: Int32
     private let resolve: @Sendable (String) -> [IPAddress]
     /// Per secret: the dummy commands see and the real value.
     let dummies: [(secret: EgressPolicy.Secret, dummy: String, real: String)]
@@ -45,7 +46,7 @@ public final class EgressProxy: @unchecked Sendable {
         self.policy = policy
         self.profile = profile
         self.listener = listener
-        self.logPath = logPath
+        log = logPath.map { Glibc.open($0, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600) } ?? -1
         self.resolve = resolve
         dummies = policy.secrets.map { secret in
             (secret, "toolhost-dummy-" + (0..<12).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined(), secrets[secret.from] ?? "")
@@ -71,6 +72,8 @@ public final class EgressProxy: @unchecked Sendable {
             shutdown(listener, Int32(SHUT_RDWR))
         }
     }
+
+    deinit { if log >= 0 { Glibc.close(log) } }
 
     /// The refusals not yet reported, oldest first.
     public func takeRefusals() -> [Decision] {
@@ -192,22 +195,15 @@ public final class EgressProxy: @unchecked Sendable {
 
     private func record(_ decision: Decision) -> Decision {
         lock.withLock { unreported.append(decision) }
-        if let logPath {
+        if log >= 0 {
             let entry: [String: Any] = [
-                "t": ISO8601DateFormatter().string(from: Date()), "method": decision.method, "host": decision.host, "port": decision.port,
+                "t": Date().ISO8601Format(), "method": decision.method, "host": decision.host, "port": decision.port,
                 "allowed": decision.allowed, "rule": decision.rule, "address": decision.address ?? NSNull(),
             ]
             if let data = try? JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys]) {
-                lock.withLock {
-                    if let file = FileHandle(forWritingAtPath: logPath) ?? {
-                        FileManager.default.createFile(atPath: logPath, contents: nil)
-                        return FileHandle(forWritingAtPath: logPath)
-                    }() {
-                        file.seekToEndOfFile()
-                        file.write(data + Data("\n".utf8))
-                        try? file.close()
-                    }
-                }
+                let line = Array(data) + [0x0A]
+                // One write per line on an O_APPEND descriptor: concurrent connections never interleave.
+                _ = line.withUnsafeBytes { Glibc.write(log, $0.baseAddress, $0.count) }
             }
         }
         return decision
