@@ -36,7 +36,11 @@ final class LlamaServer: @unchecked Sendable {
             origin = base
         }
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["-m", model, "--host", socket ?? "127.0.0.1", "--port", String(port), "-c", String(context), "-t", "2"] + extra
+        // A fixed seed: a tiny model's sampled choices then repeat from run to run, so what passed
+        // here passes in CI (unseeded replies failed CI twice on a 135M model's whim). Not greedy:
+        // under a grammar, greedy Gemma 3 270M wrote one reply for the whole 4-minute budget.
+        process.arguments = ["-m", model, "--host", socket ?? "127.0.0.1", "--port", String(port), "-c", String(context), "-t", "2",
+                             "--seed", "7"] + extra
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

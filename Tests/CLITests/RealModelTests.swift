@@ -88,8 +88,10 @@ import Testing
         // (it did in one CI run): then the run must have ended on that answer, not on an error.
         #expect(calls >= 1 || summary["stop_reason"] as? String == "completed", "\(summary)")
         // The grammar makes every reply that ends a runnable call; only a reply cut at the token
-        // limit (the model wrote long file contents) can be a fragment, and each one is noted.
-        let cut = try events(out).filter { ($0["text"] as? String ?? "").contains("cut at the token limit") }.count
+        // limit (the model wrote long file contents) can be a fragment. Each one is noted, except
+        // the third in a row, which ends the run as reply_cut instead (it did in one CI run).
+        let noted = try events(out).filter { ($0["text"] as? String ?? "").contains("cut at the token limit") }.count
+        let cut = noted + (summary["stop_reason"] as? String == "reply_cut" ? 1 : 0)
         #expect(summary["well_formed_calls"] as? Int == calls && (summary["malformed_calls"] as? Int ?? 99) <= cut, "\(summary)")
         #expect((summary["tokens_per_second"] as? Double ?? 0) > 0)
         #expect(summary["tokens_estimated"] as? Bool == false)
@@ -207,12 +209,12 @@ import Testing
                 serve: "exec '\(toolhostBinary)' mock-endpoint --script '\(repositoryRoot)/fixtures/endpoints/competent-hello.yaml' --port \(ports[0])"
               - label: smollm2-135m
                 url: "127.0.0.1:\(ports[1])"
-                serve: "exec '\(binary)' -m '\(smol)' --host 127.0.0.1 --port \(ports[1]) -c 8192 -t 2"
+                serve: "exec '\(binary)' -m '\(smol)' --host 127.0.0.1 --port \(ports[1]) -c 8192 -t 2 --seed 7"
                 constrain: true
                 tools: [write_file, read_file, git_commit]
               - label: gemma3-270m
                 url: "127.0.0.1:\(ports[2])"
-                serve: "exec '\(binary)' -m '\(gemma)' --host 127.0.0.1 --port \(ports[2]) -c 8192 -t 2"
+                serve: "exec '\(binary)' -m '\(gemma)' --host 127.0.0.1 --port \(ports[2]) -c 8192 -t 2 --seed 7"
                 constrain: true
                 tools: [write_file, read_file, git_commit]
               - label: no-such-model
