@@ -28,10 +28,13 @@ let package = Package(
         .target(name: "CSandbox", cSettings: [.define("_GNU_SOURCE")]),
         // libseccomp, to compile each profile's filter to BPF in the parent.
         .systemLibrary(name: "CLibSeccomp", pkgConfig: "libseccomp", providers: [.apt(["libseccomp-dev"])]),
+        // OpenSSL (libssl-dev, which libcurl4-openssl-dev brings): the egress proxy's per-session CA
+        // and TLS for hosts whose requests carry a brokered secret.
+        .target(name: "CTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         // Profiles, seccomp compilation, and the runners: confined and (loudly) unconfined.
         .target(
             name: "Sandbox",
-            dependencies: ["CSandbox", "CLibSeccomp"],
+            dependencies: ["CSandbox", "CLibSeccomp", "CTLS"],
             resources: ["default", "build", "network", "browser", "strict"].map { .embedInCode("Resources/\($0).json") },
             swiftSettings: strict
         ),

@@ -65,6 +65,10 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     private let netnsFD: Int32
     /// The session's egress proxy, for `network: "allowlist"`.
     public let egress: EgressProxy?
+    /// The variables that point commands at the trust bundle with the egress proxy's CA, if it has one.
+    private var trust: [String: String] = [:]
+    /// The folder of that bundle, removed with the runner.
+    private var trustFolder: String?
     private let mountNamespaceFD: Int32
     private let cgroups: [ProcessCgroup]
     /// The cgroup controllers that bound this session's commands.
@@ -84,6 +88,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     ///   (a server started by one is then reachable from the other's commands).
     public init(profile: SandboxProfile, workspace: String, stateDirectory: String, readable: [String] = [],
                 host: [String: String], mechanisms: Mechanisms, sharingNetworkWith other: ConfinedRunner? = nil) throws {
+        var readable = readable
         self.profile = profile
         self.workspace = workspace
         disk = DiskBudget(path: workspace, megabytes: profile.limits.diskMB)
@@ -158,9 +163,16 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
                 }
                 secrets[secret.from] = value
             }
-            egress = EgressProxy(
+            let proxy = try EgressProxy(
                 policy: policy, profile: profile.name, listener: try Self.listen(in: netnsFD, port: EgressProxy.port),
-                logPath: stateDirectory + "/egress.jsonl", secrets: secrets)
+                logPath: stateDirectory + "/egress.jsonl", secrets: secrets, upstreamTrust: host["SSL_CERT_FILE"])
+            egress = proxy
+            if let pem = proxy.authorityPEM {
+                let folder = stateDirectory + "/egress-trust/" + UUID().uuidString
+                trust = EgressProxy.trustVariables(bundle: try Self.writeTrustBundle(pem, in: folder))
+                trustFolder = folder
+                readable.append(folder)
+            }
         } else {
             egress = nil
         }
@@ -246,15 +258,15 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     }
 
     deinit {
-        egress?.stop()
+        close()
         if netnsFD >= 0 { Glibc.close(netnsFD) }
         if mountNamespaceFD >= 0 { Glibc.close(mountNamespaceFD) }
-        cgroups.forEach { $0.remove() }
     }
 
     public func baseEnvironment(host: [String: String]) -> [String: String] {
         CleanEnvironment.base(from: host, pass: Set(profile.environment.pass), set: profile.environment.set)
             .merging(egress?.environment ?? [:]) { $1 }
+            .merging(trust) { $1 }
     }
 
     public func run(_ spec: ProcessSpec) async throws -> ProcessOutcome {
@@ -272,6 +284,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
 
     public func close() {
         egress?.stop()
+        if let trustFolder { try? FileManager.default.removeItem(atPath: trustFolder) }
         cgroups.forEach { $0.remove() }
     }
 
@@ -282,6 +295,21 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
         let notes = refused.map { egress!.explain($0) }.filter { seen.insert($0).inserted }
         return notes + Denials(profile: profile, workspace: workspace).explain(output: output, exitCode: exitCode, signal: signal)
             .filter { notes.isEmpty || !$0.hasPrefix("network:") }
+    }
+
+    /// The system's roots followed by the session's CA, in a new folder of the session's own that
+    /// commands may read; returns the file's path.
+    private static func writeTrustBundle(_ pem: String, in folder: String) throws -> String {
+        do {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+            let system = (try? String(contentsOfFile: "/etc/ssl/certs/ca-certificates.crt", encoding: .utf8)) ?? ""
+            let bundle = folder + "/ca-bundle.pem"
+            try Data((system + (system.hasSuffix("\n") || system.isEmpty ? "" : "\n") + pem).utf8).write(to: URL(fileURLWithPath: bundle))
+            chmod(bundle, 0o644)
+            return bundle
+        } catch {
+            throw SandboxUnavailable("the egress proxy's CA cannot be written to \(folder): \(error.localizedDescription)")
+        }
     }
 
     /// Runs the session's mount plan once in a child of its own (which waits on a pipe) and keeps its

@@ -141,7 +141,7 @@ struct IPAddress: Equatable {
         withUnsafeMutableBytes(of: &address) { $0.copyBytes(from: bytes) }
         var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
         inet_ntop(AF_INET6, &address, &buffer, socklen_t(buffer.count))
-        return String(cString: buffer)
+        return String(characters: buffer)
     }
 
     /// Loopback, private, shared (CGNAT), link-local, multicast, reserved or unspecified: the
@@ -161,5 +161,12 @@ struct IPAddress: Equatable {
         if bytes[0] == 0xfe && bytes[1] & 0xc0 == 0x80 { return true }  // fe80::/10 link-local
         if bytes[0] == 0xff { return true }  // multicast
         return false
+    }
+}
+
+extension String {
+    /// The text of a NUL-terminated C buffer that a C function filled.
+    init(characters buffer: [CChar]) {
+        self.init(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

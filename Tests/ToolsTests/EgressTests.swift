@@ -70,7 +70,7 @@ import Testing
         let server = try StandIn(scratch, name: "inside")
         let listener = try loopbackListener()
         let policy = EgressPolicy(allow: [try #require(EgressPolicy.Rule("*.example.test"))])
-        let proxy = EgressProxy(policy: policy, profile: "p", listener: listener.fd, logPath: nil, secrets: [:]) { host in
+        let proxy = try EgressProxy(policy: policy, profile: "p", listener: listener.fd, logPath: nil, secrets: [:]) { host in
             host == "registry.example.test" ? [IPAddress("127.0.0.2")!] : [IPAddress("::ffff:10.1.2.3")!]
         }
         defer { proxy.stop() }
@@ -124,6 +124,96 @@ import Testing
         #expect(other.requests.first?.contains("Authorization: Bearer toolhost-dummy-") == true, "\(other.requests)")
         #expect(!(other.requests.first ?? "").contains(secret))
         await session.close()
+    }
+
+    /// A secret bound to an https host: the proxy opens that host's TLS with a certificate from the
+    /// session's CA (which the sandbox's clients trust, and which may certify that host only),
+    /// checks the real host's certificate, and puts the real value into the request; a tunnel to
+    /// any other host stays closed, and a host whose certificate the proxy cannot check never gets it.
+    @Test func aSecretReachesItsHttpsHostThroughTheSessionsCA() async throws {
+        let scratch = try Scratch()
+        let trusted = try certificate(scratch, "trusted"), untrusted = try certificate(scratch, "untrusted")
+        let registry = try StandIn(scratch, name: "tls-registry", tls: trusted)
+        let other = try StandIn(scratch, name: "tls-other", tls: trusted)
+        let impostor = try StandIn(scratch, name: "tls-impostor", tls: untrusted)
+        try registry.publish(package: "tiny-greeting", scratch: scratch)
+        let remote = registry.folder + "/repo.git"
+        try git("init", "-q", "--bare", "-b", "main", remote, in: scratch.root)
+        try git("--git-dir", remote, "update-server-info", in: scratch.root)
+        let secret = "real-token-\(UUID().uuidString)"
+        let path = try profile(scratch, [
+            "allow": ["127.0.0.2"],
+            "secrets": [
+                ["host": "127.0.0.2:\(registry.port)", "variable": "REGISTRY_TOKEN", "from": "TOOLHOST_TEST_REGISTRY_TOKEN"],
+                ["host": "127.0.0.2:\(impostor.port)", "variable": "IMPOSTOR_TOKEN", "from": "TOOLHOST_TEST_REGISTRY_TOKEN"],
+            ],
+        ])
+        var host = ProcessInfo.processInfo.environment
+        host["TOOLHOST_TEST_REGISTRY_TOKEN"] = secret
+        host["SSL_CERT_FILE"] = trusted.certificate  // what the proxy trusts for real hosts, beside the system's store
+        try scratch.write(".npmrc", "//127.0.0.2:\(registry.port)/:_authToken=${REGISTRY_TOKEN}\n")
+        try scratch.write("package.json", #"{"name": "app", "version": "1.0.0"}"# + "\n")
+        let session = try scratch.session("tls", profile: path, host: host, ownProfileOnly: true)
+
+        // No -k: curl trusts the session's CA through the variables the sandbox gets.
+        let reached = await run(
+            """
+            curl -sS -o /dev/null -w 'registry %{http_code}\\n' -H "Authorization: Bearer $REGISTRY_TOKEN" https://127.0.0.2:\(registry.port)/ 2>&1
+            curl -sS -k -o /dev/null -w 'other %{http_code}\\n' -H "Authorization: Bearer $REGISTRY_TOKEN" https://127.0.0.2:\(other.port)/ 2>&1
+            curl -sS -o /dev/null https://127.0.0.2:\(other.port)/ 2>&1 | head -1
+            curl -sS -o /dev/null -H "Authorization: Bearer $IMPOSTOR_TOKEN" https://127.0.0.2:\(impostor.port)/ 2>&1 | head -1
+            grep -rl "\(secret)" /tmp . 2>/dev/null | head -3; echo end
+            """, in: session)
+        #expect(reached.text.contains("registry 200"), "\(reached.text)")
+        #expect(reached.text.contains("other 200"), "\(reached.text)")
+        #expect(!reached.text.contains(secret))
+        #expect(registry.requests.first?.contains("Authorization: Bearer \(secret)") == true, "\(registry.requests)")
+        // The other host's tunnel is blind: its own certificate, which the sandbox does not trust, and the dummy.
+        #expect(reached.text.contains("SSL certificate problem"), "\(reached.text)")
+        #expect(other.requests.first?.contains("Authorization: Bearer toolhost-dummy-") == true, "\(other.requests)")
+        #expect(!other.requests.joined().contains(secret))
+        // A secret's host whose certificate the proxy cannot check gets nothing at all.
+        #expect(impostor.requests.isEmpty)
+        #expect(reached.text.contains("TLS to the host failed"), "the denial note says why: \(reached.text)")
+
+        // npm sends the registry token from .npmrc; git clones and pip installs over https, all through the session's CA.
+        let installed = await run(
+            "npm install --no-audit --no-fund --registry https://127.0.0.2:\(registry.port)/ tiny-greeting 2>&1; node -e 'console.log(require(\"tiny-greeting\"))'",
+            in: session, timeout: 120)
+        #expect(installed.text.contains("hello from tiny-greeting"), "\(installed.text)")
+        #expect(registry.requests.contains { $0.hasPrefix("GET /tiny-greeting ") && $0.contains("Bearer \(secret)") }, "\(registry.requests)")
+        let cloned = await run("git clone -q https://127.0.0.2:\(registry.port)/repo.git copy 2>&1; echo cloned $?", in: session)
+        #expect(cloned.text.contains("cloned 0"), "\(cloned.text)")
+        try registry.publishWheel(project: "tiny-greeting", module: "tiny_greeting")
+        let pip = await run(
+            "python3 -m venv /tmp/v && /tmp/v/bin/pip install -q --no-deps --target /tmp/t --index-url https://127.0.0.2:\(registry.port)/simple/ tiny-greeting 2>&1 && PYTHONPATH=/tmp/t python3 -c 'import tiny_greeting; print(tiny_greeting.GREETING)'",
+            in: session, timeout: 120)
+        #expect(pip.text.contains("hello from pip"), "\(pip.text)")
+        #expect(!installed.text.contains(secret) && !cloned.text.contains(secret) && !pip.text.contains(secret))
+
+        // The session's CA may certify the secrets' hosts and nothing else, and is gone with the session.
+        let trust = scratch.statePath + "/egress-trust"
+        let folder = try #require(try FileManager.default.contentsOfDirectory(atPath: trust).first)
+        let bundle = try String(contentsOfFile: "\(trust)/\(folder)/ca-bundle.pem", encoding: .utf8)
+        let authority = scratch.root + "/session-ca.pem"
+        try ("-----BEGIN CERTIFICATE-----" + bundle.components(separatedBy: "-----BEGIN CERTIFICATE-----").last!).write(toFile: authority, atomically: true, encoding: .utf8)
+        let constraints = try capture("/usr/bin/openssl", ["x509", "-noout", "-ext", "nameConstraints,basicConstraints", "-in", authority])
+        #expect(constraints.stdout.contains("IP:127.0.0.2/255.255.255.255") && constraints.stdout.contains("DNS:toolhost.invalid"), "\(constraints.stdout)")
+        #expect(constraints.stdout.contains("CA:TRUE, pathlen:0"), "\(constraints.stdout)")
+        #expect(!bundle.contains("PRIVATE KEY"))
+        await session.close()
+        #expect(!FileManager.default.fileExists(atPath: "\(trust)/\(folder)"))
+    }
+
+    /// A self-signed certificate for 127.0.0.2, and its key.
+    func certificate(_ scratch: Scratch, _ name: String) throws -> (certificate: String, key: String) {
+        let certificate = scratch.root + "/\(name).pem", key = scratch.root + "/\(name)-key.pem"
+        let made = try capture("/usr/bin/openssl", [
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
+            "-subj", "/CN=127.0.0.2", "-addext", "subjectAltName=IP:127.0.0.2",
+        ])
+        try #require(made.status == 0, "openssl could not make a certificate")
+        return (certificate, key)
     }
 
     /// npm install from a registry stand-in works under allowlist, and fails clearly for a host
@@ -207,11 +297,12 @@ import Testing
 final class StandIn: @unchecked Sendable {
     let folder: String
     let port: Int
+    let scheme: String
     private let process = Process()
     private let log: String
 
     static let script = #"""
-        import http.server, os, sys
+        import http.server, os, ssl, sys
         folder, log = sys.argv[1], sys.argv[2]
         class Handler(http.server.SimpleHTTPRequestHandler):
             def __init__(self, *a, **k): super().__init__(*a, directory=folder, **k)
@@ -227,16 +318,22 @@ final class StandIn: @unchecked Sendable {
                 self.record(); self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
             def log_message(self, *a): pass
         server = http.server.ThreadingHTTPServer(("127.0.0.2", 0), Handler)
+        if len(sys.argv) > 4:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(sys.argv[3], sys.argv[4])
+            server.socket = context.wrap_socket(server.socket, server_side=True)
         print(server.server_address[1], flush=True)
         server.serve_forever()
         """#
 
-    init(_ scratch: Scratch, name: String) throws {
+    /// Serves http, or https with `tls`'s certificate and key.
+    init(_ scratch: Scratch, name: String, tls: (certificate: String, key: String)? = nil) throws {
         folder = scratch.root + "/standin-\(name)"
         log = folder + ".log"
+        scheme = tls == nil ? "http" : "https"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["-c", Self.script, folder, log]
+        process.arguments = ["-c", Self.script, folder, log] + (tls.map { [$0.certificate, $0.key] } ?? [])
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
@@ -261,7 +358,7 @@ final class StandIn: @unchecked Sendable {
         let packed = try capture("/usr/bin/npm", ["pack", "--json", "--pack-destination", folder], in: source)
         let info = try #require((try JSONSerialization.jsonObject(with: Data(packed.stdout.utf8)) as? [[String: Any]])?.first, "\(packed.stdout)")
         let file = try #require(info["filename"] as? String)
-        let tarball = "http://127.0.0.2:\(port)/\(file)"
+        let tarball = "\(scheme)://127.0.0.2:\(port)/\(file)"
         let metadata: [String: Any] = [
             "name": name, "dist-tags": ["latest": "1.0.0"],
             "versions": ["1.0.0": ["name": name, "version": "1.0.0", "main": "index.js",
