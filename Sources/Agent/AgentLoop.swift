@@ -2,6 +2,7 @@ import Foundation
 import Synchronization
 import JSONCore
 import ModelEndpoints
+import Sandbox
 import Tools
 
 /// How one run is set up.
@@ -398,6 +399,14 @@ public final class AgentLoop: Sendable {
             "content": .string(result.text), "duration_ms": .int(Int(seconds(since: started) * 1000)),
             "structured": result.structured ?? .null,
         ])
+        // What the egress proxy decided meanwhile (network "allowlist"), allowed and refused alike.
+        for decision in (session.runner as? ConfinedRunner)?.egress?.takeDecisions() ?? [] {
+            transcript.record("egress", [
+                "turn": .int(turn), "id": .string(call.id), "method": .string(decision.method), "host": .string(decision.host),
+                "port": .int(decision.port), "allowed": .bool(decision.allowed), "rule": .string(decision.rule),
+                "address": decision.address.map(JSONValue.string) ?? .null, "secrets": .array(decision.secrets.map(JSONValue.string)),
+            ])
+        }
         let images = result.content.compactMap { if case .image(let data, _) = $0 { data } else { nil } }
         // A command may have printed a host secret it found: the model never sees one.
         let (content, redactions) = transcript.redactCounting(result.text)

@@ -51,6 +51,53 @@ import Testing
         }
     }
 
+    /// Under network "allowlist" every decision of the egress proxy during a call, allowed or
+    /// refused, is an `egress` event in the run's transcript (root only: the proxy lives in the
+    /// session's network namespace).
+    @Test(.enabled(if: geteuid() == 0)) func egressDecisionsAreInTheTranscript() throws {
+        let scratch = try Scratch()
+        let served = scratch.root + "/served"
+        try FileManager.default.createDirectory(atPath: served, withIntermediateDirectories: true)
+        try "from the allowed host\n".write(toFile: served + "/hello.txt", atomically: true, encoding: .utf8)
+        let port = Int.random(in: 30000...39999)
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        server.arguments = ["-m", "http.server", String(port), "--bind", "127.0.0.2", "--directory", served]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        defer { kill(server.processIdentifier, SIGKILL) }
+        var up = false
+        for _ in 0..<100 where !up {
+            up = (try? runProgram("/usr/bin/curl", ["-sf", "-o", "/dev/null", "http://127.0.0.2:\(port)/hello.txt"]).status) == 0
+            if !up { usleep(100_000) }
+        }
+        try #require(up, "the served folder did not come up")
+        let network = try Data(contentsOf: URL(fileURLWithPath: repositoryRoot + "/sandbox-profiles/network.json"))
+        var profile = try #require(try JSONSerialization.jsonObject(with: network) as? [String: Any])
+        profile["network"] = "allowlist"
+        profile["egress"] = ["allow": ["127.0.0.2:\(port)"]]
+        let profilePath = scratch.root + "/allowlist.json"
+        try JSONSerialization.data(withJSONObject: profile).write(to: URL(fileURLWithPath: profilePath))
+        let mock = try MockEndpointProcess(scratch, script: """
+            turns:
+              - reply:
+                  tool_calls:
+                    - {name: execute, arguments: {command: "curl -sS http://127.0.0.2:\(port)/hello.txt; curl -sS http://blocked.test/"}}
+              - reply: {text: "done"}
+            """)
+        let run = try scratch.agent(mock.url, ["--profile", profilePath])
+        #expect(run.ran.status == 0, "\(run.ran.stderr)")
+        let egress = try run.events.filter { $0["event"] as? String == "egress" }
+        #expect(egress.count == 2, "\(egress)")
+        let allowed = try #require(egress.first)
+        #expect(allowed["allowed"] as? Bool == true && allowed["host"] as? String == "127.0.0.2" && allowed["port"] as? Int == port)
+        #expect(allowed["rule"] as? String == "allow \"127.0.0.2:\(port)\"" && allowed["address"] as? String == "127.0.0.2", "\(allowed)")
+        let refused = try #require(egress.last)
+        #expect(refused["allowed"] as? Bool == false && refused["host"] as? String == "blocked.test" && refused["rule"] as? String == "not in allow", "\(refused)")
+        #expect(refused["id"] as? String == allowed["id"] as? String && refused["turn"] as? Int == 1)
+    }
+
     @Test func theMinutesBudgetStopsAWaitForASlowModel() throws {
         let scratch = try Scratch()
         let mock = try MockEndpointProcess(scratch, script: """
