@@ -36,8 +36,8 @@ final class LlamaServer: @unchecked Sendable {
             origin = base
         }
         process.executableURL = URL(fileURLWithPath: binary)
-        // A fixed seed: a tiny model's sampled choices then repeat from run to run, so what passed
-        // here passes in CI (unseeded replies failed CI twice on a 135M model's whim). Not greedy:
+        // A fixed seed, so a reply to the same prompt repeats (prompts still vary: they hold the
+        // workspace's random path, and the tests assert nothing a tiny model chooses). Not greedy:
         // under a grammar, greedy Gemma 3 270M wrote one reply for the whole 4-minute budget.
         process.arguments = ["-m", model, "--host", socket ?? "127.0.0.1", "--port", String(port), "-c", String(context), "-t", "2",
                              "--seed", "7"] + extra
