@@ -19,6 +19,9 @@ public struct RunSettings: Sendable {
     public var constrained: Bool
     /// The tools offered to the model (nil: all). Small models choose better among few.
     public var tools: [String]?
+    /// A constrained reply's cap when none is given: a grammar keeps a weak model's reply valid,
+    /// not short, and one such reply from Gemma 3 270M (greedy) ran through a 4-minute budget.
+    public static let constrainedReplyTokens = 2048
 
     public init(
         model: String, task: AgentTask, budgets: Budgets, stream: Bool = true, maxTokensPerReply: Int? = nil, label: String? = nil,
@@ -28,7 +31,7 @@ public struct RunSettings: Sendable {
         self.task = task
         self.budgets = budgets
         self.stream = stream
-        self.maxTokensPerReply = maxTokensPerReply
+        self.maxTokensPerReply = maxTokensPerReply ?? (constrained ? Self.constrainedReplyTokens : nil)
         self.label = label
         self.guardrails = guardrails
         self.constrained = constrained

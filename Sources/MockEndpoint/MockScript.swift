@@ -48,6 +48,8 @@ public struct MockScript: Sendable {
         public var messageCount: Int?
         /// The request asks for grammar-shaped replies (`response_format` json_schema), or not.
         public var constrained: Bool?
+        /// The request's max_tokens (0: none).
+        public var maxTokens: Int?
     }
 
     public struct Reply: Sendable {
@@ -121,7 +123,7 @@ public struct MockScript: Sendable {
         if let raw = fields["expect"] {
             let e = try Fields(raw, at: path + ".expect", known: [
                 "last_message_contains", "tool_results_contain", "any_message_contains", "system_contains", "tools_include", "stream",
-                "message_count", "tool_choice", "tool_result_images", "constrained",
+                "message_count", "tool_choice", "tool_result_images", "constrained", "max_tokens",
             ])
             expect.lastMessageContains = try e.strings("last_message_contains")
             expect.toolResultsContain = try e.strings("tool_results_contain")
@@ -133,6 +135,7 @@ public struct MockScript: Sendable {
             expect.toolResultImages = try e.int("tool_result_images")
             expect.messageCount = try e.int("message_count")
             expect.constrained = try e.bool("constrained")
+            expect.maxTokens = try e.int("max_tokens")
         }
         var turn = Turn(expect: expect, delay: .milliseconds(try fields.int("delay_ms") ?? 0))
         if let raw = fields["reply"] { turn.reply = try parseReply(raw, at: path + ".reply") }

@@ -25,6 +25,8 @@ struct RequestView {
     let bodyBytes: Int
     /// The request asked for replies shaped by a JSON schema (constrained calls).
     let constrained: Bool
+    /// max_tokens, 0 when the request sets none.
+    let maxTokens: Int
 
     init(wire: Wire, body: JSONValue, bodyBytes: Int) throws {
         self.wire = wire
@@ -33,6 +35,7 @@ struct RequestView {
         stream = body["stream"]?.boolValue ?? false
         includeUsage = body["stream_options"]?["include_usage"]?.boolValue ?? false
         constrained = body["response_format"]?["type"]?.stringValue == "json_schema"
+        maxTokens = body["max_tokens"]?.intValue ?? 0
         guard let raw = body["messages"]?.arrayValue else { throw ScriptError("the request has no 'messages' list") }
         var system = body["system"].map(Self.text) ?? ""
         var messages: [Message] = []
@@ -137,6 +140,7 @@ struct RequestView {
         if let wanted = expect.constrained, wanted != constrained {
             return wanted ? "expected response_format json_schema (constrained calls), got none" : "expected no response_format, got json_schema"
         }
+        if let wanted = expect.maxTokens, wanted != maxTokens { return "expected max_tokens \(wanted), got \(maxTokens == 0 ? "none" : String(maxTokens))" }
         return nil
     }
 

@@ -88,7 +88,7 @@ struct Run: AsyncParsableCommand {
     @Option(help: "Stop after this many model turns (default 250).")
     var maxTurns: Int?
 
-    @Option(help: "max_tokens for each reply (Anthropic needs one: default 8192).")
+    @Option(help: "max_tokens for each reply (default: none; 2048 when replies are constrained; Anthropic needs one: 8192).")
     var maxReplyTokens: Int?
 
     @Flag(help: "Ask for whole responses instead of streams.")

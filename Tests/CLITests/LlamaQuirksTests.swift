@@ -60,6 +60,22 @@ import Testing
 
     /// A constrained run against the mock in llama-server's clothes: the requests carry the reply
     /// schema and no `tools`, the replies are JSON text, the calls run, and tokens/s come from timings.
+    /// A grammar keeps a reply valid, not short: constrained replies are capped unless the user
+    /// sets a cap; unconstrained ones are not capped at all.
+    @Test(arguments: [(["--constrain"], 2048), (["--constrain", "--max-reply-tokens", "100"], 100), (["--no-constrain"], 0)])
+    func constrainedRepliesAreCappedByDefault(options: [String], maxTokens: Int) throws {
+        let scratch = try Scratch()
+        let mock = try MockEndpointProcess(scratch, script: """
+            server: llama-server
+            turns:
+              - expect: {max_tokens: \(maxTokens)}
+                reply: {text: "\(options.contains("--no-constrain") ? "done" : #"{\"final_answer\": \"done\"}"#)"}
+            """)
+        let (ran, summary, _) = try run(scratch, mock, ["--prompt", "Say done."] + options)
+        #expect(ran.status == 0, "\(ran.stdout)\n\(ran.stderr)")
+        #expect(summary["stop_reason"] as? String == "completed", "\(summary)")
+    }
+
     @Test func constrainedRunAgainstTheScriptedModel() throws {
         let scratch = try Scratch()
         try git("init", "-q", "-b", "main", in: scratch.workspace)
