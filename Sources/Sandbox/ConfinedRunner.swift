@@ -65,10 +65,8 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     private let netnsFD: Int32
     /// The session's egress proxy, for `network: "allowlist"`.
     public let egress: EgressProxy?
-    /// The variables that point commands at the trust bundle with the egress proxy's CA, if it has one.
-    private var trust: [String: String] = [:]
-    /// The folder of that bundle, removed with the runner.
-    private var trustFolder: String?
+    /// The folder of the trust bundle with the egress proxy's CA, if it has one; removed with the runner.
+    private let trustFolder: String?
     private let mountNamespaceFD: Int32
     private let cgroups: [ProcessCgroup]
     /// The cgroup controllers that bound this session's commands.
@@ -167,14 +165,15 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
                 policy: policy, profile: profile.name, listener: try Self.listen(in: netnsFD, port: EgressProxy.port),
                 logPath: stateDirectory + "/egress.jsonl", secrets: secrets, upstreamTrust: host["SSL_CERT_FILE"])
             egress = proxy
-            if let pem = proxy.authorityPEM {
+            trustFolder = try proxy.authorityPEM.map { pem in
                 let folder = stateDirectory + "/egress-trust/" + UUID().uuidString
-                trust = EgressProxy.trustVariables(bundle: try Self.writeTrustBundle(pem, in: folder))
-                trustFolder = folder
+                try Self.writeTrustBundle(pem, in: folder)
                 readable.append(folder)
+                return folder
             }
         } else {
             egress = nil
+            trustFolder = nil
         }
         var userMaps: (uid: String, gid: String)?
         let callPlan: MountPlan
@@ -266,7 +265,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     public func baseEnvironment(host: [String: String]) -> [String: String] {
         CleanEnvironment.base(from: host, pass: Set(profile.environment.pass), set: profile.environment.set)
             .merging(egress?.environment ?? [:]) { $1 }
-            .merging(trust) { $1 }
+            .merging(trustFolder.map { EgressProxy.trustVariables(bundle: $0 + "/" + Self.trustBundleName) } ?? [:]) { $1 }
     }
 
     public func run(_ spec: ProcessSpec) async throws -> ProcessOutcome {
@@ -297,16 +296,17 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
             .filter { notes.isEmpty || !$0.hasPrefix("network:") }
     }
 
-    /// The system's roots followed by the session's CA, in a new folder of the session's own that
-    /// commands may read; returns the file's path.
-    private static func writeTrustBundle(_ pem: String, in folder: String) throws -> String {
+    private static let trustBundleName = "ca-bundle.pem"
+
+    /// The system's roots (a host file) followed by the session's CA, in a new folder of the
+    /// session's own that commands may read.
+    private static func writeTrustBundle(_ pem: String, in folder: String) throws {
         do {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
             let system = (try? String(contentsOfFile: "/etc/ssl/certs/ca-certificates.crt", encoding: .utf8)) ?? ""
-            let bundle = folder + "/ca-bundle.pem"
+            let bundle = folder + "/" + trustBundleName
             try Data((system + (system.hasSuffix("\n") || system.isEmpty ? "" : "\n") + pem).utf8).write(to: URL(fileURLWithPath: bundle))
             chmod(bundle, 0o644)
-            return bundle
         } catch {
             throw SandboxUnavailable("the egress proxy's CA cannot be written to \(folder): \(error.localizedDescription)")
         }

@@ -35,9 +35,11 @@ public final class EgressProxy: @unchecked Sendable {
     /// The decision log, opened once (append-only, never through a symlink); -1 for none.
     private let log: Int32
     private let resolve: @Sendable (String) -> [IPAddress]
-    /// Per secret: the dummy commands see and the real value.
-    let dummies: [(secret: EgressPolicy.Secret, dummy: String, real: String)]
-    /// The session's CA, when a secret is bound to a host that https may reach (see `brokered`).
+    /// A secret, the dummy commands see, and the real value.
+    typealias Swap = (secret: EgressPolicy.Secret, dummy: String, real: String)
+    /// One per secret.
+    let dummies: [Swap]
+    /// The session's CA, when the policy has secrets (see `broker`).
     private let authority: OpaquePointer?
     /// The CA certificate in PEM, for the sandbox's trust store; nil when no secret needs one.
     public let authorityPEM: String?
@@ -245,7 +247,7 @@ public final class EgressProxy: @unchecked Sendable {
 
     /// A request head as it goes to the host: origin form, no hop-by-hop headers, one request per
     /// connection (so every request's head passes here), each bound secret's dummy replaced.
-    private static func upstreamHead(_ requestLine: String, _ lines: [String], swaps: [(secret: EgressPolicy.Secret, dummy: String, real: String)]) -> [UInt8] {
+    private static func upstreamHead(_ requestLine: String, _ lines: [String], swaps: [Swap]) -> [UInt8] {
         let kept = lines.filter { line in
             let lower = line.lowercased()
             return !line.isEmpty && !lower.hasPrefix("proxy-") && !lower.hasPrefix("connection:") && !lower.hasPrefix("keep-alive:")
@@ -259,7 +261,7 @@ public final class EgressProxy: @unchecked Sendable {
     /// the host's trust store, so a failure is still a plain 502), then the command's TLS with a
     /// certificate from the session's CA, then one request whose head gets the real value.
     private func broker(
-        _ command: SocketStream, _ real: SocketStream, host: String, port: Int, early: [UInt8], swaps: [(secret: EgressPolicy.Secret, dummy: String, real: String)],
+        _ command: SocketStream, _ real: SocketStream, host: String, port: Int, early: [UInt8], swaps: [Swap],
         authority: OpaquePointer
     ) {
         // A client that sends its handshake before the tunnel is up is not one the proxy can open.

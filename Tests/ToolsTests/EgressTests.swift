@@ -205,6 +205,17 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: "\(trust)/\(folder)"))
     }
 
+    /// The session CA's name constraints: wildcards become their domain, addresses exact (v4 and
+    /// v6), each name type constrained even when no secret uses it, and "*" leaves the CA unconstrained.
+    @Test func theSessionCAMayCertifyOnlyTheSecretsHosts() throws {
+        func rules(_ hosts: String...) throws -> [EgressPolicy.Rule] { try hosts.map { try #require(EgressPolicy.Rule($0)) } }
+        #expect(EgressProxy.nameConstraints(try rules("*.example.com", "registry.test:8443", "2001:db8::1"))
+            == "permitted;DNS:example.com,permitted;DNS:registry.test,permitted;IP:2001:db8::1/ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+        #expect(EgressProxy.nameConstraints(try rules("10.0.0.7:4873")) == "permitted;DNS:toolhost.invalid,permitted;IP:10.0.0.7/255.255.255.255")
+        #expect(EgressProxy.nameConstraints(try rules("npm.example.com")) == "permitted;DNS:npm.example.com,permitted;IP:0.0.0.0/255.255.255.255")
+        #expect(EgressProxy.nameConstraints(try rules("npm.example.com", "*")) == nil)
+    }
+
     /// A self-signed certificate for 127.0.0.2, and its key.
     func certificate(_ scratch: Scratch, _ name: String) throws -> (certificate: String, key: String) {
         let certificate = scratch.root + "/\(name).pem", key = scratch.root + "/\(name)-key.pem"
