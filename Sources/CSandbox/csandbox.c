@@ -5,6 +5,8 @@
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <linux/audit.h>
+#include <stddef.h>
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -365,6 +367,59 @@ int csandbox_listen_in_netns(int netns_fd, unsigned short port) {
         return -err;
     }
     return sock;
+}
+
+#if defined(__x86_64__)
+#define CSB_AUDIT_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define CSB_AUDIT_ARCH AUDIT_ARCH_AARCH64
+#endif
+#define CSB_DENY(nr) BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (nr), 0, 1), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM)
+
+/* A filter on the calling thread alone (no TSYNC): it can start no thread or process (which would
+ * inherit its view and uid), run no program, and change no namespace, mount or credential. */
+static int confine_this_thread(void) {
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, CSB_AUDIT_ARCH, 1, 0),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+#if defined(__x86_64__)
+        BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x40000000, 0, 1), BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+        CSB_DENY(SYS_fork), CSB_DENY(SYS_vfork),
+#endif
+        CSB_DENY(SYS_clone),
+#ifdef SYS_clone3
+        CSB_DENY(SYS_clone3),
+#endif
+        CSB_DENY(SYS_execve), CSB_DENY(SYS_execveat), CSB_DENY(SYS_setns), CSB_DENY(SYS_unshare), CSB_DENY(SYS_mount),
+        CSB_DENY(SYS_umount2), CSB_DENY(SYS_pivot_root), CSB_DENY(SYS_chroot), CSB_DENY(SYS_ptrace), CSB_DENY(SYS_setuid),
+        CSB_DENY(SYS_setgid), CSB_DENY(SYS_setreuid), CSB_DENY(SYS_setregid), CSB_DENY(SYS_setresuid), CSB_DENY(SYS_setresgid),
+        CSB_DENY(SYS_setfsuid), CSB_DENY(SYS_setfsgid), CSB_DENY(SYS_setgroups), CSB_DENY(SYS_capset),
+        CSB_DENY(SYS_open_tree), CSB_DENY(SYS_move_mount), CSB_DENY(SYS_fsopen), CSB_DENY(SYS_fsmount), CSB_DENY(SYS_mount_setattr),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog program = { (unsigned short)(sizeof filter / sizeof filter[0]), filter };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return -errno;
+    return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) < 0 ? -errno : 0;
+}
+
+int csandbox_enter_view(int mntns_fd, unsigned int uid, unsigned int gid) {
+    if (unshare(CLONE_FS) < 0) return -errno;
+    if (setns(mntns_fd, CLONE_NEWNS) < 0) return -errno;
+    if (chdir("/") < 0) return -errno;
+    if (syscall(SYS_setgroups, 0, NULL) < 0) return -errno;
+    if (syscall(SYS_setresgid, gid, gid, gid) < 0) return -errno;
+    /* Once no uid is 0 the thread's capability sets are emptied by the kernel. */
+    if (syscall(SYS_setresuid, uid, uid, uid) < 0) return -errno;
+    if (uid == 0) {
+        /* A view kept as root (no unprivileged uid could be had): at least no capability. */
+        struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+        struct __user_cap_data_struct data[2];
+        memset(data, 0, sizeof data);
+        if (syscall(SYS_capset, &header, data) < 0) return -errno;
+    }
+    return confine_this_thread();
 }
 
 int csandbox_accept(int fd) {

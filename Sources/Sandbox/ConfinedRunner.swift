@@ -72,6 +72,9 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     /// The cgroup controllers that bound this session's commands.
     public let activeCgroups: [ProcessCgroup.Controller]
     private let userMapping: UserMapping?
+    /// The mounts of the view a `ConfinedThread` enters: the session's, with .git writable and
+    /// the host's procfs covered; nil when the view cannot be joined (toolhost is not root).
+    private let viewPlan: MountPlan?
     /// What this session's commands may still add to the workspace's disk.
     public let disk: DiskBudget
     /// The host uid and gid commands run as: an unprivileged pair of their own when toolhost is
@@ -115,17 +118,22 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         }
         let readOnly = profile.filesystem.readOnly.map(expand)
+        var owner = stat()
+        stat(workspace, &owner)
         // A protected path that does not exist yet (a workspace with no .git) is made as an empty
-        // folder, so that its read-only mount keeps commands from creating it themselves.
+        // folder, so that its read-only mount keeps commands from creating it themselves. It is the
+        // workspace owner's, as git_commit's repository made in it will be.
         for path in readOnly where writable.contains(where: { MountPlan.isUnder(path, $0) && path != $0 }) {
             var info = stat()
-            if lstat(path, &info) != 0 && errno == ENOENT { mkdir(path, 0o755) }
+            if lstat(path, &info) != 0 && errno == ENOENT && mkdir(path, 0o755) == 0 { chown(path, owner.st_uid, owner.st_gid) }
         }
-        func plan(withProc: Bool, owner: UserMapping? = nil) -> MountPlan {
+        let gitFolder = workspace + "/.git"
+        func plan(withProc: Bool, owner: UserMapping? = nil, view: Bool = false) -> MountPlan {
             MountPlan(
-                writable: writable, readOnly: readOnly,
+                writable: writable, readOnly: view ? readOnly.filter { $0 != gitFolder } : readOnly,
                 hidden: profile.filesystem.hidden.map(expand), readable: readable,
-                tmpSizeMB: min(profile.limits.memoryMB, 2048), withProc: withProc, owner: owner.map { ($0.uid, $0.gid) })
+                tmpSizeMB: min(profile.limits.memoryMB, 2048), withProc: withProc, owner: owner.map { ($0.uid, $0.gid) },
+                coverHostProc: view)
         }
 
         var flags = Namespaces.pid | Namespaces.ipc | Namespaces.uts
@@ -182,8 +190,6 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
         if root {
             // Commands must not be host root: they get an unprivileged uid of their own, and the
             // workspace is idmapped so what they write still belongs to its owner.
-            var owner = stat()
-            stat(workspace, &owner)
             do {
                 mapping = try UserMapping(workspaceOwner: (owner.st_uid, owner.st_gid))
             } catch {
@@ -199,12 +205,16 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
                 mountNamespaceFD = try Self.prepareMountNamespace(ConfinementHandle(flags: Namespaces.mount, plan: plan(withProc: false)))
             }
             callPlan = .procOnly
+            viewPlan = plan(withProc: false, owner: mapping, view: true)
         } else {
             // A mount namespace owned by another user namespace cannot be joined: build it per call.
             mountNamespaceFD = -1
             flags |= Namespaces.user | Namespaces.mount
             userMaps = ("0 \(getuid()) 1", "0 \(getgid()) 1")
             callPlan = plan(withProc: true)
+            viewPlan = nil
+            notes.append(
+                "WARNING: git_status, git_diff, git_commit and git_branch read and write the working tree as your own user, outside the sandbox's view (a view of its own needs toolhost to run as root): a symlink a command swaps in mid-call can lead them to any file you can read or write")
         }
         userMapping = mapping
         if netnsFD < 0 && profile.network == .loopback {
@@ -279,6 +289,20 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
 
     public func start(_ spec: ProcessSpec, logFile: String) throws -> BackgroundProcess {
         try Supervisor.startBackground(spec, logFile: logFile, confinement: handle)
+    }
+
+    public func makeConfinedThread() throws -> ConfinedThread? {
+        guard let viewPlan else { return nil }
+        let namespace: Int32
+        do {
+            namespace = try Self.prepareMountNamespace(ConfinementHandle(
+                flags: Namespaces.mount, idmapUser: userMapping?.idmapNamespace ?? -1, plan: viewPlan))
+        } catch let error as SandboxUnavailable {
+            throw SandboxUnavailable("the working tree's confined view cannot be made: \(error)")
+        }
+        defer { Glibc.close(namespace) }
+        let identity = hostIdentity
+        return try ConfinedThread(mountNamespace: namespace, uid: identity.uid, gid: identity.gid)
     }
 
     public func close() {

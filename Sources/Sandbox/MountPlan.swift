@@ -50,9 +50,11 @@ final class MountPlan: @unchecked Sendable {
     ///   - readable: folders shown read-only even where they lie in a hidden path (saved outputs).
     ///   - owner: with a user mapping, the writable folders are idmapped through it, and the
     ///     private home is given to the sandbox's root (an unprivileged host uid).
+    ///   - coverHostProc: cover every procfs of the host with an empty read-only folder, for a view
+    ///     that host threads enter: their /proc/self is toolhost's, whose magic links lead out.
     convenience init(
         writable: [String], readOnly: [String], hidden: [String], readable: [String] = [], tmpSizeMB: Int, withProc: Bool,
-        owner: (uid: UInt32, gid: UInt32)? = nil
+        owner: (uid: UInt32, gid: UInt32)? = nil, coverHostProc: Bool = false
     ) {
         var steps: [Step] = [.makePrivate]
         var slot = 0
@@ -82,6 +84,14 @@ final class MountPlan: @unchecked Sendable {
             }
         }
         steps.append(.readOnlyTree("/"))
+        if coverHostProc {
+            let covered = Self.procMounts().filter { path in
+                !Self.isUnder(path, "/tmp") && !hiddenFolders.contains { Self.isUnder(path, $0) }
+            }
+            for path in covered.sorted(by: { $0.count < $1.count }) where !covered.contains(where: { $0 != path && Self.isUnder(path, $0) }) {
+                steps.append(.tmpfs(path, options: "mode=0555,size=4k", flags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)))
+            }
+        }
         // Shallow first, so a hidden folder inside another is mounted on top of it.
         for path in hiddenFolders.sorted(by: { $0.count < $1.count }) {
             steps.append(.tmpfs(path, options: "mode=0755,size=1m", flags: UInt(MS_NOSUID | MS_NODEV)))
@@ -169,6 +179,39 @@ final class MountPlan: @unchecked Sendable {
         case .harden(_, let idmap): idmap ? "idmapping the workspace (nosuid, nodev)" : "making the workspace nosuid, nodev"
         case .chown(let target, _, _): "giving \(target) to the sandbox's user"
         }
+    }
+
+    /// Where procfs is mounted in toolhost's view (mountinfo's fifth field, octal escapes undone).
+    static func procMounts() -> [String] {
+        guard let text = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else { return ["/proc"] }
+        var found: [String] = []
+        for line in text.split(separator: "\n") {
+            let halves = line.components(separatedBy: " - ")
+            guard halves.count >= 2, halves[1].split(separator: " ").first == "proc" else { continue }
+            let fields = halves[0].split(separator: " ")
+            guard fields.count >= 5 else { continue }
+            found.append(unescapeMountinfo(String(fields[4])))
+        }
+        return found.isEmpty ? ["/proc"] : found
+    }
+
+    /// mountinfo writes space, tab, newline and backslash as three octal digits after a backslash.
+    private static func unescapeMountinfo(_ field: String) -> String {
+        var bytes: [UInt8] = []
+        let raw = Array(field.utf8)
+        var index = 0
+        while index < raw.count {
+            if raw[index] == UInt8(ascii: "\\"), index + 4 <= raw.count,
+                let value = UInt8(String(decoding: raw[(index + 1)..<(index + 4)], as: UTF8.self), radix: 8)
+            {
+                bytes.append(value)
+                index += 4
+            } else {
+                bytes.append(raw[index])
+                index += 1
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func isUnder(_ path: String, _ folder: String) -> Bool {

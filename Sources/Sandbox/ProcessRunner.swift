@@ -94,6 +94,10 @@ public protocol ProcessRunner: Sendable {
     func run(_ spec: ProcessSpec) async throws -> ProcessOutcome
     /// Starts a long-lived process whose output goes to `logFile`; it runs until stopped.
     func start(_ spec: ProcessSpec, logFile: String) throws -> BackgroundProcess
+    /// A thread that sees the workspace as this runner's commands do (see `ConfinedThread`), for
+    /// host code whose library resolves workspace paths itself; nil when the runner has no such
+    /// view (unconfined, or toolhost not root), which its notes or confinement say loudly.
+    func makeConfinedThread() throws -> ConfinedThread?
     /// Releases what the runner holds for its session (cgroups); called when the session ends.
     func close()
     /// The confinement rules a failed command most likely ran into, each with the way forward.

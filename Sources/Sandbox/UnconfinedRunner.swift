@@ -26,6 +26,9 @@ public struct UnconfinedRunner: ProcessRunner {
         try Supervisor.startBackground(spec, logFile: logFile, confinement: nil)
     }
 
+    /// Nothing is confined here, git's working-tree calls included.
+    public func makeConfinedThread() throws -> ConfinedThread? { nil }
+
     public func close() {}
 
     public func denials(output: String, exitCode: Int32?, signal: Int32?) -> [String] { [] }

@@ -110,6 +110,15 @@ int csandbox_new_netns(void);
 /// the host can accept the namespace's connections. Call it on a thread of its own that ends afterwards.
 int csandbox_listen_in_netns(int netns_fd, unsigned short port);
 
+/// Moves the calling thread, and only it, into the mount namespace `mntns_fd` (a file system of its
+/// own first, so the process's other threads keep theirs) and makes it `uid`/`gid` with no
+/// supplementary groups and no capabilities, by raw system calls that change this thread's
+/// credentials alone (glibc's wrappers would change every thread's). Last, a seccomp filter on this
+/// thread alone refuses (EPERM) every way to start a thread or process, which would inherit the
+/// view and the uid, and every change of namespace, mount or credential: the thread keeps this
+/// view until it ends, and nothing else gets it. Returns 0 or -errno.
+int csandbox_enter_view(int mntns_fd, unsigned int uid, unsigned int gid);
+
 /// accept4 with SOCK_CLOEXEC (not visible to Swift through Glibc): a socket, or -errno.
 int csandbox_accept(int fd);
 

@@ -14,6 +14,7 @@ struct GitCommitTool: Tool {
         // The repository is made here, on the host: the sandbox cannot create .git itself.
         let created = await session.hasNoRepository
         if created { try await session.createRepository() }
+        let identity = try await session.commitIdentity()
         return try await session.withRepository { repository in
             let head = try repository.head()
             guard head.branch != nil else {
@@ -30,7 +31,7 @@ struct GitCommitTool: Tool {
                 }
             }
             try repository.stage(paths)
-            guard let commit = try repository.commit(message: message, fallback: (session.gitPolicy.identityName, session.gitPolicy.identityEmail)) else {
+            guard let commit = try repository.commit(message: message, as: identity) else {
                 throw ToolError("nothing to commit: the working tree matches the last commit. git_status shows what changed.")
             }
             let left = try repository.status().allPaths

@@ -4,7 +4,7 @@ struct GitPushTool: Tool {
 
     func run(_ arguments: Arguments, in session: Session) async throws -> ToolResult {
         let snapshot = await session.gitSnapshot
-        return try await session.withRepository { repository in
+        return try await session.withHostRepository { repository in
             let head = try repository.head()
             guard let branch = arguments.optionalString("branch") ?? head.branch else {
                 throw ToolError("HEAD is detached and no branch was given: create one with git_branch, commit, then push it")

@@ -271,9 +271,17 @@ final class Repository {
         try check(git_index_write(index), "git_index_write")
     }
 
-    /// Commits the index on HEAD. Returns the new commit and the paths it changed; nil when the
-    /// index holds exactly HEAD's tree (nothing to commit).
-    func commit(message: String, fallback identity: (name: String, email: String)) throws -> (sha: String, paths: [String])? {
+    /// The identity git would commit as (the repository's config, then the user's), or nil when none is set.
+    func defaultIdentity() -> (name: String, email: String)? {
+        var signature: UnsafeMutablePointer<git_signature>?
+        guard git_signature_default(&signature, pointer) == 0, let signature else { return nil }
+        defer { git_signature_free(signature) }
+        return (String(cString: signature.pointee.name), String(cString: signature.pointee.email))
+    }
+
+    /// Commits the index on HEAD as `identity`. Returns the new commit and the paths it changed;
+    /// nil when the index holds exactly HEAD's tree (nothing to commit).
+    func commit(message: String, as identity: (name: String, email: String)) throws -> (sha: String, paths: [String])? {
         let index = try freshIndex()
         defer { git_index_free(index) }
         var treeID = git_oid()
@@ -299,9 +307,7 @@ final class Repository {
         if parentTree == nil && git_tree_entrycount(tree) == 0 { return nil }  // a first commit of nothing
 
         var signature: UnsafeMutablePointer<git_signature>?
-        if git_signature_default(&signature, pointer) < 0 {
-            try check(git_signature_now(&signature, identity.name, identity.email), "git_signature_now")
-        }
+        try check(git_signature_now(&signature, identity.name, identity.email), "git_signature_now")
         defer { git_signature_free(signature) }
         var commitID = git_oid()
         var parents: [OpaquePointer?] = parent.map { [$0] } ?? []

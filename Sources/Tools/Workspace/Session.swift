@@ -103,15 +103,43 @@ public actor Session {
         return [folder + "/outputs/" + session, folder + "/background/" + session]
     }
 
-    /// The workspace's repository, opened once: libgit2 then keeps its config, index and objects
-    /// between calls (and notices changes on disk itself). Git calls run one at a time, here.
-    private var repository: Repository?
+    /// The workspace's repository as the host opens it, once: for the trust checks and for what
+    /// touches `.git` alone (HEAD, remotes, push). It never reads the working tree.
+    private var hostRepository: Repository?
+    /// Where the calls that touch the working tree run; made on first use.
+    private var workingTreeSide: WorkingTree?
     /// The repository as it was before any command ran: what every git call is checked against.
     public private(set) var gitSnapshot: GitSnapshot
 
-    /// Runs `body` on the workspace's repository, serialized with the session's other git calls,
-    /// once the repository is checked to be the one the session started with.
-    func withRepository<T: Sendable>(_ body: @Sendable (Repository) throws -> T) throws -> T {
+    private func workingTree() throws -> WorkingTree {
+        if let workingTreeSide { return workingTreeSide }
+        let made = WorkingTree(root: workspace.root, thread: try runner.makeConfinedThread())
+        workingTreeSide = made
+        return made
+    }
+
+    /// Runs `body` on the working tree's repository (see `WorkingTree`: in the sandbox's view when
+    /// the runner has one), serialized with the session's other working-tree calls, once the
+    /// repository is checked to be the one the session started with.
+    func withRepository<T: Sendable>(_ body: @escaping @Sendable (Repository) throws -> T) async throws -> T {
+        try checkedHostRepository()
+        return try await workingTree().run(body)
+    }
+
+    /// Runs `body` on the host's handle of the repository, for calls that touch `.git` alone
+    /// (refs, remotes, push with the host's credentials), once the repository is checked.
+    func withHostRepository<T: Sendable>(_ body: @Sendable (Repository) throws -> T) throws -> T {
+        try body(checkedHostRepository())
+    }
+
+    /// Who commits: the repository's (or the host user's global) identity, read on the host,
+    /// else the policy's fallback.
+    func commitIdentity() throws -> (name: String, email: String) {
+        try checkedHostRepository().defaultIdentity() ?? (gitPolicy.identityName, gitPolicy.identityEmail)
+    }
+
+    @discardableResult
+    private func checkedHostRepository() throws -> Repository {
         guard gitSnapshot.identity != nil else {
             if GitSnapshot.gitEntry(in: workspace) != nil {
                 throw ToolError(
@@ -119,20 +147,23 @@ public actor Session {
             }
             throw ToolError("the workspace \(workspace.root) is not a git repository yet: git_commit creates one (branch main) with your first commit")
         }
-        if repository == nil { repository = try Repository(root: workspace.root) }
-        if let refusal = gitSnapshot.refusal(for: repository!, in: workspace) {
-            repository = nil
+        if hostRepository == nil { hostRepository = try Repository(root: workspace.root) }
+        if let refusal = gitSnapshot.refusal(for: hostRepository!, in: workspace) {
+            hostRepository = nil
             throw ToolError("refusing to use the repository: \(refusal). toolhost trusts only the repository the session started with; nothing was read or written.")
         }
-        return try body(repository!)
+        return hostRepository!
     }
 
     /// Whether the workspace has no repository yet (and none appeared since the session started).
     var hasNoRepository: Bool { gitSnapshot.identity == nil && GitSnapshot.gitEntry(in: workspace) == nil }
 
-    /// Creates the workspace's repository on the host (branch main); the session then trusts it.
-    func createRepository() throws {
-        try Repository.create(at: workspace.root)
+    /// Creates the workspace's repository (branch main) where working-tree calls run, in the
+    /// `.git` placeholder commands cannot write; the session then trusts it.
+    func createRepository() async throws {
+        let root = workspace.root
+        try await workingTree().perform { try Repository.create(at: root) }
+        await workingTreeSide?.forget()
         gitSnapshot = GitSnapshot.take(of: workspace)
     }
 
@@ -227,6 +258,8 @@ public actor Session {
         browser = nil
         for job in background.values { job.process.stop() }
         background = [:]
+        workingTreeSide?.stop()
+        workingTreeSide = nil
         runner.close()
         for made in profileRunners.values { made.close() }
         profileRunners = [:]
