@@ -147,7 +147,10 @@ public struct ToolHTTPServer: Sendable {
         default:
             break
         }
-        guard request.headers[.contentType]?.lowercased().contains("application/json") == true else {
+        // The media type itself, not a substring: `text/plain;application/json` is a "simple" type a
+        // web page may send cross-origin without asking first.
+        let mediaType = request.headers[.contentType]?.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first
+        guard mediaType?.trimmingCharacters(in: .whitespaces).lowercased() == "application/json" else {
             return refuse(415, "Unsupported Media Type: send the JSON-RPC message as Content-Type: application/json\n")
         }
         let accept = request.headers[.accept]?.lowercased() ?? "*/*"
@@ -254,7 +257,9 @@ public struct ToolHTTPServer: Sendable {
         if options.isLoopback, let authority = request.head.authority, !allowed.contains(Self.hostName(authority)) {
             return "Host \(authority) is not this server's name"
         }
-        if let origin = request.headers[.origin], origin != "null" {
+        // "null" is what a sandboxed frame, a file:// page or a redirected request sends: a web page all the same.
+        if request.headers[.origin] == "null" { return "Origin null (a sandboxed or opaque web page) may not call this server" }
+        if let origin = request.headers[.origin] {
             let host = URL(string: origin)?.host.map { $0.contains(":") ? "[\($0)]" : $0 } ?? origin
             if !allowed.contains(host.lowercased()) { return "Origin \(origin) may not call this server" }
         }

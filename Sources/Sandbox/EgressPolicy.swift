@@ -61,6 +61,11 @@ public struct EgressPolicy: Sendable, Equatable {
         public let variable: String
         /// The host's variable holding the real value.
         public let from: String
+        /// The one request header whose dummy is replaced (`Authorization` unless the profile says).
+        public var header: String = "Authorization"
+        /// Whether the host also gets the real value over plain http (`insecure_http`), where anyone
+        /// on the path reads it; otherwise only inside TLS.
+        public var insecureHTTP: Bool = false
     }
 
     public var allow: [Rule]
@@ -130,9 +135,28 @@ struct IPAddress: Equatable {
         Array(bytes[0..<12]) == Array(repeating: 0, count: 10) + [0xff, 0xff] ? Array(bytes[12...]) : nil
     }
 
-    /// The IPv4 address inside a mapped or a NAT64 (64:ff9b::/96) one.
+    /// The IPv4 address of a mapped or a NAT64 (64:ff9b::/96) one: where a connection to it goes.
     var v4: [UInt8]? {
         mappedV4 ?? (Array(bytes[0..<12]) == [0, 0x64, 0xff, 0x9b] + Array(repeating: 0, count: 8) ? Array(bytes[12...]) : nil)
+    }
+
+    /// Every IPv4 address this one carries by a transition scheme: mapped (::ffff:0:0/96), SIIT
+    /// (::ffff:0:0:0/96), compatible (::/96), NAT64 (64:ff9b::/96 and 64:ff9b:1::/48), 6to4
+    /// (2002::/16) and Teredo (2001::/32: its server, and its client with the bits flipped).
+    var embeddedV4: [[UInt8]] {
+        let zeros = { (count: Int) in Array(repeating: UInt8(0), count: count) }
+        let last = Array(bytes[12...])
+        var found: [[UInt8]] = []
+        if let v4 { found.append(v4) }
+        if Array(bytes[0..<12]) == zeros(8) + [0xff, 0xff, 0, 0] { found.append(last) }
+        if Array(bytes[0..<12]) == zeros(12) { found.append(last) }
+        if Array(bytes[0..<6]) == [0, 0x64, 0xff, 0x9b, 0, 1] { found.append(last) }
+        if bytes[0] == 0x20 && bytes[1] == 0x02 { found.append(Array(bytes[2..<6])) }
+        if Array(bytes[0..<4]) == [0x20, 0x01, 0, 0] {
+            found.append(Array(bytes[4..<8]))
+            found.append(last.map { $0 ^ 0xff })
+        }
+        return found
     }
 
     var text: String {
@@ -147,20 +171,27 @@ struct IPAddress: Equatable {
     /// Loopback, private, shared (CGNAT), link-local, multicast, reserved or unspecified: the
     /// host's own side of the network, which a sandboxed command reaches only when a rule names it.
     var isInternal: Bool {
-        if let a = v4 {
-            switch (a[0], a[1]) {
-            case (0, _), (10, _), (127, _), (169, 254), (192, 168), (198, 18), (198, 19): return true
-            case (100, 64...127), (172, 16...31): return true
-            case (192, 0) where a[2] == 0: return true
-            case (224...255, _): return true
-            default: return false
-            }
-        }
+        if let v4 { return Self.isInternalV4(v4) }
+        if embeddedV4.contains(where: Self.isInternalV4) { return true }
         if bytes == Array(repeating: 0, count: 16) || bytes == Array(repeating: 0, count: 15) + [1] { return true }
+        if Array(bytes[0..<12]) == Array(repeating: 0, count: 12) { return true }  // ::/96, IPv4-compatible (deprecated)
         if bytes[0] & 0xfe == 0xfc { return true }  // fc00::/7 unique local
         if bytes[0] == 0xfe && bytes[1] & 0xc0 == 0x80 { return true }  // fe80::/10 link-local
+        if bytes[0] == 0xfe && bytes[1] & 0xc0 == 0xc0 { return true }  // fec0::/10 site-local (deprecated)
         if bytes[0] == 0xff { return true }  // multicast
+        if Array(bytes[0..<8]) == [0x01, 0, 0, 0, 0, 0, 0, 0] { return true }  // 100::/64 discard
+        if Array(bytes[0..<4]) == [0x20, 0x01, 0x0d, 0xb8] { return true }  // 2001:db8::/32 documentation
         return false
+    }
+
+    private static func isInternalV4(_ a: [UInt8]) -> Bool {
+        switch (a[0], a[1]) {
+        case (0, _), (10, _), (127, _), (169, 254), (192, 168), (198, 18), (198, 19): return true
+        case (100, 64...127), (172, 16...31): return true
+        case (192, 0) where a[2] == 0: return true
+        case (224...255, _): return true
+        default: return false
+        }
     }
 }
 

@@ -39,6 +39,8 @@ public final class EgressProxy: @unchecked Sendable {
     typealias Swap = (secret: EgressPolicy.Secret, dummy: String, real: String)
     /// One per secret.
     let dummies: [Swap]
+    /// Every real secret's forms beside its dummy's, for scrubbing what hosts send back.
+    private let scrubPairs: [(find: [UInt8], replace: [UInt8])]
     /// The session's CA, when the policy has secrets (see `broker`).
     private let authority: OpaquePointer?
     /// The CA certificate in PEM, for the sandbox's trust store; nil when no secret needs one.
@@ -63,8 +65,10 @@ public final class EgressProxy: @unchecked Sendable {
         log = logPath.map { Glibc.open($0, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600) } ?? -1
         self.resolve = resolve
         dummies = policy.secrets.map { secret in
-            (secret, "toolhost-dummy-" + (0..<12).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }.joined(), secrets[secret.from] ?? "")
+            let real = secrets[secret.from] ?? ""
+            return (secret, Self.dummy(as: real.utf8.count), real)
         }
+        scrubPairs = dummies.flatMap { SecretForms.pairs(real: $0.real, dummy: $0.dummy) }.sorted { $0.find.count > $1.find.count }
         if policy.secrets.isEmpty {
             authority = nil
             authorityPEM = nil
@@ -80,6 +84,14 @@ public final class EgressProxy: @unchecked Sendable {
         let thread = Thread { [self] in acceptLoop() }
         thread.name = "toolhost-egress"
         thread.start()
+    }
+
+    /// A random stand-in as long as the real value (so a scrubbed body keeps its length), marked as
+    /// toolhost's where there is room; never shorter than 24 characters.
+    static func dummy(as length: Int) -> String {
+        let random = (0..<max(length, 24)).map { _ in String("0123456789abcdef".randomElement()!) }.joined()
+        let marked = "toolhost-dummy-" + random
+        return String(marked.prefix(max(length, 24)))
     }
 
     /// The variables commands get: the proxy, and each secret's dummy.
@@ -158,6 +170,10 @@ public final class EgressProxy: @unchecked Sendable {
         case let rule where rule.hasPrefix("internal address"):
             how = "a name never leads to the host's own network; add the address itself (\(decision.address ?? "?")) to egress.allow if it must be reached"
         case let rule where rule.hasPrefix("max_bytes"): how = "raise egress.max_bytes, or move less"
+        case let rule where rule.hasPrefix("malformed"):
+            how = "the proxy reads requests strictly (RFC 9112): CRLF line ends, one Host that matches the target, a host name of a-z, 0-9, '.' and '-' only"
+        case let rule where Self.echoingMethods.contains(where: { rule.hasPrefix($0) }):
+            how = "the proxy never sends it, since its answer would carry the request's credentials back"
         case let rule where rule.hasPrefix("TLS to the host"):
             how = "toolhost opens this host's TLS to put in its secret and could not check its certificate; give toolhost the host's CA in SSL_CERT_FILE"
         default: how = "add \"\(decision.host)\" to egress.allow in the profile if the task needs it"
@@ -184,31 +200,47 @@ public final class EgressProxy: @unchecked Sendable {
         Glibc.close(listener)
     }
 
+    /// Connections served at once, at most; more wait for none of them (503).
+    static let connectionCap = 64
+    private var connections = 0
+
     private func serve(_ client: Int32) {
-        Self.setTimeout(client, SO_RCVTIMEO, seconds: 30)
-        guard let (head, rest) = Self.readHead(SocketStream(fd: client)) else { return }
-        Self.setTimeout(client, SO_RCVTIMEO, seconds: 0)
-        var lines = head.components(separatedBy: "\r\n")
-        let parts = lines.removeFirst().split(separator: " ", omittingEmptySubsequences: true).map(String.init)
-        guard parts.count == 3, let target = Target(method: parts[0], target: parts[1]) else {
-            return respond(client, 400, "Bad Request", "toolhost's egress proxy takes absolute http:// URLs and CONNECT host:port.\n")
+        let admitted = lock.withLock {
+            guard connections < Self.connectionCap else { return false }
+            connections += 1
+            return true
         }
-        let method = parts[0].uppercased()
+        guard admitted else {
+            return respond(client, 503, "Service Unavailable", "toolhost's egress proxy: \(Self.connectionCap) connections are open already; retry when one ends.\n", extra: "Retry-After: 1")
+        }
+        defer { lock.withLock { connections -= 1 } }
+        // The whole head must come within the deadline, however slowly it trickles.
+        guard let (bytes, rest) = Self.readHead(SocketStream(fd: client), within: .seconds(30)) else { return }
+        Self.setTimeout(client, SO_RCVTIMEO, seconds: 0)
+        let head: RequestHead, authority: Authority, path: String
+        do {
+            head = try RequestHead.parse(bytes)
+            (authority, path) = try Self.target(of: head)
+        } catch {
+            return refuseMalformed(client, method: Self.methodForLog(bytes), error)
+        }
+        let method = head.method
         func refuse(_ rule: String, address: String? = nil) {
-            let decision = record(Decision(method: method, host: target.host, port: target.port, allowed: false, rule: rule, address: address))
+            let decision = record(Decision(method: method, host: authority.host, port: authority.port, allowed: false, rule: rule, address: address))
             respond(client, 403, "Forbidden", explain(decision) + "\n", extra: "X-Toolhost-Blocked: \(rule); profile=\(profile)")
         }
         if let cap = policy.maxBytes, lock.withLock({ moved >= cap }) { return refuse("max_bytes = \(cap)") }
-        let verdict = policy.decide(method: method, host: target.host, port: target.port)
+        if Self.echoingMethods.contains(method.uppercased()) { return refuse("\(method) (it echoes the request, secrets included)") }
+        let verdict = policy.decide(method: method, host: authority.host, port: authority.port)
         guard case .allowed(let rule, let addressRule) = verdict else {
             if case .denied(let rule) = verdict { refuse(rule) }
             return
         }
-        let name = EgressPolicy.normalized(target.host)
-        let addresses = IPAddress(name).map { [$0] } ?? resolve(name)
+        // The name resolved is the name matched, byte for byte (see `Authority`).
+        let addresses = IPAddress(authority.host).map { [$0] } ?? resolve(authority.host)
         guard !addresses.isEmpty else {
-            _ = record(Decision(method: method, host: target.host, port: target.port, allowed: false, rule: "no such host", address: nil))
-            return respond(client, 502, "Bad Gateway", "toolhost's egress proxy: \(target.host) does not resolve.\n")
+            _ = record(Decision(method: method, host: authority.host, port: authority.port, allowed: false, rule: "no such host", address: nil))
+            return respond(client, 502, "Bad Gateway", "toolhost's egress proxy: \(authority.host) does not resolve.\n")
         }
         // A name may resolve to internal and public addresses at once: only the public ones are tried.
         let usable = addresses.filter { addressRule || !$0.isInternal }
@@ -217,60 +249,182 @@ public final class EgressProxy: @unchecked Sendable {
         // left one connection open, and could crash when the second attempt failed.
         var connected: (Int32, IPAddress)?
         for address in usable {
-            if let fd = Self.connect(address, port: target.port) {
+            if let fd = Self.connect(address, port: authority.port) {
                 connected = (fd, address)
                 break
             }
         }
         guard let (upstream, address) = connected else {
-            _ = record(Decision(method: method, host: target.host, port: target.port, allowed: false, rule: "unreachable", address: usable[0].text))
-            return respond(client, 502, "Bad Gateway", "toolhost's egress proxy: \(target.host):\(target.port) does not answer.\n")
+            _ = record(Decision(method: method, host: authority.host, port: authority.port, allowed: false, rule: "unreachable", address: usable[0].text))
+            return respond(client, 502, "Bad Gateway", "toolhost's egress proxy: \(authority.host):\(authority.port) does not answer.\n")
         }
         defer { Glibc.close(upstream) }
-        let swaps = dummies.filter { $0.secret.host.matches(host: name, port: target.port) && !$0.real.isEmpty }
+        let tunnel = method == "CONNECT"
+        // Plain http carries a secret only where the profile says the host may have it in the clear.
+        let swaps = dummies.filter { $0.secret.host.matches(host: authority.host, port: authority.port) && !$0.real.isEmpty && (tunnel || $0.secret.insecureHTTP) }
         _ = record(Decision(
-            method: method, host: target.host, port: target.port, allowed: true, rule: rule, address: address.text, secrets: swaps.map(\.secret.variable)))
+            method: method, host: authority.host, port: authority.port, allowed: true, rule: rule, address: address.text, secrets: swaps.map(\.secret.variable)))
         let command = SocketStream(fd: client), real = SocketStream(fd: upstream)
-        if method == "CONNECT" {
-            if let authority, !swaps.isEmpty {
-                return broker(command, real, host: name, port: target.port, early: rest, swaps: swaps, authority: authority)
+        guard tunnel else {
+            return forward(head, path: path, authority: authority, swaps: swaps, early: rest, from: command, to: real) {
+                refuse("max_bytes = \(policy.maxBytes ?? 0)")
             }
-            guard command.write(Self.established[...]) else { return }
-            if !rest.isEmpty && !real.write(rest[...]) { return }
-        } else {
-            guard real.write((Self.upstreamHead(method + " " + target.path + " " + parts[2], lines, swaps: swaps) + rest)[...]) else { return }
         }
+        if let key = self.authority, !swaps.isEmpty {
+            return broker(command, real, target: authority, early: rest, swaps: swaps, authorityKey: key)
+        }
+        guard command.write(Self.established[...]) else { return }
+        if !rest.isEmpty && !(real.write(rest[...]) && charge(rest.count)) { return }
         relay(command, real)
     }
 
+    /// Methods whose answer is the request itself: refused, since the request may carry a real secret.
+    static let echoingMethods: Set<String> = ["TRACE", "TRACK"]
+
     private static let established = Array("HTTP/1.1 200 Connection established\r\n\r\n".utf8)
 
-    /// A request head as it goes to the host: origin form, no hop-by-hop headers, one request per
-    /// connection (so every request's head passes here), each bound secret's dummy replaced.
-    private static func upstreamHead(_ requestLine: String, _ lines: [String], swaps: [Swap]) -> [UInt8] {
-        let kept = lines.filter { line in
-            let lower = line.lowercased()
-            return !line.isEmpty && !lower.hasPrefix("proxy-") && !lower.hasPrefix("connection:") && !lower.hasPrefix("keep-alive:")
+    /// Where a request goes: CONNECT's authority, or an absolute http:// URL's, with the path in
+    /// origin form; a Host header, when there is one, must name the same authority.
+    static func target(of head: RequestHead) throws(RequestHead.Malformed) -> (Authority, String) {
+        let authority: Authority, path: String
+        if head.method == "CONNECT" {
+            authority = try Authority.parse(head.target, defaultPort: nil)
+            path = ""
+        } else {
+            guard head.target.lowercased().hasPrefix("http://") else {
+                throw .init("the target is not an absolute http:// URL (https goes through CONNECT)")
+            }
+            let rest = head.target.dropFirst("http://".count)
+            guard !rest.contains("#") else { throw .init("a fragment (#) in the target") }
+            let end = rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex
+            authority = try Authority.parse(String(rest[..<end]), defaultPort: 80)
+            let tail = rest[end...]
+            path = tail.isEmpty ? "/" : tail.hasPrefix("?") ? "/" + tail : String(tail)
         }
-        var text = ([requestLine] + kept + ["Connection: close", "", ""]).joined(separator: "\r\n")
-        for (_, dummy, real) in swaps { text = text.replacingOccurrences(of: dummy, with: real) }
-        return Array(text.utf8)
+        if let host = head.values("Host").first, !authority.isNamed(by: host) {
+            throw .init("the Host header '\(Authority.visible(Substring(host)))' names another host than the target's \(authority.hostHeader)")
+        }
+        return (authority, path)
+    }
+
+    /// A request that cannot be read one way only: 400, and the decision kept like any other.
+    private func refuseMalformed(_ client: Int32, method: String, _ error: RequestHead.Malformed) {
+        refuseMalformed(client, method: method, error, over: SocketStream(fd: client))
+    }
+
+    private func refuseMalformed(_ client: Int32, method: String, _ error: RequestHead.Malformed, over stream: some ByteStream) {
+        let rule = "malformed request (\(error))"
+        _ = record(Decision(method: method, host: "-", port: 0, allowed: false, rule: rule, address: nil))
+        respond(stream, 400, "Bad Request",
+                "toolhost's egress proxy refused the request: \(error). It reads requests strictly (RFC 9112): CRLF line ends, one Host that matches the target, a host name of a-z, 0-9, '.' and '-' only.\n",
+                extra: "X-Toolhost-Blocked: \(rule); profile=\(profile)")
+    }
+
+    /// The method as far as it can be read, for the log of a malformed request.
+    private static func methodForLog(_ bytes: [UInt8]) -> String {
+        let word = bytes.prefix { RequestHead.isTokenByte($0) }.prefix(16)
+        return word.isEmpty ? "?" : String(decoding: word, as: UTF8.self)
+    }
+
+    /// The head the host gets, written from the parsed fields: origin form, the Host the proxy
+    /// checked, no hop-by-hop field (nor one that Connection names), `Connection: close` (one
+    /// request per connection), and each bound secret's dummy replaced in its own header only.
+    /// A request carrying a secret asks for no compression, so a reflection stays scrubbable.
+    static func upstreamHead(_ head: RequestHead, path: String, authority: Authority, swaps: [Swap]) -> [UInt8] {
+        let named = Set(head.values("Connection").flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+        var lines = ["\(head.method) \(path) HTTP/1.1", "Host: \(authority.hostHeader)"]
+        for field in head.fields {
+            let name = field.name.lowercased()
+            if hopByHop.contains(name) || name.hasPrefix("proxy-") || named.contains(name) { continue }
+            if !swaps.isEmpty && name == "accept-encoding" { continue }
+            var value = field.value
+            for (secret, dummy, real) in swaps where secret.header.lowercased() == name {
+                value = value.replacingOccurrences(of: dummy, with: real)
+            }
+            lines.append("\(field.name): \(value)")
+        }
+        return Array((lines + ["Connection: close", "", ""]).joined(separator: "\r\n").utf8)
+    }
+
+    private static let hopByHop: Set<String> = ["host", "connection", "keep-alive", "te", "trailer", "upgrade"]
+
+    /// One request to the host: the proxy's own head, then exactly the body the head frames (what
+    /// comes after it is dropped), while the answer flows back scrubbed of every real secret.
+    /// `overCap` answers instead when the head alone would take the session past max_bytes.
+    private func forward(
+        _ head: RequestHead, path: String, authority: Authority, swaps: [Swap], early: [UInt8], from client: some ByteStream,
+        to upstream: some ByteStream, overCap: () -> Void
+    ) {
+        let outgoing = Self.upstreamHead(head, path: path, authority: authority, swaps: swaps)
+        let fits = lock.withLock {
+            guard policy.maxBytes.map({ moved + outgoing.count <= $0 }) ?? true else { return false }
+            moved += outgoing.count
+            return true
+        }
+        guard fits else { return overCap() }
+        guard upstream.write(outgoing[...]) else { return }
+        var body = BodyReader((try? head.framing()) ?? .none)
+        var scrubber = SecretScrubber(pairs: scrubPairs)
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        var pendingBody = early
+        var reading = !body.isDone
+        while true {
+            if !pendingBody.isEmpty {
+                guard let taken = try? body.take(pendingBody[...]) else { return }
+                guard upstream.write(pendingBody[..<taken]), charge(taken) else { return }
+                pendingBody = []
+                if body.isDone { reading = false }
+            }
+            var fds = [pollfd(fd: upstream.fd, events: Int16(POLLIN), revents: upstream.buffered ? Int16(POLLIN) : 0)]
+            if reading { fds.append(pollfd(fd: client.fd, events: Int16(POLLIN), revents: client.buffered ? Int16(POLLIN) : 0)) }
+            if !fds.contains(where: { $0.revents != 0 }) {
+                let ready = poll(&fds, nfds_t(fds.count), 300_000)
+                if ready < 0 && errno == EINTR { continue }
+                guard ready > 0 else { return }
+            }
+            if fds.count > 1 && fds[1].revents != 0 {
+                let count = client.read(into: &buffer)
+                if count <= 0 { reading = false } else { pendingBody = Array(buffer[0..<count]) }
+            }
+            if fds[0].revents != 0 {
+                let count = upstream.read(into: &buffer)
+                if count <= 0 {
+                    let tail = scrubber.finish()
+                    _ = client.write(tail[...])
+                    client.closeWrite()
+                    return
+                }
+                guard charge(count) else { return }
+                let clean = scrubber.feed(buffer[0..<count])
+                guard client.write(clean[...]) else { return }
+            }
+        }
+    }
+
+
+    /// Counts bytes moved either way; false once the session is past its cap.
+    private func charge(_ count: Int) -> Bool {
+        lock.withLock {
+            moved += count
+            return policy.maxBytes.map { moved <= $0 } ?? true
+        }
     }
 
     /// A tunnel to a host a secret is bound to, opened: TLS to the real host first (checked against
     /// the host's trust store, so a failure is still a plain 502), then the command's TLS with a
-    /// certificate from the session's CA, then one request whose head gets the real value.
+    /// certificate from the session's CA, then one request, whose Host must be the tunnel's host,
+    /// forwarded like a plain one.
     private func broker(
-        _ command: SocketStream, _ real: SocketStream, host: String, port: Int, early: [UInt8], swaps: [Swap],
-        authority: OpaquePointer
+        _ command: SocketStream, _ real: SocketStream, target: Authority, early: [UInt8], swaps: [Swap], authorityKey authority: OpaquePointer
     ) {
         // A client that sends its handshake before the tunnel is up is not one the proxy can open.
         guard early.isEmpty else { return respond(command.fd, 400, "Bad Request", "toolhost's egress proxy: wait for the CONNECT's answer before the TLS handshake.\n") }
+        let host = target.host
         var error = [CChar](repeating: 0, count: 512)
         Self.setTimeout(real.fd, SO_RCVTIMEO, seconds: 30)
         guard let outer = ctls_connect(authority, real.fd, host, &error, error.count) else {
             let reason = String(characters: error)
-            _ = record(Decision(method: "CONNECT", host: host, port: port, allowed: false, rule: reason, address: nil))
+            _ = record(Decision(method: "CONNECT", host: host, port: target.port, allowed: false, rule: reason, address: nil))
             return respond(command.fd, 502, "Bad Gateway", "toolhost's egress proxy: \(reason) (\(host)). The proxy trusts the system's CAs and toolhost's SSL_CERT_FILE.\n")
         }
         defer { ctls_free(outer) }
@@ -279,34 +433,29 @@ public final class EgressProxy: @unchecked Sendable {
         guard let inner = ctls_accept(authority, command.fd, host, &error, error.count) else { return }
         defer { ctls_free(inner) }
         let secured = TLSStream(fd: command.fd, tls: inner), upstream = TLSStream(fd: real.fd, tls: outer)
-        guard let (head, rest) = Self.readHead(secured) else { return }
+        guard let (bytes, rest) = Self.readHead(secured, within: .seconds(30)) else { return }
         Self.setTimeout(command.fd, SO_RCVTIMEO, seconds: 0)
-        var lines = head.components(separatedBy: "\r\n")
-        let requestLine = lines.removeFirst()
-        guard upstream.write((Self.upstreamHead(requestLine, lines, swaps: swaps) + rest)[...]) else { return }
-        relay(secured, upstream)
-    }
-
-    /// Where a request goes: CONNECT's host:port, or an absolute http:// URL's host, port and path.
-    private struct Target {
-        let host: String
-        let port: Int
-        let path: String
-
-        init?(method: String, target: String) {
-            if method.uppercased() == "CONNECT" {
-                guard let colon = target.lastIndex(of: ":"), let port = Int(target[target.index(after: colon)...]), (1...65535).contains(port) else { return nil }
-                host = String(target[..<colon])
-                self.port = port
-                path = ""
-            } else {
-                guard target.lowercased().hasPrefix("http://"), let url = URLComponents(string: target), let host = url.host, !host.isEmpty else { return nil }
-                self.host = host
-                port = url.port ?? 80
-                let query = url.percentEncodedQuery.map { "?" + $0 } ?? ""
-                path = (url.percentEncodedPath.isEmpty ? "/" : url.percentEncodedPath) + query
+        let head: RequestHead
+        do throws(RequestHead.Malformed) {
+            head = try RequestHead.parse(bytes)
+            guard head.target.hasPrefix("/") else { throw RequestHead.Malformed("inside a tunnel the target must be a path") }
+            // The real value goes only to the host it is for: a Host naming another tenant of the
+            // same front end (domain fronting) gets nothing.
+            guard let named = head.values("Host").first, target.isNamed(by: named) else {
+                throw RequestHead.Malformed("the Host header inside the tunnel must be the tunnel's host \(target.hostHeader)")
             }
-            guard !host.isEmpty else { return nil }
+        } catch {
+            return refuseMalformed(command.fd, method: Self.methodForLog(bytes), error, over: secured)
+        }
+        if Self.echoingMethods.contains(head.method.uppercased()) {
+            let rule = "\(head.method) (it echoes the request, secrets included)"
+            let decision = record(Decision(method: head.method, host: host, port: target.port, allowed: false, rule: rule, address: nil))
+            return respond(secured, 403, "Forbidden", explain(decision) + "\n", extra: "X-Toolhost-Blocked: \(rule); profile=\(profile)")
+        }
+        forward(head, path: head.target, authority: target, swaps: swaps, early: rest, from: secured, to: upstream) {
+            let rule = "max_bytes = \(policy.maxBytes ?? 0)"
+            let decision = record(Decision(method: head.method, host: host, port: target.port, allowed: false, rule: rule, address: nil))
+            respond(secured, 403, "Forbidden", explain(decision) + "\n", extra: "X-Toolhost-Blocked: \(rule); profile=\(profile)")
         }
     }
 
@@ -352,34 +501,43 @@ public final class EgressProxy: @unchecked Sendable {
                     continue
                 }
                 guard fromClient ? upstream.write(buffer[0..<count]) : client.write(buffer[0..<count]) else { return }
-                let over = lock.withLock {
-                    moved += count
-                    return policy.maxBytes.map { moved > $0 } ?? false
-                }
-                if over { return }
+                guard charge(count) else { return }
             }
         }
     }
 
     private func respond(_ client: Int32, _ status: Int, _ reason: String, _ body: String, extra: String? = nil) {
+        respond(SocketStream(fd: client), status, reason, body, extra: extra)
+    }
+
+    private func respond(_ stream: some ByteStream, _ status: Int, _ reason: String, _ body: String, extra: String? = nil) {
         var head = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n"
         if let extra { head += extra + "\r\n" }
-        _ = SocketStream(fd: client).write(Array((head + "\r\n" + body).utf8)[...])
+        _ = stream.write(Array((head + "\r\n" + body).utf8)[...])
     }
 
     // MARK: Sockets
 
-    /// The request head (up to 64 KB) and whatever came after it.
-    private static func readHead(_ stream: some ByteStream) -> (String, [UInt8])? {
+    /// The request head's bytes (up to 64 KB, without the blank line) and whatever came after it;
+    /// nil when the whole head has not come within `deadline`, however slowly it trickled in.
+    private static func readHead(_ stream: some ByteStream, within deadline: Duration) -> ([UInt8], [UInt8])? {
+        let clock = ContinuousClock()
+        let end = clock.now + deadline
         var data: [UInt8] = []
         var buffer = [UInt8](repeating: 0, count: 16 << 10)
-        let end: [UInt8] = Array("\r\n\r\n".utf8)
+        let blank: [UInt8] = Array("\r\n\r\n".utf8)
         while data.count < 64 << 10 {
+            let left = end - clock.now
+            guard left > .zero else { return nil }
+            let (seconds, attoseconds) = left.components
+            var value = timeval(tv_sec: Int(seconds), tv_usec: max(1, Int(attoseconds / 1_000_000_000_000)))
+            setsockopt(stream.fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
             let count = stream.read(into: &buffer)
             guard count > 0 else { return nil }
+            let searchFrom = max(0, data.count - 3)
             data += buffer[0..<count]
-            if let range = data.firstRange(of: end) {
-                return (String(decoding: data[..<range.lowerBound], as: UTF8.self), Array(data[range.upperBound...]))
+            if let range = data[searchFrom...].firstRange(of: blank) {
+                return (Array(data[..<range.lowerBound]), Array(data[range.upperBound...]))
             }
         }
         return nil

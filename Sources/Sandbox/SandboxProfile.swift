@@ -160,10 +160,21 @@ public struct SandboxProfile: Sendable, Equatable {
             guard let list = value as? [Any] else { throw fields.fail("secrets", "must be an array of {host, variable, from}") }
             for (index, item) in list.enumerated() {
                 let entry = try Fields(item, file: fields.file, path: fields.field("secrets[\(index)]"))
-                try entry.allow(["host", "variable", "from"])
+                try entry.allow(["host", "variable", "from", "header", "insecure_http"])
                 let hostText = try entry.string("host")!
                 guard let host = EgressPolicy.Rule(hostText) else { throw entry.fail("host", "'\(hostText)' is not a host rule") }
-                secrets.append(EgressPolicy.Secret(host: host, variable: try entry.string("variable")!, from: try entry.string("from")!))
+                var secret = EgressPolicy.Secret(host: host, variable: try entry.string("variable")!, from: try entry.string("from")!)
+                if let header = entry.values["header"] {
+                    guard let name = header as? String, !name.isEmpty, name.utf8.allSatisfy(RequestHead.isTokenByte) else {
+                        throw entry.fail("header", "must be a header name, e.g. \"Authorization\"")
+                    }
+                    secret.header = name
+                }
+                if let value = entry.values["insecure_http"] {
+                    guard let flag = value as? NSNumber, String(cString: flag.objCType) == "c" else { throw entry.fail("insecure_http", "must be true or false") }
+                    secret.insecureHTTP = flag.boolValue
+                }
+                secrets.append(secret)
             }
         }
         return EgressPolicy(

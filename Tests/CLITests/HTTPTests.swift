@@ -69,9 +69,9 @@ func httpClient(_ arguments: [String]) throws -> [String: Any] {
 }
 
 /// An HTTP status from curl for a POST of `body` with the given extra headers.
-func curlStatus(_ url: String, body: String, headers: [String] = []) throws -> Int {
+func curlStatus(_ url: String, body: String, headers: [String] = [], contentType: String = "application/json") throws -> Int {
     var arguments = ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", url,
-                     "-H", "Content-Type: application/json", "-H", "Accept: application/json, text/event-stream", "--data-binary", "@-"]
+                     "-H", "Content-Type: \(contentType)", "-H", "Accept: application/json, text/event-stream", "--data-binary", "@-"]
     for header in headers { arguments += ["-H", header] }
     return Int(try runProgram("/usr/bin/curl", arguments, stdin: body).stdout) ?? -1
 }
@@ -108,6 +108,10 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
         #expect(try curlStatus(server.url, body: initializeBody, headers: ["Authorization: Bearer wrong-token"]) == 401)
         #expect(try curlStatus(server.url, body: initializeBody, headers: ["Authorization: Bearer s3cret-token"]) == 200)
         #expect(try curlStatus(server.url, body: initializeBody, headers: ["Authorization: Bearer s3cret-token", "Origin: http://evil.example"]) == 403)
+        // A sandboxed frame or file:// page sends Origin: null; a "simple" content type needs no preflight.
+        #expect(try curlStatus(server.url, body: initializeBody, headers: ["Authorization: Bearer s3cret-token", "Origin: null"]) == 403)
+        #expect(try curlStatus(server.url, body: initializeBody, headers: ["Authorization: Bearer s3cret-token"], contentType: "text/plain;application/json") == 415)
+        #expect(try curlStatus(server.url, body: initializeBody, headers: ["Authorization: Bearer s3cret-token"], contentType: "application/json; charset=utf-8") == 200)
         let huge = String(repeating: "x", count: 5000)
         #expect(try curlStatus(server.url, body: #"{"pad":"\#(huge)"}"#, headers: ["Authorization: Bearer s3cret-token"]) == 413)
     }

@@ -97,14 +97,20 @@ import Testing
         await session.close()
     }
 
-    /// The command sees a dummy; the proxy swaps in the real value only for the secret's host.
+    /// The command sees a dummy; the proxy swaps in the real value only for the secret's host, only
+    /// in its header, only over plain http where the profile says `insecure_http`; what the host
+    /// sends back (an echo, a redirect, the value's base64 or hex) comes back with the dummy.
     @Test func aSecretNeverEntersTheSandboxAndReachesOnlyItsHost() async throws {
         let scratch = try Scratch()
         let registry = try StandIn(scratch, name: "registry"), other = try StandIn(scratch, name: "other")
+        let clear = try StandIn(scratch, name: "clear")
         let secret = "real-token-\(UUID().uuidString)"
         let path = try profile(scratch, [
             "allow": ["127.0.0.2"],
-            "secrets": [["host": "127.0.0.2:\(registry.port)", "variable": "REGISTRY_TOKEN", "from": "TOOLHOST_TEST_REGISTRY_TOKEN"]],
+            "secrets": [
+                ["host": "127.0.0.2:\(registry.port)", "variable": "REGISTRY_TOKEN", "from": "TOOLHOST_TEST_REGISTRY_TOKEN", "insecure_http": true],
+                ["host": "127.0.0.2:\(clear.port)", "variable": "CLEAR_TOKEN", "from": "TOOLHOST_TEST_REGISTRY_TOKEN"],
+            ],
         ])
         var host = ProcessInfo.processInfo.environment
         host["TOOLHOST_TEST_REGISTRY_TOKEN"] = secret
@@ -114,6 +120,9 @@ import Testing
             echo "seen: $REGISTRY_TOKEN"
             curl -sS -o /dev/null -H "Authorization: Bearer $REGISTRY_TOKEN" http://127.0.0.2:\(registry.port)/
             curl -sS -o /dev/null -H "Authorization: Bearer $REGISTRY_TOKEN" http://127.0.0.2:\(other.port)/
+            curl -sS -o /dev/null -H "X-Token: $REGISTRY_TOKEN" "http://127.0.0.2:\(registry.port)/?q=$REGISTRY_TOKEN"
+            curl -sS -o /dev/null -H "Authorization: Bearer $CLEAR_TOKEN" http://127.0.0.2:\(clear.port)/
+            curl -sS -D - -H "Authorization: Bearer $REGISTRY_TOKEN" http://127.0.0.2:\(registry.port)/echo
             cat /proc/*/environ 2>/dev/null | tr '\\0' '\\n' | grep -c TOOLHOST_TEST_REGISTRY_TOKEN
             grep -rl "\(secret)" /tmp /proc/self/environ . 2>/dev/null | head -3; echo end
             """, in: session)
@@ -123,6 +132,17 @@ import Testing
         #expect(registry.requests.first?.contains("Authorization: Bearer \(secret)") == true, "\(registry.requests)")
         #expect(other.requests.first?.contains("Authorization: Bearer toolhost-dummy-") == true, "\(other.requests)")
         #expect(!(other.requests.first ?? "").contains(secret))
+        // Only the secret's own header gets it: not another header, not the URL.
+        let second = registry.requests.dropFirst().first ?? ""
+        #expect(second.contains("X-Token: toolhost-dummy-") && second.contains("?q=toolhost-dummy-") && !second.contains(secret), "\(second)")
+        // Over plain http only where the profile says so.
+        #expect(clear.requests.first?.contains("Authorization: Bearer toolhost-dummy-") == true && !clear.requests.joined().contains(secret), "\(clear.requests)")
+        // The echo got the real value, and the sandbox got the dummy back in every form.
+        #expect(registry.requests.last?.contains("Bearer \(secret)") == true)
+        #expect(result.text.contains("X-Echo: Bearer toolhost-dummy-") && result.text.contains("Location: /next?k=toolhost-dummy-"), "\(result.text)")
+        for form in SecretForms.of(secret) + SecretForms.of("Bearer " + secret) + SecretForms.of("x-access-token:" + secret) {
+            #expect(!result.text.contains(form), "the echo's \(form) reached the sandbox: \(result.text)")
+        }
         await session.close()
     }
 
@@ -162,6 +182,8 @@ import Testing
             curl -sS -k -o /dev/null -w 'other %{http_code}\\n' -H "Authorization: Bearer $REGISTRY_TOKEN" https://127.0.0.2:\(other.port)/ 2>&1
             curl -sS -o /dev/null https://127.0.0.2:\(other.port)/ 2>&1 | head -1
             curl -sS -o /dev/null -H "Authorization: Bearer $IMPOSTOR_TOKEN" https://127.0.0.2:\(impostor.port)/ 2>&1 | head -1
+            curl -sS -o /dev/null -w 'fronted %{http_code}\n' -H "Host: other-tenant.example" -H "Authorization: Bearer $REGISTRY_TOKEN" https://127.0.0.2:\(registry.port)/ 2>&1
+            curl -sS -D - -H "Authorization: Bearer $REGISTRY_TOKEN" https://127.0.0.2:\(registry.port)/echo 2>&1
             grep -rl "\(secret)" /tmp . 2>/dev/null | head -3; echo end
             """, in: session)
         #expect(reached.text.contains("registry 200"), "\(reached.text)")
@@ -175,6 +197,14 @@ import Testing
         // A secret's host whose certificate the proxy cannot check gets nothing at all.
         #expect(impostor.requests.isEmpty)
         #expect(reached.text.contains("TLS to the host failed"), "the denial note says why: \(reached.text)")
+        // A Host naming another tenant of the same front end gets nothing (domain fronting).
+        #expect(reached.text.contains("fronted 400"), "\(reached.text)")
+        #expect(!registry.requests.contains { $0.contains("other-tenant") }, "\(registry.requests)")
+        // What the host echoes comes back with the dummy, whatever the form.
+        #expect(reached.text.contains("X-Echo: Bearer toolhost-dummy-"), "\(reached.text)")
+        for form in SecretForms.of(secret) + SecretForms.of("Bearer " + secret) + SecretForms.of("x-access-token:" + secret) {
+            #expect(!reached.text.contains(form), "the echo's \(form) reached the sandbox")
+        }
 
         // npm sends the registry token from .npmrc; git clones and pip installs over https, all through the session's CA.
         let installed = await run(
@@ -313,14 +343,25 @@ final class StandIn: @unchecked Sendable {
     private let log: String
 
     static let script = #"""
-        import http.server, os, ssl, sys
+        import base64, http.server, os, ssl, sys
         folder, log = sys.argv[1], sys.argv[2]
         class Handler(http.server.SimpleHTTPRequestHandler):
             def __init__(self, *a, **k): super().__init__(*a, directory=folder, **k)
             def record(self):
                 with open(log, "a") as f: f.write(self.requestline + "\n" + str(self.headers) + "\0")
+            def echo(self):
+                # What a careless or hostile server does: hands the credential back, in several forms.
+                auth = self.headers.get("Authorization", "")
+                token = auth.split(" ")[-1]
+                body = ("auth=" + auth + "\nb64=" + base64.b64encode(auth.encode()).decode() + "\nhex=" + token.encode().hex()
+                        + "\nbasic=" + base64.b64encode(("x-access-token:" + token).encode()).decode() + "\n").encode()
+                self.send_response(200); self.send_header("X-Echo", auth); self.send_header("Location", "/next?k=" + token)
+                self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+            def do_DELETE(self):
+                self.record(); self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
             def do_GET(self):
                 self.record()
+                if self.path.startswith("/echo"): return self.echo()
                 name = self.path.strip("/")
                 if name and os.path.isfile(os.path.join(folder, name + ".json")):
                     self.path = "/" + name + ".json"

@@ -2,17 +2,20 @@ import Foundation
 import Sandbox
 
 /// Replaces host secrets with `[redacted]`: every value of a variable the clean environment treats
-/// as secret, and of any variable named outright (an API key's `--api-key-env`), whatever a tool
+/// as secret, and of any variable named outright (an API key's `--api-key-env`), in each of its
+/// encoded forms (see `SecretForms`), whatever a tool
 /// result or a log line holds. A command cannot see them, but a file it planted or a server's echo
 /// may still carry one.
 public struct Redactor: Sendable {
     public let secrets: [String]
 
     public init(environment: [String: String], named: [String] = []) {
-        // Short values would redact common words; real keys and tokens are long.
-        secrets = environment.filter { name, value in
+        // Short values would redact common words; real keys and tokens are long. Each value goes
+        // in every form a server's echo or a file may hold it: raw, hex, percent-encoded, base64.
+        let values = environment.filter { name, value in
             (CleanEnvironment.looksSecret(name) || named.contains(name)) && value.count >= 8
-        }.map(\.value).sorted { $0.count > $1.count }
+        }.map(\.value)
+        secrets = Array(Set(values.flatMap { [$0] + SecretForms.of($0) })).sorted { $0.count > $1.count }
     }
 
     /// The text with every secret replaced, and how many replacements that took.
