@@ -31,10 +31,13 @@ let package = Package(
         // OpenSSL (libssl-dev, which libcurl4-openssl-dev brings): the egress proxy's per-session CA
         // and TLS for hosts whose requests carry a brokered secret.
         .target(name: "CTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
+        // The allow-list proxy and credential broker of `network: "allowlist"`: strict request heads,
+        // host names checked byte for byte, secrets only where they belong, responses scrubbed.
+        .target(name: "Egress", dependencies: ["CSandbox", "CTLS"], swiftSettings: strict),
         // Profiles, seccomp compilation, and the runners: confined and (loudly) unconfined.
         .target(
             name: "Sandbox",
-            dependencies: ["CSandbox", "CLibSeccomp", "CTLS"],
+            dependencies: ["CSandbox", "CLibSeccomp", "Egress"],
             resources: ["default", "build", "network", "browser", "strict"].map { .embedInCode("Resources/\($0).json") },
             swiftSettings: strict
         ),
@@ -45,7 +48,7 @@ let package = Package(
         // Workspace, sessions, the registry and one file per tool.
         .target(
             name: "Tools",
-            dependencies: ["JSONCore", "Sandbox", "CLibGit2"],
+            dependencies: ["JSONCore", "Sandbox", "Egress", "CLibGit2"],
             resources: [.embedInCode("Resources/tools.json")],
             swiftSettings: strict
         ),
@@ -94,7 +97,7 @@ let package = Package(
         // Temporary workspaces and process checks shared by the test targets.
         .target(name: "TestSupport", path: "Tests/Support", swiftSettings: strict),
         .testTarget(
-            name: "ToolsTests", dependencies: ["Tools", "Sandbox", "TestSupport"], exclude: ["Fixtures"], swiftSettings: strict),
+            name: "ToolsTests", dependencies: ["Tools", "Sandbox", "Egress", "TestSupport"], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
             name: "MCPServerTests",
             dependencies: ["MCPServer", "Tools", "JSONCore", "Sandbox"],

@@ -1,4 +1,5 @@
 import CSandbox
+import Egress
 import Foundation
 
 /// The C description of how to confine a child, with everything it points to kept alive.
@@ -169,9 +170,14 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
                 }
                 secrets[secret.from] = value
             }
-            let proxy = try EgressProxy(
-                policy: policy, profile: profile.name, listener: try Self.listen(in: netnsFD, port: EgressProxy.port),
-                logPath: stateDirectory + "/egress.jsonl", secrets: secrets, upstreamTrust: host["SSL_CERT_FILE"])
+            let proxy: EgressProxy
+            do {
+                proxy = try EgressProxy(
+                    policy: policy, profile: profile.name, listener: try Self.listen(in: netnsFD, port: EgressProxy.port),
+                    logPath: stateDirectory + "/egress.jsonl", secrets: secrets, upstreamTrust: host["SSL_CERT_FILE"])
+            } catch let error as EgressUnavailable {
+                throw SandboxUnavailable(error.description)
+            }
             egress = proxy
             trustFolder = try proxy.authorityPEM.map { pem in
                 let folder = stateDirectory + "/egress-trust/" + UUID().uuidString

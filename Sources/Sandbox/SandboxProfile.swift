@@ -1,3 +1,4 @@
+import Egress
 import Foundation
 
 /// A sandbox profile (sandbox-profiles/NAME.json): what a command may see, write, reach and use.
@@ -165,7 +166,7 @@ public struct SandboxProfile: Sendable, Equatable {
                 guard let host = EgressPolicy.Rule(hostText) else { throw entry.fail("host", "'\(hostText)' is not a host rule") }
                 var secret = EgressPolicy.Secret(host: host, variable: try entry.string("variable")!, from: try entry.string("from")!)
                 if let header = entry.values["header"] {
-                    guard let name = header as? String, !name.isEmpty, name.utf8.allSatisfy(RequestHead.isTokenByte) else {
+                    guard let name = header as? String, EgressPolicy.Secret.isHeaderName(name) else {
                         throw entry.fail("header", "must be a header name, e.g. \"Authorization\"")
                     }
                     secret.header = name

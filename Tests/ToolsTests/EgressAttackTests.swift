@@ -1,6 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
+@testable import Egress
 @testable import Sandbox
 @testable import Tools
 

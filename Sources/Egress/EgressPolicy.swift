@@ -13,7 +13,7 @@ public struct EgressPolicy: Sendable, Equatable {
         public let description: String
 
         /// Parses a rule; nil when it is not one of the forms above.
-        init?(_ text: String) {
+        public init?(_ text: String) {
             var rest = text.trimmingCharacters(in: .whitespaces).lowercased()
             var port: Int?
             if rest.hasPrefix("[") {
@@ -66,6 +66,17 @@ public struct EgressPolicy: Sendable, Equatable {
         /// Whether the host also gets the real value over plain http (`insecure_http`), where anyone
         /// on the path reads it; otherwise only inside TLS.
         public var insecureHTTP: Bool = false
+
+        public init(host: Rule, variable: String, from: String) {
+            self.host = host
+            self.variable = variable
+            self.from = from
+        }
+
+        /// Whether `name` can be the header a secret goes in (an HTTP token).
+        public static func isHeaderName(_ name: String) -> Bool {
+            !name.isEmpty && name.utf8.allSatisfy(RequestHead.isTokenByte)
+        }
     }
 
     public var allow: [Rule]

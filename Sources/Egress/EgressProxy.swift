@@ -57,8 +57,15 @@ public final class EgressProxy: @unchecked Sendable {
     ///   - secrets: the real value of each of the policy's secrets.
     ///   - upstreamTrust: a CA file trusted for real hosts beside the system's store (the host's SSL_CERT_FILE).
     ///   - resolve: a host's addresses (getaddrinfo unless a test says otherwise).
+    public convenience init(
+        policy: EgressPolicy, profile: String, listener: Int32, logPath: String?, secrets: [String: String], upstreamTrust: String? = nil
+    ) throws {
+        try self.init(policy: policy, profile: profile, listener: listener, logPath: logPath, secrets: secrets, upstreamTrust: upstreamTrust,
+                      resolve: EgressProxy.systemResolve)
+    }
+
     init(policy: EgressPolicy, profile: String, listener: Int32, logPath: String?, secrets: [String: String], upstreamTrust: String? = nil,
-         resolve: @escaping @Sendable (String) -> [IPAddress] = EgressProxy.systemResolve) throws {
+         resolve: @escaping @Sendable (String) -> [IPAddress]) throws {
         self.policy = policy
         self.profile = profile
         self.listener = listener
@@ -76,7 +83,7 @@ public final class EgressProxy: @unchecked Sendable {
             var error = [CChar](repeating: 0, count: 512)
             guard let made = ctls_authority_new(Self.nameConstraints(policy.secrets.map(\.host)), upstreamTrust, &error, error.count) else {
                 Glibc.close(listener)
-                throw SandboxUnavailable("profile \(profile): \(String(characters: error)). Check SSL_CERT_FILE in toolhost's environment.")
+                throw EgressUnavailable("profile \(profile): \(String(characters: error)). Check SSL_CERT_FILE in toolhost's environment.")
             }
             authority = made
             authorityPEM = String(cString: ctls_authority_pem(made))
@@ -603,6 +610,12 @@ public final class EgressProxy: @unchecked Sendable {
         for address in addresses where !seen.contains(address) { seen.append(address) }
         return seen
     }
+}
+
+/// The proxy cannot be set up as the profile asks; the message says why and what to do.
+public struct EgressUnavailable: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
 }
 
 /// One side of a proxied connection: a socket, or TLS over one.
