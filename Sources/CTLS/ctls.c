@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -213,6 +214,14 @@ ctls_stream *ctls_accept(ctls_authority *authority, int fd, const char *host, ch
     errno = 0;
     if (!ready || SSL_accept(ssl) != 1) {
         fail(error, error_size, "the command's TLS handshake failed (does it trust the session's CA in SSL_CERT_FILE?)", X509_V_OK);
+        SSL_free(ssl);
+        return NULL;
+    }
+    // The server name the command's TLS asks for, when it sends one, must be the tunnel's host:
+    // the real value goes to one host only, whatever a shared front end would route by.
+    const char *asked = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    if (asked != NULL && strcasecmp(asked, host) != 0) {
+        fail(error, error_size, "the command's TLS names another host (SNI) than its CONNECT", X509_V_OK);
         SSL_free(ssl);
         return NULL;
     }

@@ -89,15 +89,7 @@ import Testing
         try git("checkout", "-q", "main", in: scratch.workspacePath)
         let session = try scratch.session("race")
 
-        let swapper = """
-            ln -sfn \(secret) l && python3 -c '
-            import ctypes, time
-            libc = ctypes.CDLL(None, use_errno=True)
-            end = time.time() + 90
-            while time.time() < end:
-                libc.renameat2(-100, b"d", -100, b"l", 2)
-            '
-            """
+        let swapper = "ln -sfn \(secret) l && " + exchangeLoop(seconds: 90)
         let started = await call("execute", ["command": .string(swapper), "background": true], in: session)
         try #require(!started.isError, "\(started.text)")
         // Wait until the swapper runs: d is then sometimes the symlink.

@@ -46,6 +46,20 @@ extension Scratch {
     }
 }
 
+/// A shell command that exchanges `d` and `l` in its folder (renameat2 RENAME_EXCHANGE) in a
+/// loop for `seconds`: the racing swapper of the host-side escape tests.
+func exchangeLoop(seconds: Int) -> String {
+    """
+    python3 -c '
+    import ctypes, time
+    libc = ctypes.CDLL(None, use_errno=True)
+    end = time.time() + \(seconds)
+    while time.time() < end:
+        libc.renameat2(-100, b"d", -100, b"l", 2)
+    '
+    """
+}
+
 /// Probed once: what this kernel allows.
 let machineMechanisms = Mechanisms.probe()
 
