@@ -248,7 +248,9 @@ public final class AgentLoop: Sendable {
             }
             run.cutInARow = 0
             guard !calls.isEmpty else {
-                if let limit = settings.guardrails.textCalls, textCalls.looksLikeAttempt(response.text) {
+                // Under the grammar a reply is a call or a final answer by construction: an answer that
+                // reads like a call is still an answer, and the text-call advice is what the grammar forbids.
+                if let limit = settings.guardrails.textCalls, !settings.constrained, textCalls.looksLikeAttempt(response.text) {
                     run.summary.malformedCalls += 1
                     run.unparsedInARow += 1
                     if run.unparsedInARow > limit { return .unparsedToolCalls }

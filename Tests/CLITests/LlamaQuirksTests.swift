@@ -76,6 +76,21 @@ import Testing
         #expect(summary["stop_reason"] as? String == "completed", "\(summary)")
     }
 
+    /// Under the grammar, a final answer whose text reads like a broken call (a tiny model copying
+    /// a call into its answer) is an answer: no malformed call, no advice to write text calls.
+    @Test func aConstrainedAnswerThatReadsLikeACallIsAnAnswer() throws {
+        let scratch = try Scratch()
+        let mock = try MockEndpointProcess(scratch, script: #"""
+            server: llama-server
+            turns:
+              - reply: {text: "{\"final_answer\": \"<tool_call>{\\\"name\\\": \\\"write_file\\\", \\\"arguments\\\": {\"}"}
+            """#)
+        let (ran, summary, events) = try run(scratch, mock, ["--prompt", "Write a file.", "--constrain"])
+        #expect(ran.status == 0, "\(ran.stdout)\n\(ran.stderr)")
+        #expect(summary["malformed_calls"] as? Int == 0 && summary["stop_reason"] as? String == "completed", "\(summary)")
+        #expect(!events.contains { ($0["text"] as? String ?? "").contains("<tool_call>{\"name\": \"TOOL\"") }, "no text-call advice under the grammar")
+    }
+
     @Test func constrainedRunAgainstTheScriptedModel() throws {
         let scratch = try Scratch()
         try git("init", "-q", "-b", "main", in: scratch.workspace)
