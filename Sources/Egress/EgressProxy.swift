@@ -402,8 +402,12 @@ public final class EgressProxy: @unchecked Sendable {
                     return
                 }
                 guard charge(count) else { return }
-                let clean = scrubber.feed(buffer[0..<count])
-                guard client.write(clean[...]) else { return }
+                if scrubber.isEmpty {
+                    guard client.write(buffer[0..<count]) else { return }
+                } else {
+                    let clean = scrubber.feed(buffer[0..<count])
+                    guard client.write(clean[...]) else { return }
+                }
             }
         }
     }

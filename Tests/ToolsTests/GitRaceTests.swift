@@ -16,8 +16,13 @@ import Testing
     /// What the confined view's thread is: the session's uid, no procfs, the host's hidden paths
     /// empty, nothing outside the workspace writable, and the workspace's .git writable.
     @Test func theConfinedViewSeesWhatCommandsSee() async throws {
-        guard geteuid() == 0 else { return }
         let runner = try #require(session.runner as? ConfinedRunner)
+        guard geteuid() == 0 else {
+            // An ordinary user cannot join the session's mounts: no view, and the runner says so.
+            #expect(try runner.makeConfinedThread() == nil)
+            #expect(runner.notes.contains { $0.hasPrefix("WARNING: git_status") })
+            return
+        }
         let thread = try #require(try runner.makeConfinedThread(), "a root toolhost has a confined view")
         defer { thread.stop() }
         let secret = scratch.root + "/host-view"
