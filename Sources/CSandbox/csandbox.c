@@ -405,6 +405,12 @@ static int confine_this_thread(void) {
 }
 
 int csandbox_enter_view(int mntns_fd, unsigned int uid, unsigned int gid) {
+    /* Signals go to the process's other threads: a handler run here would act with this
+     * thread's uid and view (and could not, say, kill toolhost's children on the way out). */
+    sigset_t all;
+    sigfillset(&all);
+    int blocked = pthread_sigmask(SIG_BLOCK, &all, NULL);
+    if (blocked != 0) return -blocked;
     if (unshare(CLONE_FS) < 0) return -errno;
     if (setns(mntns_fd, CLONE_NEWNS) < 0) return -errno;
     if (chdir("/") < 0) return -errno;

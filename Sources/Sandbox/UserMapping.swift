@@ -16,17 +16,33 @@ public final class UserMapping: @unchecked Sendable {
 
     /// The first of the host ids handed out: far above any real account's.
     static let base: UInt32 = 0x6000_0000
+    /// Runners one process hands uids to before it comes round again (and then skips every uid
+    /// still in use).
+    static let serials: UInt32 = 1 << 15
     private static let counter = LockedBox<UInt32>(0)
 
     /// A fresh uid for this runner, so one session's processes never count against another's
-    /// RLIMIT_NPROC nor can signal them.
+    /// RLIMIT_NPROC nor can signal them: never one that a live process has (an earlier session's
+    /// process, or another toolhost's whose pid shares the low 16 bits).
     init(workspaceOwner owner: (uid: UInt32, gid: UInt32)) throws {
-        // Two sessions opening at once must not get the same uid.
-        let serial = Self.counter.update { counter in
-            defer { counter &+= 1 }
-            return counter
+        let busy = Self.uidsInUse()
+        var chosen: UInt32?
+        for _ in 0..<Self.serials {
+            // Two sessions opening at once must not get the same uid.
+            let serial = Self.counter.update { counter in
+                defer { counter = (counter + 1) % Self.serials }
+                return counter
+            }
+            let candidate = Self.uid(pid: getpid(), serial: serial)
+            if !busy.contains(candidate) {
+                chosen = candidate
+                break
+            }
         }
-        uid = Self.base + (UInt32(getpid()) & 0xFFFF) << 8 + (serial & 0xFF)
+        guard let chosen else {
+            throw SpawnError(executable: "user namespace (every uid of this process is in use)", errno: EAGAIN, step: .userNamespace)
+        }
+        uid = chosen
         gid = uid
         processNamespace = try Self.namespace(uidMap: "0 \(uid) 1", gidMap: "0 \(gid) 1")
         if owner == (0, 0) {
@@ -44,6 +60,22 @@ public final class UserMapping: @unchecked Sendable {
     deinit {
         Glibc.close(processNamespace)
         Glibc.close(idmapNamespace)
+    }
+
+    /// The uid of runner `serial` of process `pid`: 16 bits of the pid, 15 of the serial.
+    static func uid(pid: pid_t, serial: UInt32) -> UInt32 {
+        base + (UInt32(truncatingIfNeeded: pid) & 0xFFFF) << 15 + serial % serials
+    }
+
+    /// The host uids of live processes in toolhost's range (each /proc/PID belongs to its process's uid).
+    static func uidsInUse() -> Set<UInt32> {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        var found = Set<UInt32>()
+        for entry in entries where entry.first?.isNumber == true {
+            var info = stat()
+            if lstat("/proc/" + entry, &info) == 0 && info.st_uid >= base { found.insert(info.st_uid) }
+        }
+        return found
     }
 
     /// Who commands run as on this machine, in words, for `toolhost doctor`.

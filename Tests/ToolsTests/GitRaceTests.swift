@@ -32,7 +32,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: workspace + "/.git", withIntermediateDirectories: true)
         struct Seen: Sendable {
             var uid: UInt32, euid: UInt32, proc: Bool, selfRoot: Bool, hostFile: Bool, hostWrite: Int32, etcWrite: Int32, gitWrite: Int32, workspaceWrite: Int32
-            var threadStart: Int32, unshare: Int32
+            var threadStart: Int32, unshare: Int32, blocksSignals: Bool
         }
         let seen = try await thread.perform { () -> Seen in
             func create(_ path: String) -> Int32 {
@@ -45,11 +45,12 @@ import Testing
                 selfRoot: FileManager.default.fileExists(atPath: "/proc/1/root/etc"),
                 hostFile: FileManager.default.fileExists(atPath: secret + "/f"), hostWrite: create(secret + "/planted"),
                 etcWrite: create("/etc/toolhost-planted"), gitWrite: create(workspace + "/.git/planted"), workspaceWrite: create(workspace + "/planted"),
-                threadStart: Self.startThread(), unshare: -csandbox_new_netns())
+                threadStart: Self.startThread(), unshare: -csandbox_new_netns(), blocksSignals: Self.blocks(SIGTERM) && Self.blocks(SIGCHLD))
         }
         // A thread it started would inherit its view and uid, and could hand them to the runtime.
         #expect(seen.threadStart == EPERM, "the confined thread can start no thread")
         #expect(seen.unshare == EPERM, "nor leave its namespace")
+        #expect(seen.blocksSignals, "signals are handled by the process's other threads")
         #expect(seen.uid == runner.hostIdentity.uid && seen.euid == runner.hostIdentity.uid && seen.uid != 0)
         #expect(!seen.proc && !seen.selfRoot, "no procfs: its magic links would lead to the host's root")
         #expect(!seen.hostFile, "the host's /tmp is the sandbox's own, empty")
@@ -59,6 +60,13 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: workspace + "/.git/planted"))
         // The thread's uid is its own: the process around it is still root.
         #expect(geteuid() == 0)
+    }
+
+    /// Whether the calling thread blocks `signal`.
+    static func blocks(_ signal: Int32) -> Bool {
+        var mask = sigset_t()
+        pthread_sigmask(SIG_BLOCK, nil, &mask)
+        return sigismember(&mask, signal) == 1
     }
 
     /// pthread_create's result, from the calling thread.

@@ -110,7 +110,7 @@ int csandbox_new_netns(void);
 /// the host can accept the namespace's connections. Call it on a thread of its own that ends afterwards.
 int csandbox_listen_in_netns(int netns_fd, unsigned short port);
 
-/// Moves the calling thread, and only it, into the mount namespace `mntns_fd` (a file system of its
+/// Blocks every signal on the calling thread, then moves it, and only it, into the mount namespace `mntns_fd` (a file system of its
 /// own first, so the process's other threads keep theirs) and makes it `uid`/`gid` with no
 /// supplementary groups and no capabilities, by raw system calls that change this thread's
 /// credentials alone (glibc's wrappers would change every thread's). Last, a seccomp filter on this
