@@ -195,4 +195,21 @@ import Testing
         let status = await call("git_status", [:], in: session)
         #expect(status.text.hasPrefix("On branch old"))
     }
+
+    /// The start point is `base`; `from`, its old name (a Python keyword), still works, and both at once is refused.
+    @Test func theStartPointIsBaseAndFromStillWorks() async throws {
+        let session = try session()
+        let main = try git("rev-parse", "HEAD", in: scratch.workspacePath).trimmingCharacters(in: .whitespacesAndNewlines)
+        _ = await call("git_branch", ["name": "side"], in: session)
+        try scratch.write("side.txt", "x\n")
+        _ = await call("git_commit", ["message": "side work"], in: session)
+        let viaBase = await call("git_branch", ["name": "from-main", "base": "main"], in: session)
+        #expect(!viaBase.isError && viaBase.text.contains("Created from-main at \(main.prefix(7)) (from main)"), "\(viaBase.text)")
+        let viaFrom = await call("git_branch", ["name": "old-name", "from": "main"], in: session)
+        #expect(!viaFrom.isError && viaFrom.text.contains("Created old-name at \(main.prefix(7))"), "\(viaFrom.text)")
+        let both = await call("git_branch", ["name": "both", "base": "main", "from": "side"], in: session)
+        #expect(both.isError && both.text.contains("once"), "\(both.text)")
+        let names = try registry.definitions.first { $0.name == "git_branch" }?.inputSchema["properties"]?.objectValue?.keys.sorted()
+        #expect(names == ["base", "name"])
+    }
 }

@@ -2,9 +2,22 @@
 struct GitBranchTool: Tool {
     let name = "git_branch"
 
+    /// The start point was `from` until it was renamed `base` (a Python keyword cannot be a
+    /// parameter in code-writing agents, and camel-ai drops the tool): the old name still works.
+    func normalize(_ arguments: [String: JSONValue]) throws -> [String: JSONValue] {
+        guard let old = arguments["from"] else { return arguments }
+        guard arguments["base"] == nil else {
+            throw ToolError("give the start point once, as base (from is its old name)", kind: .usage)
+        }
+        var renamed = arguments
+        renamed["from"] = nil
+        renamed["base"] = old
+        return renamed
+    }
+
     func run(_ arguments: Arguments, in session: Session) async throws -> ToolResult {
         let name = try arguments.string("name")
-        let from = arguments.optionalString("from")
+        let from = arguments.optionalString("base")
         return try await session.withRepository { repository in
             let commit = try repository.createAndSwitch(to: name, from: from)
             let uncommitted = try repository.status().allPaths

@@ -380,7 +380,7 @@ final class Repository {
         let result = git_checkout_tree(pointer, target, &options)
         if result == GIT_ECONFLICT.rawValue || !conflicts.paths.isEmpty {
             throw ToolError(
-                "switching to \(name) would overwrite local changes in: \(conflicts.paths.joined(separator: ", ")). Commit them (git_commit) or create the branch from HEAD (no 'from').")
+                "switching to \(name) would overwrite local changes in: \(conflicts.paths.joined(separator: ", ")). Commit them (git_commit) or create the branch from HEAD (no 'base').")
         }
         try check(result, "git_checkout_tree")
         var branch: OpaquePointer?
