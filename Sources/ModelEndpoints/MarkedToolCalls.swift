@@ -175,7 +175,7 @@ extension TextToolCalls {
                 if Self.attribute("string", in: inner[found.upperBound..<tagEnd]) == "false", let json = try? JSONValue.parse(raw) {
                     arguments[key] = json
                 } else {
-                    arguments[key] = typed(raw.trimmingCharacters(in: .whitespacesAndNewlines), tool: name, parameter: key)
+                    arguments[key] = typed(raw, tool: name, parameter: key)
                 }
             }
             calls.append((name, JSONValue.object(arguments).jsonText))

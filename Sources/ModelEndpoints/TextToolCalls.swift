@@ -131,9 +131,14 @@ public struct TextToolCalls: Sendable {
                 // Without its closing tag (seen with Continue) a value ends at the next parameter.
                 let next = rest.range(of: "<parameter=", range: keyEnd..<rest.endIndex)
                 var valueEnd = rest.range(of: "</parameter>", range: keyEnd..<rest.endIndex)
-                if let next, valueEnd.map({ next.lowerBound < $0.lowerBound }) ?? true { valueEnd = next.lowerBound..<next.lowerBound }
+                var closed = valueEnd != nil
+                if let next, valueEnd.map({ next.lowerBound < $0.lowerBound }) ?? true {
+                    valueEnd = next.lowerBound..<next.lowerBound
+                    closed = false
+                }
                 let raw = rest[rest.index(after: keyEnd)..<(valueEnd?.lowerBound ?? rest.endIndex)]
-                arguments[key] = typed(raw.trimmingCharacters(in: .whitespacesAndNewlines), tool: name, parameter: key)
+                // A closed value keeps its bytes; an unclosed one has no edge to keep them by.
+                arguments[key] = typed(closed ? String(raw) : raw.trimmingCharacters(in: .whitespacesAndNewlines), tool: name, parameter: key)
                 rest = rest[(valueEnd?.upperBound ?? rest.endIndex)...]
             }
             var start = open.lowerBound
@@ -310,10 +315,28 @@ public struct TextToolCalls: Sendable {
     }
 
     /// A Qwen3-Coder parameter value, converted by the schema's type (strings stay as written).
+    /// A value written between tags, typed by the tool's schema. A string keeps its bytes but for
+    /// the one newline that opens and the one that closes it (the markup's own line breaks, as the
+    /// peers' parsers take them): indentation is code, and `edit_file` matches it exactly. Other
+    /// types are read without the space around them.
     func typed(_ raw: String, tool: String, parameter: String) -> JSONValue {
         let type = tools[tool]?.inputSchema["properties"]?[parameter]?["type"]?.stringValue
-        if type == nil || type == "string" { return .string(raw) }
-        return (try? JSONValue.parse(raw)) ?? ArgumentRepair.coerce(.string(raw), to: ["type": .string(type!)]) ?? .string(raw)
+        if type == nil || type == "string" { return .string(Self.withoutMarkupNewlines(raw)) }
+        let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        return (try? JSONValue.parse(trimmed)) ?? ArgumentRepair.coerce(.string(trimmed), to: ["type": .string(type!)]) ?? .string(trimmed)
+    }
+
+    static func withoutMarkupNewlines(_ raw: String) -> String {
+        var value = Substring(raw)
+        for ending in ["\r\n", "\n"] where value.hasPrefix(ending) {
+            value = value.dropFirst(ending.count)
+            break
+        }
+        for ending in ["\r\n", "\n"] where value.hasSuffix(ending) {
+            value = value.dropLast(ending.count)
+            break
+        }
+        return String(value)
     }
 
     /// From an opening brace or bracket to its match (string-aware, either quote); to the end when it never closes.

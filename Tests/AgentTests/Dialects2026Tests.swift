@@ -11,6 +11,7 @@ import Testing
             "required": ["location"], "additionalProperties": false,
         ]),
         ToolSpec(name: "ffgrep", description: "", inputSchema: ["type": "object", "properties": ["code": ["type": "string"]]]),
+        ToolSpec(name: "edit_file", description: "", inputSchema: ["type": "object", "properties": ["path": ["type": "string"], "old_string": ["type": "string"]]]),
     ]
     let parser = TextToolCalls(tools: tools)
     static let paris = #"get_weather {"location":"Paris"}"#
@@ -81,6 +82,11 @@ import Testing
         #expect(calls("<｜DSML｜function_calls>\n<｜DSML｜invoke name=\"get_weather\">\n<｜DSML｜parameter name=\"location\" string=\"true\">Paris</｜DSML｜parameter>\n<｜DSML｜parameter name=\"days\" string=\"false\">2</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜function_calls>")
             == [#"get_weather {"days":2,"location":"Paris"}"#])
         // A numeric-looking string stays a string where the schema says string.
+        // Step-3, MiniMax-M2 and DSML keep a value's indentation (exact-match edits depend on it).
+        #expect(calls("<｜tool_calls_begin｜><｜tool_call_begin｜>function<｜tool_sep｜><steptml:invoke name=\"edit_file\"><steptml:parameter name=\"path\">a.py</steptml:parameter><steptml:parameter name=\"old_string\">    if x:</steptml:parameter></steptml:invoke><｜tool_call_end｜><｜tool_calls_end｜>")
+            == [#"edit_file {"old_string":"    if x:","path":"a.py"}"#])
+        #expect(calls("<minimax:tool_call><invoke name=\"edit_file\"><parameter name=\"path\">a.py</parameter><parameter name=\"old_string\">\t  return 1</parameter></invoke></minimax:tool_call>")
+            == [#"edit_file {"old_string":"\t  return 1","path":"a.py"}"#])
         #expect(calls("<minimax:tool_call><invoke name=\"get_weather\"><parameter name=\"location\">10115</parameter></invoke></minimax:tool_call>")
             == [#"get_weather {"location":"10115"}"#])
     }
