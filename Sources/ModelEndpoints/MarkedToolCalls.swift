@@ -53,6 +53,8 @@ extension TextToolCalls {
         Marked(dialect: .minimax, open: "<tool_calls>", close: "</tool_calls>", body: .json),
         Marked(dialect: .glm, open: "<tool_call>", close: "</tool_call>", body: .argumentPairs),
         Marked(dialect: .gigachat, open: "function call", close: nil, body: .json),
+        Marked(dialect: .gigachat, open: "<|function_call|>", close: nil, body: .json),
+        Marked(dialect: .granite, open: "<|tool_call|>", close: nil, body: .json),
     ]
 
     /// Markers that show an attempt at a call even when nothing parses.
@@ -64,9 +66,19 @@ extension TextToolCalls {
 
     // MARK: Scanning
 
+    /// Whether some `open`…`close` span holds nothing but a registered tool's name.
+    private func holdsBareName(_ text: String, after open: String, before close: String?) -> Bool {
+        guard let close else { return false }
+        return text.ranges(of: open).contains { start in
+            guard let end = text.range(of: close, range: start.upperBound..<text.endIndex) else { return false }
+            return tools[text[start.upperBound..<end.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)] != nil
+        }
+    }
+
     private func scanMarked(_ text: String, _ marked: Marked) -> Found? {
         guard text.contains(marked.open) else { return nil }
-        if case .argumentPairs = marked.body, !text.contains("<arg_key>") { return nil }
+        // GLM shares `<tool_call>` with Hermes: only its key tags, or a bare tool name, make it GLM's.
+        if case .argumentPairs = marked.body, !text.contains("<arg_key>"), !holdsBareName(text, after: marked.open, before: marked.close) { return nil }
         var scan = Scan(text)
         while let open = scan.next(marked.open) {
             let rest = open.upperBound..<text.endIndex
@@ -88,6 +100,11 @@ extension TextToolCalls {
         var repairs: [String] = []
         switch kind {
         case .json:
+            var body = body
+            // GigaChat 3 may put its role separator between the trigger and the JSON.
+            if let separator = body.range(of: "<|role_sep|>"), body[..<separator.lowerBound].allSatisfy(\.isWhitespace) {
+                body = body[separator.upperBound...]
+            }
             let start = body.firstIndex { !$0.isWhitespace } ?? body.endIndex
             guard start < body.endIndex, body[start] == "{" || body[start] == "[" else { return ([], nil) }
             let text = String(body)
@@ -114,7 +131,11 @@ extension TextToolCalls {
         case .invoke(let prefix):
             return (invokes(body, prefix: prefix), nil)
         case .argumentPairs:
-            guard let first = body.range(of: "<arg_key>") else { return ([], nil) }
+            guard let first = body.range(of: "<arg_key>") else {
+                // A call with no arguments is its name alone: `<tool_call>git_status</tool_call>`.
+                let name = body.trimmingCharacters(in: .whitespacesAndNewlines)
+                return tools[name] != nil ? ([(name, "{}")], nil) : ([], nil)
+            }
             let name = body[..<first.lowerBound].trimmingCharacters(in: .whitespacesAndNewlines)
             guard tools[name] != nil else { return ([], nil) }
             var arguments: [String: JSONValue] = [:]

@@ -75,7 +75,8 @@ enum PythonCalls {
             default:
                 if c.isNumber || c == "-" || c == "+" { return number() }
                 guard let word = identifier() else { return nil }
-                return ["True": JSONValue.bool(true), "False": .bool(false), "None": .null][word]
+                // Models write JSON's spellings in Python calls too (LFM2, Llama 4, Olmo 3 do).
+                return ["True": JSONValue.bool(true), "False": .bool(false), "None": .null, "true": .bool(true), "false": .bool(false), "null": .null][word]
             }
         }
 

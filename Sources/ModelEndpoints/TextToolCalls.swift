@@ -56,8 +56,11 @@ public enum ToolCallDialect: String, Sendable, CaseIterable, Codable {
     case solarOpen = "solar-open"
     /// Nemotron: `<TOOLCALL>NAME{…}</TOOLCALL>` or a JSON list of calls inside.
     case nemotron
-    /// GigaChat 3: `function call{"name":…,"arguments":{…}}`.
+    /// GigaChat 3: `function call{"name":…,"arguments":{…}}`, with `<|role_sep|>` before the JSON
+    /// or 3.1's `<|function_call|>` header.
     case gigachat
+    /// Granite 3: `<|tool_call|>[{"name":…,"arguments":{…}}]`.
+    case granite
     /// Longcat: `<longcat_tool_call>{"name":…,"arguments":{…}}</longcat_tool_call>`.
     case longcat
 }

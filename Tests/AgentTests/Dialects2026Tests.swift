@@ -50,6 +50,11 @@ import Testing
         ("<function_calls>\nget_weather(location=\"Paris\")\n</function_calls>", "olmo-3"),
         ("<|python_start|>[get_weather(location=\"Paris\")]<|python_end|>", "llama4-pythonic"),
         ("function call{\"name\":\"get_weather\",\"arguments\":{\"location\":\"Paris\"}}", "gigachat"),
+        // GigaChat 3 with its role separator (as vLLM's GigaChat3 plugin documents it), and 3.1's header.
+        ("function call<|role_sep|>\n{\"name\": \"get_weather\", \"arguments\": {\"location\": \"Paris\"}}", "gigachat"),
+        ("<|function_call|>{\"name\": \"get_weather\", \"arguments\": {\"location\": \"Paris\"}}", "gigachat"),
+        // Granite 3: a JSON list after <|tool_call|>.
+        ("<|tool_call|>[{\"name\": \"get_weather\", \"arguments\": {\"location\": \"Paris\"}}]", "granite"),
         ("<longcat_tool_call>{\"name\":\"get_weather\",\"arguments\":{\"location\":\"Paris\"}}</longcat_tool_call>", "longcat"),
     ]
 
@@ -82,6 +87,14 @@ import Testing
         #expect(calls("<｜DSML｜function_calls>\n<｜DSML｜invoke name=\"get_weather\">\n<｜DSML｜parameter name=\"location\" string=\"true\">Paris</｜DSML｜parameter>\n<｜DSML｜parameter name=\"days\" string=\"false\">2</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜function_calls>")
             == [#"get_weather {"days":2,"location":"Paris"}"#])
         // A numeric-looking string stays a string where the schema says string.
+        // GLM with no arguments is the name alone; Hermes JSON in the same tags stays Hermes'.
+        #expect(parser.parse("<tool_call>ffgrep</tool_call>")?.calls.map(\.name) == ["ffgrep"])
+        #expect(parser.parse("<tool_call>ffgrep</tool_call>")?.dialect == .glm)
+        #expect(parser.parse("<tool_call>not_a_tool</tool_call>") == nil)
+        #expect(parser.parse("<tool_call>{\"name\": \"get_weather\", \"arguments\": {\"location\": \"Paris\"}}</tool_call>")?.dialect == .hermes)
+        // Python calls take JSON's spellings too.
+        #expect(calls("<|tool_call_start|>[get_weather(location='Paris', metric=true, days=null)]<|tool_call_end|>")
+            == [#"get_weather {"days":null,"location":"Paris","metric":true}"#])
         // Step-3, MiniMax-M2 and DSML keep a value's indentation (exact-match edits depend on it).
         #expect(calls("<｜tool_calls_begin｜><｜tool_call_begin｜>function<｜tool_sep｜><steptml:invoke name=\"edit_file\"><steptml:parameter name=\"path\">a.py</steptml:parameter><steptml:parameter name=\"old_string\">    if x:</steptml:parameter></steptml:invoke><｜tool_call_end｜><｜tool_calls_end｜>")
             == [#"edit_file {"old_string":"    if x:","path":"a.py"}"#])
