@@ -83,7 +83,9 @@ enum PythonCalls {
         mutating func string(quote: Character) -> JSONValue? {
             index += 1
             var out = ""
-            while let c = peek, c != quote {
+            // A quote that is not followed by what may follow a value is part of the value: models
+            // write `bash(command='sed -n '360,450p' f')` with the inner quotes unescaped.
+            while let c = peek, c != quote || !closesValue(after: index) {
                 index += 1
                 guard c == "\\", let next = peek else { out.append(c); continue }
                 index += 1
@@ -97,6 +99,14 @@ enum PythonCalls {
             guard peek == quote else { return nil }
             index += 1
             return .string(out)
+        }
+
+        /// Whether the quote at `position` ends a value: what comes next (spaces aside) is a
+        /// separator, a closing bracket, a colon, or the end.
+        func closesValue(after position: Int) -> Bool {
+            var next = position + 1
+            while next < characters.count, characters[next] == " " || characters[next] == "\t" { next += 1 }
+            return next >= characters.count || [",", ")", "]", "}", ":", "\n", ";"].contains(characters[next])
         }
 
         mutating func number() -> JSONValue? {

@@ -110,10 +110,19 @@ public struct TextToolCalls: Sendable {
     private func hermes(_ text: String) -> Found? {
         var scan = Scan(text)
         while let marker = scan.next("<tool_call>") {
-            let start = scan.skipSpace(from: marker.upperBound)
-            guard start < text.endIndex, text[start] == "{" else { continue }
-            let span = Self.jsonSpan(in: text, from: start)
-            scan.take(marker.lowerBound..<scan.closing("</tool_call>", after: span.upperBound), calls: items(String(text[span]), strict: false, repairs: &scan.repairs))
+            var start = scan.skipSpace(from: marker.upperBound)
+            guard start < text.endIndex, text[start] == "{" || text[start] == "[" else { continue }
+            // Every call in the block: one object, a list, or several objects in a row.
+            var calls: [(String, String)] = []
+            var end = start
+            while start < text.endIndex, text[start] == "{" || text[start] == "[" {
+                let span = Self.jsonSpan(in: text, from: start)
+                calls += items(String(text[span]), strict: false, repairs: &scan.repairs)
+                end = span.upperBound
+                start = end
+                while start < text.endIndex, text[start].isWhitespace || text[start] == "," || text[start] == ";" { start = text.index(after: start) }
+            }
+            scan.take(marker.lowerBound..<scan.closing("</tool_call>", after: end), calls: calls)
         }
         return scan.found(.hermes)
     }

@@ -78,6 +78,20 @@ let testTools: [ToolSpec] = [
         #expect(calls(code) == [#"write_file {"content":"export const x = 1;\nconsole.log(\"hi\")","path":"a.ts"}"#])
     }
 
+    /// Every call in one block: two objects in a row, or a list, inside one `<tool_call>`.
+    @Test func everyCallInOneBlockRuns() {
+        let paris = #"{"name": "get_weather", "arguments": {"city": "Paris"}}"#, tokyo = #"{"name": "get_weather", "arguments": {"city": "Tokyo"}}"#
+        let expected = [#"get_weather {"city":"Paris"}"#, #"get_weather {"city":"Tokyo"}"#]
+        #expect(calls("<tool_call>\n\(paris)\n\(tokyo)\n</tool_call>") == expected)
+        #expect(calls("<tool_call>[\(paris), \(tokyo)]</tool_call>") == expected)
+    }
+
+    /// Inner quotes a model left unescaped in a Python-style call stay part of the value.
+    @Test func unescapedInnerQuotesStayInThePythonValue() {
+        #expect(calls("[write_file(path='a.sh', content='sed -n '360,450p' f')]") == [#"write_file {"content":"sed -n '360,450p' f","path":"a.sh"}"#])
+        #expect(calls("[get_weather(city='Paris', days=2)]") == [#"get_weather {"city":"Paris","days":2}"#])
+    }
+
     @Test func unregisteredNamesAreRefused() {
         #expect(parser.parse("<tool_call>{\"name\": \"rm_rf\", \"arguments\": {\"path\": \"/\"}}</tool_call>") == nil)
         #expect(parser.parse("[TOOL_CALLS]delete_everything{\"x\": 1}") == nil)
