@@ -220,7 +220,7 @@ public final class AgentLoop: Sendable {
             // off): run it, and keep the history as structured calls so the results that follow
             // form a conversation the server accepts.
             let inText = calls.isEmpty ? textCalls.parse(response.text) : nil
-            let inReasoning = calls.isEmpty && inText == nil && !response.reasoning.isEmpty ? textCalls.parse(response.reasoning) : nil
+            let inReasoning = calls.isEmpty && inText == nil && !response.reasoning.isEmpty ? textCalls.reasoningCalls(response.reasoning) : nil
             if let found = inText ?? inReasoning {
                 calls = found.calls.map { ToolCall(id: generatedCallID(), name: $0.name, arguments: $0.arguments) }
                 if inText != nil { text = found.prose }

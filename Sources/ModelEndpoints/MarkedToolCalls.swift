@@ -90,6 +90,7 @@ extension TextToolCalls {
             scan.take(open.lowerBound..<(close?.upperBound ?? (marked.close == nil ? end : nil) ?? bodyEnd), calls: calls)
         }
         guard var found = scan.found(marked.dialect) else { return nil }
+        found.endsText = scan.endsText(ignoring: marked.sections)
         for section in marked.sections { found.prose = found.prose.replacingOccurrences(of: section, with: "") }
         found.prose = found.prose.trimmingCharacters(in: .whitespacesAndNewlines)
         return found

@@ -78,6 +78,9 @@ public struct TextToolCalls: Sendable {
         public var prose: String
         /// Repairs made to the JSON the calls were written in.
         public var repairs: [String]
+        /// Whether nothing but space follows the last call: a call that ends a reasoning is one
+        /// the model made; one with more thinking after it is one it was quoting or weighing.
+        public var endsText = true
     }
 
     let tools: [String: ToolSpec]
@@ -88,8 +91,40 @@ public struct TextToolCalls: Sendable {
 
     static let markers = ["<tool_call>", "[TOOL_CALLS]", "<|python_tag|>", "<function=", "\"tool_calls\"", "\"tool_call\""] + markedOpenings
 
-    /// The calls the text holds, in the first dialect that yields any.
+    /// The calls the text holds, in the first dialect that yields any. Thinking written into the
+    /// content (`<think>…</think>`, Seed-OSS's `<seed:think>`) is not searched while the rest holds
+    /// a call; without one, a call that ends the thinking counts (see `reasoningCalls`).
     public func parse(_ text: String) -> Found? {
+        guard let (outside, thinking) = Self.splitThinking(text) else { return parseAll(text) }
+        if let found = parseAll(outside) { return found }
+        return reasoningCalls(thinking).map { found in
+            var found = found
+            found.prose = outside.trimmingCharacters(in: .whitespacesAndNewlines)
+            return found
+        }
+    }
+
+    /// The calls a reasoning holds when they are its last act; nil when it goes on thinking
+    /// after them (an example it quotes, a call it weighs and drops), as the peers' reasoning
+    /// parsers keep calls out of reasoning.
+    public func reasoningCalls(_ reasoning: String) -> Found? {
+        guard let found = parseAll(reasoning), found.endsText else { return nil }
+        return found
+    }
+
+    /// The content outside thinking blocks, and the thinking; nil when there is no block.
+    static func splitThinking(_ text: String) -> (outside: String, thinking: String)? {
+        for (open, close) in [("<think>", "</think>"), ("<seed:think>", "</seed:think>")] {
+            guard let start = text.range(of: open) else { continue }
+            let end = text.range(of: close, range: start.upperBound..<text.endIndex)
+            let thinking = String(text[start.upperBound..<(end?.lowerBound ?? text.endIndex)])
+            let outside = String(text[..<start.lowerBound]) + (end.map { String(text[$0.upperBound...]) } ?? "")
+            return (outside, thinking)
+        }
+        return nil
+    }
+
+    private func parseAll(_ text: String) -> Found? {
         let attempts: [(String) -> Found?] = markedDialects + [qwenXML, hermes, functionTag, mistral, pythonTag, wholeJSON, pythonic, fences]
         for attempt in attempts {
             if let found = attempt(text), !found.calls.isEmpty { return found }
@@ -424,6 +459,18 @@ struct Scan {
         prose += text[cursor...]
         // A fence whose call was taken out is left empty: drop it too.
         prose = prose.replacingOccurrences(of: #"```[a-z_]*\s*```"#, with: "", options: .regularExpression)
-        return .init(calls: calls, dialect: dialect, prose: prose.trimmingCharacters(in: .whitespacesAndNewlines), repairs: repairs)
+        var found = TextToolCalls.Found(calls: calls, dialect: dialect, prose: prose.trimmingCharacters(in: .whitespacesAndNewlines), repairs: repairs)
+        found.endsText = endsText(ignoring: [])
+        return found
+    }
+
+    /// Closing tokens that may stand after a last call without being more text.
+    static let closers = ["```", "</tool_call>", "</tool_calls>", "<|call|>", "<|end|>", "<|im_end|>", "<|eot_id|>", "</s>", "<|return|>"]
+
+    /// Whether only space (and closing tokens, and `sections`) follows the last call taken.
+    func endsText(ignoring sections: [String]) -> Bool {
+        let last = taken.map(\.upperBound).max() ?? text.endIndex
+        let tail = (sections + Self.closers).reduce(String(text[last...])) { $0.replacingOccurrences(of: $1, with: "") }
+        return tail.allSatisfy(\.isWhitespace)
     }
 }

@@ -87,6 +87,18 @@ import Testing
         #expect(calls("<｜DSML｜function_calls>\n<｜DSML｜invoke name=\"get_weather\">\n<｜DSML｜parameter name=\"location\" string=\"true\">Paris</｜DSML｜parameter>\n<｜DSML｜parameter name=\"days\" string=\"false\">2</｜DSML｜parameter>\n</｜DSML｜invoke>\n</｜DSML｜function_calls>")
             == [#"get_weather {"days":2,"location":"Paris"}"#])
         // A numeric-looking string stays a string where the schema says string.
+        // A call inside thinking written into the content does not run while the content has one;
+        // a call a reasoning quotes, with more thinking after it, never runs.
+        let berlin = #"<minimax:tool_call><invoke name="get_weather"><parameter name="location">Berlin</parameter></invoke></minimax:tool_call>"#
+        #expect(calls("<think>I could call \(berlin) but Paris was asked.</think>\n" + berlin.replacingOccurrences(of: "Berlin", with: "Paris")) == [Self.paris])
+        #expect(parser.parse("<seed:think>The format is <seed:tool_call>\n<function=get_weather>\n<parameter=location>Paris</parameter>\n</function>\n</seed:tool_call> and here no tool is needed.</seed:think>It is sunny, says the user.") == nil)
+        // A call that ends the reasoning is the model's own (Qwen 3.6 through llama-server puts it there).
+        let hermes = #"<tool_call>{"name": "get_weather", "arguments": {"location": "Paris"}}</tool_call>"#
+        #expect(parser.reasoningCalls("The user wants Paris.\n\(hermes)\n")?.calls.map(\.name) == ["get_weather"])
+        #expect(parser.reasoningCalls("A call looks like \(hermes), but I will answer directly.") == nil)
+        #expect(calls("<think>Paris, then.\n\(hermes)</think>") == [Self.paris])
+        #expect(parser.reasoningCalls("<|tool_calls_section_begin|><|tool_call_begin|>functions.get_weather:0<|tool_call_argument_begin|>{\"location\":\"Paris\"}<|tool_call_end|><|tool_calls_section_end|>") != nil)
+
         // GLM with no arguments is the name alone; Hermes JSON in the same tags stays Hermes'.
         #expect(parser.parse("<tool_call>ffgrep</tool_call>")?.calls.map(\.name) == ["ffgrep"])
         #expect(parser.parse("<tool_call>ffgrep</tool_call>")?.dialect == .glm)
