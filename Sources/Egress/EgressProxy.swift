@@ -229,12 +229,11 @@ public final class EgressProxy: @unchecked Sendable {
             head = try RequestHead.parse(bytes)
             (authority, path) = try Self.target(of: head)
         } catch {
-            return refuseMalformed(client, method: Self.methodForLog(bytes), error)
+            return refuseMalformed(SocketStream(fd: client), method: Self.methodForLog(bytes), error)
         }
         let method = head.method
         func refuse(_ rule: String, address: String? = nil) {
-            let decision = record(Decision(method: method, host: authority.host, port: authority.port, allowed: false, rule: rule, address: address))
-            respond(client, 403, "Forbidden", explain(decision) + "\n", extra: "X-Toolhost-Blocked: \(rule); profile=\(profile)")
+            self.refuse(SocketStream(fd: client), Decision(method: method, host: authority.host, port: authority.port, allowed: false, rule: rule, address: address))
         }
         if let cap = policy.maxBytes, lock.withLock({ moved >= cap }) { return refuse("max_bytes = \(cap)") }
         if Self.echoingMethods.contains(method.uppercased()) { return refuse("\(method) (it echoes the request, secrets included)") }
@@ -314,12 +313,14 @@ public final class EgressProxy: @unchecked Sendable {
         return (authority, path)
     }
 
-    /// A request that cannot be read one way only: 400, and the decision kept like any other.
-    private func refuseMalformed(_ client: Int32, method: String, _ error: RequestHead.Malformed) {
-        refuseMalformed(client, method: method, error, over: SocketStream(fd: client))
+    /// A refusal by rule: 403 with the rule named and the note a model reads, the decision kept.
+    private func refuse(_ stream: some ByteStream, _ decision: Decision) {
+        _ = record(decision)
+        respond(stream, 403, "Forbidden", explain(decision) + "\n", extra: "X-Toolhost-Blocked: \(decision.rule); profile=\(profile)")
     }
 
-    private func refuseMalformed(_ client: Int32, method: String, _ error: RequestHead.Malformed, over stream: some ByteStream) {
+    /// A request that cannot be read one way only: 400, and the decision kept like any other.
+    private func refuseMalformed(_ stream: some ByteStream, method: String, _ error: RequestHead.Malformed) {
         let rule = "malformed request (\(error))"
         _ = record(Decision(method: method, host: "-", port: 0, allowed: false, rule: rule, address: nil))
         respond(stream, 400, "Bad Request",
@@ -412,7 +413,6 @@ public final class EgressProxy: @unchecked Sendable {
         }
     }
 
-
     /// Counts bytes moved either way; false once the session is past its cap.
     private func charge(_ count: Int) -> Bool {
         lock.withLock {
@@ -456,17 +456,14 @@ public final class EgressProxy: @unchecked Sendable {
                 throw RequestHead.Malformed("the Host header inside the tunnel must be the tunnel's host \(target.hostHeader)")
             }
         } catch {
-            return refuseMalformed(command.fd, method: Self.methodForLog(bytes), error, over: secured)
+            return refuseMalformed(secured, method: Self.methodForLog(bytes), error)
         }
-        if Self.echoingMethods.contains(head.method.uppercased()) {
-            let rule = "\(head.method) (it echoes the request, secrets included)"
-            let decision = record(Decision(method: head.method, host: host, port: target.port, allowed: false, rule: rule, address: nil))
-            return respond(secured, 403, "Forbidden", explain(decision) + "\n", extra: "X-Toolhost-Blocked: \(rule); profile=\(profile)")
+        func refuse(_ rule: String) {
+            self.refuse(secured, Decision(method: head.method, host: host, port: target.port, allowed: false, rule: rule, address: nil))
         }
+        if Self.echoingMethods.contains(head.method.uppercased()) { return refuse("\(head.method) (it echoes the request, secrets included)") }
         forward(head, path: head.target, authority: target, swaps: swaps, early: rest, from: secured, to: upstream) {
-            let rule = "max_bytes = \(policy.maxBytes ?? 0)"
-            let decision = record(Decision(method: head.method, host: host, port: target.port, allowed: false, rule: rule, address: nil))
-            respond(secured, 403, "Forbidden", explain(decision) + "\n", extra: "X-Toolhost-Blocked: \(rule); profile=\(profile)")
+            refuse("max_bytes = \(policy.maxBytes ?? 0)")
         }
     }
 

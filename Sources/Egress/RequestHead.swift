@@ -122,7 +122,8 @@ struct Authority: Equatable {
         return port == defaultPort ? shown : "\(shown):\(port)"
     }
 
-    private let defaultPort: Int
+    /// The port a missing one means (80 for http); nil for CONNECT, where a port is required.
+    private let defaultPort: Int?
 
     /// Parses `host[:port]`; without a port, `defaultPort` (nil: the port is required).
     static func parse(_ text: String, defaultPort: Int?) throws(RequestHead.Malformed) -> Authority {
@@ -163,7 +164,7 @@ struct Authority: Equatable {
                 throw .init("the host name '\(host)' has an empty label or one over 63 bytes")
             }
         }
-        return Authority(host: host, port: port, defaultPort: defaultPort ?? -1)
+        return Authority(host: host, port: port, defaultPort: defaultPort)
     }
 
     /// The text with every byte that is not visible ASCII written as \xNN, for messages.
@@ -173,7 +174,7 @@ struct Authority: Equatable {
 
     /// Whether a Host header names this authority (its port may be left out when it is the default).
     func isNamed(by header: String) -> Bool {
-        guard let other = try? Authority.parse(header, defaultPort: defaultPort >= 0 ? defaultPort : port) else { return false }
+        guard let other = try? Authority.parse(header, defaultPort: defaultPort ?? port) else { return false }
         return other.host == host && other.port == port
     }
 }

@@ -73,9 +73,10 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     /// The cgroup controllers that bound this session's commands.
     public let activeCgroups: [ProcessCgroup.Controller]
     private let userMapping: UserMapping?
-    /// The mounts of the view a `ConfinedThread` enters: the session's, with .git writable and
-    /// the host's procfs covered; nil when the view cannot be joined (toolhost is not root).
-    private let viewPlan: MountPlan?
+    /// Makes the mounts of the view a `ConfinedThread` enters: the session's, with .git writable
+    /// and the host's procfs covered (read from mountinfo), on the first git call rather than at
+    /// every session's start; nil when the view cannot be joined (toolhost is not root).
+    private let makeViewPlan: (() -> MountPlan)?
     /// What this session's commands may still add to the workspace's disk.
     public let disk: DiskBudget
     /// The host uid and gid commands run as: an unprivileged pair of their own when toolhost is
@@ -211,14 +212,14 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
                 mountNamespaceFD = try Self.prepareMountNamespace(ConfinementHandle(flags: Namespaces.mount, plan: plan(withProc: false)))
             }
             callPlan = .procOnly
-            viewPlan = plan(withProc: false, owner: mapping, view: true)
+            makeViewPlan = { [mapping] in plan(withProc: false, owner: mapping, view: true) }
         } else {
             // A mount namespace owned by another user namespace cannot be joined: build it per call.
             mountNamespaceFD = -1
             flags |= Namespaces.user | Namespaces.mount
             userMaps = ("0 \(getuid()) 1", "0 \(getgid()) 1")
             callPlan = plan(withProc: true)
-            viewPlan = nil
+            makeViewPlan = nil
             notes.append(
                 "WARNING: git_status, git_diff, git_commit and git_branch read and write the working tree as your own user, outside the sandbox's view (a view of its own needs toolhost to run as root): a symlink a command swaps in mid-call can lead them to any file you can read or write")
         }
@@ -298,11 +299,11 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     }
 
     public func makeConfinedThread() throws -> ConfinedThread? {
-        guard let viewPlan else { return nil }
+        guard let makeViewPlan else { return nil }
         let namespace: Int32
         do {
             namespace = try Self.prepareMountNamespace(ConfinementHandle(
-                flags: Namespaces.mount, idmapUser: userMapping?.idmapNamespace ?? -1, plan: viewPlan))
+                flags: Namespaces.mount, idmapUser: userMapping?.idmapNamespace ?? -1, plan: makeViewPlan()))
         } catch let error as SandboxUnavailable {
             throw SandboxUnavailable("the working tree's confined view cannot be made: \(error)")
         }

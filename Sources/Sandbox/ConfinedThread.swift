@@ -51,13 +51,10 @@ public final class ConfinedThread: @unchecked Sendable {
     /// start a worker thread, and a thread started by the confined one would inherit its view and
     /// uid (its seccomp filter refuses that, so the confined thread never touches the runtime).
     private let answers = Queue()
-    /// Who the thread is on the host.
-    public let identity: (uid: UInt32, gid: UInt32)
 
     /// Starts the thread and waits until it has entered the view; throws when it could not.
     /// The namespace descriptor may be closed afterwards: the thread holds the namespace.
     init(mountNamespace: Int32, uid: UInt32, gid: UInt32) throws {
-        identity = (uid, gid)
         let entered = LockedBox<Int32?>(nil)
         let ready = DispatchSemaphore(value: 0)
         let work = self.work, answers = self.answers

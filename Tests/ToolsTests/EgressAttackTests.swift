@@ -220,5 +220,24 @@ import Testing
         var chunks = BodyReader(.chunked)
         let body = Array("4\r\nwiki\r\n0\r\n\r\nextra".utf8)
         #expect(try chunks.take(body[...]) == body.count - 5 && chunks.isDone)
+        for bad in ["3\r\nabcd\r\n0\r\n\r\n", "3\nabc\r\n", "-1\r\n", "3\r\nabc\r\n0\r\nX: y\n\r\n"] {
+            var reader = BodyReader(.chunked)
+            #expect(throws: RequestHead.Malformed.self, "\(bad.debugDescription)") { _ = try reader.take(Array(bad.utf8)[...]) }
+        }
+    }
+
+    /// The scrubber replaces a secret's every form even when it arrives split across reads, and
+    /// keeps the stream's length.
+    @Test func theScrubberCatchesASecretSplitAcrossReads() {
+        let real = "real-\(UUID().uuidString)", dummy = EgressProxy.dummy(as: real.utf8.count)
+        let basic = Data("x-access-token:\(real)".utf8).base64EncodedString()
+        let stream = Array("Location: /next?k=\(real)\r\n\r\nbasic=\(basic)\nend".utf8)
+        for cut in [1, 7, 20, stream.count / 2, stream.count - 3] {
+            var scrubber = SecretScrubber(pairs: SecretForms.pairs(real: real, dummy: dummy))
+            let out = scrubber.feed(stream[..<cut]) + scrubber.feed(stream[cut...]) + scrubber.finish()
+            let text = String(decoding: out, as: UTF8.self)
+            #expect(out.count == stream.count && !text.contains(real) && text.contains("k=\(dummy)"), "cut at \(cut): \(text)")
+            #expect(SecretForms.of(real).allSatisfy { !text.contains($0) }, "cut at \(cut): \(text)")
+        }
     }
 }

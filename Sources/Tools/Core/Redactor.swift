@@ -16,7 +16,7 @@ public struct Redactor: Sendable {
         let values = environment.filter { name, value in
             (CleanEnvironment.looksSecret(name) || named.contains(name)) && value.count >= 8
         }.map(\.value)
-        secrets = Array(Set(values.flatMap { [$0] + SecretForms.of($0) })).sorted { $0.count > $1.count }
+        secrets = Array(Set(values.flatMap(SecretForms.of))).sorted { $0.count > $1.count }
     }
 
     /// The text with every secret replaced, and how many replacements that took.

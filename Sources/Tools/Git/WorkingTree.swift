@@ -37,10 +37,5 @@ final class WorkingTree: @unchecked Sendable {
         return try await thread.perform(body)
     }
 
-    /// Drops the repository opened for the working tree (it was refused, or replaced).
-    func forget() async {
-        _ = try? await perform { [self] in repository = nil }
-    }
-
     func stop() { thread?.stop() }
 }

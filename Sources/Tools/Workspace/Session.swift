@@ -163,7 +163,6 @@ public actor Session {
     func createRepository() async throws {
         let root = workspace.root
         try await workingTree().perform { try Repository.create(at: root) }
-        await workingTreeSide?.forget()
         gitSnapshot = GitSnapshot.take(of: workspace)
     }
 
