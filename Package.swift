@@ -33,7 +33,14 @@ let package = Package(
         .target(name: "CTLS", linkerSettings: [.linkedLibrary("ssl"), .linkedLibrary("crypto")]),
         // The allow-list proxy and credential broker of `network: "allowlist"`: strict request heads,
         // host names checked byte for byte, secrets only where they belong, responses scrubbed.
-        .target(name: "Egress", dependencies: ["CSandbox", "CTLS"], swiftSettings: strict),
+        // Served on swift-nio's event loops, requests read by NIOHTTP1 (llhttp).
+        .target(
+            name: "Egress",
+            dependencies: [
+                "CSandbox", "CTLS", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict),
         // Profiles, seccomp compilation, and the runners: confined and (loudly) unconfined.
         .target(
             name: "Sandbox",
@@ -97,7 +104,7 @@ let package = Package(
         // Temporary workspaces and process checks shared by the test targets.
         .target(name: "TestSupport", path: "Tests/Support", swiftSettings: strict),
         .testTarget(
-            name: "ToolsTests", dependencies: ["Tools", "Sandbox", "Egress", "TestSupport"], exclude: ["Fixtures"], swiftSettings: strict),
+            name: "ToolsTests", dependencies: ["Tools", "Sandbox", "Egress", "TestSupport", .product(name: "NIOHTTP1", package: "swift-nio")], exclude: ["Fixtures"], swiftSettings: strict),
         .testTarget(
             name: "MCPServerTests",
             dependencies: ["MCPServer", "Tools", "JSONCore", "Sandbox"],

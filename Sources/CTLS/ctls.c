@@ -23,8 +23,10 @@ struct ctls_authority {
     SSL_CTX *client;
 };
 
-struct ctls_stream {
+struct ctls_session {
     SSL *ssl;
+    /// The host a server session's certificate names, which the command's SNI must match.
+    char *host;
 };
 
 /// `what`, then OpenSSL's first queued error (or the verification failure), into `error`.
@@ -160,40 +162,44 @@ static int is_address(const char *host) {
     return address != NULL;
 }
 
-static ctls_stream *wrap(SSL *ssl) {
-    ctls_stream *stream = calloc(1, sizeof *stream);
-    if (stream == NULL) {
+/// A session over two memory BIOs: the caller moves ciphertext between them and its socket.
+static ctls_session *session(SSL *ssl, const char *host) {
+    ctls_session *made = calloc(1, sizeof *made);
+    BIO *in = BIO_new(BIO_s_mem()), *out = BIO_new(BIO_s_mem());
+    if (made == NULL || in == NULL || out == NULL || (made->host = strdup(host)) == NULL) {
+        BIO_free(in);
+        BIO_free(out);
+        if (made != NULL) free(made->host);
+        free(made);
         SSL_free(ssl);
         return NULL;
     }
-    stream->ssl = ssl;
-    return stream;
+    // An empty input BIO asks for more instead of reporting the end of the stream.
+    BIO_set_mem_eof_return(in, -1);
+    SSL_set_bio(ssl, in, out);
+    made->ssl = ssl;
+    return made;
 }
 
-ctls_stream *ctls_connect(ctls_authority *authority, int fd, const char *host, char *error, size_t error_size) {
+ctls_session *ctls_client_new(ctls_authority *authority, const char *host, char *error, size_t error_size) {
     SSL *ssl = SSL_new(authority->client);
-    if (ssl == NULL || !SSL_set_fd(ssl, fd)) {
-        SSL_free(ssl);
+    int named = ssl != NULL;
+    if (named && is_address(host)) {
+        named = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
+    } else if (named) {
+        named = SSL_set_tlsext_host_name(ssl, host) && SSL_set1_host(ssl, host);
+    }
+    ctls_session *made = named ? session(ssl, host) : NULL;
+    if (made == NULL) {
+        if (!named) SSL_free(ssl);
         fail(error, error_size, "TLS to the host cannot start", X509_V_OK);
         return NULL;
     }
-    int named;
-    if (is_address(host)) {
-        named = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
-    } else {
-        named = SSL_set_tlsext_host_name(ssl, host) && SSL_set1_host(ssl, host);
-    }
-    errno = 0;
-    if (!named || SSL_connect(ssl) != 1) {
-        long verify = SSL_get_verify_result(ssl);
-        fail(error, error_size, "TLS to the host failed", verify);
-        SSL_free(ssl);
-        return NULL;
-    }
-    return wrap(ssl);
+    SSL_set_connect_state(ssl);
+    return made;
 }
 
-ctls_stream *ctls_accept(ctls_authority *authority, int fd, const char *host, char *error, size_t error_size) {
+ctls_session *ctls_server_new(ctls_authority *authority, const char *host, char *error, size_t error_size) {
     // No subject, only a critical subjectAltName (RFC 5280 4.2.1.6): GnuTLS checks a common name
     // against the CA's DNS constraints even when the name is an address.
     X509 *leaf = certify(authority->leaf_key, NULL, authority->certificate);
@@ -209,50 +215,82 @@ ctls_stream *ctls_accept(ctls_authority *authority, int fd, const char *host, ch
         return NULL;
     }
     SSL *ssl = SSL_new(authority->server);
-    int ready = ssl != NULL && SSL_use_certificate(ssl, leaf) && SSL_use_PrivateKey(ssl, authority->leaf_key) && SSL_set_fd(ssl, fd);
+    int ready = ssl != NULL && SSL_use_certificate(ssl, leaf) && SSL_use_PrivateKey(ssl, authority->leaf_key);
     X509_free(leaf);
-    errno = 0;
-    if (!ready || SSL_accept(ssl) != 1) {
-        fail(error, error_size, "the command's TLS handshake failed (does it trust the session's CA in SSL_CERT_FILE?)", X509_V_OK);
-        SSL_free(ssl);
+    ctls_session *made = ready ? session(ssl, host) : NULL;
+    if (made == NULL) {
+        if (!ready) SSL_free(ssl);
+        fail(error, error_size, "the egress proxy cannot start the command's TLS", X509_V_OK);
         return NULL;
+    }
+    SSL_set_accept_state(ssl);
+    return made;
+}
+
+int ctls_feed(ctls_session *session, const void *bytes, size_t size) {
+    size_t written = 0;
+    return size == 0 || (BIO_write_ex(SSL_get_rbio(session->ssl), bytes, size, &written) == 1 && written == size);
+}
+
+size_t ctls_outgoing(ctls_session *session) { return BIO_ctrl_pending(SSL_get_wbio(session->ssl)); }
+
+size_t ctls_drain(ctls_session *session, void *buffer, size_t size) {
+    size_t count = 0;
+    if (BIO_read_ex(SSL_get_wbio(session->ssl), buffer, size, &count) != 1) return 0;
+    return count;
+}
+
+int ctls_handshake(ctls_session *session, char *error, size_t error_size) {
+    errno = 0;
+    int result = SSL_do_handshake(session->ssl);
+    if (result != 1) {
+        int reason = SSL_get_error(session->ssl, result);
+        if (reason == SSL_ERROR_WANT_READ || reason == SSL_ERROR_WANT_WRITE) {
+            ERR_clear_error();
+            return 0;
+        }
+        if (SSL_is_server(session->ssl)) {
+            fail(error, error_size, "the command's TLS handshake failed (does it trust the session's CA in SSL_CERT_FILE?)", X509_V_OK);
+        } else {
+            fail(error, error_size, "TLS to the host failed", SSL_get_verify_result(session->ssl));
+        }
+        return -1;
     }
     // The server name the command's TLS asks for, when it sends one, must be the tunnel's host:
     // the real value goes to one host only, whatever a shared front end would route by.
-    const char *asked = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
-    if (asked != NULL && strcasecmp(asked, host) != 0) {
-        fail(error, error_size, "the command's TLS names another host (SNI) than its CONNECT", X509_V_OK);
-        SSL_free(ssl);
-        return NULL;
+    const char *asked = SSL_is_server(session->ssl) ? SSL_get_servername(session->ssl, TLSEXT_NAMETYPE_host_name) : NULL;
+    if (asked != NULL && strcasecmp(asked, session->host) != 0) {
+        snprintf(error, error_size, "the command's TLS names another host (SNI) than its CONNECT");
+        return -1;
     }
-    return wrap(ssl);
+    return 1;
 }
 
-long ctls_read(ctls_stream *stream, void *buffer, size_t size) {
+long ctls_read(ctls_session *session, void *buffer, size_t size) {
     size_t count = 0;
-    if (SSL_read_ex(stream->ssl, buffer, size, &count) == 1) return (long)count;
-    int reason = SSL_get_error(stream->ssl, 0);
+    if (SSL_read_ex(session->ssl, buffer, size, &count) == 1) return (long)count;
+    int reason = SSL_get_error(session->ssl, 0);
     ERR_clear_error();
-    return reason == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+    if (reason == SSL_ERROR_WANT_READ || reason == SSL_ERROR_WANT_WRITE) return 0;
+    return reason == SSL_ERROR_ZERO_RETURN ? -1 : -2;
 }
 
-int ctls_write(ctls_stream *stream, const void *buffer, size_t size) {
+int ctls_write(ctls_session *session, const void *bytes, size_t size) {
     size_t written = 0;
-    // SSL_MODE_AUTO_RETRY and a blocking socket: one call writes all of it or fails.
-    int ok = SSL_write_ex(stream->ssl, buffer, size, &written) == 1 && written == size;
+    // A memory BIO takes everything: one call writes all of it or fails.
+    int ok = size == 0 || (SSL_write_ex(session->ssl, bytes, size, &written) == 1 && written == size);
     if (!ok) ERR_clear_error();
     return ok;
 }
 
-int ctls_pending(ctls_stream *stream) { return SSL_pending(stream->ssl); }
-
-void ctls_close_write(ctls_stream *stream) {
-    SSL_shutdown(stream->ssl);
+void ctls_close_write(ctls_session *session) {
+    SSL_shutdown(session->ssl);
     ERR_clear_error();
 }
 
-void ctls_free(ctls_stream *stream) {
-    if (stream == NULL) return;
-    SSL_free(stream->ssl);
-    free(stream);
+void ctls_free(ctls_session *session) {
+    if (session == NULL) return;
+    SSL_free(session->ssl);
+    free(session->host);
+    free(session);
 }

@@ -1,6 +1,9 @@
 import CSandbox
 import CTLS
 import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 
 /// The egress proxy of one `network: "allowlist"` session. It listens on 127.0.0.1:3128 inside the
 /// session's network namespace (which has nothing else but loopback) and connects out from the
@@ -10,6 +13,8 @@ import Foundation
 /// it elsewhere between the check and the connect. A CONNECT to a host that a secret is bound to
 /// is opened (TLS with a certificate from the session's own CA, which only the sandbox trusts) so
 /// that the dummy in its requests can be replaced; every other tunnel stays closed to the proxy.
+/// Connections are served on NIO's shared event loops (no thread per connection), read by llhttp,
+/// at most `connectionCap` at once per session.
 public final class EgressProxy: @unchecked Sendable {
     /// One request's fate.
     public struct Decision: Sendable, Equatable {
@@ -31,18 +36,19 @@ public final class EgressProxy: @unchecked Sendable {
 
     let policy: EgressPolicy
     let profile: String
-    private let listener: Int32
+    /// The listening channel, on the session's listener.
+    private var server: (any Channel)?
     /// The decision log, opened once (append-only, never through a symlink); -1 for none.
     private let log: Int32
-    private let resolve: @Sendable (String) -> [IPAddress]
+    let resolve: @Sendable (String) -> [IPAddress]
     /// A secret, the dummy commands see, and the real value.
     typealias Swap = (secret: EgressPolicy.Secret, dummy: String, real: String)
     /// One per secret.
     let dummies: [Swap]
     /// Every real secret's forms beside its dummy's, for scrubbing what hosts send back.
-    private let scrubPairs: [(find: [UInt8], replace: [UInt8])]
-    /// The session's CA, when the policy has secrets (see `broker`).
-    private let authority: OpaquePointer?
+    let scrubPairs: [(find: [UInt8], replace: [UInt8])]
+    /// The session's CA, when the policy has secrets (see `RequestStage.broker`).
+    let authority: OpaquePointer?
     /// The CA certificate in PEM, for the sandbox's trust store; nil when no secret needs one.
     public let authorityPEM: String?
     private let lock = NSLock()
@@ -50,7 +56,6 @@ public final class EgressProxy: @unchecked Sendable {
     /// Every decision since the last `takeDecisions()`, the newest 1,000 (a session nobody asks keeps no more).
     private var journal: [Decision] = []
     private var moved = 0
-    private var stopped = false
 
     /// - Parameters:
     ///   - listener: a listening socket (see `csandbox_listen_in_netns`); the proxy owns it.
@@ -68,7 +73,6 @@ public final class EgressProxy: @unchecked Sendable {
          resolve: @escaping @Sendable (String) -> [IPAddress]) throws {
         self.policy = policy
         self.profile = profile
-        self.listener = listener
         log = logPath.map { Glibc.open($0, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600) } ?? -1
         self.resolve = resolve
         dummies = policy.secrets.map { secret in
@@ -88,9 +92,19 @@ public final class EgressProxy: @unchecked Sendable {
             authority = made
             authorityPEM = String(cString: ctls_authority_pem(made))
         }
-        let thread = Thread { [self] in acceptLoop() }
-        thread.name = "toolhost-egress"
-        thread.start()
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .childChannelInitializer { [weak self] channel in
+                channel.eventLoop.makeCompletedFuture {
+                    guard let self else { throw ChannelError.ioOnClosedChannel }
+                    try self.admit(channel)
+                }
+            }
+        do {
+            server = try bootstrap.withBoundSocket(listener).wait()
+        } catch {
+            throw EgressUnavailable("profile \(profile): the egress proxy cannot serve its listener (\(error)).")
+        }
     }
 
     /// A random stand-in as long as the real value (so a scrubbed body keeps its length), marked as
@@ -111,14 +125,15 @@ public final class EgressProxy: @unchecked Sendable {
 
     /// Stops accepting; tunnels already open end with their connections.
     public func stop() {
-        lock.withLock {
-            guard !stopped else { return }
-            stopped = true
-            shutdown(listener, Int32(SHUT_RDWR))
+        let server = lock.withLock {
+            defer { self.server = nil }
+            return self.server
         }
+        server?.close(promise: nil)
     }
 
     deinit {
+        server?.close(promise: nil)
         if log >= 0 { Glibc.close(log) }
         ctls_authority_free(authority)
     }
@@ -190,104 +205,65 @@ public final class EgressProxy: @unchecked Sendable {
 
     // MARK: Connections
 
-    private func acceptLoop() {
-        while true {
-            let client = csandbox_accept(listener)
-            if client < 0 {
-                if client == -EINTR || client == -ECONNABORTED { continue }
-                break
-            }
-            let thread = Thread { [self] in
-                serve(client)
-                Glibc.close(client)
-            }
-            thread.name = "toolhost-egress-connection"
-            thread.start()
-        }
-        Glibc.close(listener)
-    }
-
-    /// Connections served at once, at most; more wait for none of them (503).
+    /// Connections served at once, at most; more get a 503 at once.
     static let connectionCap = 64
     private var connections = 0
 
-    private func serve(_ client: Int32) {
+    /// Sets up a new connection's pipeline, or turns it away when the session is at its cap.
+    private func admit(_ channel: any Channel) throws {
+        let sync = channel.pipeline.syncOperations
         let admitted = lock.withLock {
             guard connections < Self.connectionCap else { return false }
             connections += 1
             return true
         }
         guard admitted else {
-            return respond(client, 503, "Service Unavailable", "toolhost's egress proxy: \(Self.connectionCap) connections are open already; retry when one ends.\n", extra: "Retry-After: 1")
+            return try sync.addHandler(Turnaway(Self.answer(503, "Service Unavailable",
+                "toolhost's egress proxy: \(Self.connectionCap) connections are open already; retry when one ends.\n", extra: "Retry-After: 1")))
         }
-        defer { lock.withLock { connections -= 1 } }
-        // The whole head must come within the deadline, however slowly it trickles.
-        guard let (bytes, rest) = Self.readHead(SocketStream(fd: client), within: .seconds(30)) else { return }
-        Self.setTimeout(client, SO_RCVTIMEO, seconds: 0)
-        let head: RequestHead, authority: Authority, path: String
+        channel.closeFuture.whenComplete { [self] _ in lock.withLock { connections -= 1 } }
+        try sync.addHandlers([
+            IdleStateHandler(allTimeout: .minutes(5)), CloseWhenIdle(), RequestLineCheck(proxy: self), ByteToMessageHandler(Self.requestDecoder()),
+            RequestStage(proxy: self),
+        ])
+    }
+
+    /// llhttp through NIOHTTP1, strict (no lenient flag is set), with heads held to 64 KB.
+    static func requestDecoder() -> HTTPRequestDecoder {
+        var limits = NIOHTTPDecoderLimitConfiguration()
+        limits.maxHeaderFieldSize = 64 << 10
+        limits.maxHeaderListSize = 64 << 10
+        limits.maxHeaderFieldCount = 256
+        return HTTPRequestDecoder(leftOverBytesStrategy: .forwardBytes, informationalResponseStrategy: .drop, limitConfiguration: limits)
+    }
+
+    /// A connected channel to the first of `addresses` that answers within 15 seconds, on `loop`,
+    /// not reading until told to.
+    func connect(_ addresses: [IPAddress], port: Int, on loop: any EventLoop) -> EventLoopFuture<(any Channel, IPAddress)> {
+        guard let address = addresses.first else { return loop.makeFailedFuture(ChannelError.connectTimeout(.seconds(15))) }
+        let bytes = address.mappedV4 ?? address.bytes
+        let target: SocketAddress
         do {
-            head = try RequestHead.parse(bytes)
-            (authority, path) = try Self.target(of: head)
+            target = try SocketAddress(packedIPAddress: ByteBuffer(bytes: bytes), port: port)
         } catch {
-            return refuseMalformed(SocketStream(fd: client), method: Self.methodForLog(bytes), error)
+            return loop.makeFailedFuture(error)
         }
-        let method = head.method
-        func refuse(_ rule: String, address: String? = nil) {
-            self.refuse(SocketStream(fd: client), Decision(method: method, host: authority.host, port: authority.port, allowed: false, rule: rule, address: address))
-        }
-        if let cap = policy.maxBytes, lock.withLock({ moved >= cap }) { return refuse("max_bytes = \(cap)") }
-        if Self.echoingMethods.contains(method.uppercased()) { return refuse("\(method) (it echoes the request, secrets included)") }
-        let verdict = policy.decide(method: method, host: authority.host, port: authority.port)
-        guard case .allowed(let rule, let addressRule) = verdict else {
-            if case .denied(let rule) = verdict { refuse(rule) }
-            return
-        }
-        // The name resolved is the name matched, byte for byte (see `Authority`).
-        let addresses = IPAddress(authority.host).map { [$0] } ?? resolve(authority.host)
-        guard !addresses.isEmpty else {
-            _ = record(Decision(method: method, host: authority.host, port: authority.port, allowed: false, rule: "no such host", address: nil))
-            return respond(client, 502, "Bad Gateway", "toolhost's egress proxy: \(authority.host) does not resolve.\n")
-        }
-        // A name may resolve to internal and public addresses at once: only the public ones are tried.
-        let usable = addresses.filter { addressRule || !$0.isInternal }
-        guard !usable.isEmpty else { return refuse("internal address \(addresses[0].text)", address: addresses[0].text) }
-        // A plain loop: a lazy compactMap's `first` runs its closure twice, which connected twice,
-        // left one connection open, and could crash when the second attempt failed.
-        var connected: (Int32, IPAddress)?
-        for address in usable {
-            if let fd = Self.connect(address, port: authority.port) {
-                connected = (fd, address)
-                break
+        return ClientBootstrap(group: loop)
+            .connectTimeout(.seconds(15))
+            .channelOption(ChannelOptions.autoRead, value: false)
+            .channelOption(ChannelOptions.allowRemoteHalfClosure, value: true)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandlers([IdleStateHandler(allTimeout: .minutes(5)), CloseWhenIdle()]) }
             }
-        }
-        guard let (upstream, address) = connected else {
-            _ = record(Decision(method: method, host: authority.host, port: authority.port, allowed: false, rule: "unreachable", address: usable[0].text))
-            return respond(client, 502, "Bad Gateway", "toolhost's egress proxy: \(authority.host):\(authority.port) does not answer.\n")
-        }
-        defer { Glibc.close(upstream) }
-        let tunnel = method == "CONNECT"
-        // Plain http carries a secret only where the profile says the host may have it in the clear.
-        let swaps = dummies.filter { $0.secret.host.matches(host: authority.host, port: authority.port) && !$0.real.isEmpty && (tunnel || $0.secret.insecureHTTP) }
-        _ = record(Decision(
-            method: method, host: authority.host, port: authority.port, allowed: true, rule: rule, address: address.text, secrets: swaps.map(\.secret.variable)))
-        let command = SocketStream(fd: client), real = SocketStream(fd: upstream)
-        guard tunnel else {
-            return forward(head, path: path, authority: authority, swaps: swaps, early: rest, from: command, to: real) {
-                refuse("max_bytes = \(policy.maxBytes ?? 0)")
-            }
-        }
-        if let key = self.authority, !swaps.isEmpty {
-            return broker(command, real, target: authority, early: rest, swaps: swaps, authorityKey: key)
-        }
-        guard command.write(Self.established[...]) else { return }
-        if !rest.isEmpty && !(real.write(rest[...]) && charge(rest.count)) { return }
-        relay(command, real)
+            .connect(to: target)
+            .map { ($0, address) }
+            .flatMapError { [self] _ in connect(Array(addresses.dropFirst()), port: port, on: loop) }
     }
 
     /// Methods whose answer is the request itself: refused, since the request may carry a real secret.
     static let echoingMethods: Set<String> = ["TRACE", "TRACK"]
 
-    private static let established = Array("HTTP/1.1 200 Connection established\r\n\r\n".utf8)
+    static let established = Array("HTTP/1.1 200 Connection established\r\n\r\n".utf8)
 
     /// Where a request goes: CONNECT's authority, or an absolute http:// URL's, with the path in
     /// origin form; a Host header, when there is one, must name the same authority.
@@ -314,24 +290,24 @@ public final class EgressProxy: @unchecked Sendable {
     }
 
     /// A refusal by rule: 403 with the rule named and the note a model reads, the decision kept.
-    private func refuse(_ stream: some ByteStream, _ decision: Decision) {
-        _ = record(decision)
-        respond(stream, 403, "Forbidden", explain(decision) + "\n", extra: "X-Toolhost-Blocked: \(decision.rule); profile=\(profile)")
+    func refuse(_ channel: any Channel, _ decision: Decision) {
+        record(decision)
+        respond(channel, 403, "Forbidden", explain(decision) + "\n", extra: "X-Toolhost-Blocked: \(decision.rule); profile=\(profile)")
     }
 
     /// A request that cannot be read one way only: 400, and the decision kept like any other.
-    private func refuseMalformed(_ stream: some ByteStream, method: String, _ error: RequestHead.Malformed) {
+    func refuseMalformed(_ channel: any Channel, method: String, _ error: RequestHead.Malformed) {
         let rule = "malformed request (\(error))"
-        _ = record(Decision(method: method, host: "-", port: 0, allowed: false, rule: rule, address: nil))
-        respond(stream, 400, "Bad Request",
+        record(Decision(method: method, host: "-", port: 0, allowed: false, rule: rule, address: nil))
+        respond(channel, 400, "Bad Request",
                 "toolhost's egress proxy refused the request: \(error). It reads requests strictly (RFC 9112): CRLF line ends, one Host that matches the target, a host name of a-z, 0-9, '.' and '-' only.\n",
                 extra: "X-Toolhost-Blocked: \(rule); profile=\(profile)")
     }
 
-    /// The method as far as it can be read, for the log of a malformed request.
-    private static func methodForLog(_ bytes: [UInt8]) -> String {
-        let word = bytes.prefix { RequestHead.isTokenByte($0) }.prefix(16)
-        return word.isEmpty ? "?" : String(decoding: word, as: UTF8.self)
+    /// An allowed host the proxy cannot reach (no address, no answer, TLS that cannot be checked): 502.
+    func refuseUnreachable(_ channel: any Channel, _ method: String, _ target: Authority, rule: String, address: String?, _ why: String) {
+        record(Decision(method: method, host: target.host, port: target.port, allowed: false, rule: rule, address: address))
+        respond(channel, 502, "Bad Gateway", "toolhost's egress proxy: \(why).\n")
     }
 
     /// The head the host gets, written from the parsed fields: origin form, the Host the proxy
@@ -356,118 +332,27 @@ public final class EgressProxy: @unchecked Sendable {
 
     private static let hopByHop: Set<String> = ["host", "connection", "keep-alive", "te", "trailer", "upgrade"]
 
-    /// One request to the host: the proxy's own head, then exactly the body the head frames (what
-    /// comes after it is dropped), while the answer flows back scrubbed of every real secret.
-    /// `overCap` answers instead when the head alone would take the session past max_bytes.
-    private func forward(
-        _ head: RequestHead, path: String, authority: Authority, swaps: [Swap], early: [UInt8], from client: some ByteStream,
-        to upstream: some ByteStream, overCap: () -> Void
-    ) {
-        let outgoing = Self.upstreamHead(head, path: path, authority: authority, swaps: swaps)
-        let fits = lock.withLock {
-            guard policy.maxBytes.map({ moved + outgoing.count <= $0 }) ?? true else { return false }
-            moved += outgoing.count
+    /// Whether the session has moved its max_bytes already.
+    var isPastCap: Bool { lock.withLock { policy.maxBytes.map { moved >= $0 } ?? false } }
+
+    /// Counts `count` bytes about to go out, unless they would take the session past its cap.
+    func reserve(_ count: Int) -> Bool {
+        lock.withLock {
+            guard policy.maxBytes.map({ moved + count <= $0 }) ?? true else { return false }
+            moved += count
             return true
-        }
-        guard fits else { return overCap() }
-        guard upstream.write(outgoing[...]) else { return }
-        var body = BodyReader((try? head.framing()) ?? .none)
-        var scrubber = SecretScrubber(pairs: scrubPairs)
-        var buffer = [UInt8](repeating: 0, count: 64 << 10)
-        var pendingBody = early
-        var reading = !body.isDone
-        while true {
-            if !pendingBody.isEmpty {
-                guard let taken = try? body.take(pendingBody[...]) else { return }
-                guard upstream.write(pendingBody[..<taken]), charge(taken) else { return }
-                pendingBody = []
-                if body.isDone { reading = false }
-            }
-            var fds = [pollfd(fd: upstream.fd, events: Int16(POLLIN), revents: upstream.buffered ? Int16(POLLIN) : 0)]
-            if reading { fds.append(pollfd(fd: client.fd, events: Int16(POLLIN), revents: client.buffered ? Int16(POLLIN) : 0)) }
-            if !fds.contains(where: { $0.revents != 0 }) {
-                let ready = poll(&fds, nfds_t(fds.count), 300_000)
-                if ready < 0 && errno == EINTR { continue }
-                guard ready > 0 else { return }
-            }
-            if fds.count > 1 && fds[1].revents != 0 {
-                let count = client.read(into: &buffer)
-                if count <= 0 { reading = false } else { pendingBody = Array(buffer[0..<count]) }
-            }
-            if fds[0].revents != 0 {
-                let count = upstream.read(into: &buffer)
-                if count <= 0 {
-                    let tail = scrubber.finish()
-                    _ = client.write(tail[...])
-                    client.closeWrite()
-                    return
-                }
-                guard charge(count) else { return }
-                if scrubber.isEmpty {
-                    guard client.write(buffer[0..<count]) else { return }
-                } else {
-                    let clean = scrubber.feed(buffer[0..<count])
-                    guard client.write(clean[...]) else { return }
-                }
-            }
         }
     }
 
     /// Counts bytes moved either way; false once the session is past its cap.
-    private func charge(_ count: Int) -> Bool {
+    func charge(_ count: Int) -> Bool {
         lock.withLock {
             moved += count
             return policy.maxBytes.map { moved <= $0 } ?? true
         }
     }
 
-    /// A tunnel to a host a secret is bound to, opened: TLS to the real host first (checked against
-    /// the host's trust store, so a failure is still a plain 502), then the command's TLS with a
-    /// certificate from the session's CA, then one request, whose Host must be the tunnel's host,
-    /// forwarded like a plain one.
-    private func broker(
-        _ command: SocketStream, _ real: SocketStream, target: Authority, early: [UInt8], swaps: [Swap], authorityKey authority: OpaquePointer
-    ) {
-        // A client that sends its handshake before the tunnel is up is not one the proxy can open.
-        guard early.isEmpty else { return respond(command.fd, 400, "Bad Request", "toolhost's egress proxy: wait for the CONNECT's answer before the TLS handshake.\n") }
-        let host = target.host
-        var error = [CChar](repeating: 0, count: 512)
-        Self.setTimeout(real.fd, SO_RCVTIMEO, seconds: 30)
-        guard let outer = ctls_connect(authority, real.fd, host, &error, error.count) else {
-            let reason = String(characters: error)
-            _ = record(Decision(method: "CONNECT", host: host, port: target.port, allowed: false, rule: reason, address: nil))
-            return respond(command.fd, 502, "Bad Gateway", "toolhost's egress proxy: \(reason) (\(host)). The proxy trusts the system's CAs and toolhost's SSL_CERT_FILE.\n")
-        }
-        defer { ctls_free(outer) }
-        Self.setTimeout(real.fd, SO_RCVTIMEO, seconds: 0)
-        guard command.write(Self.established[...]) else { return }
-        guard let inner = ctls_accept(authority, command.fd, host, &error, error.count) else { return }
-        defer { ctls_free(inner) }
-        let secured = TLSStream(fd: command.fd, tls: inner), upstream = TLSStream(fd: real.fd, tls: outer)
-        guard let (bytes, rest) = Self.readHead(secured, within: .seconds(30)) else { return }
-        Self.setTimeout(command.fd, SO_RCVTIMEO, seconds: 0)
-        let head: RequestHead
-        do throws(RequestHead.Malformed) {
-            head = try RequestHead.parse(bytes)
-            guard head.target.hasPrefix("/") else { throw RequestHead.Malformed("inside a tunnel the target must be a path") }
-            // The real value goes only to the host it is for: a Host naming another tenant of the
-            // same front end (domain fronting) gets nothing.
-            guard let named = head.values("Host").first, target.isNamed(by: named) else {
-                throw RequestHead.Malformed("the Host header inside the tunnel must be the tunnel's host \(target.hostHeader)")
-            }
-        } catch {
-            return refuseMalformed(secured, method: Self.methodForLog(bytes), error)
-        }
-        func refuse(_ rule: String) {
-            self.refuse(secured, Decision(method: head.method, host: host, port: target.port, allowed: false, rule: rule, address: nil))
-        }
-        if Self.echoingMethods.contains(head.method.uppercased()) { return refuse("\(head.method) (it echoes the request, secrets included)") }
-        forward(head, path: head.target, authority: target, swaps: swaps, early: rest, from: secured, to: upstream) {
-            refuse("max_bytes = \(policy.maxBytes ?? 0)")
-        }
-    }
-
-    private func record(_ decision: Decision) -> Decision {
+    func record(_ decision: Decision) {
         lock.withLock {
             unreported.append(decision)
             journal.append(decision)
@@ -484,110 +369,20 @@ public final class EgressProxy: @unchecked Sendable {
                 _ = line.withUnsafeBytes { Glibc.write(log, $0.baseAddress, $0.count) }
             }
         }
-        return decision
     }
 
-    /// Copies both ways until both sides are done, an idle spell of five minutes, or the byte cap.
-    private func relay(_ client: some ByteStream, _ upstream: some ByteStream) {
-        var open = [client.fd: true, upstream.fd: true]
-        var buffer = [UInt8](repeating: 0, count: 64 << 10)
-        while open.values.contains(true) {
-            var fds = [client.fd, upstream.fd].filter { open[$0]! }.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
-            // Bytes TLS has decrypted already are ready, though poll cannot see them.
-            for index in fds.indices where (fds[index].fd == client.fd ? client.buffered : upstream.buffered) { fds[index].revents = Int16(POLLIN) }
-            if !fds.contains(where: { $0.revents != 0 }) {
-                let ready = poll(&fds, nfds_t(fds.count), 300_000)
-                if ready < 0 && errno == EINTR { continue }
-                guard ready > 0 else { return }
-            }
-            for entry in fds where entry.revents != 0 {
-                let fromClient = entry.fd == client.fd
-                let count = fromClient ? client.read(into: &buffer) : upstream.read(into: &buffer)
-                if count <= 0 {
-                    open[entry.fd] = false
-                    if fromClient { upstream.closeWrite() } else { client.closeWrite() }
-                    continue
-                }
-                guard fromClient ? upstream.write(buffer[0..<count]) : client.write(buffer[0..<count]) else { return }
-                guard charge(count) else { return }
-            }
-        }
+    /// Writes a plain-text answer and closes the connection after it.
+    private func respond(_ channel: any Channel, _ status: Int, _ reason: String, _ body: String, extra: String? = nil) {
+        channel.writeAndFlush(ByteBuffer(bytes: Self.answer(status, reason, body, extra: extra))).whenComplete { _ in channel.close(promise: nil) }
     }
 
-    private func respond(_ client: Int32, _ status: Int, _ reason: String, _ body: String, extra: String? = nil) {
-        respond(SocketStream(fd: client), status, reason, body, extra: extra)
-    }
-
-    private func respond(_ stream: some ByteStream, _ status: Int, _ reason: String, _ body: String, extra: String? = nil) {
+    private static func answer(_ status: Int, _ reason: String, _ body: String, extra: String? = nil) -> [UInt8] {
         var head = "HTTP/1.1 \(status) \(reason)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n"
         if let extra { head += extra + "\r\n" }
-        _ = stream.write(Array((head + "\r\n" + body).utf8)[...])
+        return Array((head + "\r\n" + body).utf8)
     }
 
-    // MARK: Sockets
-
-    /// The request head's bytes (up to 64 KB, without the blank line) and whatever came after it;
-    /// nil when the whole head has not come within `deadline`, however slowly it trickled in.
-    private static func readHead(_ stream: some ByteStream, within deadline: Duration) -> ([UInt8], [UInt8])? {
-        let clock = ContinuousClock()
-        let end = clock.now + deadline
-        var data: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 16 << 10)
-        let blank: [UInt8] = Array("\r\n\r\n".utf8)
-        while data.count < 64 << 10 {
-            let left = end - clock.now
-            guard left > .zero else { return nil }
-            let (seconds, attoseconds) = left.components
-            var value = timeval(tv_sec: Int(seconds), tv_usec: max(1, Int(attoseconds / 1_000_000_000_000)))
-            setsockopt(stream.fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size))
-            let count = stream.read(into: &buffer)
-            guard count > 0 else { return nil }
-            let searchFrom = max(0, data.count - 3)
-            data += buffer[0..<count]
-            if let range = data[searchFrom...].firstRange(of: blank) {
-                return (Array(data[..<range.lowerBound]), Array(data[range.upperBound...]))
-            }
-        }
-        return nil
-    }
-
-
-    private static func setTimeout(_ fd: Int32, _ option: Int32, seconds: Int) {
-        var value = timeval(tv_sec: seconds, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, option, &value, socklen_t(MemoryLayout<timeval>.size))
-    }
-
-    /// A connected socket to `address`, or nil; 15 seconds at most (SO_SNDTIMEO bounds connect on Linux).
-    static func connect(_ address: IPAddress, port: Int) -> Int32? {
-        if let v4 = address.mappedV4 {
-            var socketAddress = sockaddr_in()
-            socketAddress.sin_family = sa_family_t(AF_INET)
-            socketAddress.sin_port = in_port_t(UInt16(port).bigEndian)
-            withUnsafeMutableBytes(of: &socketAddress.sin_addr) { $0.copyBytes(from: v4) }
-            return withUnsafePointer(to: &socketAddress) { pointer in
-                pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { open(AF_INET, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-        }
-        var socketAddress = sockaddr_in6()
-        socketAddress.sin6_family = sa_family_t(AF_INET6)
-        socketAddress.sin6_port = in_port_t(UInt16(port).bigEndian)
-        withUnsafeMutableBytes(of: &socketAddress.sin6_addr) { $0.copyBytes(from: address.bytes) }
-        return withUnsafePointer(to: &socketAddress) { pointer in
-            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { open(AF_INET6, $0, socklen_t(MemoryLayout<sockaddr_in6>.size)) }
-        }
-
-        func open(_ family: Int32, _ pointer: UnsafePointer<sockaddr>, _ length: socklen_t) -> Int32? {
-            let fd = socket(family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-            guard fd >= 0 else { return nil }
-            setTimeout(fd, SO_SNDTIMEO, seconds: 15)
-            guard Glibc.connect(fd, pointer, length) == 0 else {
-                Glibc.close(fd)
-                return nil
-            }
-            setTimeout(fd, SO_SNDTIMEO, seconds: 0)
-            return fd
-        }
-    }
+    // MARK: Names
 
     /// getaddrinfo's addresses for `host`, in its order.
     static let systemResolve: @Sendable (String) -> [IPAddress] = { host in
@@ -617,47 +412,4 @@ public final class EgressProxy: @unchecked Sendable {
 public struct EgressUnavailable: Error, CustomStringConvertible {
     public let description: String
     init(_ description: String) { self.description = description }
-}
-
-/// One side of a proxied connection: a socket, or TLS over one.
-protocol ByteStream {
-    var fd: Int32 { get }
-    /// Bytes read into `buffer` (> 0), 0 at the end, < 0 on an error.
-    func read(into buffer: inout [UInt8]) -> Int
-    /// Whether all of `bytes` was written.
-    func write(_ bytes: ArraySlice<UInt8>) -> Bool
-    /// Tells the peer nothing more comes.
-    func closeWrite()
-    /// Whether bytes wait that poll() cannot see.
-    var buffered: Bool { get }
-}
-
-struct SocketStream: ByteStream {
-    let fd: Int32
-    var buffered: Bool { false }
-
-    func read(into buffer: inout [UInt8]) -> Int { Glibc.read(fd, &buffer, buffer.count) }
-
-    func write(_ bytes: ArraySlice<UInt8>) -> Bool {
-        var offset = bytes.startIndex
-        while offset < bytes.endIndex {
-            let written = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if written < 0 && errno == EINTR { continue }
-            guard written > 0 else { return false }
-            offset += written
-        }
-        return true
-    }
-
-    func closeWrite() { shutdown(fd, Int32(SHUT_WR)) }
-}
-
-struct TLSStream: ByteStream {
-    let fd: Int32
-    let tls: OpaquePointer
-    var buffered: Bool { ctls_pending(tls) > 0 }
-
-    func read(into buffer: inout [UInt8]) -> Int { ctls_read(tls, &buffer, buffer.count) }
-    func write(_ bytes: ArraySlice<UInt8>) -> Bool { bytes.withUnsafeBytes { ctls_write(tls, $0.baseAddress, $0.count) == 1 } }
-    func closeWrite() { ctls_close_write(tls) }
 }

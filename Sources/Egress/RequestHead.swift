@@ -1,10 +1,9 @@
 import Foundation
+import NIOHTTP1
 
 /// A request head read strictly, so that what the egress proxy decides on is exactly what it sends
-/// on: lines end in CRLF and nothing else (a bare CR or LF is refused, not read as a line end the
-/// way some upstreams do), names are tokens followed at once by a colon, no folded lines, no
-/// control bytes, one Host, and a body framed one way only. The proxy then writes a head of its
-/// own from these fields, never the client's bytes.
+/// on: names are tokens, no control bytes, one Host, and a body framed one way only. The proxy
+/// then writes a head of its own from these fields, never the client's bytes.
 struct RequestHead: Equatable {
     var method: String
     var target: String
@@ -34,52 +33,26 @@ struct RequestHead: Equatable {
         fields.filter { $0.name.caseInsensitiveCompare(name) == .orderedSame }.map(\.value)
     }
 
-    /// Parses the bytes of a head, without the blank line that ends it.
-    static func parse(_ bytes: some Collection<UInt8>) throws(Malformed) -> RequestHead {
-        var lines: [[UInt8]] = []
-        var line: [UInt8] = []
-        var iterator = Array(bytes)[...]
-        while let byte = iterator.popFirst() {
-            switch byte {
-            case 0x0D:
-                guard iterator.first == 0x0A else { throw Malformed("a CR not followed by LF") }
-                iterator.removeFirst()
-                lines.append(line)
-                line = []
-            case 0x0A: throw Malformed("a bare LF (lines end in CRLF)")
-            case 0x00: throw Malformed("a NUL byte")
-            default: line.append(byte)
-            }
-        }
-        lines.append(line)
-        let requestLine = lines.removeFirst()
-        let parts = requestLine.split(separator: 0x20, omittingEmptySubsequences: false)
-        guard parts.count == 3 else { throw Malformed("the request line is not METHOD SP TARGET SP VERSION") }
-        guard !parts[0].isEmpty, parts[0].allSatisfy(isTokenByte) else { throw Malformed("the method is not a token") }
-        guard !parts[1].isEmpty, parts[1].allSatisfy({ (0x21...0x7E).contains($0) }) else {
+    /// The head llhttp parsed (NIOHTTP1's decoder, with none of llhttp's lenient flags set: it
+    /// refuses bare CR or LF, folded lines, spaces before a colon, and framing two readers could
+    /// read apart), checked once more field by field, so the proxy never decides on a reading that
+    /// differs from what it writes on.
+    init(_ parsed: HTTPRequestHead) throws(Malformed) {
+        method = parsed.method.rawValue
+        target = parsed.uri
+        version = "HTTP/\(parsed.version.major).\(parsed.version.minor)"
+        fields = parsed.headers.map { Field(name: $0.name, value: $0.value) }
+        guard !method.isEmpty, method.utf8.allSatisfy(Self.isTokenByte) else { throw Malformed("the method is not a token") }
+        guard !target.isEmpty, target.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
             throw Malformed("the request target holds a byte that is not visible ASCII")
         }
-        let version = String(decoding: parts[2], as: UTF8.self)
         guard version == "HTTP/1.1" || version == "HTTP/1.0" else { throw Malformed("the version \(version) is not HTTP/1.1 or HTTP/1.0") }
-        var fields: [Field] = []
-        for raw in lines {
-            guard let first = raw.first else { throw Malformed("an empty line inside the head") }
-            guard first != 0x20 && first != 0x09 else { throw Malformed("a folded header line") }
-            guard let colon = raw.firstIndex(of: UInt8(ascii: ":")) else { throw Malformed("a header line without a colon") }
-            let name = raw[..<colon]
-            guard !name.isEmpty, name.allSatisfy(isTokenByte) else { throw Malformed("a header name that is not a token") }
-            var value = raw[(colon + 1)...]
-            guard value.allSatisfy({ $0 == 0x09 || $0 >= 0x20 && $0 != 0x7F }) else { throw Malformed("a control byte in a header value") }
-            while let byte = value.first, byte == 0x20 || byte == 0x09 { value.removeFirst() }
-            while let byte = value.last, byte == 0x20 || byte == 0x09 { value.removeLast() }
-            fields.append(Field(name: String(decoding: name, as: UTF8.self), value: String(decoding: value, as: UTF8.self)))
+        for field in fields {
+            guard !field.name.isEmpty, field.name.utf8.allSatisfy(Self.isTokenByte) else { throw Malformed("a header name that is not a token") }
+            guard field.value.utf8.allSatisfy({ $0 == 0x09 || $0 >= 0x20 && $0 != 0x7F }) else { throw Malformed("a control byte in a header value") }
         }
-        let head = RequestHead(
-            method: String(decoding: parts[0], as: UTF8.self), target: String(decoding: parts[1], as: UTF8.self), version: version,
-            fields: fields)
-        guard head.values("Host").count <= 1 else { throw Malformed("more than one Host header") }
-        _ = try head.framing()
-        return head
+        guard values("Host").count <= 1 else { throw Malformed("more than one Host header") }
+        _ = try framing()
     }
 
     /// The body's framing (RFC 9112 section 6), refusing every head two readers could frame apart.
@@ -176,81 +149,5 @@ struct Authority: Equatable {
     func isNamed(by header: String) -> Bool {
         guard let other = try? Authority.parse(header, defaultPort: defaultPort ?? port) else { return false }
         return other.host == host && other.port == port
-    }
-}
-
-/// Follows a request body's framing byte by byte, so the proxy passes on that body and nothing
-/// after it: a second request pipelined behind the first never reaches the upstream.
-struct BodyReader {
-    private enum State: Equatable {
-        case length(Int)
-        case size([UInt8])
-        case data(Int)
-        case dataEnd(sawCR: Bool)
-        case trailer([UInt8])
-        case done
-    }
-
-    private var state: State
-    var isDone: Bool { state == .done }
-
-    init(_ framing: RequestHead.Framing) {
-        switch framing {
-        case .none: state = .done
-        case .length(let count): state = .length(count)
-        case .chunked: state = .size([])
-        }
-    }
-
-    /// How many of `bytes`, from the start, belong to the body.
-    mutating func take(_ bytes: ArraySlice<UInt8>) throws(RequestHead.Malformed) -> Int {
-        var index = bytes.startIndex
-        while index < bytes.endIndex && state != .done {
-            switch state {
-            case .length(let left):
-                let taken = min(left, bytes.endIndex - index)
-                index += taken
-                state = left == taken ? .done : .length(left - taken)
-            case .data(let left):
-                let taken = min(left, bytes.endIndex - index)
-                index += taken
-                state = left == taken ? .dataEnd(sawCR: false) : .data(left - taken)
-            case .dataEnd(let sawCR):
-                let byte = bytes[index]
-                index += 1
-                if !sawCR {
-                    guard byte == 0x0D else { throw .init("a chunk longer than its size") }
-                    state = .dataEnd(sawCR: true)
-                } else {
-                    guard byte == 0x0A else { throw .init("a CR not followed by LF after a chunk") }
-                    state = .size([])
-                }
-            case .size(var line), .trailer(var line):
-                let byte = bytes[index]
-                index += 1
-                let inTrailer: Bool = if case .trailer = state { true } else { false }
-                if byte == 0x0A {
-                    guard line.last == 0x0D else { throw .init("a bare LF in the chunked body") }
-                    line.removeLast()
-                    state = inTrailer ? (line.isEmpty ? .done : .trailer([])) : try Self.afterSize(line)
-                } else {
-                    guard byte != 0 && line.count < 4096 else { throw .init("a chunk line that is too long or holds NUL") }
-                    if line.last == 0x0D { throw .init("a CR not followed by LF in the chunked body") }
-                    line.append(byte)
-                    state = inTrailer ? .trailer(line) : .size(line)
-                }
-            case .done: break
-            }
-        }
-        return index - bytes.startIndex
-    }
-
-    private static func afterSize(_ line: [UInt8]) throws(RequestHead.Malformed) -> State {
-        let digits = line.prefix { $0 != UInt8(ascii: ";") }
-        guard !digits.isEmpty, digits.count <= 15,
-            digits.allSatisfy({ (0x30...0x39).contains($0) || (0x61...0x66).contains($0 | 0x20) }),
-            let size = Int(String(decoding: digits, as: UTF8.self), radix: 16)
-        else { throw .init("a chunk size that is not a hex number") }
-        return size == 0 ? .trailer([]) : .data(size)
     }
 }
