@@ -24,6 +24,9 @@ public struct HTTPServeOptions: Sendable {
     public var maxConnections = 512
     /// How long a client may take to send a request's headers, and again its body.
     public var requestTimeout: Duration = .seconds(30)
+    /// Session names any client may join by sending `Toolhost-Session: NAME` (`--shared-session`):
+    /// for a single trusted operator. Every other session is reached only by its minted handle.
+    public var sharedSessions: Set<String> = []
 
     public init(host: String, port: Int, token: String?, idleTimeout: Duration, maxBodyBytes: Int, shutdownGrace: Duration) {
         self.host = host
@@ -69,11 +72,15 @@ public struct HTTPServeOptions: Sendable {
 
 /// MCP over Streamable HTTP at /mcp, behind Hummingbird.
 ///
-/// Handshake-era clients (2025-11-25 and before) `initialize` and get an `Mcp-Session-Id`: one
-/// MCP connection and one toolhost session each, with its own cwd, env and background processes.
-/// 2026-07-28 clients send self-contained requests with no session id; their requests share the
-/// session named by `Toolhost-Session: NAME` (else "http"). A client of either era may name its
-/// session that way to find its saved state again after a restart.
+/// No client reaches another's shell by accident or by naming it. Each toolhost session has a
+/// handle the server mints (`th-` and 128 random bits, SEP-2567's explicit state handle), sent in
+/// the `Toolhost-Session` response header. Handshake-era clients (2025-11-25 and before)
+/// `initialize` and get an `Mcp-Session-Id` and a session of their own. 2026-07-28 clients send
+/// self-contained requests: a `tools/call` without a handle gets a new shell, and its result says
+/// how to keep it (the handle in `_meta["toolhost/session"]` and a closing note): send it back as
+/// the `Toolhost-Session` header, or as a `session` argument of the call where a client cannot set
+/// headers. A handle whose session was saved (before a restart) finds its state again; any other
+/// name is refused unless the operator shared it (`--shared-session`).
 ///
 /// A request is answered as an SSE stream when the client accepts one (its progress and log
 /// notifications, keep-alive comments while it runs, then the answer), else as one JSON body.
@@ -86,10 +93,18 @@ public struct ToolHTTPServer: Sendable {
     /// Comments sent on an open SSE stream so proxies and clients do not take a long call for a dead one.
     static let keepAlive: Duration = .seconds(15)
 
-    public init(options: HTTPServeOptions, registry: ToolRegistry, version: String, logger: Logger, makeSession: @escaping SessionFactory) {
+    /// - Parameters:
+    ///   - makeSession: opens (or restores) the toolhost session of a handle or shared name.
+    ///   - hasSaved: whether a session of that name was saved before (a handle from before a restart).
+    public init(
+        options: HTTPServeOptions, registry: ToolRegistry, version: String, logger: Logger, makeSession: @escaping SessionFactory,
+        hasSaved: @escaping @Sendable (_ name: String) -> Bool = { _ in false }
+    ) {
         self.options = options
         self.logger = logger
-        sessions = HTTPSessions(registry: registry, version: version, logger: logger, makeSession: makeSession, maxSessions: options.maxSessions)
+        sessions = HTTPSessions(
+            registry: registry, version: version, logger: logger, makeSession: makeSession, hasSaved: hasSaved, maxSessions: options.maxSessions,
+            shared: options.sharedSessions)
     }
 
     /// Serves until SIGTERM or SIGINT, then gives running commands `shutdownGrace`, cancels what
@@ -184,14 +199,23 @@ public struct ToolHTTPServer: Sendable {
         }
         var headers = HTTPFields()
         if let id = route.sessionID { headers[.mcpSessionID] = id }
-        guard case .request(let id, _, _) = message else {
+        if let handle = route.handle { headers[.toolhostSession] = handle }
+        // The call as the tools get it: a `session` argument, which named the handle, is gone.
+        let routed = route.message
+        // A session with a request running is never evicted to make room for another.
+        let key = route.sessionID ?? route.handle
+        if let key { await sessions.hold(key) }
+        let release: @Sendable () async -> Void = { [sessions] in if let key { await sessions.release(key) } }
+        guard case .request(let id, _, _) = routed else {
             // Notifications and responses: act, then 202 with no body.
-            await route.connection.receive(message, sink: ReplySink(send: { _ in }))
+            await route.connection.receive(routed, sink: ReplySink(send: { _ in }))
+            await release()
             log(method, what, status: 202, since: started)
             return Response(status: .accepted, headers: headers)
         }
         guard streams else {
-            let reply = await Self.collect { await route.connection.receive(message, sink: $0) }
+            let reply = await Self.collect { await route.connection.receive(routed, sink: $0) }
+            await release()
             log(method, what, status: 200, since: started)
             headers[.contentType] = "application/json"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: reply)))
@@ -211,9 +235,10 @@ public struct ToolHTTPServer: Sendable {
             send: { continuation.yield(ByteBuffer(string: "event: message\ndata: \(String(decoding: $0, as: UTF8.self))\n\n")) },
             finish: {
                 continuation.finish()
+                await release()
                 self.log(method, what, status: 200, since: started)
             })
-        await connection.receive(message, sink: sink)
+        await connection.receive(routed, sink: sink)
         guard route.sessionID == nil else {
             // An older client's disconnect is not a cancellation (the specification says so): its
             // call runs to its end.
@@ -323,21 +348,22 @@ extension HTTPField.Name {
     static let toolhostSession = Self("Toolhost-Session")!
 }
 
-/// The sessions of an HTTP server: by `Mcp-Session-Id` for handshake-era clients, by name for
-/// 2026-07-28 ones.
+/// The sessions of an HTTP server: by `Mcp-Session-Id` for handshake-era clients, by minted
+/// handle (or a shared name) for 2026-07-28 ones.
 actor HTTPSessions {
     struct Entry {
         let connection: MCPConnection
         let session: Session
         var lastUsed: ContinuousClock.Instant
-        /// Requests after initialize: a session that never had one may give way to a new client.
-        var requests = 0
     }
 
-    /// Where a request goes: its connection, and the session id to send back (none for 2026-07-28).
+    /// Where a request goes: its connection, the session id and handle to send back, and the
+    /// message as the tools get it.
     struct Route {
         let connection: MCPConnection
         let sessionID: String?
+        let handle: String?
+        let message: JSONRPC.Message
     }
 
     struct Refusal: Error {
@@ -352,43 +378,88 @@ actor HTTPSessions {
         }
     }
 
-    /// A session that never made a request after initialize, idle this long, may be closed to
-    /// admit a new one when the cap is reached: a flood of initialize calls cannot lock clients out.
-    static let unusedGrace: Duration = .seconds(5)
+    /// At the cap, the session used longest ago gives way to a new one once it has been idle this
+    /// long with nothing running: a flood of new clients cannot lock the others out for long.
+    static let idleGrace: Duration = .seconds(5)
 
+    /// Handshake-era sessions by Mcp-Session-Id.
     private var entries: [String: Entry] = [:]
-    /// 2026-07-28 sessions by name; each request gets a connection of its own on one of them.
+    /// 2026-07-28 sessions by handle or shared name; each request gets a connection of its own on one of them.
     private var named: [String: (session: Session, lastUsed: ContinuousClock.Instant)] = [:]
+    /// Requests running per session key (an Mcp-Session-Id or a handle): a busy session is never evicted.
+    private var busy: [String: Int] = [:]
+    /// Answers requests that need no shell (discover, tools/list, ping) from clients without a handle.
+    private var catalog: MCPConnection?
     private let registry: ToolRegistry
     private let version: String
     private let logger: Logger
     private let makeSession: ToolHTTPServer.SessionFactory
+    private let hasSaved: @Sendable (String) -> Bool
     private let maxSessions: Int
+    private let shared: Set<String>
 
-    init(registry: ToolRegistry, version: String, logger: Logger, makeSession: @escaping ToolHTTPServer.SessionFactory, maxSessions: Int) {
+    init(
+        registry: ToolRegistry, version: String, logger: Logger, makeSession: @escaping ToolHTTPServer.SessionFactory,
+        hasSaved: @escaping @Sendable (String) -> Bool = { _ in false }, maxSessions: Int, shared: Set<String> = []
+    ) {
         self.maxSessions = maxSessions
         self.registry = registry
         self.version = version
         self.logger = logger
         self.makeSession = makeSession
+        self.hasSaved = hasSaved
+        self.shared = shared
     }
 
-    func route(_ message: JSONRPC.Message, sessionID: String?, name: String?, headers: HTTPFields) async -> Result<Route, Refusal> {
-        if case .request(_, "initialize", _) = message { return await open(name: name) }
+    /// The key argument of `tools/call` that names a handle where a client cannot set headers.
+    static let handleArgument = "session"
+
+    /// A new handle: "th-" and 128 bits from the system's random source, as hex.
+    static func mintHandle() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return "th-" + (0..<2).map { _ in String(generator.next() as UInt64, radix: 16).leftPadded(to: 16) }.joined()
+    }
+
+    /// Whether `text` has the shape of a minted handle.
+    static func isHandle(_ text: String) -> Bool {
+        text.count == 35 && text.hasPrefix("th-") && text.dropFirst(3).allSatisfy { $0.isHexDigit && !$0.isUppercase }
+    }
+
+    func route(_ message: JSONRPC.Message, sessionID: String?, name header: String?, headers: HTTPFields) async -> Result<Route, Refusal> {
+        var message = message, handle = header
+        // A handle passed as the call's `session` argument: taken out before the tool sees it.
+        if case .request(let id, "tools/call", let params) = message, var arguments = params?["arguments"]?.objectValue,
+            let given = arguments.removeValue(forKey: Self.handleArgument)
+        {
+            guard let text = given.stringValue, header == nil || header == text else {
+                return .failure(Refusal(400, JSONRPC.invalidParams, "Invalid params: the session argument must be a string, the same handle as any Toolhost-Session header", id: id))
+            }
+            handle = text
+            var rewritten = params?.objectValue ?? [:]
+            rewritten["arguments"] = .object(arguments)
+            message = .request(id: id, method: "tools/call", params: .object(rewritten))
+        }
+        if let handle, !Self.isHandle(handle), !shared.contains(handle) {
+            return .failure(Refusal(
+                403, JSONRPC.invalidRequest,
+                "Forbidden: '\(handle)' is not a session handle this server minted. Leave Toolhost-Session out to get a shell of your own; its handle comes back in the Toolhost-Session response header and in each result's _meta[\"toolhost/session\"]. Names any client may join are the operator's (serve --shared-session NAME)."))
+        }
+        if case .request(_, "initialize", _) = message { return await open(handle: handle, message: message) }
         if let sessionID {
             guard var entry = entries[sessionID] else {
                 return .failure(Refusal(404, JSONRPC.invalidRequest, "Not Found: no session \(sessionID) (it expired or was closed); initialize a new one"))
             }
             entry.lastUsed = .now
-            entry.requests += 1
             entries[sessionID] = entry
-            return .success(Route(connection: entry.connection, sessionID: sessionID))
+            return .success(Route(connection: entry.connection, sessionID: sessionID, handle: entry.session.name, message: message))
         }
         if case .request(let id, let method, let params) = message, let stated = params?["_meta"]?[MCPConnection.versionKey] {
             if let mismatch = Self.headerMismatch(headers, stated: stated, method: method, params: params) {
                 return .failure(Refusal(400, JSONRPC.headerMismatch, mismatch, id: id))
             }
-            return await openNamed(name ?? "http")
+            if let handle { return await openNamed(handle, message: message, announce: false) }
+            guard method == "tools/call" else { return await catalogRoute(message) }
+            return await openNamed(Self.mintHandle(), message: message, announce: true)
         }
         return .failure(Refusal(
             400, JSONRPC.invalidRequest,
@@ -407,52 +478,94 @@ actor HTTPSessions {
         return nil
     }
 
+    /// A request started on the session `key`; `release` ends it.
+    func hold(_ key: String) { busy[key, default: 0] += 1 }
+
+    func release(_ key: String) {
+        busy[key, default: 1] -= 1
+        if busy[key] == 0 { busy[key] = nil }
+    }
+
+    /// Makes room for one more session: at the cap, the least recently used one that has been idle
+    /// past `idleGrace` with no request running gives way; if none may, 503 with Retry-After.
     private func admit() async -> Refusal? {
         guard entries.count + named.count >= maxSessions else { return nil }
         let now = ContinuousClock.now
-        let unused = entries.filter { $0.value.requests == 0 && now - $0.value.lastUsed > Self.unusedGrace }
-        guard let oldest = unused.min(by: { $0.value.lastUsed < $1.value.lastUsed }) else {
+        let idle = entries.map { ($0.key, $0.value.lastUsed, true) } + named.map { ($0.key, $0.value.lastUsed, false) }
+        let candidates = idle.filter { busy[$0.0] == nil && now - $0.1 > Self.idleGrace }
+        guard let oldest = candidates.min(by: { $0.1 < $1.1 }) else {
             return Refusal(
                 503, JSONRPC.internalError,
-                "Service Unavailable: \(maxSessions) sessions are open (--max-sessions); close one (DELETE /mcp) or retry later",
+                "Service Unavailable: \(maxSessions) sessions are busy or were used in the last \(Self.idleGrace) (--max-sessions); retry later",
                 extra: ["Retry-After": "5"])
         }
-        logger.info("session cap reached: closing \(oldest.key), which made no request since initialize")
-        _ = await close(oldest.key)
+        logger.info("session cap reached: closing \(oldest.0), the least recently used")
+        if oldest.2 { _ = await close(oldest.0) } else { await closeNamed(oldest.0) }
         return nil
     }
 
-    private func open(name: String?) async -> Result<Route, Refusal> {
+    private func open(handle: String?, message: JSONRPC.Message) async -> Result<Route, Refusal> {
+        if let handle, let refusal = unknown(handle) { return .failure(refusal) }
+        if let handle, named[handle] != nil || entries.values.contains(where: { $0.session.name == handle }) {
+            return .failure(Refusal(409, JSONRPC.invalidRequest, "Conflict: the session \(handle) is open already; use its Mcp-Session-Id, or leave Toolhost-Session out for a new one"))
+        }
         if let refusal = await admit() { return .failure(refusal) }
         let id = UUID().uuidString
+        let name = handle ?? Self.mintHandle()
         do {
-            let session = try await makeSession(name ?? "http-\(id.prefix(8).lowercased())")
-            let connection = MCPConnection(registry: registry, session: session, version: version, logger: logger, logsCalls: false)
+            let session = try await makeSession(name)
+            let connection = MCPConnection(registry: registry, session: session, version: version, logger: logger, logsCalls: false, byHandle: true)
             entries[id] = Entry(connection: connection, session: session, lastUsed: .now)
-            return .success(Route(connection: connection, sessionID: id))
+            return .success(Route(connection: connection, sessionID: id, handle: name, message: message))
         } catch {
             return .failure(Refusal(400, JSONRPC.invalidRequest, "cannot open the toolhost session: \(error)"))
         }
     }
 
-    private func openNamed(_ name: String) async -> Result<Route, Refusal> {
+    /// A handle that is neither live nor saved, and no shared name: the client holds a stale one.
+    private func unknown(_ handle: String) -> Refusal? {
+        guard !shared.contains(handle), named[handle] == nil, !entries.values.contains(where: { $0.session.name == handle }), !hasSaved(handle) else {
+            return nil
+        }
+        return Refusal(404, JSONRPC.invalidRequest, "Not Found: no session \(handle) (it expired, or another server minted it); leave Toolhost-Session out to get a new one")
+    }
+
+    private func openNamed(_ name: String, message: JSONRPC.Message, announce: Bool) async -> Result<Route, Refusal> {
         if let session = named[name]?.session {
             named[name]?.lastUsed = .now
-            return .success(Route(connection: freshConnection(session), sessionID: nil))
+            return .success(Route(connection: freshConnection(session, announce: announce), sessionID: nil, handle: name, message: message))
         }
+        if entries.values.contains(where: { $0.session.name == name }) {
+            return .failure(Refusal(409, JSONRPC.invalidRequest, "Conflict: the session \(name) belongs to a handshake-era client (it has an Mcp-Session-Id)"))
+        }
+        if !announce, let refusal = unknown(name) { return .failure(refusal) }
         if let refusal = await admit() { return .failure(refusal) }
         do {
             let session = try await makeSession(name)
             named[name] = (session, .now)
-            return .success(Route(connection: freshConnection(session), sessionID: nil))
+            return .success(Route(connection: freshConnection(session, announce: announce), sessionID: nil, handle: name, message: message))
         } catch {
             return .failure(Refusal(400, JSONRPC.invalidRequest, "cannot open the toolhost session \(name): \(error)"))
         }
     }
 
+    /// Requests that need no shell, from a client without a handle: answered without opening one.
+    private func catalogRoute(_ message: JSONRPC.Message) async -> Result<Route, Refusal> {
+        if let catalog { return .success(Route(connection: catalog, sessionID: nil, handle: nil, message: message)) }
+        do {
+            let made = MCPConnection(
+                registry: registry, session: try await makeSession("catalog-" + Self.mintHandle()), version: version, logger: logger, logsCalls: false,
+                byHandle: true)
+            catalog = made
+            return .success(Route(connection: made, sessionID: nil, handle: nil, message: message))
+        } catch {
+            return .failure(Refusal(400, JSONRPC.invalidRequest, "cannot open the toolhost session: \(error)"))
+        }
+    }
+
     /// 2026-07-28 requests are independent exchanges: two clients may both use id 1 at once.
-    private func freshConnection(_ session: Session) -> MCPConnection {
-        MCPConnection(registry: registry, session: session, version: version, logger: logger, logsCalls: false)
+    private func freshConnection(_ session: Session, announce: Bool) -> MCPConnection {
+        MCPConnection(registry: registry, session: session, version: version, logger: logger, logsCalls: false, byHandle: true, announcesHandle: announce)
     }
 
     /// Closes a handshake-era session; false when there is none by that id.
@@ -472,17 +585,23 @@ actor HTTPSessions {
 
     func expire(idle: Duration) async {
         let now = ContinuousClock.now
-        for (id, entry) in entries where now - entry.lastUsed > idle {
+        for (id, entry) in entries where now - entry.lastUsed > idle && busy[id] == nil {
             logger.info("session \(id) idle for over \(idle): closing it")
             _ = await close(id)
         }
-        for (name, entry) in named where now - entry.lastUsed > idle { await closeNamed(name) }
+        for (name, entry) in named where now - entry.lastUsed > idle && busy[name] == nil { await closeNamed(name) }
     }
 
     func closeAll() async {
         for id in entries.keys { _ = await close(id) }
         for name in named.keys { await closeNamed(name) }
+        await catalog?.session.close()
     }
+}
+
+extension String {
+    /// The string with zeros in front, up to `width` characters.
+    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
 
 /// After SIGTERM or SIGINT, running commands get a bound; then `expire` runs (kill what is left,

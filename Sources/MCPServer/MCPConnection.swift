@@ -39,13 +39,21 @@ public actor MCPConnection {
     let logger: Logger
     /// Whether each call gets a line in toolhost's own log (stderr).
     let logsCalls: Bool
+    /// Whether call results say which session handle they ran in and how to keep it: for a
+    /// 2026-07-28 HTTP client that sent none, whose shell would otherwise be lost after one call.
+    let announcesHandle: Bool
+    /// Whether the connection is one of the HTTP server's, where shells are reached by handle.
+    let byHandle: Bool
     private let toolList: JSONValue
     private var inFlight: [JSONRPC.ID: Task<Void, Never>] = [:]
     private var cancelled: Set<JSONRPC.ID> = []
     /// The least severe level the client wants as notifications/message; nil sends none.
     private var logThreshold: Int?
 
-    public init(registry: ToolRegistry, session: Session, version: String, logger: Logger, logsCalls: Bool = true) {
+    public init(registry: ToolRegistry, session: Session, version: String, logger: Logger, logsCalls: Bool = true, byHandle: Bool = false, announcesHandle: Bool = false
+    ) {
+        self.announcesHandle = announcesHandle
+        self.byHandle = byHandle
         self.registry = registry
         self.session = session
         self.version = version
@@ -69,6 +77,7 @@ public actor MCPConnection {
 
     nonisolated var instructions: String {
         "Tools run inside the workspace \(session.workspace.root). Paths are relative to it; the shell keeps its cwd and exports between execute calls."
+            + (byHandle ? " Without a handshake, a call that names no session gets a new shell: its result names the handle (_meta[\"toolhost/session\"]); pass it back as the Toolhost-Session header or as a \"session\" argument of each call to keep that shell." : "")
     }
 
     /// Takes one message. A request runs on a task of its own and is answered through `sink`; a
@@ -247,8 +256,18 @@ public actor MCPConnection {
         let elapsed = ContinuousClock.now - started
         if logsCalls { logger.info("tools/call \(name) \(result.isError ? "error" : "ok") \(elapsed)") }
         await log(result.isError ? "warning" : "info", "\(name) \(result.isError ? "returned an error" : "finished") in \(Self.seconds(elapsed)) s")
-        return Self.encode(result)
+        guard announcesHandle, case .object(var object) = Self.encode(result) else { return Self.encode(result) }
+        let handle = session.name
+        object["content"] = .array((object["content"]?.arrayValue ?? []) + [[
+            "type": "text",
+            "text": .string("[toolhost: this call ran in a new shell, session \(handle). To keep its cwd and exported variables, pass \"session\": \"\(handle)\" among the next call's arguments (or send the header Toolhost-Session: \(handle)).]"),
+        ]])
+        object["_meta"] = [Self.handleKey: .string(handle)]
+        return .object(object)
     }
+
+    /// Where a call's result names the session handle it ran in.
+    public static let handleKey = "toolhost/session"
 
     /// Runs `body` with a `CallActivity` bound, and sends notifications/progress every
     /// `progressInterval` meanwhile: the seconds elapsed as progress, the latest output line as

@@ -9,12 +9,16 @@ struct Serve: AsyncParsableCommand {
         abstract: "Serve the tools to MCP clients over stdio, or over Streamable HTTP with --http.",
         discussion: """
             stdio: stdout carries only MCP messages; logs go to stderr. The session's cwd and exported \
-            variables are saved under the state dir, so a restarted server carries on where it stopped. \
+            variables are saved under the state dir, so a restarted server carries on where it stopped; \
+            a second server on the same workspace and --session refuses while the first runs. \
             Background processes started with execute end when the server exits.
 
-            HTTP (--http HOST:PORT, MCP at /mcp): one session per MCP session, each with its own cwd, \
-            environment and background processes; a client can send 'Toolhost-Session: NAME' to name \
-            its session and find its saved state after a restart. A bearer token (--token-file or \
+            HTTP (--http HOST:PORT, MCP at /mcp): every client gets a shell of its own (cwd, environment, \
+            background processes), named by a handle the server mints and sends in the Toolhost-Session \
+            response header. Handshake-era clients keep theirs by Mcp-Session-Id; 2026-07-28 clients send \
+            the handle back as the Toolhost-Session header or a "session" argument of tools/call (each \
+            result without one says so). A saved handle finds its state after a restart; other names \
+            are refused unless given with --shared-session. A bearer token (--token-file or \
             TOOLHOST_TOKEN) is required when HOST is not loopback. Foreign Origins get 403, bodies \
             over --max-body-bytes 413. SIGTERM gives running commands --shutdown-grace, then kills them.
 
@@ -51,6 +55,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Seconds a client has to send a request's headers, and again its body, before the connection is closed.")
     var requestTimeout: Int = 30
 
+    @Option(help: ArgumentHelp(
+        "A session name any HTTP client may join by sending 'Toolhost-Session: NAME' (repeatable).",
+        discussion: "For a single trusted operator: every client that names it shares its shell. Other sessions are reached only by their minted handles."))
+    var sharedSession: [String] = []
+
     @OptionGroup var options: SessionOptions
 
     mutating func validate() throws {
@@ -64,6 +73,7 @@ struct Serve: AsyncParsableCommand {
         let mcpOut = dup(STDOUT_FILENO)
         dup2(STDERR_FILENO, STDOUT_FILENO)
         bootstrapLogging()
+        try options.lockSession(workspace: workspace)
         let session = try options.openSession(workspace: workspace)
         let server = ToolServer(
             registry: try makeRegistry(), session: session, version: Toolhost.version,
@@ -96,6 +106,7 @@ struct Serve: AsyncParsableCommand {
         httpOptions.maxSessions = maxSessions
         httpOptions.maxConnections = maxConnections
         httpOptions.requestTimeout = .seconds(requestTimeout)
+        httpOptions.sharedSessions = Set(sharedSession)
         guard httpOptions.isLoopback || token != nil else {
             throw ValidationError(
                 "\(host) does not resolve to loopback addresses only, so clients must authenticate: give --token-file FILE or set TOOLHOST_TOKEN")
@@ -107,6 +118,11 @@ struct Serve: AsyncParsableCommand {
             options: httpOptions, registry: try makeRegistry(), version: Toolhost.version, logger: Logger(label: "toolhost")
         ) { name in
             try options.openSession(workspace: workspace, name: name)
+        } hasSaved: { name in
+            options.hasSavedSession(workspace: workspace, name: name)
+        }
+        for name in sharedSession.sorted() {
+            warn("session \(name) is shared: any client that sends 'Toolhost-Session: \(name)' joins its shell")
         }
         let required = token != nil
         try await server.run { port in

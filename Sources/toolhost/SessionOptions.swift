@@ -84,6 +84,36 @@ struct SessionOptions: ParsableArguments {
     }
 }
 
+extension SessionOptions {
+    /// Takes the session's lock for as long as this process lives, so that a second server on the
+    /// same workspace and session refuses instead of sharing (and overwriting) its cwd and exports.
+    /// Throws a message naming the process that holds it.
+    func lockSession(workspace path: String) throws {
+        let workspace = try Workspace(path)
+        let folder = StateDirectory(stateDir ?? StateDirectory.defaultPath()).folder(for: workspace) + "/sessions"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let file = "\(folder)/\(session).lock"
+        // Never through a link, never inherited by a command: the descriptor stays open until exit.
+        let fd = open(file, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ValidationError("cannot open the session lock \(file): \(String(cString: strerror(errno)))") }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let holder = (try? String(contentsOfFile: file, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+            close(fd)
+            throw ValidationError(
+                "session \(session) of workspace \(workspace.root) is in use by another toolhost (pid \(holder)): give this one --session OTHER_NAME, or stop that one first")
+        }
+        ftruncate(fd, 0)
+        let pid = Array("\(getpid())\n".utf8)
+        _ = pid.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+    }
+
+    /// Whether a session of this name was saved for the workspace (its cwd and exports).
+    func hasSavedSession(workspace path: String, name: String) -> Bool {
+        guard let workspace = try? Workspace(path) else { return false }
+        return Session.hasSavedState(name: name, workspace: workspace, state: StateDirectory(stateDir ?? StateDirectory.defaultPath()))
+    }
+}
+
 /// `path` against the current directory, unless it is absolute already ("~" is the shell's, not ours).
 func absolutePath(_ path: String) -> String {
     path.hasPrefix("/") ? path : URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL.path

@@ -138,7 +138,7 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
 
     @Test func sigtermKillsARunningCommandAndKeepsState() throws {
         let scratch = try Scratch()
-        let server = try HTTPServerProcess(scratch, extra: ["--shutdown-grace", "1"])
+        let server = try HTTPServerProcess(scratch, extra: ["--shutdown-grace", "1", "--shared-session", "keeper"])
         let duration = uniqueSleep()
         let python = Process()
         python.executableURL = URL(fileURLWithPath: repositoryRoot + "/.venv/bin/python")
@@ -155,7 +155,7 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
         #expect(allGone(withArgument: duration), "nothing is left running")
         python.waitUntilExit()
 
-        let again = try HTTPServerProcess(scratch)
+        let again = try HTTPServerProcess(scratch, extra: ["--shared-session", "keeper"])
         let seen = try httpClient(["session", again.url, "keeper", "pwd"])
         #expect(((seen["outputs"] as? [String])?.first)?.hasPrefix(scratch.workspace + "/kept\n") == true, "\(seen)")
     }

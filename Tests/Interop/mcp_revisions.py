@@ -31,8 +31,12 @@ async def main(target, mode):
         tools = await client.list_tools()
         seen["tools"] = [t.name for t in tools.tools]
         seen["annotated"] = all(t.annotations is not None and t.output_schema is not None for t in tools.tools)
-        await client.call_tool("execute", {"command": "mkdir -p deep && cd deep"})
-        result = await client.call_tool("execute", {"command": "pwd; echo from-structured"})
+        made = await client.call_tool("execute", {"command": "mkdir -p deep && cd deep"})
+        # Over HTTP at 2026-07-28 the shell is kept by its handle, passed back as an argument.
+        handle = (made.meta or {}).get("toolhost/session")
+        keep = {"session": handle} if handle else {}
+        seen["handle"] = handle
+        result = await client.call_tool("execute", {"command": "pwd; echo from-structured", **keep})
         seen["pwd"] = text_of(result)
         seen["structured_text"] = (result.structured_content or {}).get("text")
         updates = []
@@ -41,18 +45,18 @@ async def main(target, mode):
             updates.append({"progress": value, "message": message})
 
         result = await client.call_tool(
-            "execute", {"command": "for i in 1 2 3; do echo tick $i; sleep 1; done"}, progress_callback=progress)
+            "execute", {"command": "for i in 1 2 3; do echo tick $i; sleep 1; done", **keep}, progress_callback=progress)
         seen["progress"] = updates
         seen["progress_result"] = text_of(result)
         started = time.monotonic()
         try:
-            await client.call_tool("execute", {"command": "sleep 3 && touch survived-cancel"}, read_timeout_seconds=1.5)
+            await client.call_tool("execute", {"command": "sleep 3 && touch survived-cancel", **keep}, read_timeout_seconds=1.5)
             seen["timeout"] = "no timeout"
         except Exception as error:  # the client gives up and cancels
             seen["timeout"] = type(error).__name__
         seen["gave_up_after"] = round(time.monotonic() - started, 1)
         await asyncio.sleep(2.5)  # past the command's three seconds: it would have touched the file by now
-        seen["after_cancel"] = text_of(await client.call_tool("execute", {"command": "echo still-serving"}))
+        seen["after_cancel"] = text_of(await client.call_tool("execute", {"command": "echo still-serving", **keep}))
     print(json.dumps(seen))
 
 

@@ -86,6 +86,11 @@ public actor Session {
 
     private var stateFile: String { "\(stateFolder)/sessions/\(name).json" }
 
+    /// Whether a session named `name` saved its state for `workspace`.
+    public static func hasSavedState(name: String, workspace: Workspace, state: StateDirectory) -> Bool {
+        (try? validate(name: name)) != nil && FileManager.default.fileExists(atPath: "\(state.folder(for: workspace))/sessions/\(name).json")
+    }
+
     /// Refuses a session name that could not be a file name of its own.
     static func validate(name: String) throws {
         guard !name.isEmpty, name.count <= 64,

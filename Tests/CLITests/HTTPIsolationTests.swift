@@ -1,0 +1,129 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// No HTTP client reaches another's shell: by default (two stock clients of each era), nor by naming
+/// it; a client that passes its handle back keeps its shell; the session cap gives way by least
+/// recent use, never taking a busy session.
+@Suite struct HTTPIsolationTests {
+    static func handles(_ arguments: [String]) throws -> [String: Any] {
+        let ran = try runProgram(repositoryRoot + "/.venv/bin/python", [repositoryRoot + "/Tests/Interop/mcp_handles.py"] + arguments)
+        return try #require(
+            try JSONSerialization.jsonObject(with: Data((ran.stdout.split(separator: "\n").last ?? "{}").utf8)) as? [String: Any],
+            "\(ran.stderr.suffix(3000))")
+    }
+
+    /// The report's case: two clients with default settings, the first exporting API_KEY and moving
+    /// its cwd. The second sees neither; the first keeps both (by its handle, or its MCP session).
+    @Test(arguments: ["auto", "legacy"])
+    func twoDefaultClientsGetShellsOfTheirOwn(mode: String) throws {
+        let scratch = try Scratch()
+        let server = try HTTPServerProcess(scratch)
+        let seen = try Self.handles(["isolation", server.url, mode])
+        let second = try #require(seen["second"] as? String, "\(seen)")
+        #expect(!second.contains("alpha-key") && second.contains("key=\n"), "the second client read the first's export: \(second)")
+        #expect(second.contains("\n\(scratch.workspace)\n") || second.hasSuffix("\n\(scratch.workspace)"), "the second client starts at the root: \(second)")
+        let again = try #require(seen["first_again"] as? String, "\(seen)")
+        #expect(again.hasPrefix("key=alpha-key\n\(scratch.workspace)/mine\n"), "the first client kept its shell: \(again)")
+        if mode == "auto" {
+            let first = try #require(seen["first_handle"] as? String)
+            #expect(first.hasPrefix("th-") && first.count == 35)
+            #expect(seen["second_handle"] as? String != first)
+            #expect((seen["first_note"] as? String)?.contains("\"session\": \"\(first)\"") == true, "the result says how to keep the shell")
+        }
+    }
+
+    /// Names are not keys: a made-up name is refused (403), a handle nobody minted is not found
+    /// (404), a handshake client cannot open a live handle's shell; the minted handle works as a
+    /// header and as an argument, and its result then carries no note.
+    @Test func aSessionIsReachedOnlyByItsHandle() throws {
+        let scratch = try Scratch()
+        let server = try HTTPServerProcess(scratch)
+        let seen = try Self.handles(["naming", server.url])
+        let minted = try #require(seen["minted"] as? [String: Any], "\(seen)")
+        let handle = try #require(minted["header"] as? String)
+        #expect(minted["meta"] as? String == handle)
+        let byHeader = try #require(seen["by_header"] as? [String: Any])
+        #expect((byHeader["text"] as? String)?.hasPrefix("kept=yes\n\(scratch.workspace)/kept\n") == true, "\(byHeader)")
+        let byArgument = try #require(seen["by_argument"] as? [String: Any])
+        let content = try #require(byArgument["content"] as? [[String: Any]])
+        #expect(content.count == 1 && (content[0]["text"] as? String)?.hasPrefix("kept=yes\n") == true, "\(byArgument)")
+        let madeUp = try #require(seen["made_up"] as? [String: Any])
+        #expect(madeUp["status"] as? Int == 403 && (madeUp["message"] as? String)?.contains("--shared-session") == true, "\(madeUp)")
+        #expect((seen["unknown"] as? [String: Any])?["status"] as? Int == 404, "\(seen)")
+        #expect(seen["handshake_made_up"] as? Int == 403)
+        #expect(seen["handshake_live_handle"] as? Int == 409)
+        let handshake = try #require(seen["handshake_default"] as? [String: Any])
+        #expect(handshake["status"] as? Int == 200 && (handshake["header"] as? String)?.hasPrefix("th-") == true)
+    }
+
+    /// At the cap, the least recently used idle session gives way within seconds; a session with a
+    /// call running never does (503 with Retry-After instead).
+    @Test func theCapEvictsTheLeastRecentlyUsedIdleSession() throws {
+        let scratch = try Scratch()
+        let server = try HTTPServerProcess(scratch, extra: ["--max-sessions", "2"])
+        let script = #"""
+            import json, sys, threading, time
+            sys.path.insert(0, sys.argv[2])
+            from mcp_handles import call
+            url = sys.argv[1]
+            seen = {}
+            _, old, _ = call(url, "echo old")
+            time.sleep(0.5)
+            _, newer, _ = call(url, "echo newer")
+            busy = threading.Thread(target=call, args=(url, "sleep 9", {"Toolhost-Session": newer}))
+            busy.start()
+            time.sleep(6)
+            status, third, _ = call(url, "echo third")
+            seen["third"] = status
+            status, _, _ = call(url, "echo old again", {"Toolhost-Session": old})
+            seen["old_again"] = status
+            status, _, message = call(url, "echo fourth")
+            seen["fourth"] = status
+            busy.join()
+            status, _, message = call(url, "echo newer again", {"Toolhost-Session": newer})
+            seen["newer_again"] = {"status": status, "text": message["result"]["content"][0]["text"] if status == 200 else None}
+            print(json.dumps(seen))
+            """#
+        let ran = try runProgram(repositoryRoot + "/.venv/bin/python", ["-c", script, server.url, repositoryRoot + "/Tests/Interop"])
+        let seen = try #require(try JSONSerialization.jsonObject(with: Data(ran.stdout.utf8)) as? [String: Any], "\(ran.stderr.suffix(2000))")
+        #expect(seen["third"] as? Int == 200, "the idle session gave way: \(seen)")
+        // Evicted: not live any more (it could come back from its saved state, but there is no room now).
+        #expect([404, 503].contains(seen["old_again"] as? Int), "the evicted one was the least recently used: \(seen)")
+        #expect(seen["fourth"] as? Int == 503, "the busy and the just-used sessions stay: \(seen)")
+        let newer = try #require(seen["newer_again"] as? [String: Any])
+        #expect(newer["status"] as? Int == 200 && (newer["text"] as? String)?.hasPrefix("newer again") == true, "\(seen)")
+    }
+}
+
+/// stdio: a second server on a live session's workspace and name refuses, naming the first; another
+/// name starts, and the same name starts again once the first is gone (restart continuity).
+@Suite struct StdioSessionLockTests {
+    @Test func aSecondServerOnALiveSessionRefuses() throws {
+        let scratch = try Scratch()
+        let arguments = ["serve", "--workspace", scratch.workspace, "--state-dir", scratch.state]
+        let first = Process()
+        first.executableURL = URL(fileURLWithPath: toolhostBinary)
+        first.arguments = arguments
+        let input = Pipe()
+        first.standardInput = input
+        first.standardOutput = FileHandle.nullDevice
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        defer { if first.isRunning { first.terminate() } }
+        var second = try runProgram(toolhostBinary, arguments)
+        for _ in 0..<50 where second.status == 0 {
+            // The first may not hold its lock yet.
+            usleep(100_000)
+            second = try runProgram(toolhostBinary, arguments)
+        }
+        #expect(second.status != 0)
+        #expect(second.stderr.contains("in use by another toolhost (pid \(first.processIdentifier))"), "\(second.stderr)")
+        let other = try runProgram(toolhostBinary, arguments + ["--session", "other"])
+        #expect(other.status == 0, "\(other.stderr)")
+        try input.fileHandleForWriting.close()
+        first.waitUntilExit()
+        let again = try runProgram(toolhostBinary, arguments)
+        #expect(again.status == 0, "\(again.stderr)")
+    }
+}
