@@ -67,12 +67,22 @@ public final class ProcessCgroup: @unchecked Sendable {
         Self.lock.withLock { Self.live[directory] = self }
     }
 
-    /// Removes empty cgroups left by toolhost processes that no longer run (killed with SIGKILL, or
-    /// gone while a reaped child still counted). The owner's pid is part of the name.
-    private static func sweepStale(in parent: String) {
+    /// Recovers what toolhost processes that no longer run left behind (killed with SIGKILL, an
+    /// OOM kill, a crash): their sessions' commands, background ones included, are killed and the
+    /// cgroups removed. The owner's pid is part of the name; a live owner's cgroups are left alone.
+    static func sweepStale(in parent: String) {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? [] where name.hasPrefix("toolhost-") {
             guard let pid = Int32(name.split(separator: "-")[1]), pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
-            rmdir(parent + "/" + name)  // fails, harmlessly, while something still runs in it
+            let directory = parent + "/" + name
+            // cgroup v2 kills the whole cgroup at once, forks in flight included; v1 goes pid by pid.
+            if (try? "1\n".write(toFile: directory + "/cgroup.kill", atomically: false, encoding: .utf8)) == nil {
+                for _ in 0..<5 {
+                    let pids = ((try? String(contentsOfFile: directory + "/cgroup.procs", encoding: .utf8)) ?? "").split(separator: "\n").compactMap { Int32($0) }
+                    if pids.isEmpty { break }
+                    pids.forEach { kill($0, SIGKILL) }
+                }
+            }
+            for _ in 0..<50 where rmdir(directory) != 0 && errno == EBUSY { usleep(10_000) }
         }
     }
 

@@ -127,3 +127,34 @@ import Testing
         #expect(again.status == 0, "\(again.stderr)")
     }
 }
+
+/// A toolhost killed with SIGKILL cannot clean up: the next toolhost on the machine kills what its
+/// sessions left running (their cgroups name the dead owner) before it starts its own.
+@Suite struct OrphanRecoveryTests {
+    @Test func aKilledServersBackgroundProcessesDieAtTheNextStart() throws {
+        let scratch = try Scratch()
+        let duration = uniqueSleep()
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: toolhostBinary)
+        server.arguments = ["serve", "--workspace", scratch.workspace, "--state-dir", scratch.state]
+        let input = Pipe(), output = Pipe()
+        server.standardInput = input
+        server.standardOutput = output
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        let lines = [
+            #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#,
+            #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"execute","arguments":{"command":"sleep \#(duration)","background":true}}}"#,
+        ]
+        input.fileHandleForWriting.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+        #expect(appears(withArgument: duration), "the background command started")
+        kill(server.processIdentifier, SIGKILL)
+        server.waitUntilExit()
+        usleep(300_000)
+        #expect(!livePids(withArgument: duration).isEmpty, "SIGKILL left it running (nothing can run at a SIGKILL)")
+        let next = try runProgram(
+            toolhostBinary, ["call", "execute", #"{"command":"true"}"#, "--workspace", scratch.workspace, "--state-dir", scratch.state])
+        #expect(next.status == 0, "\(next.stderr)")
+        #expect(allGone(withArgument: duration), "the next toolhost killed the orphan")
+    }
+}
