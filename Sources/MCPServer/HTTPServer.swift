@@ -115,7 +115,7 @@ public struct ToolHTTPServer: Sendable {
             router.on("/mcp", method: method) { request, _ in try await self.respond(to: request) }
         }
         let app = Application(
-            router: router, server: options.serverBuilder,
+            router: router, server: options.serverBuilder(gate: ConnectionGate(limit: options.maxConnections)),
             configuration: .init(address: .hostname(options.host, port: options.port), availableConnectionsDelegate: options.connectionLimit),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? options.port) },
             logger: logger)

@@ -1,17 +1,61 @@
+import Foundation
 import HummingbirdCore
 import NIOCore
 import NIOHTTPTypes
 
 extension HTTPServeOptions {
-    /// HTTP/1 with the request deadline and an idle timeout for kept-alive connections.
-    var serverBuilder: HTTPServerBuilder {
+    /// HTTP/1 with the request deadline and an idle timeout for kept-alive connections; every
+    /// connection shares one gate.
+    func serverBuilder(gate: ConnectionGate) -> HTTPServerBuilder {
         let deadline = TimeAmount.nanoseconds(Int64(requestTimeout / .nanoseconds(1)))
         return .http1(configuration: .init(
-            additionalChannelHandlers: [RequestDeadline(limit: deadline)], idleTimeout: .seconds(Int64(idleTimeout / .seconds(1)))))
+            additionalChannelHandlers: [RequestDeadline(limit: deadline, gate: gate)], idleTimeout: .seconds(Int64(idleTimeout / .seconds(1)))))
     }
 
-    /// New connections wait in the listen queue while `maxConnections` are open.
-    var connectionLimit: any AvailableConnectionsDelegate { MaximumAvailableConnections(maxConnections) }
+    /// A hard bound on open descriptors: the gate keeps `maxConnections` by closing slow ones, and
+    /// only past twice that do new connections wait in the listen queue.
+    var connectionLimit: any AvailableConnectionsDelegate { MaximumAvailableConnections(maxConnections * 2) }
+}
+
+/// The server's connections, by whether their client still owes a complete request. Over
+/// `maxConnections`, a new connection closes the one that has owed its request longest (a
+/// slowloris trickling heads or bodies, an idle keep-alive) instead of waiting behind it: however
+/// many slow connections one client opens, a fresh client is answered at once. A connection whose
+/// request is complete (the server is working on it, or streaming its answer) is never closed.
+final class ConnectionGate: @unchecked Sendable {
+    private let limit: Int
+    private let lock = NSLock()
+    private var serial = 0
+    /// Open connections: their channel, and since when they owe a request (nil: the server owes the answer).
+    private var open: [Int: (channel: any Channel, owing: NIODeadline?)] = [:]
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Counts a new connection in; returns its key.
+    func enter(_ channel: any Channel) -> Int {
+        let (key, victim): (Int, (any Channel)?) = lock.withLock {
+            serial += 1
+            let key = serial
+            open[key] = (channel, .now())
+            guard open.count > limit else { return (key, nil) }
+            let oldest = open.filter { $0.key != key && $0.value.owing != nil }.min { $0.value.owing! < $1.value.owing! }
+            guard let oldest else { return (key, nil) }
+            open[oldest.key] = nil
+            return (key, oldest.value.channel)
+        }
+        victim?.close(promise: nil)
+        return key
+    }
+
+    /// The client sent a whole request (`owing` false), or got its whole answer (true).
+    func mark(_ key: Int, owing: Bool) {
+        lock.withLock {
+            guard open[key] != nil else { return }
+            open[key]?.owing = owing ? .now() : nil
+        }
+    }
+
+    func leave(_ key: Int) { lock.withLock { open[key] = nil } }
 }
 
 /// Closes a connection whose client is too slow to send a request: its headers must arrive within
@@ -25,18 +69,23 @@ final class RequestDeadline: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundOut = HTTPResponsePart
 
     private let limit: TimeAmount
+    private let gate: ConnectionGate
+    private var key: Int?
     private var timer: Scheduled<Void>?
 
-    init(limit: TimeAmount) {
+    init(limit: TimeAmount, gate: ConnectionGate) {
         self.limit = limit
+        self.gate = gate
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
+        key = gate.enter(context.channel)
         arm(context)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         timer?.cancel()
+        if let key { gate.leave(key) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -46,13 +95,17 @@ final class RequestDeadline: ChannelDuplexHandler, RemovableChannelHandler {
         case .end:
             timer?.cancel()
             timer = nil
+            if let key { gate.mark(key, owing: false) }
         }
         context.fireChannelRead(data)
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         // The response is complete: the next request's headers are on the clock.
-        if case .end = unwrapOutboundIn(data) { arm(context) }
+        if case .end = unwrapOutboundIn(data) {
+            arm(context)
+            if let key { gate.mark(key, owing: true) }
+        }
         context.write(data, promise: promise)
     }
 

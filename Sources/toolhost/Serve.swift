@@ -49,7 +49,9 @@ struct Serve: AsyncParsableCommand {
         discussion: "At the cap, a session that never made a call and has been idle for 5 s gives way to a new one; otherwise initialize gets 503 with Retry-After."))
     var maxSessions: Int = 64
 
-    @Option(help: "The most HTTP connections open at once; more wait in the listen queue.")
+    @Option(help: ArgumentHelp(
+        "The most HTTP connections open at once.",
+        discussion: "Past it, a new connection closes the one that has owed its request longest (a slow or idle client), never one whose answer is on its way."))
     var maxConnections: Int = 512
 
     @Option(help: "Seconds a client has to send a request's headers, and again its body, before the connection is closed.")

@@ -195,6 +195,39 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
         #expect((client["tools"] as? [String])?.isEmpty == false)
     }
 
+    /// A thousand connections that each send half a head (more than --max-connections) do not keep
+    /// a fresh client waiting: it is answered within a second, each of three times.
+    @Test func aThousandSlowConnectionsDoNotDelayAFreshClient() throws {
+        let scratch = try Scratch()
+        let server = try HTTPServerProcess(scratch)
+        let port = server.url.split(separator: ":").last!.split(separator: "/").first!
+        let script = #"""
+            import http.client, json, resource, socket, sys, time
+            soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+            host, port = sys.argv[1], int(sys.argv[2])
+            slow = []
+            for _ in range(1000):
+                s = socket.create_connection((host, port))
+                s.send(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                slow.append(s)
+            body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "fresh", "version": "1"}}})
+            times, statuses = [], []
+            for _ in range(3):
+                started = time.time()
+                c = http.client.HTTPConnection(host, port, timeout=30)
+                c.request("POST", "/mcp", body, {"Content-Type": "application/json", "Accept": "application/json"})
+                r = c.getresponse(); r.read()
+                times.append(time.time() - started); statuses.append(r.status)
+            print(json.dumps({"times": times, "statuses": statuses}))
+            """#
+        let ran = try runProgram(repositoryRoot + "/.venv/bin/python", ["-c", script, "127.0.0.1", String(port)])
+        let seen = try #require(try JSONSerialization.jsonObject(with: Data(ran.stdout.utf8)) as? [String: Any], "\(ran.stderr.suffix(2000))")
+        #expect(seen["statuses"] as? [Int] == [200, 200, 200], "\(seen)")
+        let times = try #require(seen["times"] as? [Double])
+        #expect(times.allSatisfy { $0 < 1 }, "fresh clients waited \(times) s")
+    }
+
     @Test func aSlowClientIsCutOff() throws {
         let scratch = try Scratch()
         let server = try HTTPServerProcess(scratch, extra: ["--request-timeout", "1"])
