@@ -84,6 +84,21 @@ import Testing
         }
     }
 
+    /// A parameter named after a keyword breaks code-writing agents (`git_branch(from="main")` is a
+    /// Python SyntaxError) and clients that turn tools into functions (camel-ai dropped git_branch).
+    @Test func noParameterIsAKeywordOfPythonJavaScriptOrGo() throws {
+        let keywords = Set((
+            "False None True and as assert async await break class continue def del elif else except finally for from global if import in is lambda nonlocal not or pass raise return try while with yield match case type "
+            + "catch const debugger default delete do export extends function instanceof let new static super switch this throw typeof var void enum implements interface package private protected public "
+            + "chan defer fallthrough func go goto map range select struct"
+        ).split(separator: " ").map(String.init))
+        for definition in try ToolRegistry().definitions {
+            for name in definition.inputSchema["properties"]?.objectValue?.keys ?? [:].keys {
+                #expect(!keywords.contains(name), "\(definition.name).\(name) is a keyword")
+            }
+        }
+    }
+
     /// Clients that prefer structured content get all of it, in the declared shape.
     @Test func structuredContentMatchesEachOutputSchema() async throws {
         let registry = try ToolRegistry()
