@@ -157,17 +157,60 @@ enum Supervisor {
         }
     }
 
-    /// Starts a long-lived process with its output appended to `logFile`.
+    /// Starts a long-lived process with its output appended to `logFile`, through a pipe the host
+    /// drains: the log is the host's disk, outside every sandbox limit, so like saved output it
+    /// stops at `ProcessOutcome.spillLimit` bytes with a line saying so (later output is read and
+    /// dropped, so the process never blocks on it).
     static func startBackground(_ spec: ProcessSpec, logFile: String, confinement: ConfinementHandle?) throws -> BackgroundProcess {
         try FileManager.default.createDirectory(
             atPath: (logFile as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-        let log = open(logFile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
+        let log = open(logFile, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard log >= 0 else { throw SpawnError(executable: logFile, errno: errno) }
-        defer { close(log) }
-        let fds = [(log, Int32(1)), (log, Int32(2))] + spec.extraDescriptors.sorted { $0.key < $1.key }.map { ($0.value, $0.key) }
-        let pid = try Spawn.start(spec, fds: fds, confinement: confinement?.pointer)
+        var ends: [Int32] = [-1, -1]
+        let made = csandbox_pipe(&ends)
+        guard made == 0 else {
+            close(log)
+            throw SpawnError(executable: logFile, errno: made)
+        }
+        let fds = [(ends[1], Int32(1)), (ends[1], Int32(2))] + spec.extraDescriptors.sorted { $0.key < $1.key }.map { ($0.value, $0.key) }
+        let pid: pid_t
+        do {
+            pid = try Spawn.start(spec, fds: fds, confinement: confinement?.pointer)
+        } catch {
+            close(ends[0])
+            close(ends[1])
+            close(log)
+            throw error
+        }
+        close(ends[1])
         LiveProcesses.add(pid)
+        let output = ends[0]
+        let thread = Thread { drainLog(from: output, to: log, limit: ProcessOutcome.spillLimit) }
+        thread.name = "toolhost-background-log"
+        thread.start()
         return BackgroundProcess(pid: pid, logFile: logFile)
+    }
+
+    /// Copies a background process's output into its log until `limit` bytes, then reads and drops
+    /// the rest; closes both ends when the output does.
+    static func drainLog(from pipe: Int32, to log: Int32, limit: Int) {
+        var buffer = [UInt8](repeating: 0, count: 64 << 10)
+        var written = 0
+        while true {
+            let count = read(pipe, &buffer, buffer.count)
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            guard written < limit else { continue }
+            let kept = min(count, limit - written)
+            _ = buffer.withUnsafeBytes { write(log, $0.baseAddress, kept) }
+            written += kept
+            if written == limit {
+                let note = Array("\n[toolhost: this log stops at \(limit >> 20) MiB; later output is dropped]\n".utf8)
+                _ = note.withUnsafeBytes { write(log, $0.baseAddress, $0.count) }
+            }
+        }
+        close(pipe)
+        close(log)
     }
 
     /// True once the child has exited; it stays a zombie (not reaped) so its pid cannot be reused

@@ -126,6 +126,27 @@ import Testing
         #expect(written < 400_000_000, "the command was stopped early, not after writing 800 MB (\(written) bytes)")
     }
 
+    /// A background command's log is the host's disk: it stops at the saved-output cap with a line
+    /// saying so, and the command, whose later output is dropped, keeps running.
+    @Test func aBackgroundLogStopsAtTheCap() async throws {
+        let started = await call("execute", ["command": "head -c 80000000 /dev/zero | tr '\\0' x; echo; echo after-the-flood; sleep 30", "background": true], in: session)
+        let log = try #require(started.structured?["log"]?.stringValue, "\(started.text)")
+        var size = 0
+        for _ in 0..<200 {
+            try await Task.sleep(for: .milliseconds(50))
+            size = (try? FileManager.default.attributesOfItem(atPath: log)[.size] as? Int) ?? 0
+            if size > ProcessOutcome.spillLimit { break }
+        }
+        try await Task.sleep(for: .milliseconds(500))
+        size = (try? FileManager.default.attributesOfItem(atPath: log)[.size] as? Int) ?? 0
+        #expect(size > ProcessOutcome.spillLimit && size < ProcessOutcome.spillLimit + 200, "\(size) bytes")
+        let tail = try String(decoding: FileHandle(forReadingFrom: URL(fileURLWithPath: log)).readToEnd()!.suffix(200), as: UTF8.self)
+        #expect(tail.contains("[toolhost: this log stops at 64 MiB; later output is dropped]"), "\(tail)")
+        let listed = await call("list_background", [:], in: session)
+        #expect(listed.text.contains("running"), "\(listed.text)")
+        _ = await call("stop_background", ["id": "all"], in: session)
+    }
+
     /// A session's saved outputs are readable from its own commands only.
     @Test func savedOutputsBelongToTheirSession() async throws {
         let first = await run("seq 1 20000; echo SECRET-OF-THE-FIRST")
