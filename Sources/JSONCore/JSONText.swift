@@ -191,7 +191,8 @@ struct JSONParser {
         }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         if integral, let number = Int(text) { return .int(number) }
-        guard let number = Double(text) else { throw failure("number out of range") }
+        // 1e999 is no number a tool can take: written back it would be null, a value never sent.
+        guard let number = Double(text), number.isFinite else { throw failure("number out of range") }
         return .double(number)
     }
 

@@ -110,9 +110,11 @@ extension TextToolCalls {
             guard start < body.endIndex, body[start] == "{" || body[start] == "[" else { return ([], nil) }
             let text = String(body)
             if let calls = joinedObjects(text, strict: false, repairs: &repairs) { return (calls, body.endIndex) }
-            let span = Self.jsonSpan(in: text, from: text.index(text.startIndex, offsetBy: body.distance(from: body.startIndex, to: start)))
-            let end = body.index(body.startIndex, offsetBy: text.distance(from: text.startIndex, to: span.upperBound))
-            return (items(String(text[span]), strict: false, repairs: &repairs), end)
+            // Object by object (MiniMax writes one per line): a bad one does not end the block.
+            var skipped: [String] = []
+            let (calls, stop) = eachObject(text, from: text.index(text.startIndex, offsetBy: body.distance(from: body.startIndex, to: start)), skipped: &skipped, repairs: &repairs)
+            if !calls.isEmpty { repairs += Self.skippedNotes(skipped) }
+            return (calls, body.index(body.startIndex, offsetBy: text.distance(from: text.startIndex, to: stop)))
         case .nameThenJSON:
             let trimmed = body.trimmingCharacters(in: .whitespacesAndNewlines)
             if trimmed.hasPrefix("[") || trimmed.hasPrefix("{") { return (joinedObjects(trimmed, strict: false, repairs: &repairs) ?? [], nil) }
@@ -161,9 +163,10 @@ extension TextToolCalls {
             var code = body.trimmingCharacters(in: .whitespacesAndNewlines)
             if code.hasPrefix("["), code.hasSuffix("]") { code = String(code.dropFirst().dropLast()) }
             if code.hasPrefix("{") { return (joinedObjects(code, strict: false, repairs: &repairs) ?? [], nil) }
-            let lines = code.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            let calls = PythonCalls.parse(code) ?? PythonCalls.parse(lines.joined(separator: ", ")) ?? []
-            return (calls.filter { tools[$0.name] != nil }.map { ($0.name, JSONValue.object($0.arguments).jsonText) }, nil)
+            var skipped: [String] = []
+            let found = known(PythonCalls.parse(code, skipped: &skipped) ?? [], skipped: &skipped)
+            if !found.isEmpty { repairs += Self.skippedNotes(skipped) }
+            return (found, nil)
         case .nameKeyed:
             guard case .success(let value) = ArgumentRepair.lenientParse(String(body), repairs: &repairs) else { return ([], nil) }
             let calls = (value.arrayValue ?? [value]).compactMap { item -> (String, String)? in
@@ -188,6 +191,14 @@ extension TextToolCalls {
             rest = rest[(end?.upperBound ?? rest.endIndex)...]
             guard let name = Self.attribute("name", in: head), tools[name] != nil else { continue }
             var arguments: [String: JSONValue] = [:]
+            // Some write the arguments as one JSON object instead of parameter tags.
+            let body = inner.dropFirst().trimmingCharacters(in: .whitespacesAndNewlines)
+            if !inner.contains(parameter), body.hasPrefix("{") {
+                var fixes: [String] = []
+                guard case .success(let json) = ArgumentRepair.lenientParse(body, repairs: &fixes), let object = json.objectValue else { continue }
+                calls.append((name, JSONValue.object(object).jsonText))
+                continue
+            }
             for found in inner.ranges(of: parameter) {
                 guard let tagEnd = inner[found.upperBound...].firstIndex(of: ">"),
                     let key = Self.attribute("name", in: inner[found.upperBound..<tagEnd])
@@ -235,12 +246,24 @@ extension TextToolCalls {
             guard let message = text.range(of: "<|message|>", range: cursor..<text.endIndex) else { break }
             let start = scan.skipSpace(from: message.upperBound)
             guard start < text.endIndex, text[start] == "{" else { continue }
+            // The message ends at the next special token: JSON cut off before it closes (a reply
+            // cut at its token limit) is no call, and what follows stays the reply's text.
+            let bodyEnd = text.range(of: "<|", range: start..<text.endIndex)?.lowerBound ?? text.endIndex
             let span = Self.jsonSpan(in: text, from: start)
-            // The call's message begins at its `<|start|>`, or at its `<|channel|>` when the server dropped that.
+            guard span.upperBound <= bodyEnd, text[text.index(before: span.upperBound)] == "}",
+                case .success(let arguments) = ArgumentRepair.lenientParse(String(text[span]), repairs: &scan.repairs), arguments.objectValue != nil
+            else { continue }
+            // The call's message begins at its `<|start|>`, or at its `<|channel|>` when the server
+            // dropped that; one that has neither after the previous message is not a message of its own.
             let before = text.startIndex..<recipient.lowerBound
             let channel = text.range(of: "<|channel|>", options: .backwards, range: before)?.lowerBound
             let opening = text.range(of: "<|start|>", options: .backwards, range: before)?.lowerBound
-            let header = [opening, channel].compactMap { $0 }.filter { !text[$0..<recipient.lowerBound].contains("<|end|>") }.min() ?? recipient.lowerBound
+            let own = [opening, channel].compactMap { $0 }.filter { index in
+                let between = text[index..<recipient.lowerBound]
+                return !between.contains("<|end|>") && !between.contains("<|call|>")
+            }
+            let previousCall = text.range(of: "<|call|>", options: .backwards, range: before) != nil
+            guard let header = own.min() ?? (previousCall ? nil : recipient.lowerBound) else { continue }
             scan.take(header..<scan.closing("<|call|>", after: span.upperBound), calls: tools[name] == nil ? [] : [(name, String(text[span]))])
         }
         guard var found = scan.found(.harmony) else { return nil }
@@ -282,6 +305,17 @@ private struct GemmaCall {
 
     private mutating func skipSpace() { while index < text.count, text[index].isWhitespace { index += 1 } }
 
+    /// A JSON string starting at `index` (its escapes decoded); nil, and `index` unmoved, when it never closes.
+    private mutating func jsonString() -> String? {
+        var end = index + 1
+        while end < text.count, text[end] != "\"" {
+            end += text[end] == "\\" ? 2 : 1
+        }
+        guard end < text.count, case .string(let decoded)? = try? JSONValue.parse(String(text[index...end])) else { return nil }
+        index = end + 1
+        return decoded
+    }
+
     mutating func value() -> JSONValue? {
         skipSpace()
         guard index < text.count, depth < 64 else { return nil }
@@ -293,6 +327,9 @@ private struct GemmaCall {
             index = min(index + quote.count, text.count)
             return .string(string)
         }
+        // Models also write an ordinary JSON string where their quote token belongs: its quotes
+        // are markup, not part of the value.
+        if text[index] == "\"", let string = jsonString() { return .string(string) }
         if text[index] == "{" || text[index] == "[" {
             let isObject = text[index] == "{"
             let close: Character = isObject ? "}" : "]"

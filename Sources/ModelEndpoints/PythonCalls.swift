@@ -1,23 +1,33 @@
+import Foundation
 import JSONCore
 
 /// Python-style calls, `get_weather(city='SF', days=3), now()`, as pythonic and tool_code
 /// dialects write them: keyword arguments with Python literals (strings, numbers, True/False/None,
-/// lists, tuples, dicts). Anything else makes the whole text not a call (nil).
+/// lists, tuples, dicts).
 enum PythonCalls {
     struct Call {
         var name: String
         var arguments: [String: JSONValue]
     }
 
-    static func parse(_ text: String) -> [Call]? {
+    /// The calls in `text`, separated by commas or line breaks. An element that is not a call is
+    /// skipped (its text goes to `skipped`) and the others still count, as a list with one bad
+    /// element should not lose its good siblings; nil when no element is a call.
+    static func parse(_ text: String, skipped: inout [String]) -> [Call]? {
         var parser = Parser(characters: Array(text))
         var calls: [Call] = []
         parser.skipSpace()
         while !parser.atEnd {
-            guard let call = parser.call() else { return nil }
-            calls.append(call)
+            let start = parser.index
+            if let call = parser.call(), parser.atSeparator {
+                calls.append(call)
+            } else {
+                parser.index = start
+                parser.skipElement()
+                skipped.append(String(parser.characters[start..<parser.index]).trimmingCharacters(in: .whitespacesAndNewlines))
+            }
             parser.skipSpace()
-            if parser.peek == "," { parser.index += 1; parser.skipSpace() } else if !parser.atEnd { return nil }
+            if parser.peek == "," { parser.index += 1; parser.skipSpace() }
         }
         return calls.isEmpty ? nil : calls
     }
@@ -33,6 +43,37 @@ enum PythonCalls {
 
         mutating func skipSpace() {
             while let c = peek, c.isWhitespace { index += 1 }
+        }
+
+        /// Whether what follows (spaces aside) ends an element: a comma, a line break, or the end.
+        var atSeparator: Bool {
+            var next = index
+            while next < characters.count, characters[next] == " " || characters[next] == "\t" { next += 1 }
+            return next >= characters.count || characters[next] == "," || characters[next].isNewline
+        }
+
+        /// Past an element that is not a call: to the next comma or line break outside quotes and
+        /// brackets, or to the end of its line when its brackets never close.
+        mutating func skipElement() {
+            let start = index
+            var depth = 0
+            var quote: Character?
+            while let c = peek {
+                if let open = quote {
+                    if c == "\\" { index += 1 } else if c == open { quote = nil }
+                } else if c == "'" || c == "\"" {
+                    quote = c
+                } else if "([{".contains(c) {
+                    depth += 1
+                } else if ")]}".contains(c) {
+                    depth -= 1
+                } else if (c == "," || c.isNewline) && depth <= 0 {
+                    return
+                }
+                index += 1
+            }
+            // Unbalanced to the end: give up on this element at its line's end instead.
+            if depth != 0 || quote != nil, let newline = characters[start...].firstIndex(where: \.isNewline) { index = newline }
         }
 
         mutating func identifier() -> String? {
@@ -115,7 +156,8 @@ enum PythonCalls {
             while let c = peek, c.isNumber || c == "." || c == "e" || c == "E" || c == "-" || c == "+" || c == "_" { index += 1 }
             let text = String(characters[start..<index]).replacingOccurrences(of: "_", with: "")
             if let integer = Int(text) { return .int(integer) }
-            return Double(text).map(JSONValue.double)
+            guard let number = Double(text), number.isFinite else { return nil }
+            return .double(number)
         }
 
         mutating func list(close: Character) -> JSONValue? {

@@ -142,9 +142,22 @@ public struct TextToolCalls: Sendable {
 
     // MARK: Dialects
 
+    /// `<tool_call>` and the other tags Hermes-style models wrap their JSON in (llama.cpp's
+    /// Hermes 2 Pro parser takes the same set). Only `<tool_call>` is a marker of its own: inside
+    /// the others the JSON must be a call of a known tool whose arguments fit its schema.
+    static let hermesTags: [(open: String, close: String, strict: Bool)] = [("<tool_call>", "</tool_call>", false)]
+        + ["function_call", "tools", "tool", "response", "json", "JSON", "xml"].map { ("<\($0)>", "</\($0)>", true) }
+
     private func hermes(_ text: String) -> Found? {
+        for tag in Self.hermesTags where text.contains(tag.open) {
+            if let found = hermes(text, tag: tag), !found.calls.isEmpty { return found }
+        }
+        return nil
+    }
+
+    private func hermes(_ text: String, tag: (open: String, close: String, strict: Bool)) -> Found? {
         var scan = Scan(text)
-        while let marker = scan.next("<tool_call>") {
+        while let marker = scan.next(tag.open) {
             var start = scan.skipSpace(from: marker.upperBound)
             guard start < text.endIndex, text[start] == "{" || text[start] == "[" else { continue }
             // Every call in the block: one object, a list, or several objects in a row.
@@ -152,12 +165,12 @@ public struct TextToolCalls: Sendable {
             var end = start
             while start < text.endIndex, text[start] == "{" || text[start] == "[" {
                 let span = Self.jsonSpan(in: text, from: start)
-                calls += items(String(text[span]), strict: false, repairs: &scan.repairs)
+                calls += items(String(text[span]), strict: tag.strict, repairs: &scan.repairs)
                 end = span.upperBound
                 start = end
                 while start < text.endIndex, text[start].isWhitespace || text[start] == "," || text[start] == ";" { start = text.index(after: start) }
             }
-            scan.take(marker.lowerBound..<scan.closing("</tool_call>", after: end), calls: calls)
+            scan.take(marker.lowerBound..<scan.closing(tag.close, after: end), calls: calls)
         }
         return scan.found(.hermes)
     }
@@ -168,7 +181,12 @@ public struct TextToolCalls: Sendable {
         while let open = scan.next("<function=") {
             guard let nameEnd = text[open.upperBound...].firstIndex(of: ">") else { break }
             let name = text[open.upperBound..<nameEnd].trimmingCharacters(in: .whitespaces)
-            let bodyEnd = text.range(of: "</function>", range: nameEnd..<text.endIndex)
+            // A function left open ends where the next one starts: it never takes that one's parameters.
+            let nextFunction = text.range(of: "<function=", range: nameEnd..<text.endIndex)
+            var bodyEnd = text.range(of: "</function>", range: nameEnd..<text.endIndex)
+            if let nextFunction, bodyEnd.map({ nextFunction.lowerBound < $0.lowerBound }) ?? true {
+                bodyEnd = nextFunction.lowerBound..<nextFunction.lowerBound
+            }
             let body = text[text.index(after: nameEnd)..<(bodyEnd?.lowerBound ?? text.endIndex)]
             var arguments: [String: JSONValue] = [:]
             var rest = body[...]
@@ -269,10 +287,24 @@ public struct TextToolCalls: Sendable {
 
     private func pythonic(_ text: String) -> Found? {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard trimmed.hasPrefix("["), trimmed.hasSuffix("]"), let calls = PythonCalls.parse(String(trimmed.dropFirst().dropLast())) else { return nil }
+        var skipped: [String] = []
+        guard trimmed.hasPrefix("["), trimmed.hasSuffix("]"), let calls = PythonCalls.parse(String(trimmed.dropFirst().dropLast()), skipped: &skipped)
+        else { return nil }
         var scan = Scan(text)
-        scan.take(text.startIndex..<text.endIndex, calls: calls.filter { tools[$0.name] != nil }.map { ($0.name, JSONValue.object($0.arguments).jsonText) })
+        scan.take(text.startIndex..<text.endIndex, calls: known(calls, skipped: &skipped))
+        scan.repairs += Self.skippedNotes(skipped)
         return scan.found(.pythonic)
+    }
+
+    /// The calls of registered tools; the others join `skipped`.
+    func known(_ calls: [PythonCalls.Call], skipped: inout [String]) -> [(String, String)] {
+        skipped += calls.filter { tools[$0.name] == nil }.map { "\($0.name)(…)" }
+        return calls.filter { tools[$0.name] != nil }.map { ($0.name, JSONValue.object($0.arguments).jsonText) }
+    }
+
+    /// What the model reads about the elements of a list of calls that did not run.
+    static func skippedNotes(_ skipped: [String]) -> [String] {
+        skipped.filter { !$0.isEmpty }.map { "skipped `\($0.prefix(120))`: it is not a call of a known tool that can be read; the other calls ran" }
     }
 
     private func fences(_ text: String) -> Found? {
@@ -288,12 +320,16 @@ public struct TextToolCalls: Sendable {
             if language == "tool_code" || language == "python" {
                 var code = body
                 if code.hasPrefix("print("), code.hasSuffix(")") { code = String(code.dropFirst(6).dropLast()) }
-                if let parsed = PythonCalls.parse(code) {
+                var skipped: [String] = []
+                if let parsed = PythonCalls.parse(code, skipped: &skipped) {
                     calls = parsed.filter { valid($0.name, .object($0.arguments)) }.map { ($0.name, JSONValue.object($0.arguments).jsonText) }
-                    if !calls.isEmpty { dialect = .toolCodeFence }
+                    if !calls.isEmpty {
+                        dialect = .toolCodeFence
+                        scan.repairs += Self.skippedNotes(skipped)
+                    }
                 }
             }
-            if calls.isEmpty && (language.isEmpty || language == "json" || language == "tool_code") {
+            if calls.isEmpty && (language.isEmpty || language == "json" || language == "xml" || language == "tool_code") {
                 calls = joinedObjects(body, strict: true, repairs: &scan.repairs) ?? items(body, strict: true, repairs: &scan.repairs)
                 if !calls.isEmpty && language == "tool_code" { dialect = .toolCodeFence }
             }
@@ -340,6 +376,30 @@ public struct TextToolCalls: Sendable {
             cursor = span.upperBound
         }
         return calls.isEmpty ? nil : calls
+    }
+
+    /// Call objects one after another from `start` (space, commas or `;` between them): one that
+    /// cannot be read is skipped (its text goes to `skipped`) and its neighbours still count. Stops
+    /// at the first text that is not an object; returns where.
+    func eachObject(_ text: String, from start: String.Index, skipped: inout [String], repairs: inout [String]) -> ([(String, String)], String.Index) {
+        var calls: [(String, String)] = []
+        var cursor = start, end = start
+        while true {
+            while cursor < text.endIndex, text[cursor].isWhitespace || text[cursor] == ";" || text[cursor] == "," { cursor = text.index(after: cursor) }
+            guard cursor < text.endIndex, text[cursor] == "{" || text[cursor] == "[" else { break }
+            // A line that never closes its braces ends at its line's end, not at the text's.
+            var span = Self.jsonSpan(in: text, from: cursor)
+            if span.upperBound == text.endIndex, text[text.index(before: text.endIndex)] != "}" && text[text.index(before: text.endIndex)] != "]",
+                let newline = text[cursor...].firstIndex(of: "\n")
+            {
+                span = cursor..<newline
+            }
+            let found = items(String(text[span]), strict: false, repairs: &repairs)
+            if found.isEmpty { skipped.append(String(text[span])) } else { calls += found }
+            cursor = span.upperBound
+            end = cursor
+        }
+        return (calls, end)
     }
 
     private func call(from item: JSONValue, strict: Bool) -> (String, String)? {

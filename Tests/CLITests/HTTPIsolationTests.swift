@@ -150,8 +150,8 @@ import Testing
         #expect(appears(withArgument: duration), "the background command started")
         kill(server.processIdentifier, SIGKILL)
         server.waitUntilExit()
-        usleep(300_000)
-        #expect(!livePids(withArgument: duration).isEmpty, "SIGKILL left it running (nothing can run at a SIGKILL)")
+        // Nothing runs at a SIGKILL, so the orphan lives on until a toolhost starts (in a parallel
+        // test run that may be another test's).
         let next = try runProgram(
             toolhostBinary, ["call", "execute", #"{"command":"true"}"#, "--workspace", scratch.workspace, "--state-dir", scratch.state])
         #expect(next.status == 0, "\(next.stderr)")
