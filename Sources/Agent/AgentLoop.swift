@@ -322,6 +322,9 @@ public final class AgentLoop: Sendable {
             run.timed.generationMilliseconds += timings.generationMilliseconds
         }
         run.summary.promptTokens += usage.promptTokens
+        run.summary.promptTokensSent = run.summary.promptTokens
+        let processed = response.timings?.promptTokens ?? max(0, usage.promptTokens - (usage.cachedPromptTokens ?? 0))
+        run.summary.promptTokensProcessed = (run.summary.promptTokensProcessed ?? 0) + processed
         run.summary.completionTokens += usage.completionTokens
         run.summary.totalTokens = run.summary.promptTokens + run.summary.completionTokens
         // The server's own generation speed when it reports one; else tokens over wall time.
@@ -333,7 +336,8 @@ public final class AgentLoop: Sendable {
             "finish_reason": response.finishReason.map(JSONValue.string) ?? .null, "duration_ms": .int(Int(seconds * 1000)),
         ])
         transcript.record("usage", [
-            "turn": .int(turn), "prompt_tokens": .int(usage.promptTokens), "completion_tokens": .int(usage.completionTokens),
+            "turn": .int(turn), "prompt_tokens": .int(usage.promptTokens), "prompt_tokens_processed": .int(processed),
+            "completion_tokens": .int(usage.completionTokens),
             "estimated": .bool(response.usage == nil), "total_tokens": .int(run.summary.totalTokens),
         ])
         let calls = response.toolCalls.map(\.name).joined(separator: ", ")

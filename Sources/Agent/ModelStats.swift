@@ -18,6 +18,9 @@ struct ModelStats: Sendable, Codable, Equatable {
     var passAtK: Double?
     var k: Int
     var medianTokens: Int?
+    /// Median prompt tokens sent and processed (a prompt cache skips the difference).
+    var medianPromptTokensSent: Int?
+    var medianPromptTokensProcessed: Int?
     var medianToolCalls: Int?
     /// Well-formed calls over attempted ones, summed over the scored runs.
     var wellFormedRate: Double?
@@ -27,8 +30,8 @@ struct ModelStats: Sendable, Codable, Equatable {
 
     // Spelled out: the snake_case strategy would write pass_at1.
     enum CodingKeys: String, CodingKey {
-        case label, model, runs, harnessErrors, scored, passed, k, medianTokens, medianToolCalls, wellFormedRate, medianTokensPerSecond,
-            harnessErrorMessages
+        case label, model, runs, harnessErrors, scored, passed, k, medianTokens, medianPromptTokensSent, medianPromptTokensProcessed, medianToolCalls,
+            wellFormedRate, medianTokensPerSecond, harnessErrorMessages
         case passAt1 = "pass_at_1"
         case passAtK = "pass_at_k"
     }
@@ -46,6 +49,8 @@ struct ModelStats: Sendable, Codable, Equatable {
         passAt1 = scored == 0 ? nil : (Double(passed) / Double(scored) * 100).rounded() / 100
         passAtK = scored == 0 ? nil : (passed > 0 ? 1 : 0)
         medianTokens = Self.median(counted.map { Double($0.totalTokens) }).map { Int($0.rounded()) }
+        medianPromptTokensSent = Self.median(counted.map { Double($0.promptTokensSent ?? $0.promptTokens) }).map { Int($0.rounded()) }
+        medianPromptTokensProcessed = Self.median(counted.compactMap { $0.promptTokensProcessed.map(Double.init) }).map { Int($0.rounded()) }
         medianToolCalls = Self.median(counted.map { Double($0.toolCalls) }).map { Int($0.rounded()) }
         let formed = counted.reduce(0) { $0 + $1.wellFormedCalls }, attempted = counted.reduce(0) { $0 + $1.wellFormedCalls + $1.malformedCalls }
         wellFormedRate = attempted == 0 ? nil : (Double(formed) / Double(attempted) * 100).rounded() / 100
@@ -71,15 +76,15 @@ struct ModelStats: Sendable, Codable, Equatable {
         func percent(_ value: Double?) -> String { value.map { "\(Int(($0 * 100).rounded()))%" } ?? "n/a" }
         func number(_ value: Int?) -> String { value.map { Report.grouped($0) } ?? "n/a" }
         var lines = [
-            "| model | runs | passed | pass@1 | pass@k | median tokens | median tool calls | well-formed calls | tokens/s | harness errors |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            "| model | runs | passed | pass@1 | pass@k | median tokens | median prompt sent / processed | median tool calls | well-formed calls | tokens/s | harness errors |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for model in models {
             let errors = model.harnessErrors == 0 ? "0" : "\(model.harnessErrors): \(model.harnessErrorMessages.joined(separator: "; ").prefix(160))"
             let passAtK = model.passAtK.map { "\(percent($0)) (k=\(model.k))" } ?? "n/a"
             let speed = model.medianTokensPerSecond.map { String(format: "%.1f", $0) } ?? "n/a"
             lines.append(
-                "| \(model.label) | \(model.runs) | \(model.passed)/\(model.scored) | \(percent(model.passAt1)) | \(passAtK) | \(number(model.medianTokens)) | \(number(model.medianToolCalls)) | \(percent(model.wellFormedRate)) | \(speed) | \(errors.replacingOccurrences(of: "|", with: "\\|")) |")
+                "| \(model.label) | \(model.runs) | \(model.passed)/\(model.scored) | \(percent(model.passAt1)) | \(passAtK) | \(number(model.medianTokens)) | \(number(model.medianPromptTokensSent)) / \(number(model.medianPromptTokensProcessed)) | \(number(model.medianToolCalls)) | \(percent(model.wellFormedRate)) | \(speed) | \(errors.replacingOccurrences(of: "|", with: "\\|")) |")
         }
         return lines.joined(separator: "\n") + "\n"
     }

@@ -4,12 +4,13 @@ import Foundation
 public enum Report {
     /// A Markdown table, one row per run.
     public static func table(_ runs: [(directory: String, summary: RunSummary)]) -> String {
-        let header = ["run", "model", "tool calls", "total tokens", "commits", "build", "screenshot", "outcome", "stop"]
+        let header = ["run", "model", "tool calls", "total tokens", "prompt sent / processed", "commits", "build", "screenshot", "outcome", "stop"]
         let rows = runs.map { run -> [String] in
             let s = run.summary
             return [
                 s.label ?? URL(fileURLWithPath: run.directory).lastPathComponent, s.model, String(s.toolCalls),
-                (s.tokensEstimated ? "~" : "") + grouped(s.totalTokens), String(s.commits), build(s.builds),
+                (s.tokensEstimated ? "~" : "") + grouped(s.totalTokens),
+                grouped(s.promptTokensSent ?? s.promptTokens) + " / " + (s.promptTokensProcessed.map(grouped) ?? "?"), String(s.commits), build(s.builds),
                 s.screenshot == nil ? "no" : "yes", s.outcome.rawValue + (s.missing.isEmpty ? "" : " (missing: \(s.missing.map(\.rawValue).joined(separator: ", ")))"),
                 s.stopReason.rawValue,
             ]

@@ -23,9 +23,16 @@ public struct RunSummary: Sendable, Codable, Equatable {
     public var toolErrors = 0
     /// The model's messages (one per response).
     public var messages = 0
+    /// The prompt tokens sent over the run (every request's whole prompt).
     public var promptTokens = 0
     public var completionTokens = 0
     public var totalTokens = 0
+    /// The same count under a name that says it: what was sent.
+    public var promptTokensSent: Int?
+    /// Prompt tokens the server processed: llama-server's `timings.prompt_n` (its prompt cache
+    /// skips the rest), else what was sent less what the API says came from its cache. A cached
+    /// local run and an uncached cloud one compare on this, not on what was sent.
+    public var promptTokensProcessed: Int?
     /// True when the server sent no usage and the counts are estimated from the text.
     public var tokensEstimated = false
     public var builds = Builds()

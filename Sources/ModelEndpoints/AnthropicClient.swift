@@ -113,7 +113,9 @@ public struct AnthropicClient: ModelClient {
     static func usage(_ json: JSONValue?) -> Usage? {
         guard let json, let input = json["input_tokens"]?.intValue else { return nil }
         let cached = (json["cache_creation_input_tokens"]?.intValue ?? 0) + (json["cache_read_input_tokens"]?.intValue ?? 0)
-        return Usage(promptTokens: input + cached, completionTokens: json["output_tokens"]?.intValue ?? 0)
+        return Usage(
+            promptTokens: input + cached, completionTokens: json["output_tokens"]?.intValue ?? 0,
+            cachedPromptTokens: json["cache_read_input_tokens"]?.intValue ?? 0)
     }
 
     /// Stream events put back together: text blocks joined, partial_json concatenated per block.

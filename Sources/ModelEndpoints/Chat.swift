@@ -74,13 +74,18 @@ public struct ChatRequest: Sendable {
 
 /// Token counts as the server reported them (nil when it did not).
 public struct Usage: Sendable, Equatable {
+    /// The whole prompt sent, cached part included.
     public var promptTokens: Int
     public var completionTokens: Int
+    /// Prompt tokens the server took from its cache instead of processing them again (OpenAI's
+    /// `prompt_tokens_details.cached_tokens`, Anthropic's `cache_read_input_tokens`); nil when it did not say.
+    public var cachedPromptTokens: Int?
     public var totalTokens: Int { promptTokens + completionTokens }
 
-    public init(promptTokens: Int, completionTokens: Int) {
+    public init(promptTokens: Int, completionTokens: Int, cachedPromptTokens: Int? = nil) {
         self.promptTokens = promptTokens
         self.completionTokens = completionTokens
+        self.cachedPromptTokens = cachedPromptTokens
     }
 }
 

@@ -130,7 +130,9 @@ public struct OpenAIClient: ModelClient {
 
     static func usage(_ json: JSONValue?) -> Usage? {
         guard let json, let prompt = json["prompt_tokens"]?.intValue else { return nil }
-        return Usage(promptTokens: prompt, completionTokens: json["completion_tokens"]?.intValue ?? 0)
+        return Usage(
+            promptTokens: prompt, completionTokens: json["completion_tokens"]?.intValue ?? 0,
+            cachedPromptTokens: json["prompt_tokens_details"]?["cached_tokens"]?.intValue)
     }
 
     /// Chunks put back together: text deltas joined, tool-call fragments concatenated per index.

@@ -7,7 +7,7 @@ struct ReportCommand: AsyncParsableCommand {
         commandName: "report",
         abstract: "Compare runs: a Markdown table of their summaries.",
         discussion: """
-            Columns: tool calls, total tokens (~ when estimated), commits, build (attempts and the \
+            Columns: tool calls, total tokens (~ when estimated), prompt tokens sent and processed (a server's prompt cache skips the difference), commits, build (attempts and the \
             first that passed), screenshot, outcome (with what is missing) and stop reason.
 
             Example: toolhost report runs/qwen runs/devstral

@@ -1,8 +1,18 @@
 import Foundation
-import ModelEndpoints
+import JSONCore
+@testable import ModelEndpoints
 import Testing
 
 @Suite struct EndpointTests {
+    /// What the APIs say they took from their prompt caches: a cached run's processed tokens are
+    /// what was sent less that.
+    @Test func cachedPromptTokensAreRead() throws {
+        let openai = try JSONValue.parse(#"{"prompt_tokens": 1000, "completion_tokens": 10, "prompt_tokens_details": {"cached_tokens": 900}}"#)
+        #expect(OpenAIClient.usage(openai) == Usage(promptTokens: 1000, completionTokens: 10, cachedPromptTokens: 900))
+        let anthropic = try JSONValue.parse(#"{"input_tokens": 100, "cache_creation_input_tokens": 50, "cache_read_input_tokens": 850, "output_tokens": 7}"#)
+        #expect(AnthropicClient.usage(anthropic) == Usage(promptTokens: 1000, completionTokens: 7, cachedPromptTokens: 850))
+    }
+
     @Test(arguments: [
         ("localhost:8080", "openai", "http://localhost:8080/v1/chat/completions"),
         ("http://10.0.0.5:8000", "openai", "http://10.0.0.5:8000/v1/chat/completions"),

@@ -22,6 +22,9 @@ import Testing
         #expect(summary["tool_calls"] as? Int == 3)
         #expect(summary["messages"] as? Int == 3)
         #expect(summary["prompt_tokens"] as? Int == 1800)
+        #expect(summary["prompt_tokens_sent"] as? Int == 1800)
+        // The mock caches nothing, so every prompt token sent was processed.
+        #expect(summary["prompt_tokens_processed"] as? Int == 1800)
         #expect(summary["completion_tokens"] as? Int == 75)
         #expect(summary["total_tokens"] as? Int == 1875)
         #expect(summary["outcome"] as? String == "complete")
@@ -375,7 +378,7 @@ import Testing
         #expect(lines[0].contains("tool calls") && lines[0].contains("total tokens") && lines[0].contains("screenshot") && lines[0].contains("outcome"))
         for (index, line) in lines[2...].enumerated() {
             let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
-            #expect(cells == ["run\(index + 1)", "mock-coder", "3", "1,875", "0", "not run", "no", "complete", "completed"])
+            #expect(cells == ["run\(index + 1)", "mock-coder", "3", "1,875", "1,800 / 1,800", "0", "not run", "no", "complete", "completed"])
         }
         let json = try scratch.toolhost(["report", "--json"] + folders)
         let parsed = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
