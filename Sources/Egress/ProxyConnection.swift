@@ -219,7 +219,7 @@ final class RequestStage: ChannelInboundHandler, RemovableChannelHandler {
                                                        rule: "max_bytes = \(proxy.policy.maxBytes ?? 0)", address: nil))
         }
         do {
-            try upstream.pipeline.syncOperations.addHandler(ResponseRelay(proxy: proxy, client: context.channel))
+            try upstream.pipeline.syncOperations.addHandler(Relay(proxy: proxy, partner: context.channel, role: .answer))
         } catch {
             return end(context)
         }
@@ -264,9 +264,9 @@ final class RequestStage: ChannelInboundHandler, RemovableChannelHandler {
     private func splice(_ context: ChannelHandlerContext, _ upstream: any Channel) {
         let client = context.channel
         do {
-            let ends = Splice.Ends()
-            try upstream.pipeline.syncOperations.addHandler(Splice(proxy: proxy, partner: client, ends: ends, side: 1))
-            try client.pipeline.syncOperations.addHandler(Splice(proxy: proxy, partner: upstream, ends: ends, side: 0))
+            let ends = Relay.Ends()
+            try upstream.pipeline.syncOperations.addHandler(Relay(proxy: proxy, partner: client, role: .tunnel(ends, side: 1)))
+            try client.pipeline.syncOperations.addHandler(Relay(proxy: proxy, partner: upstream, role: .tunnel(ends, side: 0)))
             client.writeAndFlush(ByteBuffer(bytes: EgressProxy.established), promise: nil)
             try dropHTTP(client)
             client.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in }
@@ -377,96 +377,52 @@ final class RequestLineCheck: ChannelInboundHandler, RemovableChannelHandler {
     }
 }
 
-/// The host's side of a forwarded request: its answer, scrubbed of every real secret, to the command,
-/// which the proxy closes when the host does (one request per connection).
-final class ResponseRelay: ChannelInboundHandler, RemovableChannelHandler {
+/// One direction of a proxied connection: what its channel reads goes to the partner, counted
+/// against max_bytes, and a partner that cannot take more pauses the reading. For the answer to a
+/// forwarded request, each read is scrubbed of every real secret and the host's end closes the
+/// command's connection after the last byte (one request per connection). In a plain tunnel, one
+/// side's end closes the partner's output, and the tunnel closes once both sides are done.
+final class Relay: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
 
+    /// Which sides of a tunnel have ended their input (both live on one event loop).
+    final class Ends {
+        var closed = [false, false]
+    }
+
+    enum Role {
+        case answer
+        case tunnel(Ends, side: Int)
+    }
+
     private let proxy: EgressProxy
-    private let client: any Channel
+    private let partner: any Channel
+    private let role: Role
     private var scrubber: SecretScrubber
     private var finished = false
 
-    init(proxy: EgressProxy, client: any Channel) {
+    init(proxy: EgressProxy, partner: any Channel, role: Role) {
         self.proxy = proxy
-        self.client = client
-        scrubber = SecretScrubber(pairs: proxy.scrubPairs)
+        self.partner = partner
+        self.role = role
+        // A tunnel's bytes are TLS the proxy cannot read: nothing to scrub there.
+        if case .answer = role { scrubber = SecretScrubber(pairs: proxy.scrubPairs) } else { scrubber = SecretScrubber(pairs: []) }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
         guard proxy.charge(bytes.readableBytes) else {
             finished = true
-            client.close(promise: nil)
-            return context.close(promise: nil)
-        }
-        client.write(scrubber.isEmpty ? bytes : ByteBuffer(bytes: scrubber.feed(Array(bytes.readableBytesView)[...])), promise: nil)
-        if !client.isWritable { context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
-    }
-
-    func channelReadComplete(context: ChannelHandlerContext) { client.flush() }
-
-    /// The command sends its upload as fast as the host takes it.
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { client.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in } }
-        context.fireChannelWritabilityChanged()
-    }
-
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? ChannelEvent, event == .inputClosed { finish(context) }
-        context.fireUserInboundEventTriggered(event)
-    }
-
-    func channelInactive(context: ChannelHandlerContext) {
-        finish(context)
-        context.fireChannelInactive()
-    }
-
-    /// What the scrubber held back, then the end: the command's connection closes after the last byte.
-    private func finish(_ context: ChannelHandlerContext) {
-        guard !finished else { return }
-        finished = true
-        let client = self.client
-        client.writeAndFlush(ByteBuffer(bytes: scrubber.finish())).whenComplete { _ in client.close(promise: nil) }
-        context.close(promise: nil)
-    }
-}
-
-/// One side of a plain tunnel: what it reads goes to its partner, counted against max_bytes; its
-/// input's end closes the partner's output, and the tunnel closes once both ends are done.
-final class Splice: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-
-    /// Which sides' input has ended (both live on one event loop).
-    final class Ends {
-        var closed = [false, false]
-    }
-
-    private let proxy: EgressProxy
-    private let partner: any Channel
-    private let ends: Ends
-    private let side: Int
-
-    init(proxy: EgressProxy, partner: any Channel, ends: Ends, side: Int) {
-        self.proxy = proxy
-        self.partner = partner
-        self.ends = ends
-        self.side = side
-    }
-
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        let bytes = unwrapInboundIn(data)
-        guard proxy.charge(bytes.readableBytes) else {
             partner.close(promise: nil)
             return context.close(promise: nil)
         }
-        partner.write(bytes, promise: nil)
-        // A slow reader on the other side holds this side back.
+        partner.write(scrubber.isEmpty ? bytes : ByteBuffer(bytes: scrubber.feed(Array(bytes.readableBytesView)[...])), promise: nil)
         if !partner.isWritable { context.channel.setOption(ChannelOptions.autoRead, value: false).whenFailure { _ in } }
     }
 
     func channelReadComplete(context: ChannelHandlerContext) { partner.flush() }
 
+    /// This side takes more again: the partner reads again.
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable { partner.setOption(ChannelOptions.autoRead, value: true).whenFailure { _ in } }
         context.fireChannelWritabilityChanged()
@@ -474,18 +430,32 @@ final class Splice: ChannelInboundHandler, RemovableChannelHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         guard let event = event as? ChannelEvent, event == .inputClosed else { return context.fireUserInboundEventTriggered(event) }
-        ends.closed[side] = true
-        if ends.closed.allSatisfy({ $0 }) {
-            partner.close(promise: nil)
-            context.close(promise: nil)
-        } else {
-            partner.close(mode: .output, promise: nil)
+        switch role {
+        case .answer:
+            finish(context)
+        case .tunnel(let ends, let side):
+            ends.closed[side] = true
+            if ends.closed.allSatisfy({ $0 }) {
+                partner.close(promise: nil)
+                context.close(promise: nil)
+            } else {
+                partner.close(mode: .output, promise: nil)
+            }
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        partner.close(promise: nil)
+        if case .answer = role { finish(context) } else { partner.close(promise: nil) }
         context.fireChannelInactive()
+    }
+
+    /// What the scrubber held back, then the end: the command's connection closes after the last byte.
+    private func finish(_ context: ChannelHandlerContext) {
+        guard !finished else { return }
+        finished = true
+        let partner = self.partner
+        partner.writeAndFlush(ByteBuffer(bytes: scrubber.finish())).whenComplete { _ in partner.close(promise: nil) }
+        context.close(promise: nil)
     }
 }
 

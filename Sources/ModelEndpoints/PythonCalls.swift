@@ -72,8 +72,12 @@ enum PythonCalls {
                 }
                 index += 1
             }
+            // An escape may step past the last character.
+            index = min(index, characters.count)
             // Unbalanced to the end: give up on this element at its line's end instead.
             if depth != 0 || quote != nil, let newline = characters[start...].firstIndex(where: \.isNewline) { index = newline }
+            // Always past something, so a list of bad elements ends.
+            if index == start { index = min(start + 1, characters.count) }
         }
 
         mutating func identifier() -> String? {

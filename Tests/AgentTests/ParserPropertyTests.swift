@@ -11,7 +11,8 @@ import Testing
         "</function>", "<parameter=city>", "</parameter>", "```json\n", "```tool_code\n", "```", "{", "}", "[", "]", "(", ")",
         "\"", "'", "\\", ",", ":", ";", "=", "\n", " ", "name", "\"name\"", "\"arguments\"", "\"parameters\"", "\"tool_calls\"",
         "get_weather", "write_file", "city", "Paris", "True", "None", "1e999", "-0", "\\u12", "\u{0}", "é", "🎉",
-        #"{"name": "get_weather", "arguments": {"city": "Paris"}}"#,
+        #"{"name": "get_weather", "arguments": {"city": "Paris"}}"#, "<tool>", "<response>", "<tool_calls>", "<|tool_call>", "call:", "<|message|>",
+        "to=functions.get_weather", "<|call|>", "get_weather(city='",
     ]
 
     static let wellFormed = [
@@ -41,6 +42,14 @@ import Testing
     @Test func randomMixesOfMarkersAndFragments() async {
         await propertyCheck(count: 2000, input: Gen<String?>.element(of: Self.fragments).array(of: 0...40)) { parts in
             exercise(parts.compactMap { $0 }.joined())
+        }
+    }
+
+    /// Found by the property test above: an escape as the last character of a broken element of a
+    /// Python-style list stepped past the end of the text.
+    @Test func anEscapeAtTheEndOfABrokenElement() {
+        for text in ["[get_weather(city='\\]", "[a(\\]", "[get_weather(city='x'), b('\\]", "[,\\]", "[)]"] {
+            exercise(text)
         }
     }
 
