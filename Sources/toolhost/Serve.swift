@@ -59,7 +59,7 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp(
         "A session name any HTTP client may join by sending 'Toolhost-Session: NAME' (repeatable).",
-        discussion: "For a single trusted operator: every client that names it shares its shell. Other sessions are reached only by their minted handles."))
+        discussion: "For a single trusted operator: every client that names it shares its shell. A --session other than 'default' is shared the same way. Other sessions are reached only by their minted handles."))
     var sharedSession: [String] = []
 
     @OptionGroup var options: SessionOptions
@@ -108,7 +108,9 @@ struct Serve: AsyncParsableCommand {
         httpOptions.maxSessions = maxSessions
         httpOptions.maxConnections = maxConnections
         httpOptions.requestTimeout = .seconds(requestTimeout)
-        httpOptions.sharedSessions = Set(sharedSession)
+        // A --session named on the command line is the operator's too, as it is on stdio.
+        let shared = Set(sharedSession + (self.options.session == "default" ? [] : [self.options.session]))
+        httpOptions.sharedSessions = shared
         guard httpOptions.isLoopback || token != nil else {
             throw ValidationError(
                 "\(host) does not resolve to loopback addresses only, so clients must authenticate: give --token-file FILE or set TOOLHOST_TOKEN")
@@ -123,7 +125,7 @@ struct Serve: AsyncParsableCommand {
         } hasSaved: { name in
             options.hasSavedSession(workspace: workspace, name: name)
         }
-        for name in sharedSession.sorted() {
+        for name in shared.sorted() {
             warn("session \(name) is shared: any client that sends 'Toolhost-Session: \(name)' joins its shell")
         }
         let required = token != nil

@@ -105,18 +105,23 @@ import Testing
         let first = Process()
         first.executableURL = URL(fileURLWithPath: toolhostBinary)
         first.arguments = arguments
-        let input = Pipe()
+        let input = Pipe(), output = Pipe()
         first.standardInput = input
-        first.standardOutput = FileHandle.nullDevice
+        first.standardOutput = output
         first.standardError = FileHandle.nullDevice
         try first.run()
         defer { if first.isRunning { first.terminate() } }
-        var second = try runProgram(toolhostBinary, arguments)
-        for _ in 0..<50 where second.status == 0 {
-            // The first may not hold its lock yet.
-            usleep(100_000)
-            second = try runProgram(toolhostBinary, arguments)
+        // Once it answers, it holds the lock (taken before the session opens).
+        let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#
+        input.fileHandleForWriting.write(Data((initialize + "\n").utf8))
+        var answered = Data()
+        while !answered.contains(0x0A) {
+            let chunk = output.fileHandleForReading.availableData
+            guard !chunk.isEmpty else { break }
+            answered += chunk
         }
+        #expect(String(decoding: answered, as: UTF8.self).contains("\"protocolVersion\""))
+        let second = try runProgram(toolhostBinary, arguments)
         #expect(second.status != 0)
         #expect(second.stderr.contains("in use by another toolhost (pid \(first.processIdentifier))"), "\(second.stderr)")
         let other = try runProgram(toolhostBinary, arguments + ["--session", "other"])
