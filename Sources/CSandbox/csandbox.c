@@ -428,11 +428,6 @@ int csandbox_enter_view(int mntns_fd, unsigned int uid, unsigned int gid) {
     return confine_this_thread();
 }
 
-int csandbox_accept(int fd) {
-    int client = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
-    return client < 0 ? -errno : client;
-}
-
 int csandbox_seccomp_available(void) {
     return prctl(PR_GET_SECCOMP, 0, 0, 0, 0) < 0 ? errno : 0;
 }

@@ -1,4 +1,3 @@
-import CSandbox
 import CTLS
 import Foundation
 import NIOCore

@@ -417,7 +417,7 @@ actor HTTPSessions {
     /// A new handle: "th-" and 128 bits from the system's random source, as hex.
     static func mintHandle() -> String {
         var generator = SystemRandomNumberGenerator()
-        return "th-" + (0..<2).map { _ in String(generator.next() as UInt64, radix: 16).leftPadded(to: 16) }.joined()
+        return "th-" + (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &generator)) }.joined()
     }
 
     /// Whether `text` has the shape of a minted handle.
@@ -597,11 +597,6 @@ actor HTTPSessions {
         for name in named.keys { await closeNamed(name) }
         await catalog?.session.close()
     }
-}
-
-extension String {
-    /// The string with zeros in front, up to `width` characters.
-    func leftPadded(to width: Int) -> String { String(repeating: "0", count: max(0, width - count)) + self }
 }
 
 /// After SIGTERM or SIGINT, running commands get a bound; then `expire` runs (kill what is left,

@@ -51,10 +51,34 @@ import Testing
         let madeUp = try #require(seen["made_up"] as? [String: Any])
         #expect(madeUp["status"] as? Int == 403 && (madeUp["message"] as? String)?.contains("--shared-session") == true, "\(madeUp)")
         #expect((seen["unknown"] as? [String: Any])?["status"] as? Int == 404, "\(seen)")
+        #expect(seen["not_a_string"] as? Int == 400 && seen["header_and_argument_differ"] as? Int == 400, "\(seen)")
         #expect(seen["handshake_made_up"] as? Int == 403)
         #expect(seen["handshake_live_handle"] as? Int == 409)
         let handshake = try #require(seen["handshake_default"] as? [String: Any])
         #expect(handshake["status"] as? Int == 200 && (handshake["header"] as? String)?.hasPrefix("th-") == true)
+    }
+
+    /// The operator's names: `--shared-session` and a `--session` other than the default may be
+    /// joined by name; any other name is still refused.
+    @Test(arguments: [["--shared-session", "alice"], ["--session", "alice"]])
+    func anOperatorsNameMayBeJoined(extra: [String]) throws {
+        let scratch = try Scratch()
+        let server = try HTTPServerProcess(scratch, extra: extra)
+        let script = #"""
+            import json, sys
+            sys.path.insert(0, sys.argv[2])
+            from mcp_handles import call
+            url = sys.argv[1]
+            first = call(url, "export SHARED=yes", {"Toolhost-Session": "alice"})[0]
+            _, _, message = call(url, "echo shared=$SHARED", {"Toolhost-Session": "alice"})
+            other = call(url, "true", {"Toolhost-Session": "bob"})[0]
+            print(json.dumps({"first": first, "text": message["result"]["content"][0]["text"], "other": other}))
+            """#
+        let ran = try runProgram(repositoryRoot + "/.venv/bin/python", ["-c", script, server.url, repositoryRoot + "/Tests/Interop"])
+        let seen = try #require(try JSONSerialization.jsonObject(with: Data(ran.stdout.utf8)) as? [String: Any], "\(ran.stderr.suffix(2000))")
+        #expect(seen["first"] as? Int == 200 && (seen["text"] as? String)?.hasPrefix("shared=yes\n") == true, "\(seen)")
+        #expect(seen["other"] as? Int == 403)
+        #expect(server.log.contains { $0.contains("session alice is shared") }, "the server says so")
     }
 
     /// At the cap, the least recently used idle session gives way within seconds; a session with a

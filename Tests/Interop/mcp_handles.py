@@ -90,6 +90,9 @@ def naming(url):
     seen["made_up"] = {"status": status, "message": (message or {}).get("error", {}).get("message")}
     status, _, message = call(url, "echo kept=$KEPT", session="th-" + "0" * 32)
     seen["unknown"] = {"status": status, "message": (message or {}).get("error", {}).get("message")}
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "execute", "arguments": {"command": "true", "session": 5}, "_meta": ENVELOPE}}
+    seen["not_a_string"] = post(url, body)[0]
+    seen["header_and_argument_differ"] = call(url, "true", headers={"Toolhost-Session": handle}, session="th-" + "1" * 32)[0]
     initialize = {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "1"}}}
     status, _, _ = post(url, initialize, {"Toolhost-Session": "alice"})
     seen["handshake_made_up"] = status

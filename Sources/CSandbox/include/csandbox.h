@@ -119,8 +119,6 @@ int csandbox_listen_in_netns(int netns_fd, unsigned short port);
 /// view until it ends, and nothing else gets it. Returns 0 or -errno.
 int csandbox_enter_view(int mntns_fd, unsigned int uid, unsigned int gid);
 
-/// accept4 with SOCK_CLOEXEC (not visible to Swift through Glibc): a socket, or -errno.
-int csandbox_accept(int fd);
 
 /// 0 when the kernel has seccomp filtering, else an errno.
 int csandbox_seccomp_available(void);
