@@ -36,6 +36,12 @@ final class ConfinementHandle: @unchecked Sendable {
             filter: UnsafeRawPointer(filter.baseAddress), filter_len: UInt16(bpf.count / 8)))
     }
 
+    /// Sets the value of an rlimit in the list for the children spawned from now on. Spawns on
+    /// other threads read it as it stands when they fork: a word, written whole.
+    func setLimit(_ resource: Int32, to value: UInt64) {
+        for index in rlimits.indices where rlimits[index].resource == resource { rlimits[index].value = value }
+    }
+
     /// What mount step `index` was doing, for errors.
     func describeMount(_ index: Int) -> String? {
         plan.descriptions.indices.contains(index) ? plan.descriptions[index] : nil
@@ -286,6 +292,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     }
 
     public func run(_ spec: ProcessSpec) async throws -> ProcessOutcome {
+        boundFileSizeByTheDiskBudget()
         do {
             return try await Supervisor.runOnThread(spec, confinement: handle, disk: disk)
         } catch var error as SpawnError where error.step == .mount {
@@ -295,7 +302,14 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     }
 
     public func start(_ spec: ProcessSpec, logFile: String) throws -> BackgroundProcess {
-        try Supervisor.startBackground(spec, logFile: logFile, confinement: handle)
+        boundFileSizeByTheDiskBudget()
+        return try Supervisor.startBackground(spec, logFile: logFile, confinement: handle, disk: disk)
+    }
+
+    /// No one file a command writes (or fallocates, which takes no time) may pass what is left
+    /// of the disk budget: the budget's sampler could not see it in time.
+    private func boundFileSizeByTheDiskBudget() {
+        handle.setLimit(Int32(RLIMIT_FSIZE.rawValue), to: UInt64(min(Int64(profile.limits.fileSizeMB) << 20, disk.remaining)))
     }
 
     public func makeConfinedThread() throws -> ConfinedThread? {

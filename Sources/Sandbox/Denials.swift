@@ -33,7 +33,7 @@ public struct Denials: Sendable {
         if has("Cannot allocate memory", "out of memory", "Out of memory", "heap out of memory", "std::bad_alloc", "MemoryError") {
             found.append("limits.memory_mb = \(limits.memoryMB) (profile \(name)): the command ran out of address space. Process less at once, or ask for the build profile.")
         }
-        if has("toolhost: stopped: the command grew the disk") {
+        if has(DiskBudget.stopPrefix) {
             found.append("limits.disk_mb = \(limits.diskMB) (profile \(name)): the session's commands may add at most \(limits.diskMB) MB to the disk. Remove what is not needed (build output, caches, large downloads), then go on.")
         }
         if has("Too many open files") {
@@ -41,7 +41,7 @@ public struct Denials: Sendable {
         }
         // A shell reports a child killed by SIGXFSZ/SIGXCPU in words, and exits 128+signal.
         if signal == 25 || has("File too large", "File size limit exceeded") {
-            found.append("limits.file_size_mb = \(limits.fileSizeMB) (profile \(name)): a file grew past the limit. Write less, or split the output.")
+            found.append("limits.file_size_mb = \(limits.fileSizeMB) (profile \(name)): a file grew past the limit, or past what is left of the session's disk budget (limits.disk_mb = \(limits.diskMB)). Write less, split the output, or remove what is not needed.")
         }
         if signal == 24 || has("CPU time limit exceeded") {
             found.append("limits.cpu_seconds = \(limits.cpuSeconds) (profile \(name)): the command used up its CPU time. Make it do less, or ask for the build profile.")

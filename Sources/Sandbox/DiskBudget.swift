@@ -1,39 +1,110 @@
 import Foundation
 
-/// What a session's commands may add to the disk the workspace is on: the net growth of that
-/// filesystem while they run, watched as they run and stopped the moment it passes the budget.
-/// (/tmp is a tmpfs bounded by its own size and the memory cgroup.) It measures the filesystem,
-/// so another program writing to the same disk during a command counts against it too: the budget
-/// is a guard for the host, not an exact quota.
+/// What a session's commands may add to the disk the workspace is on, foreground and background
+/// alike: the filesystem's net growth while any of them runs, sampled by one host thread every
+/// `interval` (so commands running side by side are counted once), each file and folder counted
+/// at least `bytesPerInode`. Past the budget, every command of the session that is still running
+/// is killed while the disk grows; commands that free space still run. Each command also starts
+/// with RLIMIT_FSIZE at what is left (see `ConfinedRunner`), so no single file, written or
+/// fallocated, outruns the sampler. It measures the filesystem, so another program writing to the
+/// same disk while a command runs counts against it too: a guard for the host, not an exact quota.
+/// (/tmp is a tmpfs, bounded by its own size and the memory cgroup.)
 public final class DiskBudget: @unchecked Sendable {
     /// The budget, in bytes.
     public let limit: Int64
+    /// What a file or folder costs at least: a burst of empty files fills inodes, not blocks.
+    static let bytesPerInode: Int64 = 4096
+    /// Seconds between two samples (a statvfs costs about a microsecond), and between two within
+    /// `nearBytes` of the limit, where a writer at memory speed gains a few MB per millisecond.
+    static let interval: TimeInterval = 0.005
+    static let nearInterval: TimeInterval = 0.0005
+    static let nearBytes: Int64 = 64 << 20
     private let path: String
     private let lock = NSLock()
     private var spent: Int64 = 0
+    /// The process groups being metered (each by its leader's pid).
+    private var groups: Set<pid_t> = []
+    private var lastSample: Int64?
+    private var sampling = false
+    /// Groups killed for the budget, until their `end`.
+    private var killed: Set<pid_t> = []
 
     init(path: String, megabytes: Int) {
         self.path = path
         limit = Int64(megabytes) << 20
     }
 
-    /// What is left of the budget.
-    var remaining: Int64 { lock.withLock { limit - spent } }
+    /// What is left of the budget (never below zero).
+    var remaining: Int64 { lock.withLock { max(0, limit - spent) } }
 
-    /// The filesystem's used bytes now, or nil when it cannot be read.
+    /// True when `group` was killed for the budget (until its `end`).
+    func stopped(_ group: pid_t) -> Bool { lock.withLock { killed.contains(group) } }
+
+    /// The filesystem's used bytes now, each used inode counted `bytesPerInode`, or nil when it
+    /// cannot be read.
     func used() -> Int64? {
         var info = statvfs()
         guard statvfs(path, &info) == 0 else { return nil }
-        return Int64(info.f_blocks - info.f_bfree) * Int64(info.f_frsize)
+        return Int64(info.f_blocks - info.f_bfree) * Int64(info.f_frsize) + Int64(info.f_files - info.f_ffree) * Self.bytesPerInode
     }
 
-    /// Counts what a command added (or, when negative, freed).
-    func charge(_ bytes: Int64) {
-        lock.withLock { spent = max(0, spent + bytes) }
+    /// Meters the process group `group` (its leader's pid) until `end(group:)`.
+    func begin(group: pid_t) {
+        let startThread: Bool = lock.withLock {
+            if groups.isEmpty { lastSample = used() }
+            groups.insert(group)
+            guard !sampling else { return false }
+            sampling = true
+            return true
+        }
+        guard startThread else { return }
+        let thread = Thread { [self] in sampleWhileMetered() }
+        thread.name = "toolhost-disk-budget"
+        thread.start()
+    }
+
+    /// Stops metering `group`, counting what it added up to now.
+    func end(group: pid_t) {
+        lock.withLock {
+            _ = sampleLocked()
+            groups.remove(group)
+            killed.remove(group)
+        }
+    }
+
+    private func sampleWhileMetered() {
+        while true {
+            let sample: (over: [pid_t], near: Bool)? = lock.withLock {
+                guard !groups.isEmpty else {
+                    sampling = false
+                    return nil
+                }
+                let grew = sampleLocked()
+                return (grew && spent > limit ? Array(groups) : [], limit - spent < Self.nearBytes)
+            }
+            guard let sample else { return }
+            if !sample.over.isEmpty {
+                lock.withLock { killed.formUnion(sample.over) }
+                for group in sample.over { Supervisor.kill(group: group) }
+            }
+            Thread.sleep(forTimeInterval: sample.near ? Self.nearInterval : Self.interval)
+        }
+    }
+
+    /// Counts the growth since the last sample; true when the disk grew.
+    private func sampleLocked() -> Bool {
+        guard let now = used() else { return false }
+        let grew = now - (lastSample ?? now)
+        lastSample = now
+        spent = max(0, spent + grew)
+        return grew > 0
     }
 
     /// The line a stopped command's output ends with; `Denials` recognises it.
-    static func stopLine(grew bytes: Int64, limitMB: Int64) -> String {
-        "\ntoolhost: stopped: the command grew the disk by \(bytes >> 20) MB, past what is left of the session's disk budget (limits.disk_mb = \(limitMB))\n"
+    func stopLine() -> String {
+        let spentMB = lock.withLock { spent } >> 20
+        return "\ntoolhost: stopped: the session's commands grew the disk by \(spentMB) MB, past its budget (limits.disk_mb = \(limit >> 20))\n"
     }
+
+    static let stopPrefix = "toolhost: stopped: the session's commands grew the disk"
 }

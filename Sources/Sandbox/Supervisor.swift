@@ -26,9 +26,6 @@ enum Supervisor {
         }
     }
 
-    /// How often the disk is looked at while a command with a disk budget runs.
-    static let diskCheckInterval: Duration = .milliseconds(50)
-
     static func run(
         _ spec: ProcessSpec, confinement: ConfinementHandle?, disk: DiskBudget? = nil, stop: StopFlag? = nil, activity: CallActivity? = nil
     ) throws -> ProcessOutcome {
@@ -57,11 +54,9 @@ enum Supervisor {
         close(output.write)
         if let status { close(status.write) }
         LiveProcesses.add(pid)
+        disk?.begin(group: pid)
 
         var capture = OutputCapture(cap: spec.outputCap, spillPath: spec.spillFile)
-        let diskAtStart = disk?.used()
-        let diskAllowance = disk?.remaining ?? 0
-        var nextDiskCheck = started
         var statusBytes: [UInt8] = []
         var open: [Int32] = [output.read] + (status.map { [$0.read] } ?? [])
         let deadline = spec.timeout.map { started + $0 }
@@ -85,15 +80,6 @@ enum Supervisor {
                 kill(group: pid)
                 groupKilled = true
                 drainDeadline = now + drainBound
-            }
-            if !groupKilled, let disk, let diskAtStart, now >= nextDiskCheck {
-                nextDiskCheck = now + diskCheckInterval
-                if let used = disk.used(), used - diskAtStart > diskAllowance {
-                    kill(group: pid)
-                    groupKilled = true
-                    drainDeadline = now + drainBound
-                    Array(DiskBudget.stopLine(grew: used - diskAtStart, limitMB: disk.limit >> 20).utf8).withUnsafeBytes { capture.append($0) }
-                }
             }
             if !groupKilled, hasExited(pid) {
                 // The command is done; whatever it left in its group goes too.
@@ -122,8 +108,10 @@ enum Supervisor {
             }
         }
         if !groupKilled { kill(group: pid) }
+        // The budget's sampler kills the group itself; the output says so.
+        if let disk, disk.stopped(pid) { Array(disk.stopLine().utf8).withUnsafeBytes { capture.append($0) } }
+        disk?.end(group: pid)
         capture.finish()
-        if let disk, let diskAtStart, let used = disk.used() { disk.charge(used - diskAtStart) }
         let duration = clock.now - started
         if cancelled {
             reapLater(pid)
@@ -161,7 +149,7 @@ enum Supervisor {
     /// drains: the log is the host's disk, outside every sandbox limit, so like saved output it
     /// stops at `ProcessOutcome.spillLimit` bytes with a line saying so (later output is read and
     /// dropped, so the process never blocks on it).
-    static func startBackground(_ spec: ProcessSpec, logFile: String, confinement: ConfinementHandle?) throws -> BackgroundProcess {
+    static func startBackground(_ spec: ProcessSpec, logFile: String, confinement: ConfinementHandle?, disk: DiskBudget? = nil) throws -> BackgroundProcess {
         try FileManager.default.createDirectory(
             atPath: (logFile as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let log = open(logFile, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600)
@@ -184,8 +172,14 @@ enum Supervisor {
         }
         close(ends[1])
         LiveProcesses.add(pid)
+        // Metered until its output closes, which is when the last of its group is gone (or
+        // has let go of its standard output and error).
+        disk?.begin(group: pid)
         let output = ends[0]
-        let thread = Thread { drainLog(from: output, to: log, limit: ProcessOutcome.spillLimit) }
+        let thread = Thread {
+            drainLog(from: output, to: log, limit: ProcessOutcome.spillLimit)
+            disk?.end(group: pid)
+        }
         thread.name = "toolhost-background-log"
         thread.start()
         return BackgroundProcess(pid: pid, logFile: logFile)

@@ -104,28 +104,6 @@ import Testing
         #expect(Beneath.open(root, "a/../../etc/passwd", O_RDONLY) == -EXDEV)
     }
 
-    /// A command that fills the disk is stopped at the session's budget, with the rule named, and
-    /// what is left of the budget carries over to the next command.
-    @Test func theDiskBudgetStopsACommandThatFillsTheDisk() async throws {
-        var profile = try SandboxProfile.load("default")
-        profile.limits.diskMB = 64
-        let runner = try ConfinedRunner(
-            profile: profile, workspace: scratch.workspacePath, stateDirectory: scratch.statePath, host: [:], mechanisms: machineMechanisms)
-        defer { runner.close() }
-        let spec = ProcessSpec(
-            executable: "/bin/sh", arguments: ["-c", "for i in 1 2 3 4 5 6 7 8; do head -c 100000000 /dev/zero > big$i; done; echo finished"],
-            environment: runner.baseEnvironment(host: [:]), workingDirectory: scratch.workspacePath, timeout: .seconds(60))
-        let outcome = try await runner.run(spec)
-        let output = String(decoding: outcome.head + outcome.tail, as: UTF8.self)
-        #expect(output.contains("past what is left of the session's disk budget (limits.disk_mb = 64)"), "\(output)")
-        #expect(!output.contains("finished"))
-        let denials = runner.denials(output: output, exitCode: outcome.exitCode, signal: outcome.signal)
-        #expect(denials.contains { $0.hasPrefix("limits.disk_mb = 64 (profile default)") }, "\(denials)")
-        let written = try FileManager.default.contentsOfDirectory(atPath: scratch.workspacePath).filter { $0.hasPrefix("big") }
-            .map { (try? FileManager.default.attributesOfItem(atPath: scratch.workspacePath + "/" + $0)[.size] as? Int) ?? 0 }.reduce(0, +)
-        #expect(written < 400_000_000, "the command was stopped early, not after writing 800 MB (\(written) bytes)")
-    }
-
     /// A background command's log is the host's disk: it stops at the saved-output cap with a line
     /// saying so, and the command, whose later output is dropped, keeps running.
     @Test func aBackgroundLogStopsAtTheCap() async throws {
