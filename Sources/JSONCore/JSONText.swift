@@ -10,6 +10,15 @@ extension JSONValue {
         return String(decoding: out, as: UTF8.self)
     }
 
+    /// The same text with every object's `key` field, where it has one, written before the
+    /// sorted rest: MCP clients that show a model a result's structured content as JSON then show
+    /// its `text` first.
+    public func jsonText(leading key: String) -> String {
+        var out: [UInt8] = []
+        write(to: &out, leading: key)
+        return String(decoding: out, as: UTF8.self)
+    }
+
     /// The same text as UTF-8 bytes, for a request body.
     public var jsonData: Data {
         var out: [UInt8] = []
@@ -19,7 +28,7 @@ extension JSONValue {
 
     /// Encodes into bytes: a request body is the whole conversation, re-encoded every turn, and
     /// appending to a String scalar by scalar made that the agent loop's largest cost.
-    func write(to out: inout [UInt8]) {
+    func write(to out: inout [UInt8], leading: String? = nil) {
         switch self {
         case .null: out += "null".utf8
         case .bool(let flag): out += (flag ? "true" : "false").utf8
@@ -37,16 +46,18 @@ extension JSONValue {
             out.append(UInt8(ascii: "["))
             for (index, item) in items.enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
-                item.write(to: &out)
+                item.write(to: &out, leading: leading)
             }
             out.append(UInt8(ascii: "]"))
         case .object(let fields):
             out.append(UInt8(ascii: "{"))
-            for (index, key) in fields.keys.sorted().enumerated() {
+            var keys = fields.keys.sorted()
+            if let leading, let at = keys.firstIndex(of: leading) { keys.insert(keys.remove(at: at), at: 0) }
+            for (index, key) in keys.enumerated() {
                 if index > 0 { out.append(UInt8(ascii: ",")) }
                 Self.write(string: key, to: &out)
                 out.append(UInt8(ascii: ":"))
-                fields[key]!.write(to: &out)
+                fields[key]!.write(to: &out, leading: leading)
             }
             out.append(UInt8(ascii: "}"))
         }

@@ -104,7 +104,8 @@ public enum JSONRPC {
         encode(["jsonrpc": "2.0", "method": .string(method), "params": params])
     }
 
-    static func encode(_ value: JSONValue) -> Data { Data(value.jsonText.utf8) }
+    /// A `text` field comes first in every object (see `jsonText(leading:)`).
+    static func encode(_ value: JSONValue) -> Data { Data(value.jsonText(leading: "text").utf8) }
 }
 
 /// A request answered with a JSON-RPC error instead of a result.

@@ -9,10 +9,15 @@ import Tools
 /// Collects what a connection sends, and finds replies and notifications in it.
 actor Wire {
     private(set) var messages: [JSONValue] = []
+    /// The same messages as sent, byte for byte.
+    private(set) var raw: [String] = []
 
     nonisolated var sink: ReplySink { ReplySink(send: { data in await self.append(data) }) }
 
-    private func append(_ data: Data) { messages.append((try? JSONValue.parse(data)) ?? .null) }
+    private func append(_ data: Data) {
+        messages.append((try? JSONValue.parse(data)) ?? .null)
+        raw.append(String(decoding: data, as: UTF8.self))
+    }
 
     /// The reply to `id`, waiting up to `seconds` for it. The bound is generous: in the full suite,
     /// tests that block on child processes hold the two cooperative threads for tens of seconds.
@@ -85,6 +90,11 @@ actor Wire {
         #expect(written["isError"] == false)
         let read = try await call(4, "read_file", ["path": "notes.txt"])
         #expect(read["structuredContent"]?["text"]?.stringValue?.contains("2\tbeta") == true)
+        // Clients that show the model structured content as JSON (Claude Code) show the text
+        // first, before the facts, in every object the answer holds.
+        let sent = try #require(await wire.raw.last(where: { $0.contains(#""id":4"#) }))
+        #expect(sent.contains(#""structuredContent":{"text":"#), "\(sent.prefix(300))")
+        #expect(sent.contains(#"{"text":"#) && !sent.contains(#""type":"text","text""#), "\(sent.prefix(300))")
     }
 
     @Test func nullOptionalsCountAsAbsent() async throws {
