@@ -81,6 +81,8 @@ public final class AgentLoop: Sendable {
         var guards: GuardrailState
         /// Notes earned during a turn's calls, said after its results (a note cannot sit between them).
         var pendingNotes: [String] = []
+        /// The commit HEAD was at when the model started: a push of it ships nothing.
+        var baseCommit: String?
     }
 
 
@@ -102,6 +104,9 @@ public final class AgentLoop: Sendable {
         transcript.record("message", ["role": "user", "content": .string(task.prompt)])
         var run = Run(summary: summary, messages: [.system(system), .user(task.prompt)], guards: GuardrailState(settings: settings.guardrails))
         if let branch = task.branch { await switchBranch(to: branch, run: &run) }
+        if task.branch != nil || task.requires.contains(.push) {
+            run.baseCommit = await registry.call("git_status", arguments: [:], session: session).structured?["commit"]?.stringValue
+        }
         let started = ContinuousClock.now
         run.summary.stopReason = await turns(&run, started: started)
         run.summary.dialect = run.dialects.isEmpty ? nil : run.dialects.joined(separator: "+")
@@ -377,7 +382,10 @@ public final class AgentLoop: Sendable {
         run.summary.toolCalls += 1
         if isWellFormed(call) { run.summary.wellFormedCalls += 1 } else { run.summary.malformedCalls += 1 }
         let schema = offered.first { $0.name == call.name }?.inputSchema
-        let repaired = ArgumentRepair.repair(call.arguments, schema: schema)
+        let repaired = ArgumentRepair.repair(call.arguments, schema: schema).map { fixed in
+            let own = registry.repair(call.name, fixed.value)
+            return ArgumentRepair.Repaired(value: own.arguments, repairs: fixed.repairs + own.repairs)
+        }
         var fields: [String: JSONValue] = ["turn": .int(turn), "id": .string(call.id), "name": .string(call.name), "arguments": .string(call.arguments)]
         if case .success(let fixed) = repaired, !fixed.repairs.isEmpty {
             fields["repairs"] = .array(fixed.repairs.map(JSONValue.string))
@@ -402,7 +410,7 @@ public final class AgentLoop: Sendable {
             run.pendingNotes.append(nudge)
         }
         if result.isError { run.summary.toolErrors += 1 }
-        observe(result, of: call.name, summary: &run.summary)
+        observe(result, of: call.name, run: &run)
         transcript.record("tool_result", [
             "turn": .int(turn), "id": .string(call.id), "name": .string(call.name), "is_error": .bool(result.isError),
             "content": .string(result.text), "duration_ms": .int(Int(seconds(since: started) * 1000)),
@@ -437,6 +445,18 @@ public final class AgentLoop: Sendable {
     }
 
     /// What the results say about the requirements: builds, commits, the push, the screenshot.
+    private func observe(_ result: ToolResult, of tool: String, run: inout Run) {
+        let facts = result.structured
+        switch tool {
+        case "git_push" where !result.isError && run.baseCommit != nil && facts?["commit"]?.stringValue == run.baseCommit:
+            // The branch is not ahead of where the run started: nothing of the model's was shipped.
+            run.pendingNotes.append(
+                "That push sent \(run.baseCommit!.prefix(7)), the commit the task started from: none of your work is in it. Commit your changes with git_commit, then push again.")
+        default:
+            observe(result, of: tool, summary: &run.summary)
+        }
+    }
+
     private func observe(_ result: ToolResult, of tool: String, summary: inout RunSummary) {
         let facts = result.structured
         switch tool {

@@ -84,8 +84,10 @@ public struct RunSummary: Sendable, Codable, Equatable {
     }
 
     public enum StopReason: String, Sendable, Codable {
-        /// The model answered without a tool call.
+        /// The model answered without a tool call, and the task's requirements (if any) were met.
         case completed
+        /// The model answered without a tool call while requirements were still unmet.
+        case answeredUnfinished = "answered_unfinished"
         case budgetToolCalls = "budget_tool_calls"
         case budgetTokens = "budget_tokens"
         case budgetMinutes = "budget_minutes"
@@ -126,9 +128,11 @@ public struct RunSummary: Sendable, Codable, Equatable {
     }
 
     /// complete: every requirement met (with none, the model finished by itself); partial: code
-    /// pushed but something missing; failed: otherwise.
+    /// pushed but something missing; failed: otherwise. A model that answered with requirements
+    /// unmet stopped `answered_unfinished`, not `completed`.
     public mutating func decideOutcome() {
         missing = requires.filter { !met($0) }
+        if stopReason == .completed && !missing.isEmpty { stopReason = .answeredUnfinished }
         if requires.isEmpty ? stopReason == .completed : missing.isEmpty {
             outcome = .complete
         } else if pushedBranch != nil {

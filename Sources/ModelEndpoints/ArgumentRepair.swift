@@ -7,6 +7,11 @@ public enum ArgumentRepair {
     public struct Repaired: Sendable, Equatable {
         public var value: [String: JSONValue]
         public var repairs: [String]
+
+        public init(value: [String: JSONValue], repairs: [String]) {
+            self.value = value
+            self.repairs = repairs
+        }
     }
 
     /// Arguments that could not be used: what is wrong, in words that let the model fix it.

@@ -73,5 +73,13 @@ import Testing
         bare.stopReason = .completed
         bare.decideOutcome()
         #expect(bare.outcome == .complete)
+        // A model that answers with requirements unmet did not complete the task.
+        var answered = RunSummary(model: "m", endpoint: "e", api: "openai", task: "t", workspace: "w", requires: [.commit])
+        answered.decideOutcome()
+        #expect(answered.stopReason == .answeredUnfinished && answered.outcome == .failed)
+        answered.commits = 1
+        answered.stopReason = .completed
+        answered.decideOutcome()
+        #expect(answered.stopReason == .completed && answered.outcome == .complete)
     }
 }

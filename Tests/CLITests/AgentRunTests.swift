@@ -344,6 +344,32 @@ import Testing
         #expect(partial.ran.status == 1)
         #expect(try partial.summary["outcome"] as? String == "partial")
         #expect(try partial.summary["missing"] as? [String] == ["build"])
+
+        // A push of the commit the run started from ships nothing: it does not count, the model
+        // is told, and its answer with the push unmet is answered_unfinished.
+        try git("checkout", "-q", "main", in: scratch.workspace)
+        try git("branch", "-D", "agent/notes", in: scratch.workspace)
+        try git("push", "-q", "origin", ":agent/notes", in: scratch.workspace)
+        try String(contentsOfFile: task, encoding: .utf8).replacingOccurrences(of: "[build, commit, push]", with: "[push]")
+            .write(toFile: task, atomically: true, encoding: .utf8)
+        let unchanged = try MockEndpointProcess(scratch, script: """
+            turns:
+              - reply:
+                  tool_calls:
+                    - {name: git_push, arguments: {}}
+              - expect: {last_message_contains: "the commit the task started from"}
+                reply: {text: "Pushed."}
+              - expect: {last_message_contains: "the branch is not pushed"}
+                reply: {text: "It is pushed."}
+              - expect: {last_message_contains: "the branch is not pushed"}
+                reply: {text: "It is pushed, really."}
+            """)
+        let nothing = try scratch.agent(unchanged.url, ["--task", task])
+        #expect(nothing.ran.status == 1, "\(nothing.ran.stderr)")
+        let told = try nothing.summary
+        #expect(told["pushed_branch"] == nil || told["pushed_branch"] is NSNull)
+        #expect(told["outcome"] as? String == "failed")
+        #expect(told["stop_reason"] as? String == "answered_unfinished", "\(told)")
     }
 
     @Test(arguments: [

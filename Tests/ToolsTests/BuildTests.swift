@@ -101,6 +101,17 @@ let blogFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         #expect(FileManager.default.fileExists(atPath: scratch.workspacePath + "/dist/server.js"))
     }
 
+    /// Models write the command for the script; it is read as the script, and said so.
+    @Test func aScriptWrittenAsItsCommandIsRepaired() async throws {
+        for written in ["npm run build", "npm run-script build", "pnpm run build", "yarn build"] {
+            #expect(registry.repair("build", ["script": .string(written)]).arguments["script"] == "build", "\(written)")
+        }
+        #expect(registry.repair("build", ["script": "build"]).repairs.isEmpty)
+        #expect(registry.repair("build", ["script": "npm run build && rm -rf /"]).repairs.isEmpty, "only one script name is read")
+        let result = await call("build", ["script": "npm run build"], in: session)
+        #expect(result.text.hasPrefix("PASSED"), "\(result.text)")
+    }
+
     @Test func brokenCopiesGetTheFixInTheirHints() async throws {
         try edit("src/app/admin/posts/page.ts", #""../../../lib/posts""#, #""../../lib/posts""#)
         try edit("src/lib/posts.ts", "stringify(post.body, data)", "stringify(data, post.body)")

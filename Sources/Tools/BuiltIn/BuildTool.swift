@@ -10,6 +10,16 @@ struct BuildTool: Tool {
     /// Output beyond this is not parsed (the log keeps it all).
     static let parseLimit = 4 << 20
 
+    /// `npm run build` (or `npm run-script`, `yarn`, `pnpm run` …) as the script is the script `build`.
+    func repair(_ arguments: [String: JSONValue]) -> (arguments: [String: JSONValue], repairs: [String]) {
+        guard let given = arguments["script"]?.stringValue,
+            let match = given.wholeMatch(of: #/\s*(?:npm|pnpm|yarn|bun)\s+(?:run(?:-script)?\s+)?([^\s;&|]+)\s*/#)
+        else { return (arguments, []) }
+        var repaired = arguments
+        repaired["script"] = .string(String(match.output.1))
+        return (repaired, ["read script '\(given)' as the script '\(match.output.1)'"])
+    }
+
     func run(_ arguments: Arguments, in session: Session) async throws -> ToolResult {
         let script = arguments.optionalString("script") ?? "build"
         let folder = try session.workspace.resolve(arguments.optionalString("directory") ?? ".")

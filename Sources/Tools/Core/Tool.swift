@@ -4,11 +4,15 @@ public protocol Tool: Sendable {
     /// Rewrites arguments in a form the schema no longer lists into the current one (or refuses
     /// them with a pointer to what replaced them); runs before schema validation.
     func normalize(_ arguments: [String: JSONValue]) throws -> [String: JSONValue]
+    /// Reads what models often write for a parameter as what it means (`npm run build` for the
+    /// script `build`), each change named so the agent loop records it with its other repairs.
+    func repair(_ arguments: [String: JSONValue]) -> (arguments: [String: JSONValue], repairs: [String])
     func run(_ arguments: Arguments, in session: Session) async throws -> ToolResult
 }
 
 extension Tool {
     public func normalize(_ arguments: [String: JSONValue]) throws -> [String: JSONValue] { arguments }
+    public func repair(_ arguments: [String: JSONValue]) -> (arguments: [String: JSONValue], repairs: [String]) { (arguments, []) }
 }
 
 /// A tool's entry in tools.json.

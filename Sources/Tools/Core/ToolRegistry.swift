@@ -49,6 +49,11 @@ public struct ToolRegistry: Sendable {
         definitions.first { $0.name == name }
     }
 
+    /// The tool's own repairs of `arguments` (see `Tool.repair`); `call` applies them too.
+    public func repair(_ name: String, _ arguments: [String: JSONValue]) -> (arguments: [String: JSONValue], repairs: [String]) {
+        tools[name]?.repair(arguments) ?? (arguments, [])
+    }
+
     /// What to say about a name that is no tool: the closest name and the whole list.
     public func unknownToolMessage(_ name: String) -> String {
         var message = "unknown tool '\(name)'"
@@ -68,7 +73,7 @@ public struct ToolRegistry: Sendable {
         }
         let values: [String: JSONValue]
         do {
-            values = try tool.normalize(Self.droppingUnset(given, schema: definition.inputSchema))
+            values = try tool.normalize(tool.repair(Self.droppingUnset(given, schema: definition.inputSchema)).arguments)
         } catch let error as ToolError {
             return .failure(error.message, kind: error.kind)
         } catch {
