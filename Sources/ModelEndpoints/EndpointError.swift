@@ -21,6 +21,14 @@ public enum EndpointError: Error, CustomStringConvertible, Sendable, Equatable {
     /// Constrained calls asked of an API that takes no grammar.
     case constrainUnsupported(String)
 
+    /// Whether an error's type or words say the context overflowed: at request time
+    /// (exceed_context_size_error, context_length_exceeded), or mid-generation, where llama-server
+    /// ends the stream (or answers 500) with "Context size has been exceeded."
+    static func saysContextOverflow(type: String?, message: String) -> Bool {
+        type == "exceed_context_size_error" || type == "context_length_exceeded"
+            || message.contains("exceeds the available context size") || message.contains("Context size has been exceeded")
+    }
+
     public var description: String {
         switch self {
         case .badEndpoint(let text, let why):

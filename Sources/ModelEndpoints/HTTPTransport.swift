@@ -148,7 +148,7 @@ final class HTTPTransport: Sendable {
     func knownError(status: Int, body: [UInt8]?, message: String) -> EndpointError? {
         let error = body.flatMap { try? JSONValue.parse(Data($0)) }?["error"]
         let type = error?["type"]?.stringValue ?? error?["code"]?.stringValue
-        if type == "exceed_context_size_error" || type == "context_length_exceeded" || message.contains("exceeds the available context size") {
+        if EndpointError.saysContextOverflow(type: type, message: message) {
             return .contextOverflow(message: message, promptTokens: error?["n_prompt_tokens"]?.intValue, contextSize: error?["n_ctx"]?.intValue)
         }
         if status == 500 && message.contains("requires --jinja") { return .needsJinja(display) }

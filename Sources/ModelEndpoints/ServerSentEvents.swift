@@ -71,6 +71,9 @@ struct ServerSentEvents {
         }
         if let error = json["error"], name == "error" || json["type"]?.stringValue == "error" || json["choices"] == nil {
             let message = error["message"]?.stringValue ?? error.stringValue ?? error.jsonText
+            if EndpointError.saysContextOverflow(type: error["type"]?.stringValue, message: message) {
+                throw EndpointError.contextOverflow(message: message, promptTokens: error["n_prompt_tokens"]?.intValue, contextSize: error["n_ctx"]?.intValue)
+            }
             throw EndpointError.badResponse(url.absoluteString, "the server reported an error mid-stream: \(message)")
         }
         return SSEEvent(name: name, data: json)

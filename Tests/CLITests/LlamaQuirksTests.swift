@@ -27,6 +27,16 @@ import Testing
         #expect(events.filter { $0["event"] as? String == "retry" }.isEmpty)
     }
 
+    /// The context filling while the model writes is the model's context, not the harness's fault.
+    @Test func anOverflowMidStreamIsContextFullToo() throws {
+        let scratch = try Scratch()
+        let mock = try MockEndpointProcess(scratch, fixture: "llama-quirks/context-overflow-mid-stream.yaml")
+        let (ran, summary, _) = try run(scratch, mock, ["--prompt", "hello"])
+        #expect(ran.status == 1)
+        #expect(summary["stop_reason"] as? String == "context_full", "\(summary)")
+        #expect(summary["harness_error"] as? Bool == false)
+    }
+
     @Test func toolsWithoutJinjaSayWhatToDoAndAreNotRetried() throws {
         let scratch = try Scratch()
         let mock = try MockEndpointProcess(scratch, fixture: "llama-quirks/no-jinja.yaml")
