@@ -241,7 +241,9 @@ public final class AgentLoop: Sendable {
             run.messages.append(.assistant(text: text, toolCalls: calls))
             if response.cutAtLimit && (calls.isEmpty || calls.contains { !isWellFormed($0) }) {
                 // A reply cut at the token limit is no final answer, and its calls are fragments.
-                run.messages[run.messages.count - 1] = .assistant(text: text, toolCalls: [])
+                // Re-sent whole every turn, it would fill the context and be copied: the history
+                // keeps its first line (the transcript keeps it all).
+                run.messages[run.messages.count - 1] = .assistant(text: Self.shortened(cut: response.text), toolCalls: [])
                 run.cutInARow += 1
                 if !calls.isEmpty || textCalls.looksLikeAttempt(response.text) { run.summary.malformedCalls += max(1, calls.count) }
                 if run.cutInARow > 2 { return .replyCut }
@@ -431,6 +433,15 @@ public final class AgentLoop: Sendable {
         run.messages.append(.toolResult(callID: call.id, content: content, isError: result.isError, images: images))
         return verdict.stop ? verdict.note : nil
     }
+
+    /// What the history keeps of a reply cut at the token limit: its first line, at most
+    /// `cutKept` characters, and a marker saying the rest was dropped.
+    static func shortened(cut text: String) -> String {
+        let first = text.split(whereSeparator: \.isNewline).first.map { String($0.prefix(cutKept)) } ?? ""
+        return first + (first.count < text.count ? " [… cut at the token limit; the rest of this reply is not kept]" : "")
+    }
+
+    static let cutKept = 160
 
     /// A call something can run: a registered tool, and arguments that match its schema (after repair).
     private func isWellFormed(_ call: ToolCall) -> Bool {

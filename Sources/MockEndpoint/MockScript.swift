@@ -36,6 +36,8 @@ public struct MockScript: Sendable {
         public var toolResultsContain: [String] = []
         /// Some message in the conversation contains each of these.
         public var anyMessageContains: [String] = []
+        /// No message in the conversation contains any of these (what the host should have dropped).
+        public var noMessageContains: [String] = []
         public var systemContains: [String] = []
         /// The request offers at least these tools.
         public var toolsInclude: [String] = []
@@ -122,12 +124,13 @@ public struct MockScript: Sendable {
         var expect = Expectations()
         if let raw = fields["expect"] {
             let e = try Fields(raw, at: path + ".expect", known: [
-                "last_message_contains", "tool_results_contain", "any_message_contains", "system_contains", "tools_include", "stream",
+                "last_message_contains", "tool_results_contain", "any_message_contains", "no_message_contains", "system_contains", "tools_include", "stream",
                 "message_count", "tool_choice", "tool_result_images", "constrained", "max_tokens",
             ])
             expect.lastMessageContains = try e.strings("last_message_contains")
             expect.toolResultsContain = try e.strings("tool_results_contain")
             expect.anyMessageContains = try e.strings("any_message_contains")
+            expect.noMessageContains = try e.strings("no_message_contains")
             expect.systemContains = try e.strings("system_contains")
             expect.toolsInclude = try e.strings("tools_include")
             expect.stream = try e.bool("stream")

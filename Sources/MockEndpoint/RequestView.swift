@@ -125,6 +125,11 @@ struct RequestView {
         for wanted in expect.anyMessageContains where !messages.contains(where: { $0.text.contains(wanted) || $0.toolResults.contains { $0.content.contains(wanted) } }) {
             return "expected some message to contain \(quote(wanted)); none does"
         }
+        for unwanted in expect.noMessageContains {
+            if let found = messages.first(where: { $0.text.contains(unwanted) || $0.toolResults.contains { $0.content.contains(unwanted) } }) {
+                return "expected no message to contain \(quote(unwanted)); one does: \(quote(found.text))"
+            }
+        }
         for wanted in expect.systemContains where !system.contains(wanted) {
             return "expected the system prompt to contain \(quote(wanted)); it was \(quote(system))"
         }

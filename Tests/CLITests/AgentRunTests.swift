@@ -293,6 +293,26 @@ import Testing
         #expect(try run.summary["screenshot"] as? String != nil)
     }
 
+    /// A reply cut at the token limit is not re-sent whole: the history keeps its first line and
+    /// a marker, the transcript all of it.
+    @Test func aCutReplyLeavesTheHistoryShortened() throws {
+        let scratch = try Scratch()
+        let mock = try MockEndpointProcess(scratch, script: """
+            turns:
+              - reply:
+                  text: "I will commit the files.\\n{\\"paths\\": [\\"a.txt\\", \\"a.txt\\", \\"a.txt\\", \\"a.txt\\", \\"a.txt\\""
+                  finish_reason: length
+              - expect:
+                  any_message_contains: ["I will commit the files. [… cut at the token limit"]
+                  no_message_contains: ["a.txt"]
+                reply: {text: "Done."}
+            """)
+        let run = try scratch.agent(mock.url, prompt: "commit the files")
+        #expect(run.ran.status == 0, "\(run.ran.stderr)")
+        let transcript = try String(contentsOfFile: run.folder + "/transcript.jsonl", encoding: .utf8)
+        #expect(transcript.contains(#"\"a.txt\", \"a.txt\""#), "the transcript keeps the reply whole")
+    }
+
     @Test func requirementsDecideTheOutcome() throws {
         let scratch = try Scratch()
         let remote = scratch.root + "/remote.git"
