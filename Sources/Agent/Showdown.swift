@@ -4,8 +4,8 @@ import ModelEndpoints
 import Tools
 import Yams
 
-/// `toolhost showdown`: one task, several endpoints, each on its own branch `run-N` from the same
-/// base commit, run numbers assigned at random and sealed until the report.
+/// `toolhost showdown`: one task, several endpoints, each on its own branch
+/// `showdown-DIGEST/run-N` from the same base commit, run numbers assigned at random and sealed until the report.
 public struct Showdown: Sendable {
     public struct Entry: Sendable {
         public var label: String
@@ -133,6 +133,9 @@ public struct Showdown: Sendable {
         let run: String
         let entry: Entry
         let attempt: Int
+        /// The run's branch, `showdown-DIGEST/run-N`: named per showdown, so two showdowns that
+        /// push to one remote never meet on a branch.
+        var branch = ""
     }
 
     /// The sealed assignment: which contestant's repeat runs as which number, and the digest published first.
@@ -149,7 +152,13 @@ public struct Showdown: Sendable {
                 "nonce": .string(nonce), "runs": .object(Dictionary(uniqueKeysWithValues: slots.map { ($0.run, JSONValue.string($0.entry.label)) })),
             ]
             let text = json.jsonText + "\n"
-            return Seal(slots: slots, text: text, digest: GitHash.blobID(Data(text.utf8)))
+            let digest = GitHash.blobID(Data(text.utf8))
+            let named = slots.map { slot in
+                var slot = slot
+                slot.branch = "showdown-\(digest.prefix(8))/\(slot.run)"
+                return slot
+            }
+            return Seal(slots: named, text: text, digest: digest)
         }
     }
 
@@ -244,7 +253,7 @@ public struct Showdown: Sendable {
     private func emptySummary(_ slot: Slot, api: String) -> RunSummary {
         RunSummary(
             label: slot.run, model: slot.entry.model ?? "?", endpoint: slot.entry.url, api: api, task: config.task.source,
-            workspace: out + "/workspaces/" + slot.run, branch: slot.run, requires: config.task.requires)
+            workspace: out + "/workspaces/" + slot.run, branch: slot.branch, requires: config.task.requires)
     }
 
     private func one(_ slot: Slot) async throws -> Result {
@@ -254,7 +263,7 @@ public struct Showdown: Sendable {
         try FileManager.default.copyItem(atPath: config.workspace, toPath: workspace)
         let folder = try folder(for: slot)
         var task = config.task
-        task.branch = run
+        task.branch = slot.branch
         let endpoint = try Endpoint(entry.url, api: entry.api)
         let client = makeClient(endpoint: endpoint, environment: environment, keyVariable: entry.keyVariable)
         let session = try makeSession(workspace, run)

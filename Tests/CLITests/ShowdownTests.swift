@@ -50,11 +50,11 @@ import Testing
         for result in results {
             let summary = try #require(result["summary"] as? [String: Any])
             outcomes[result["label"] as? String ?? ""] = summary["outcome"] as? String
-            // Each run pushed (or not) its own branch from the same base.
-            #expect(summary["branch"] as? String == result["run"] as? String)
+            // Each run pushed (or not) its own branch from the same base, named for this showdown.
+            #expect(summary["branch"] as? String == "showdown-\(digest.prefix(8))/\(result["run"] as? String ?? "")")
         }
         #expect(outcomes == ["competent": "complete", "hermes-text": "complete", "looping": "failed"])
-        let pushed = try git("branch", "--list", "run-*", in: remote).split(separator: "\n").count
+        let pushed = try git("branch", "--list", "showdown-\(digest.prefix(8))/run-*", in: remote).split(separator: "\n").count
         #expect(pushed == 2)
 
         let table = try String(contentsOfFile: out + "/results.md", encoding: .utf8)
