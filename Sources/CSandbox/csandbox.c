@@ -343,6 +343,10 @@ int csandbox_pipe(int fds[2]) {
     return pipe2(fds, O_CLOEXEC) == 0 ? 0 : errno;
 }
 
+int csandbox_thread_nice(int nice) {
+    return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) == 0 ? 0 : errno;
+}
+
 int csandbox_new_netns(void) {
     if (unshare(CLONE_NEWNET) < 0) return -errno;
     if (loopback_up() < 0) return -errno;

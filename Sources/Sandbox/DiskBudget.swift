@@ -1,3 +1,4 @@
+import CSandbox
 import Foundation
 
 /// What a session's commands may add to the disk the workspace is on, foreground and background
@@ -73,6 +74,9 @@ public final class DiskBudget: @unchecked Sendable {
     }
 
     private func sampleWhileMetered() {
+        // The writers it watches may take every core: the sampler must still get its turn, or a
+        // burst runs on past the limit. (Only root may raise a priority; otherwise it stays.)
+        _ = csandbox_thread_nice(-15)
         while true {
             let sample: (over: [pid_t], near: Bool)? = lock.withLock {
                 guard !groups.isEmpty else {

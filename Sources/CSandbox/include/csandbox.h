@@ -101,6 +101,10 @@ int csandbox_spawn(const struct csandbox_spawn_args *args, pid_t *pid_out, int *
 /// Makes a close-on-exec pipe (pipe2 is not visible to Swift through Glibc). Returns 0 or an errno.
 int csandbox_pipe(int fds[2]);
 
+/// Raises (or lowers) the calling thread's scheduling priority alone: setpriority on its thread id,
+/// which Swift cannot get (gettid is not visible through Glibc). Returns 0 or an errno.
+int csandbox_thread_nice(int nice);
+
 /// Creates a network namespace for the calling thread with `lo` up and returns a descriptor that
 /// keeps it alive (or -errno). Call it on a thread of its own that ends afterwards.
 int csandbox_new_netns(void);
