@@ -28,6 +28,7 @@ bench: setup
 	./bench/run.sh tag-manager
 	./bench/run.sh search
 	./bench/run.sh egress
+	./bench/run.sh checkpoints
 
 clean:
 	rm -rf .build .venv .venv-mcp-use

@@ -84,7 +84,7 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
         try "hi from http\n".write(toFile: scratch.workspace + "/hello.txt", atomically: true, encoding: .utf8)
         let server = try HTTPServerProcess(scratch)
         let seen = try httpClient(["basic", server.url])
-        #expect((seen["tools"] as? [String])?.count == 15)
+        #expect((seen["tools"] as? [String])?.count == 17)
         #expect((seen["read"] as? String)?.hasPrefix("     1\thi from http") == true)
         #expect((seen["execute"] as? String)?.hasPrefix("42\n") == true)
         #expect(server.log.contains { $0.contains("POST /mcp tools/call read_file 200") }, "one log line per request")

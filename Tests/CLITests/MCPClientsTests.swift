@@ -25,7 +25,7 @@ import Testing
         #expect(ran.status == 0, "client failed: \(ran.stderr.suffix(3000))")
         let seen = try #require(try JSONSerialization.jsonObject(with: Data((ran.stdout.split(separator: "\n").last ?? "{}").utf8)) as? [String: Any])
         #expect(seen["version"] as? String == (mode == "legacy" ? "2025-11-25" : "2026-07-28"))
-        #expect((seen["tools"] as? [String])?.count == 15)
+        #expect((seen["tools"] as? [String])?.count == 17)
         #expect(seen["annotated"] as? Bool == true)
         let pwd = try #require(seen["pwd"] as? String)
         #expect(pwd.hasPrefix(scratch.workspace + "/deep\nfrom-structured\n"), "cwd persists between calls")

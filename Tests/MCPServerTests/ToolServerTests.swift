@@ -76,7 +76,7 @@ actor Wire {
             #expect(Set(hints.keys).isSuperset(of: ["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"]))
         }
         let readOnly = tools.filter { $0["annotations"]?["readOnlyHint"] == true }.compactMap { $0["name"]?.stringValue }
-        #expect(Set(readOnly) == ["read_file", "grep", "glob", "git_status", "git_diff", "list_background"])
+        #expect(Set(readOnly) == ["read_file", "grep", "glob", "git_status", "git_diff", "list_background", "checkpoints"])
     }
 
     @Test func structuredContentIsCompleteAndKeepsTheShellState() async throws {

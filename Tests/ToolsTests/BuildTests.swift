@@ -112,6 +112,19 @@ let blogFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         #expect(result.text.hasPrefix("PASSED"), "\(result.text)")
     }
 
+    /// A passing build broken by the next change: the failure names the undo that goes back.
+    @Test func aBrokenPassingBuildNamesTheUndo() async throws {
+        #expect(await call("build", [:], in: session).text.hasPrefix("PASSED"))
+        let good = try scratch.read("src/lib/posts.ts")
+        let broke = await call("edit_file", ["path": "src/lib/posts.ts", "old_string": "stringify(post.body, data)", "new_string": "stringify(data, post.body)"], in: session)
+        #expect(!broke.isError, "\(broke.text)")
+        let failed = await call("build", [:], in: session)
+        let undo = try #require(failed.text.firstMatch(of: #/undo \{"to": (\d+)\}/#), "\(failed.text)")
+        _ = await call("undo", ["to": .int(Int(undo.output.1)!)], in: session)
+        #expect(try scratch.read("src/lib/posts.ts") == good)
+        #expect(await call("build", [:], in: session).text.hasPrefix("PASSED"))
+    }
+
     @Test func brokenCopiesGetTheFixInTheirHints() async throws {
         try edit("src/app/admin/posts/page.ts", #""../../../lib/posts""#, #""../../lib/posts""#)
         try edit("src/lib/posts.ts", "stringify(post.body, data)", "stringify(data, post.body)")

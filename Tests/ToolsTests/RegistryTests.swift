@@ -17,7 +17,7 @@ import Testing
         let registry = try ToolRegistry()
         #expect(registry.definitions.map(\.name) == [
             "execute", "list_background", "stop_background", "read_file", "write_file", "edit_file", "grep", "glob", "build", "screenshot", "git_status", "git_diff",
-            "git_branch", "git_commit", "git_push",
+            "git_branch", "git_commit", "git_push", "checkpoints", "undo",
         ])
         for definition in registry.definitions {
             #expect(definition.description.count > 60, "\(definition.name) needs a description a model can act on")
@@ -71,7 +71,7 @@ import Testing
             let properties = Set(definition.inputSchema["properties"]?.objectValue?.keys.map { $0 } ?? [])
             return properties == Set(definition.inputSchema["required"]?.arrayValue?.compactMap(\.stringValue) ?? [])
         }.map(\.name)
-        #expect(strictAsServed.sorted() == ["git_status", "list_background", "stop_background", "write_file"], "update the README's Tools section: \(strictAsServed)")
+        #expect(strictAsServed.sorted() == ["checkpoints", "git_status", "list_background", "stop_background", "write_file"], "update the README's Tools section: \(strictAsServed)")
         for definition in registry.definitions {
             check(definition.inputSchema, definition.name)
             let required = Set(definition.inputSchema["required"]?.arrayValue?.compactMap(\.stringValue) ?? [])

@@ -5,6 +5,7 @@ import Sandbox
 /// the errors are the same as last time, instead of a wall of log.
 struct BuildTool: Tool {
     let name = "build"
+    let changesWorkspace = true
     static let shownDiagnostics = 10
     static let tailLines = 12
     /// Output beyond this is not parsed (the log keeps it all).
@@ -56,6 +57,9 @@ struct BuildTool: Tool {
         }
         if let sameAs {
             text += "The same \(counted(errors.count, "error")) as the previous build (first seen at attempt \(sameAs)): the last change did not fix them. Read the hints below before trying again.\n"
+        }
+        if !passed, let checkpoint = await session.passingCheckpoint {
+            text += "An earlier build passed: undo {\"to\": \(checkpoint)} puts the workspace back as it was then (checkpoints lists what changed since).\n"
         }
         for diagnostic in diagnostics.prefix(Self.shownDiagnostics) {
             text += diagnostic.line1 + "\n"

@@ -3,6 +3,7 @@ import Foundation
 /// `edit_file`: exact-match replacement, refusing zero or ambiguous matches with where they are.
 struct EditFileTool: Tool {
     let name = "edit_file"
+    let changesWorkspace = true
     static let maxBytes = 10 << 20
 
     func run(_ arguments: Arguments, in session: Session) async throws -> ToolResult {

@@ -4,6 +4,7 @@ import Sandbox
 /// `execute`: runs a bash command in the session's shell state (cwd and exports persist).
 struct ExecuteTool: Tool {
     let name = "execute"
+    let changesWorkspace = true
     /// The descriptor on which the wrapper reports the final state; the command's output never goes there.
     static let statusFD: Int32 = 3
 

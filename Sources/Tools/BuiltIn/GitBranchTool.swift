@@ -1,6 +1,7 @@
 /// `git_branch`: creates a branch and switches to it, refusing to lose local changes.
 struct GitBranchTool: Tool {
     let name = "git_branch"
+    let changesWorkspace = true
 
     /// The start point was `from` until it was renamed `base` (a Python keyword cannot be a
     /// parameter in code-writing agents, and camel-ai drops the tool): the old name still works.

@@ -3,6 +3,7 @@ import Foundation
 /// `write_file`: replaces a whole file atomically, creating parent folders.
 struct WriteFileTool: Tool {
     let name = "write_file"
+    let changesWorkspace = true
 
     func run(_ arguments: Arguments, in session: Session) async throws -> ToolResult {
         let resolved = try session.workspace.resolve(try arguments.string("path"), for: .write)

@@ -8,11 +8,14 @@ public protocol Tool: Sendable {
     /// script `build`), each change named so the agent loop records it with its other repairs.
     func repair(_ arguments: [String: JSONValue]) -> (arguments: [String: JSONValue], repairs: [String])
     func run(_ arguments: Arguments, in session: Session) async throws -> ToolResult
+    /// Whether a call can change the workspace: a checkpoint is recorded before it, for `undo`.
+    var changesWorkspace: Bool { get }
 }
 
 extension Tool {
     public func normalize(_ arguments: [String: JSONValue]) throws -> [String: JSONValue] { arguments }
     public func repair(_ arguments: [String: JSONValue]) -> (arguments: [String: JSONValue], repairs: [String]) { (arguments, []) }
+    public var changesWorkspace: Bool { false }
 }
 
 /// A tool's entry in tools.json.

@@ -9,7 +9,7 @@ public struct ToolRegistry: Sendable {
     /// The built-in tools, in no particular order: tools.json fixes the order.
     public static let builtIn: [any Tool] = [
         ExecuteTool(), ListBackgroundTool(), StopBackgroundTool(), ReadFileTool(), WriteFileTool(), EditFileTool(), GrepTool(), GlobTool(), BuildTool(), ScreenshotTool(),
-        GitStatusTool(), GitDiffTool(), GitBranchTool(), GitCommitTool(), GitPushTool(),
+        GitStatusTool(), GitDiffTool(), GitBranchTool(), GitCommitTool(), GitPushTool(), CheckpointsTool(), UndoTool(),
     ]
 
     public let definitions: [ToolDefinition]
@@ -84,13 +84,17 @@ public struct ToolRegistry: Sendable {
             return .failure(
                 "invalid arguments for '\(name)': \(problems.joined(separator: "; ")).", kind: .usage)
         }
+        let number = await session.beginCall(name, changesWorkspace: tool.changesWorkspace)
+        let result: ToolResult
         do {
-            return session.redactor.redact(try await tool.run(Arguments(values), in: session))
+            result = session.redactor.redact(try await tool.run(Arguments(values), in: session))
         } catch let error as ToolError {
-            return .failure(error.message, kind: error.kind)
+            result = .failure(error.message, kind: error.kind)
         } catch {
-            return .failure("\(name) failed: \(error)")
+            result = .failure("\(name) failed: \(error)")
         }
+        if tool.changesWorkspace { await session.endCall(number) }
+        return result
     }
 }
 

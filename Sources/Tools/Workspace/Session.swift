@@ -42,6 +42,14 @@ public actor Session {
     /// Base variables the session unset.
     public private(set) var unset: Set<String>
     private var background: [String: BackgroundJob] = [:]
+    /// The workspace before each call that can change it, for `undo`.
+    private(set) var checkpoints: CheckpointStore
+    /// Tool calls so far: the numbers `checkpoints` lists.
+    private var calls = 0
+    /// A build passed and no call changed the workspace since.
+    private var passUnmarked = false
+    /// The checkpoint that holds the workspace of the last passing build.
+    private(set) var passingCheckpoint: Int?
     private var counter = 0
     private var backgroundCounter = 0
 
@@ -70,6 +78,7 @@ public actor Session {
         self.gitPolicy = gitPolicy
         self.gitCredentials = gitCredentials ?? .fromEnvironment(hostEnvironment)
         self.gitSnapshot = GitSnapshot.take(of: workspace)
+        checkpoints = CheckpointStore(folder: "\(stateFolder)/checkpoints/\(name)")
         let file = "\(stateFolder)/sessions/\(name).json"
         if !fresh, let data = FileManager.default.contents(atPath: file),
             let saved = try? JSONDecoder().decode(Saved.self, from: data), saved.workspace == workspace.root
@@ -224,6 +233,8 @@ public actor Session {
     public struct BuildHistory: Sendable {
         public var attempts = 0
         public var passes = 0
+        /// Whether the last build passed (nil: none yet).
+        public var lastPassed: Bool?
         public var firstPass: Int?
         var lastFingerprint: String?
         var lastFingerprintAttempt = 0
@@ -233,6 +244,8 @@ public actor Session {
     /// build before, the attempt that first had them.
     func recordBuild(passed: Bool, fingerprint: String) -> (attempt: Int, sameAs: Int?) {
         builds.attempts += 1
+        builds.lastPassed = passed
+        passUnmarked = passed
         if passed {
             builds.passes += 1
             builds.firstPass = builds.firstPass ?? builds.attempts
@@ -243,6 +256,79 @@ public actor Session {
         builds.lastFingerprint = fingerprint
         builds.lastFingerprintAttempt = builds.attempts
         return (builds.attempts, nil)
+    }
+
+    /// Numbers a call and, when it can change the workspace, records a checkpoint first.
+    func beginCall(_ tool: String, changesWorkspace: Bool) -> Int {
+        calls += 1
+        guard changesWorkspace else { return calls }
+        if passUnmarked {
+            passingCheckpoint = calls
+            passUnmarked = false
+        }
+        checkpoints.begin(call: calls, tool: tool, workspace: workspace, buildPassed: builds.lastPassed)
+        return calls
+    }
+
+    /// Records what a call that can change the workspace changed.
+    func endCall(_ call: Int) {
+        checkpoints.end(call: call, workspace: workspace)
+    }
+
+    /// What an undo did.
+    struct Undone: Sendable {
+        let call: Int
+        let tool: String
+        let restored: [String]
+        let removed: [String]
+        /// Paths the checkpoint could not put back (not kept: too large, or the store was full).
+        let notKept: [String]
+    }
+
+    /// Puts every file that this session's calls from `call` on changed back as it was before
+    /// `call` (without `call`: the last call that changed something). Files the session's calls
+    /// did not touch (another session's work, ignored folders) stay as they are.
+    func undo(to call: Int?) throws -> Undone {
+        let chosen: Int
+        if let call {
+            chosen = call
+        } else {
+            guard let last = checkpoints.checkpoints.last(where: { $0.changes.map { !$0.isEmpty } ?? false }) else {
+                throw ToolError("nothing to undo: no call of this session has changed the workspace yet", kind: .usage)
+            }
+            chosen = last.call
+        }
+        guard let (target, paths) = checkpoints.undoing(from: chosen) else {
+            let known = checkpoints.checkpoints.map { String($0.call) }.suffix(20).joined(separator: ", ")
+            throw ToolError("there is no checkpoint before call \(chosen); the checkpoints are before calls \(known.isEmpty ? "(none yet)" : known). See checkpoints {}.", kind: .usage)
+        }
+        let now = checkpoints.snapshot(of: workspace).files
+        var folders = Set<String>()
+        for path in target.files.keys {
+            var components = path.split(separator: "/").dropLast()
+            while !components.isEmpty {
+                folders.insert(components.joined(separator: "/"))
+                components.removeLast()
+            }
+        }
+        var restored: [String] = [], removed: [String] = [], notKept: [String] = []
+        for (path, entry) in paths.sorted(by: { $0.key < $1.key }) {
+            if target.notKept.contains(path) {
+                notKept.append(path)
+            } else if let entry {
+                guard !entry.sameContent(as: now[path]) else { continue }
+                guard let data = checkpoints.contents(of: entry.blob) else {
+                    notKept.append(path)
+                    continue
+                }
+                try workspace.restore(data, executable: entry.executable, to: path)
+                restored.append(path)
+            } else if now[path] != nil {
+                workspace.remove(path, keepFolders: folders)
+                removed.append(path)
+            }
+        }
+        return Undone(call: target.call, tool: target.tool, restored: restored, removed: removed, notKept: notKept)
     }
 
     /// The background processes, by id.

@@ -114,8 +114,22 @@ extension Workspace {
     /// folder cannot be opened.
     @discardableResult
     private func forEachEntry(inFolder relative: String, _ body: (String, UInt8) -> Bool) -> Bool? {
-        guard let fd = try? open(relative, O_RDONLY | O_DIRECTORY), let stream = fdopendir(fd) else { return nil }
+        guard let fd = try? open(relative, O_RDONLY | O_DIRECTORY) else { return nil }
+        defer { close(fd) }
+        return Self.forEachEntry(ofFolder: fd, body)
+    }
+
+    /// The same for a folder already open (its descriptor stays open).
+    @discardableResult
+    private static func forEachEntry(ofFolder fd: Int32, _ body: (String, UInt8) -> Bool) -> Bool? {
+        let own = dup(fd)
+        guard own >= 0 else { return nil }
+        guard let stream = fdopendir(own) else {
+            close(own)
+            return nil
+        }
         defer { closedir(stream) }
+        rewinddir(stream)
         while let entry = readdir(stream) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             if name == "." || name == ".." { continue }
@@ -128,26 +142,35 @@ extension Workspace {
     /// regular file's path relative to the root; folders named in `skipping` are not entered. Stops after
     /// `limit` entries.
     func walkFiles(under relative: String = "", skipping: Set<String>, limit: Int = 20_000, _ visit: (String) -> Void) {
-        walk(under: relative, limit: limit, enter: { !skipping.contains(($0 as NSString).lastPathComponent) }) { path in
-            visit(path)
+        walk(under: relative, limit: limit, enter: { !skipping.contains(($0 as NSString).lastPathComponent) }) { entry in
+            visit(entry.path)
             return true
         }
     }
 
+    /// A file a walk found: its path from the root, and the descriptor of the folder it is in
+    /// (open for the visit only) with its name there, for `fstatat`/`openat` that resolve nothing.
+    struct WalkEntry {
+        let path: String
+        let folder: Int32
+        let name: String
+    }
+
     /// Walks the tree below `relative` depth first in name order, so that pages of results stay
-    /// put between calls, and never through a symlink. A folder is entered when `enter` says so;
-    /// `visit` gets each file's path and returns false to stop; `listed` gets each folder's
-    /// entry names before any of them is visited.
+    /// put between calls, and never through a symlink: each folder is opened from its parent's
+    /// descriptor with O_NOFOLLOW. A folder is entered when `enter` says so; `visit` gets each
+    /// file and returns false to stop; `listed` gets each folder's entry names before any of
+    /// them is visited.
     /// - Returns: false when the walk stopped early (at `visit`'s word, or after `limit` entries).
     @discardableResult
     func walk(
         under relative: String = "", limit: Int = 20_000, enter: (String) -> Bool, listed: (String, [String]) -> Void = { _, _ in },
-        visit: (String) -> Bool
+        visit: (WalkEntry) -> Bool
     ) -> Bool {
         var seen = 0
-        func descend(_ folder: String, depth: Int) -> Bool {
+        func descend(_ fd: Int32, _ folder: String, depth: Int) -> Bool {
             var entries: [(name: String, isFolder: Bool)] = []
-            forEachEntry(inFolder: folder) { name, type in
+            Self.forEachEntry(ofFolder: fd) { name, type in
                 // Symlinks, sockets and devices are neither entered nor visited; a file system
                 // that does not fill d_type is left to the confined open to check.
                 if type == DT_DIR || type == DT_REG || type == DT_UNKNOWN { entries.append((name, type == DT_DIR)) }
@@ -160,14 +183,20 @@ extension Workspace {
                 guard seen <= limit else { return false }
                 let path = folder.isEmpty ? entry.name : folder + "/" + entry.name
                 if entry.isFolder {
-                    if depth < 128, enter(path), !descend(path, depth: depth + 1) { return false }
-                } else if !visit(path) {
+                    guard depth < 128, enter(path) else { continue }
+                    let child = openat(fd, entry.name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                    guard child >= 0 else { continue }
+                    defer { close(child) }
+                    if !descend(child, path, depth: depth + 1) { return false }
+                } else if !visit(WalkEntry(path: path, folder: fd, name: entry.name)) {
                     return false
                 }
             }
             return true
         }
-        return descend(relative, depth: 0)
+        guard let root = try? open(relative, O_RDONLY | O_DIRECTORY) else { return true }
+        defer { close(root) }
+        return descend(root, relative, depth: 0)
     }
 
     private func display(_ components: [String]) -> String {

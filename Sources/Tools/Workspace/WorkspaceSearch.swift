@@ -12,6 +12,12 @@ extension Workspace {
     /// - Returns: false when the walk stopped before the end of the tree.
     @discardableResult
     func searchableFiles(under folder: String, includeIgnored: Bool, _ visit: (String) -> Bool) -> Bool {
+        searchableEntries(under: folder, includeIgnored: includeIgnored) { visit($0.path) }
+    }
+
+    /// The same files, each with its folder's descriptor (see `WalkEntry`).
+    @discardableResult
+    func searchableEntries(under folder: String, includeIgnored: Bool, _ visit: (WalkEntry) -> Bool) -> Bool {
         var rules = IgnoreRules()
         if !includeIgnored {
             // The .gitignore files above the folder apply too.
@@ -33,7 +39,7 @@ extension Workspace {
                     rules.add(text, in: path)
                 }
             },
-            visit: { path in includeIgnored || !rules.ignores(path, isFolder: false) ? visit(path) : true })
+            visit: { entry in includeIgnored || !rules.ignores(entry.path, isFolder: false) ? visit(entry) : true })
     }
 
     /// The bytes of a regular file found by a walk, or nil for anything else, a file over

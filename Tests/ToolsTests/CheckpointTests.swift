@@ -1,0 +1,84 @@
+import Foundation
+@testable import Sandbox
+import TestSupport
+import Testing
+@testable import Tools
+
+/// Checkpoints and undo with the real tools: shell changes, rewrites, another session's work, and
+/// a racing swapper that tries to lead the restore outside.
+@Suite(.serialized) struct CheckpointTests: UsesFixture {
+    let fixture: Fixture
+
+    init() throws {
+        fixture = try Fixture()
+        try scratch.write("src/app.ts", "export const app = 1\n")
+        try scratch.write("src/lib/util.ts", "export const util = 2\n")
+        try scratch.write(".gitignore", "node_modules/\n")
+    }
+
+    @Test func undoBringsBackWhatAShellCommandRemoved() async throws {
+        let removed = await run("rm -rf src && mkdir -p node_modules && echo ignored > node_modules/x")
+        #expect(!removed.isError, "\(removed.text)")
+        let listed = await call("checkpoints", [:], in: session)
+        #expect(listed.text.contains("execute") && listed.text.contains("removed src/app.ts, src/lib/util.ts"), "\(listed.text)")
+        let undone = await call("undo", [:], in: session)
+        #expect(!undone.isError, "\(undone.text)")
+        #expect(undone.text.contains("Restored: src/app.ts, src/lib/util.ts"), "\(undone.text)")
+        #expect(try scratch.read("src/app.ts") == "export const app = 1\n")
+        #expect(try scratch.read("src/lib/util.ts") == "export const util = 2\n")
+        // What .gitignore ignores is not the checkpoints' business.
+        #expect(try scratch.read("node_modules/x") == "ignored\n")
+    }
+
+    @Test func undoToACallPutsBackEveryLaterChangeAndCanBeUndone() async throws {
+        _ = await call("write_file", ["path": "src/app.ts", "content": "broken(\n"], in: session)
+        _ = await call("write_file", ["path": "src/new.ts", "content": "export {}\n"], in: session)
+        _ = await run("chmod +x src/lib/util.ts && echo more >> src/lib/util.ts")
+        let listed = await call("checkpoints", [:], in: session)
+        let first = try #require(listed.structured?["checkpoints"]?.arrayValue?.first?["call"]?.intValue, "\(listed.text)")
+        let undone = await call("undo", ["to": .int(first)], in: session)
+        #expect(undone.text.contains("Removed (they did not exist then): src/new.ts"), "\(undone.text)")
+        #expect(try scratch.read("src/app.ts") == "export const app = 1\n")
+        #expect(try scratch.read("src/lib/util.ts") == "export const util = 2\n")
+        #expect(!FileManager.default.fileExists(atPath: scratch.workspacePath + "/src/new.ts"))
+        #expect(!FileManager.default.isExecutableFile(atPath: scratch.workspacePath + "/src/lib/util.ts"))
+        // The undo was a call that changed the workspace: undoing it brings the changes back.
+        let redone = await call("undo", [:], in: session)
+        #expect(try scratch.read("src/app.ts") == "broken(\n", "\(redone.text)")
+        #expect(FileManager.default.fileExists(atPath: scratch.workspacePath + "/src/new.ts"))
+    }
+
+    @Test func anotherSessionsWorkIsNeverTouched() async throws {
+        let other = try scratch.session("other")
+        _ = await call("write_file", ["path": "src/app.ts", "content": "mine\n"], in: session)
+        _ = await call("write_file", ["path": "src/theirs.ts", "content": "theirs\n"], in: other)
+        _ = await call("write_file", ["path": "src/lib/util.ts", "content": "theirs too\n"], in: other)
+        let undone = await call("undo", [:], in: session)
+        #expect(!undone.isError, "\(undone.text)")
+        #expect(try scratch.read("src/app.ts") == "export const app = 1\n")
+        #expect(try scratch.read("src/theirs.ts") == "theirs\n")
+        #expect(try scratch.read("src/lib/util.ts") == "theirs too\n")
+        let nothing = await call("undo", ["to": 999], in: session)
+        #expect(nothing.isError && nothing.text.contains("there is no checkpoint before call 999"), "\(nothing.text)")
+    }
+
+    /// While undo restores d/f, a command swaps d with a symlink to a host folder: not one write
+    /// may land in the host folder.
+    @Test func aRacingSwapperCannotLeadTheRestoreOutside() async throws {
+        let host = scratch.root + "/host-only"
+        try FileManager.default.createDirectory(atPath: host, withIntermediateDirectories: true)
+        try "HOST\n".write(toFile: host + "/f", atomically: true, encoding: .utf8)
+        try scratch.write("d/f", "inside\n")
+        _ = await call("write_file", ["path": "d/f", "content": "changed\n"], in: session)
+        try FileManager.default.createSymbolicLink(atPath: scratch.workspacePath + "/l", withDestinationPath: host)
+        let swapper = await call("execute", ["command": .string(exchangeLoop(seconds: 30)), "background": true], in: session)
+        #expect(!swapper.isError, "\(swapper.text)")
+        for _ in 0..<200 {
+            _ = await call("write_file", ["path": "d/f", "content": "changed again\n"], in: session)
+            _ = await call("undo", [:], in: session)
+        }
+        _ = await call("stop_background", ["id": "all"], in: session)
+        #expect(try String(contentsOfFile: host + "/f", encoding: .utf8) == "HOST\n")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: host) == ["f"])
+    }
+}
