@@ -83,6 +83,10 @@ public final class AgentLoop: Sendable {
         var pendingNotes: [String] = []
         /// The commit HEAD was at when the model started: a push of it ships nothing.
         var baseCommit: String?
+        /// The model's call count at its first passing build, and that build's arguments.
+        var firstPass: (call: Int, arguments: JSONValue)?
+        /// The safety net has tried to ship (it tries once).
+        var shipTried = false
     }
 
 
@@ -109,6 +113,7 @@ public final class AgentLoop: Sendable {
         }
         let started = ContinuousClock.now
         run.summary.stopReason = await turns(&run, started: started)
+        if task.shipOnPass && !run.shipTried && run.firstPass != nil && !Task.isCancelled { await ship(&run, turn: run.summary.turns) }
         run.summary.dialect = run.dialects.isEmpty ? nil : run.dialects.joined(separator: "+")
         run.summary.constrained = settings.constrained
         run.summary.record(run.timed)
@@ -413,6 +418,12 @@ public final class AgentLoop: Sendable {
         }
         if result.isError { run.summary.toolErrors += 1 }
         observe(result, of: call.name, run: &run)
+        if call.name == "build", run.firstPass == nil, result.structured?["passed"]?.boolValue == true {
+            run.firstPass = (run.summary.toolCalls, used)
+        }
+        if settings.task.shipOnPass, !run.shipTried, let pass = run.firstPass, run.summary.toolCalls - pass.call >= Self.shipAfterCalls {
+            await ship(&run, turn: turn)
+        }
         transcript.record("tool_result", [
             "turn": .int(turn), "id": .string(call.id), "name": .string(call.name), "is_error": .bool(result.isError),
             "content": .string(result.text), "duration_ms": .int(Int(seconds(since: started) * 1000)),
@@ -432,6 +443,49 @@ public final class AgentLoop: Sendable {
         run.summary.redactions += result.redactions + redactions
         run.messages.append(.toolResult(callID: call.id, content: content, isError: result.isError, images: images))
         return verdict.stop ? verdict.note : nil
+    }
+
+    /// Calls the model gets after its first passing build to ship it itself, before the safety
+    /// net (`ship_on_pass`) does.
+    static let shipAfterCalls = 3
+
+    /// The safety net: when the model has a passing build it has not committed (or, when the task
+    /// requires it, pushed), toolhost builds once more and, if that passes, commits and pushes
+    /// itself, with a message that says so. The summary then tells it apart from the model's work.
+    private func ship(_ run: inout Run, turn: Int) async {
+        let requires = settings.task.requires
+        let wantsCommit = run.summary.commits == 0 && (requires.isEmpty || requires.contains(.commit) || requires.contains(.push))
+        let wantsPush = requires.contains(.push) && run.summary.pushedBranch == nil
+        guard wantsCommit || wantsPush, let pass = run.firstPass else { return }
+        run.shipTried = true
+        func record(_ text: String) {
+            transcript.record("ship", ["turn": .int(turn), "text": .string(text)])
+            progress.say("ship_on_pass: \(text)")
+        }
+        let build = await registry.call("build", arguments: pass.arguments, session: session)
+        guard build.structured?["passed"]?.boolValue == true else {
+            record("the build passed at call \(pass.call) but fails now; toolhost shipped nothing")
+            return
+        }
+        var shipped = RunSummary.Shipped()
+        if wantsCommit {
+            let commit = await registry.call("git_commit", arguments: [
+                "message": "Ship the passing build\n\nCommitted by toolhost (ship_on_pass): the model got the build to pass and did not commit it.",
+            ], session: session)
+            guard !commit.isError else {
+                record("committing the passing build failed: \(commit.text)")
+                return
+            }
+            shipped.commit = commit.structured?["commit"]?.stringValue
+        }
+        if wantsPush {
+            let push = await registry.call("git_push", arguments: [:], session: session)
+            if push.isError { record("pushing the passing build failed: \(push.text)") } else { shipped.pushedBranch = push.structured?["branch"]?.stringValue }
+        }
+        run.summary.shippedByToolhost = shipped
+        let what = [shipped.commit.map { "committed it as \($0.prefix(7))" }, shipped.pushedBranch.map { "pushed \($0)" }].compactMap { $0 }
+        record("the build passes; toolhost " + what.joined(separator: " and "))
+        note("Your build passed and was not shipped, so toolhost " + what.joined(separator: " and ") + " (ship_on_pass). Keep any further change small, build it, and commit it yourself.", run: &run, turn: turn)
     }
 
     /// What the history keeps of a reply cut at the token limit: its first line, at most

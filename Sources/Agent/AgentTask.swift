@@ -39,18 +39,25 @@ public struct AgentTask: Sendable {
     public var branch: String?
     public var requires: [Requirement]
     public var budgets: Budgets
+    /// The safety net: toolhost itself commits (and, when the task requires it, pushes) a passing
+    /// build the model has not shipped within `AgentLoop.shipAfterCalls` calls or by the end.
+    public var shipOnPass: Bool
 
-    public init(prompt: String, source: String = "prompt", branch: String? = nil, requires: [Requirement] = [], budgets: Budgets = Budgets()) {
+    public init(
+        prompt: String, source: String = "prompt", branch: String? = nil, requires: [Requirement] = [], budgets: Budgets = Budgets(),
+        shipOnPass: Bool = false
+    ) {
         self.prompt = prompt
         self.source = source
         self.branch = branch
         self.requires = requires
         self.budgets = budgets
+        self.shipOnPass = shipOnPass
     }
 
     /// A Markdown file with an optional YAML front matter between `---` lines:
-    /// `branch`, `requires` (build, screenshot, commit, push) and `budgets`
-    /// (`tool_calls`, `tokens`, `minutes`, `turns`). The body is the prompt.
+    /// `branch`, `requires` (build, screenshot, commit, push), `budgets` (`tool_calls`, `tokens`,
+    /// `minutes`, `turns`) and `ship_on_pass`. The body is the prompt.
     public static func load(path: String) throws -> AgentTask {
         let text: String
         do {
@@ -84,13 +91,17 @@ public struct AgentTask: Sendable {
         var task = AgentTask(prompt: lines.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines), source: source)
         guard let front else { return try nonEmpty(task) }
         guard let fields = front as? [String: Any] else { throw TaskError("the front matter must be a mapping (key: value lines)") }
-        let known = ["branch", "requires", "budgets", "title"]
+        let known = ["branch", "requires", "budgets", "ship_on_pass", "title"]
         if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
             throw TaskError("the front matter has an unknown key '\(unknown)'; the keys are: \(known.joined(separator: ", "))")
         }
         if let branch = fields["branch"] {
             guard let name = branch as? String, !name.isEmpty else { throw TaskError("'branch' must be a branch name") }
             task.branch = name
+        }
+        if let ship = fields["ship_on_pass"] {
+            guard let flag = ship as? Bool else { throw TaskError("'ship_on_pass' must be true or false, got '\(ship)'") }
+            task.shipOnPass = flag
         }
         if let requires = fields["requires"] {
             let items = (requires as? [Any]) ?? [requires]

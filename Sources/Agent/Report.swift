@@ -11,7 +11,7 @@ public enum Report {
                 s.label ?? URL(fileURLWithPath: run.directory).lastPathComponent, s.model, String(s.toolCalls),
                 (s.tokensEstimated ? "~" : "") + grouped(s.totalTokens),
                 grouped(s.promptTokensSent ?? s.promptTokens) + " / " + (s.promptTokensProcessed.map(grouped) ?? "?"), String(s.commits), build(s.builds),
-                s.screenshot == nil ? "no" : "yes", s.outcome.rawValue + (s.missing.isEmpty ? "" : " (missing: \(s.missing.map(\.rawValue).joined(separator: ", ")))"),
+                s.screenshot == nil ? "no" : "yes", s.outcome.shown + (s.missing.isEmpty ? "" : " (missing: \(s.missing.map(\.rawValue).joined(separator: ", ")))"),
                 s.stopReason.rawValue,
             ]
         }

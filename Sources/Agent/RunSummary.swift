@@ -38,6 +38,13 @@ public struct RunSummary: Sendable, Codable, Equatable {
     public var builds = Builds()
     public var commits = 0
     public var pushedBranch: String?
+    /// What toolhost shipped itself (`ship_on_pass`), when the model did not.
+    public var shippedByToolhost: Shipped?
+
+    public struct Shipped: Sendable, Codable, Equatable {
+        public var commit: String?
+        public var pushedBranch: String?
+    }
     public var screenshot: String?
     public var notes = 0
     /// Host secrets found in tool results and replaced before the model saw them.
@@ -81,6 +88,11 @@ public struct RunSummary: Sendable, Codable, Equatable {
 
     public enum Outcome: String, Sendable, Codable {
         case complete, partial, failed
+        /// Every requirement met, but only because toolhost shipped the passing build itself.
+        case shippedByToolhost = "shipped_by_toolhost"
+
+        /// How tables show it.
+        public var shown: String { self == .shippedByToolhost ? "shipped by toolhost" : rawValue }
     }
 
     public enum StopReason: String, Sendable, Codable {
@@ -117,7 +129,7 @@ public struct RunSummary: Sendable, Codable, Equatable {
         if timings.promptMilliseconds > 0 { promptTokensPerSecond = (Double(timings.promptTokens) * 1000 / timings.promptMilliseconds * 10).rounded() / 10 }
     }
 
-    /// Whether the run met a requirement.
+    /// Whether the model met a requirement.
     public func met(_ requirement: Requirement) -> Bool {
         switch requirement {
         case .build: builds.passed
@@ -127,7 +139,17 @@ public struct RunSummary: Sendable, Codable, Equatable {
         }
     }
 
-    /// complete: every requirement met (with none, the model finished by itself); partial: code
+    /// Whether toolhost's safety net met it instead.
+    func shipped(_ requirement: Requirement) -> Bool {
+        switch requirement {
+        case .commit: shippedByToolhost?.commit != nil
+        case .push: shippedByToolhost?.pushedBranch != nil
+        default: false
+        }
+    }
+
+    /// complete: every requirement met (with none, the model finished by itself);
+    /// shipped_by_toolhost: met only with what the safety net committed or pushed; partial: code
     /// pushed but something missing; failed: otherwise. A model that answered with requirements
     /// unmet stopped `answered_unfinished`, not `completed`.
     public mutating func decideOutcome() {
@@ -135,7 +157,9 @@ public struct RunSummary: Sendable, Codable, Equatable {
         if stopReason == .completed && !missing.isEmpty { stopReason = .answeredUnfinished }
         if requires.isEmpty ? stopReason == .completed : missing.isEmpty {
             outcome = .complete
-        } else if pushedBranch != nil {
+        } else if !requires.isEmpty, missing.allSatisfy(shipped) {
+            outcome = .shippedByToolhost
+        } else if pushedBranch != nil || shippedByToolhost?.pushedBranch != nil {
             outcome = .partial
         } else {
             outcome = .failed

@@ -48,7 +48,7 @@ public struct Showdown: Sendable {
                 throw TaskError("cannot read the showdown config \(path): \(error)")
             }
             guard let root = loaded as? [String: Any] else { throw TaskError("\(path) must be a mapping with task, workspace and endpoints") }
-            let known = ["task", "workspace", "endpoints", "parallel", "repeats", "description"]
+            let known = ["task", "workspace", "endpoints", "parallel", "repeats", "ship_on_pass", "description"]
             if let unknown = root.keys.sorted().first(where: { !known.contains($0) }) {
                 throw TaskError("\(path): unknown key '\(unknown)'; the keys are: \(known.joined(separator: ", "))")
             }
@@ -96,6 +96,10 @@ public struct Showdown: Sendable {
                 guard let repeats = repeats as? Int, (1...100).contains(repeats) else { throw TaskError("\(path): repeats must be a number from 1 to 100") }
                 config.repeats = repeats
             }
+            // The safety net makes runs compare less well: off unless the showdown itself asks,
+            // whatever the task file says.
+            if let ship = root["ship_on_pass"], !(ship is Bool) { throw TaskError("\(path): ship_on_pass must be true or false") }
+            config.task.shipOnPass = root["ship_on_pass"] as? Bool ?? false
             return config
         }
     }
@@ -337,7 +341,7 @@ enum Chart {
         let top = max(1, runs.map(\.summary.totalTokens).max() ?? 1)
         let plotLeft = 90.0, plotBottom = Double(height) - 90, plotHeight = Double(height) - 170
         let slot = (Double(width) - plotLeft - 40) / Double(max(1, runs.count))
-        let colours: [RunSummary.Outcome: String] = [.complete: "#2e9d5b", .partial: "#e3a008", .failed: "#d64545"]
+        let colours: [RunSummary.Outcome: String] = [.complete: "#2e9d5b", .shippedByToolhost: "#7b61c4", .partial: "#e3a008", .failed: "#d64545"]
         func escape(_ text: String) -> String {
             text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
         }
@@ -356,13 +360,13 @@ enum Chart {
             parts.append(##"<rect x="\##(x)" y="\##(plotBottom - barHeight)" width="\##(barWidth)" height="\##(barHeight)" fill="\##(colours[run.summary.outcome]!)"/>"##)
             parts.append(##"<text x="\##(x + barWidth / 2)" y="\##(plotBottom - barHeight - 8)" text-anchor="middle">\##(Report.grouped(run.summary.totalTokens))</text>"##)
             parts.append(##"<text x="\##(x + barWidth / 2)" y="\##(plotBottom + 22)" text-anchor="middle">\##(escape(run.label))</text>"##)
-            parts.append(##"<text x="\##(x + barWidth / 2)" y="\##(plotBottom + 42)" text-anchor="middle" fill="#555">\##(run.summary.outcome.rawValue), \##(run.summary.toolCalls) calls</text>"##)
+            parts.append(##"<text x="\##(x + barWidth / 2)" y="\##(plotBottom + 42)" text-anchor="middle" fill="#555">\##(run.summary.outcome.shown), \##(run.summary.toolCalls) calls</text>"##)
         }
         var legendX = plotLeft
-        for outcome in [RunSummary.Outcome.complete, .partial, .failed] {
+        for outcome in [RunSummary.Outcome.complete, .shippedByToolhost, .partial, .failed] {
             parts.append(##"<rect x="\##(legendX)" y="\##(height - 28)" width="14" height="14" fill="\##(colours[outcome]!)"/>"##)
-            parts.append(##"<text x="\##(legendX + 20)" y="\##(height - 16)">\##(outcome.rawValue)</text>"##)
-            legendX += 120
+            parts.append(##"<text x="\##(legendX + 20)" y="\##(height - 16)">\##(outcome.shown)</text>"##)
+            legendX += Double(20 + 9 * outcome.shown.count + 24)
         }
         parts.append("</svg>")
         return parts.joined(separator: "\n") + "\n"

@@ -91,6 +91,11 @@ struct Run: AsyncParsableCommand {
     @Option(help: "max_tokens for each reply (default: none; 2048 when replies are constrained; Anthropic needs one: 8192).")
     var maxReplyTokens: Int?
 
+    @Flag(help: ArgumentHelp(
+        "If the model gets a build to pass but does not ship it, toolhost commits (and pushes, when the task requires it) that build itself.",
+        discussion: "The task's ship_on_pass: true does the same. Such a run's outcome is shipped_by_toolhost, never complete: the model did not finish."))
+    var shipOnPass = false
+
     @Flag(help: "Ask for whole responses instead of streams.")
     var noStream = false
 
@@ -164,6 +169,7 @@ struct Run: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         if let branch { agentTask.branch = branch }
+        if shipOnPass { agentTask.shipOnPass = true }
         let (client, modelName) = try await endpointOptions.connect(
             policy: TransportPolicy(connectTimeout: connectTimeout, readTimeout: readTimeout, attempts: attempts))
         let state = StateDirectory(options.stateDir ?? StateDirectory.defaultPath())
@@ -208,7 +214,7 @@ struct Run: AsyncParsableCommand {
         print(line + " · \(folder)")
         if let error = summary.error, quiet { warn(error) }
         if summary.stopReason == .interrupted { throw ExitCode(130) }
-        if summary.outcome != .complete { throw ExitCode(1) }
+        if summary.outcome != .complete && summary.outcome != .shippedByToolhost { throw ExitCode(1) }
     }
 
     /// Whether the latest saved probe of this endpoint's model found it unable to call tools.

@@ -30,7 +30,8 @@ import Testing
     @Test func aFileWithoutFrontMatterIsAllPrompt() throws {
         let task = try load("Fix the build.\n")
         #expect(task.prompt == "Fix the build.")
-        #expect(task.requires.isEmpty && task.branch == nil)
+        #expect(task.requires.isEmpty && task.branch == nil && !task.shipOnPass)
+        #expect(try load("---\nship_on_pass: true\n---\nShip it.\n").shipOnPass)
     }
 
     @Test(arguments: [
@@ -41,6 +42,7 @@ import Testing
         ("---\nbranch: x\nno end", "never closes"),
         ("---\nbranch: [x\n---\nx", "not valid YAML"),
         ("---\nbranch: x\n---\n\n", "the task has no text"),
+        ("---\nship_on_pass: sometimes\n---\nx", "'ship_on_pass' must be true or false"),
     ])
     func badTaskFilesNameTheProblem(text: String, message: String) {
         #expect {

@@ -313,6 +313,50 @@ import Testing
         #expect(transcript.contains(#"\"a.txt\", \"a.txt\""#), "the transcript keeps the reply whole")
     }
 
+    /// Qwen 3.6's pattern: a passing build, never committed. With ship_on_pass toolhost ships it,
+    /// says so in the commit, and the outcome is shipped_by_toolhost, not complete.
+    @Test func theSafetyNetShipsAPassingBuildTheModelLeft() throws {
+        let scratch = try Scratch()
+        let remote = scratch.root + "/remote.git"
+        try git("init", "-q", "--bare", "-b", "main", remote, in: scratch.root)
+        try git("init", "-q", "-b", "main", in: scratch.workspace)
+        try git("config", "user.name", "T", in: scratch.workspace)
+        try git("config", "user.email", "t@example.com", in: scratch.workspace)
+        try git("remote", "add", "origin", remote, in: scratch.workspace)
+        try scratch.write("package.json", #"{"name": "x", "version": "1.0.0", "scripts": {"build": "test -f notes.md"}}"# + "\n")
+        try git("add", ".", in: scratch.workspace)
+        try git("commit", "-qm", "init", in: scratch.workspace)
+        try git("push", "-q", "origin", "main", in: scratch.workspace)
+        let task = try scratch.write("../task.md", """
+            ---
+            branch: agent/ship
+            requires: [build, commit, push]
+            ship_on_pass: true
+            ---
+            Add notes.md so that the build passes, then commit and push.
+            """)
+        let mock = try MockEndpointProcess(scratch, script: """
+            turns:
+              - reply:
+                  tool_calls:
+                    - {name: write_file, arguments: {path: notes.md, content: "notes\\n"}}
+                    - {name: build, arguments: {script: "npm run build"}}
+              - expect: {tool_results_contain: ["PASSED"]}
+                reply: {text: "The build passes."}
+              - reply: {text: "The build passes."}
+              - reply: {text: "The build passes."}
+            """)
+        let run = try scratch.agent(mock.url, ["--task", task])
+        #expect(run.ran.status == 0, "\(run.ran.stderr)\n\(run.ran.stdout)")
+        let summary = try run.summary
+        #expect(summary["outcome"] as? String == "shipped_by_toolhost", "\(summary)")
+        #expect(summary["commits"] as? Int == 0, "the model's own commits")
+        let shipped = try #require(summary["shipped_by_toolhost"] as? [String: Any], "\(summary)")
+        #expect(shipped["pushed_branch"] as? String == "agent/ship")
+        #expect(try git("log", "-1", "--format=%B", "agent/ship", in: remote).contains("Committed by toolhost (ship_on_pass)"))
+        #expect(run.ran.stdout.contains("outcome: shipped_by_toolhost"))
+    }
+
     @Test func requirementsDecideTheOutcome() throws {
         let scratch = try Scratch()
         let remote = scratch.root + "/remote.git"
