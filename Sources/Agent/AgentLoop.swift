@@ -98,6 +98,7 @@ public final class AgentLoop: Sendable {
             task: task.source, workspace: session.workspace.root, branch: task.branch, requires: task.requires)
         let system = SystemPrompt.text(workspace: session.workspace.root, branch: task.branch, requires: task.requires)
         transcript.record("start", [
+            "started_at": .string(ISO8601DateFormatter().string(from: Date().addingTimeInterval(-transcript.elapsed))),
             "model": .string(settings.model), "endpoint": .string(summary.endpoint), "api": .string(summary.api), "task": .string(task.source),
             "workspace": .string(summary.workspace), "branch": task.branch.map(JSONValue.string) ?? .null,
             "requires": .array(task.requires.map { .string($0.rawValue) }), "budgets": budgetsJSON,

@@ -4,11 +4,12 @@ import Foundation
 public enum Report {
     /// A Markdown table, one row per run.
     public static func table(_ runs: [(directory: String, summary: RunSummary)]) -> String {
-        let header = ["run", "model", "tool calls", "total tokens", "prompt sent / processed", "commits", "build", "screenshot", "outcome", "stop"]
+        let header = ["run", "model", "tool calls", "ATIF steps", "total tokens", "prompt sent / processed", "commits", "build", "screenshot", "outcome", "stop"]
         let rows = runs.map { run -> [String] in
             let s = run.summary
             return [
                 s.label ?? URL(fileURLWithPath: run.directory).lastPathComponent, s.model, String(s.toolCalls),
+                Trajectory.stepCount(runFolder: run.directory).map(String.init) ?? "-",
                 (s.tokensEstimated ? "~" : "") + grouped(s.totalTokens),
                 grouped(s.promptTokensSent ?? s.promptTokens) + " / " + (s.promptTokensProcessed.map(grouped) ?? "?"), String(s.commits), build(s.builds),
                 s.screenshot == nil ? "no" : "yes", s.outcome.shown + (s.missing.isEmpty ? "" : " (missing: \(s.missing.map(\.rawValue).joined(separator: ", ")))"),

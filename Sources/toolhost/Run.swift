@@ -207,6 +207,7 @@ struct Run: AsyncParsableCommand {
         await session.close()
         await client.close()
         try summary.write(to: folder)
+        try Trajectory.write(runFolder: folder, summary: summary, version: Toolhost.version)
         if !finalText.isEmpty { print(finalText) }
         var line = "outcome: \(summary.outcome.rawValue) (stop: \(summary.stopReason.rawValue)) · \(summary.toolCalls) tool calls · \(summary.totalTokens) tokens"
         if let speed = summary.tokensPerSecond { line += " · \(speed) tokens/s" }

@@ -21,7 +21,7 @@ struct ShowdownCommand: AsyncParsableCommand {
             time, as on one GPU. A server that never starts, or an endpoint that fails, is a \
             harness error, counted apart from the model's failures.
 
-            The output folder gets run-N/ (transcript.jsonl, summary.json), results.md (each run in \
+            The output folder gets run-N/ (transcript.jsonl, summary.json, trajectory.json), results.md (each run in \
             the seed's columns, then per model: pass@1, pass@k with k = the runs that counted, \
             median tokens and tool calls, well-formed-call rate, tokens/s, harness errors), \
             results.json (each run), models.json (per model), chart.svg and chart.png (tokens and \
@@ -94,6 +94,9 @@ struct ShowdownCommand: AsyncParsableCommand {
             makeSession: { workspace, name in try options.openSession(workspace: workspace, name: name, fresh: true) },
             log: { warn($0) })
         let results = try await showdown.run()
+        for result in results where FileManager.default.fileExists(atPath: folder + "/" + result.run + "/transcript.jsonl") {
+            try Trajectory.write(runFolder: folder + "/" + result.run, summary: result.summary, version: Toolhost.version)
+        }
         if let problem = await showdown.renderChart() { warn(problem) }
         print(try String(contentsOfFile: folder + "/results.md", encoding: .utf8), terminator: "")
         print("Files: \(folder) (results.md, results.json, models.json, mapping.json, sealed.txt, chart.svg, chart.png)")

@@ -313,6 +313,46 @@ import Testing
         #expect(transcript.contains(#"\"a.txt\", \"a.txt\""#), "the transcript keeps the reply whole")
     }
 
+    /// Every run leaves trajectory.json in ATIF v1.4 beside its transcript, and Harbor's own
+    /// validator takes it: the prompt, each turn with its calls, their results and tokens, and
+    /// toolhost's notes as system steps.
+    @Test func everyRunLeavesATrajectoryHarborValidates() throws {
+        let scratch = try Scratch()
+        let mock = try MockEndpointProcess(scratch, script: """
+            turns:
+              - reply:
+                  text: "Writing it."
+                  tool_calls:
+                    - {name: write_file, arguments: {path: notes/hello.txt, content: "hi\\n"}}
+                    - {name: read_file, arguments: {path: notes/hello.txt}}
+              - reply:
+                  tool_calls:
+                    - {name: read_file, arguments: {path: notes/hello.txt}}
+              - reply:
+                  tool_calls:
+                    - {name: read_file, arguments: {path: notes/hello.txt}}
+              - reply: {text: "Done."}
+            """)
+        let run = try scratch.agent(mock.url)
+        #expect(run.ran.status == 0, "\(run.ran.stderr)")
+        let path = run.folder + "/trajectory.json"
+        let trajectory = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
+        #expect(trajectory["schema_version"] as? String == "ATIF-v1.4")
+        let steps = try #require(trajectory["steps"] as? [[String: Any]])
+        #expect(steps.map { $0["step_id"] as? Int } == Array(1...steps.count))
+        #expect(steps.prefix(2).map { $0["source"] as? String } == ["system", "user"])
+        let first = try #require(steps.first { $0["source"] as? String == "agent" })
+        let calls = try #require(first["tool_calls"] as? [[String: Any]])
+        #expect(calls.map { $0["function_name"] as? String } == ["write_file", "read_file"])
+        let results = try #require((first["observation"] as? [String: Any])?["results"] as? [[String: Any]])
+        #expect(results.map { $0["source_call_id"] as? String } == calls.map { $0["tool_call_id"] as? String })
+        #expect((first["metrics"] as? [String: Any])?["prompt_tokens"] as? Int ?? 0 > 0)
+        // The repeated read earns a guardrail note: a system step.
+        #expect(steps.contains { $0["source"] as? String == "system" && ($0["message"] as? String ?? "").contains("same") }, "\(steps.map { $0["message"] ?? "" })")
+        let validated = try runProgram(repositoryRoot + "/.venv-eval/bin/python", ["-m", "harbor.utils.trajectory_validator", path])
+        #expect(validated.status == 0 && validated.stdout.contains("valid"), "\(validated.stdout)\n\(validated.stderr)")
+    }
+
     /// Qwen 3.6's pattern: a passing build, never committed. With ship_on_pass toolhost ships it,
     /// says so in the commit, and the outcome is shipped_by_toolhost, not complete.
     @Test func theSafetyNetShipsAPassingBuildTheModelLeft() throws {
@@ -468,7 +508,7 @@ import Testing
         #expect(lines[0].contains("tool calls") && lines[0].contains("total tokens") && lines[0].contains("screenshot") && lines[0].contains("outcome"))
         for (index, line) in lines[2...].enumerated() {
             let cells = line.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }
-            #expect(cells == ["run\(index + 1)", "mock-coder", "3", "1,875", "1,800 / 1,800", "0", "not run", "no", "complete", "completed"])
+            #expect(cells == ["run\(index + 1)", "mock-coder", "3", "5", "1,875", "1,800 / 1,800", "0", "not run", "no", "complete", "completed"])
         }
         let json = try scratch.toolhost(["report", "--json"] + folders)
         let parsed = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
