@@ -96,7 +96,7 @@ public final class AgentLoop: Sendable {
         var summary = RunSummary(
             label: settings.label, model: settings.model, endpoint: client.endpoint.address, api: client.endpoint.api.rawValue,
             task: task.source, workspace: session.workspace.root, branch: task.branch, requires: task.requires)
-        let system = SystemPrompt.text(workspace: session.workspace.root, branch: task.branch, requires: task.requires)
+        let system = SystemPrompt.text(workspace: session.workspace.root, branch: task.branch, requires: task.requires, offered: offeredNames)
         transcript.record("start", [
             "started_at": .string(ISO8601DateFormatter().string(from: Date().addingTimeInterval(-transcript.elapsed))),
             "model": .string(settings.model), "endpoint": .string(summary.endpoint), "api": .string(summary.api), "task": .string(task.source),
@@ -267,10 +267,10 @@ public final class AgentLoop: Sendable {
                     run.summary.malformedCalls += 1
                     run.unparsedInARow += 1
                     if run.unparsedInARow > limit { return .unparsedToolCalls }
-                    note(Self.unparsedNote, run: &run, turn: turn)
+                    note(unparsedNote(response.text), run: &run, turn: turn)
                     continue
                 }
-                if let keepGoing = run.guards.keepGoing(missing: run.summary.requires.filter { !run.summary.met($0) }) {
+                if let keepGoing = run.guards.keepGoing(missing: run.summary.requires.filter { !run.summary.met($0) }, offered: offeredNames) {
                     note(keepGoing, run: &run, turn: turn)
                     continue
                 }
@@ -367,11 +367,31 @@ public final class AgentLoop: Sendable {
         }
     }
 
-    static let unparsedNote = """
-        Your last message looks like a tool call written as text, but it could not be read as one, so nothing ran. \
-        Call tools through the API's tool calls; if you must write them as text, write exactly \
-        <tool_call>{"name": "TOOL", "arguments": {...}}</tool_call> with a tool from the list and JSON arguments.
-        """
+    /// The names of the tools offered.
+    var offeredNames: Set<String> { Set(offered.map(\.name)) }
+
+    /// What to say of a reply that looks like a tool call no parser could read: when it names an
+    /// offered tool, what that tool's arguments must be; always one exact call to copy, of a tool
+    /// the run offers, with real values (a model copies placeholders word for word).
+    func unparsedNote(_ text: String) -> String {
+        var note = "Your last message looks like a tool call written as text, but it could not be read as one, so nothing ran."
+        let named = text.firstMatch(of: #/"name"\s*:\s*"([A-Za-z_]+)"/#).map { String($0.output.1) }
+        if let named, let tool = offered.first(where: { $0.name == named }) {
+            let required = tool.inputSchema["required"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            let optional = (tool.inputSchema["properties"]?.objectValue?.keys.sorted() ?? []).filter { !required.contains($0) }
+            note += " \(named) takes a JSON object with \(required.isEmpty ? "no required fields" : "the fields " + required.joined(separator: ", "))"
+            note += optional.isEmpty ? "." : " (and optionally \(optional.joined(separator: ", ")))."
+        }
+        let example = Self.exampleCalls.first { offeredNames.contains($0.name) }
+        let call = example.map { #"{"name": "\#($0.name)", "arguments": \#($0.arguments)}"# } ?? #"{"name": "\#(offered.first?.name ?? "")", "arguments": {}}"#
+        return note + " Call tools through the API's tool calls; written as text, a call looks exactly like this one: <tool_call>\(call)</tool_call>"
+    }
+
+    /// Calls that are safe to make as they stand, in the order an example is taken from.
+    static let exampleCalls: [(name: String, arguments: String)] = [
+        ("glob", #"{"pattern": "*"}"#), ("execute", #"{"command": "ls"}"#), ("git_status", "{}"), ("read_file", #"{"path": "README.md"}"#),
+        ("list_background", "{}"), ("checkpoints", "{}"),
+    ]
 
     /// A message from the host to the model, in the conversation and the transcript; `count`
     /// notes may travel in one message.
@@ -414,7 +434,7 @@ public final class AgentLoop: Sendable {
         let verdict = run.guards.afterCall(name: call.name, arguments: used, result: result)
         if verdict.loop { run.summary.loops += 1 }
         if let text = verdict.note, !verdict.stop { run.pendingNotes.append(text) }
-        if let nudge = await run.guards.commitNudge(name: call.name, result: result, uncommitted: uncommittedFiles) {
+        if let nudge = await run.guards.commitNudge(name: call.name, result: result, offered: offeredNames, uncommitted: uncommittedFiles) {
             run.pendingNotes.append(nudge)
         }
         if result.isError { run.summary.toolErrors += 1 }

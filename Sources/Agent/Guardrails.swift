@@ -147,20 +147,23 @@ struct GuardrailState {
     }
 
     /// The keep-going note when the model stops with requirements unmet, while notes remain.
-    mutating func keepGoing(missing: [Requirement]) -> String? {
-        guard let limit = settings.keepGoing, !missing.isEmpty, keepGoingNotes < limit else { return nil }
+    /// Only requirements whose tool is `offered` are named: the others the model cannot meet.
+    mutating func keepGoing(missing: [Requirement], offered: Set<String>) -> String? {
+        let tools: [Requirement: String] = [.build: "build", .screenshot: "screenshot", .commit: "git_commit", .push: "git_push"]
+        let reachable = missing.filter { offered.contains(tools[$0]!) }
+        guard let limit = settings.keepGoing, !reachable.isEmpty, keepGoingNotes < limit else { return nil }
         keepGoingNotes += 1
         let words: [Requirement: String] = [
             .build: "the build has not passed (run build)", .screenshot: "no screenshot was taken (screenshot)",
             .commit: "nothing is committed (git_commit)", .push: "the branch is not pushed (git_push)",
         ]
-        return "The task is not complete yet: " + missing.compactMap { words[$0] }.joined(separator: "; ")
+        return "The task is not complete yet: " + reachable.compactMap { words[$0] }.joined(separator: "; ")
             + ". Continue with that; if something blocks you, say what."
     }
 
     /// After a call: the commit nudge, when a passing build has changes waiting.
-    mutating func commitNudge(name: String, result: ToolResult, uncommitted: () async -> Int) async -> String? {
-        guard settings.commitNow else { return nil }
+    mutating func commitNudge(name: String, result: ToolResult, offered: Set<String>, uncommitted: () async -> Int) async -> String? {
+        guard settings.commitNow, offered.contains("git_commit") else { return nil }
         if name == "git_commit" && !result.isError {
             uncommittedSincePass = nil
             return nil

@@ -1,21 +1,31 @@
-/// The system prompt: how the tools behave, said once so a model need not rediscover it.
+/// The system prompt: how the tools behave, said once so a model need not rediscover it. It
+/// speaks only of the tools the run offers.
 enum SystemPrompt {
-    static func text(workspace: String, branch: String?, requires: [Requirement]) -> String {
+    /// Each line with the tools it is about: said when the run offers one of them.
+    static let lines: [(tools: Set<String>, text: String)] = [
+        (["execute"], "execute runs a shell command in a sandbox. cd and export persist between calls; every result ends with the exit code and the current directory. Long output is cut to its head and tail, and the full output is saved at the path the result names."),
+        (["execute"], "Start servers (npm run dev, npm start) with execute and background: true; they keep running until the session ends."),
+        (["grep", "glob"], "Find code with grep (a regular expression over the files, with line numbers) and files with glob (e.g. \"**/*.ts\"), not with execute: their results are short and skip node_modules and build output."),
+        (["read_file"], "read_file reads a file with numbered lines, a page at a time."),
+        (["edit_file"], "Change files with edit_file (exact text replacement) rather than rewriting whole files."),
+        (["build"], "build runs an npm script (default \"build\") and returns each error with a hint, usually the fix. Read the hint before you change anything, and say which file and line you fix."),
+        (["git_commit"], "git_commit commits the given paths as one logical change: commit as soon as your change works."),
+        (["git_push"], "git_push pushes the current branch."),
+        (["undo"], "undo puts back what your calls changed (checkpoints lists them): use it when a change made things worse."),
+    ]
+
+    static func text(workspace: String, branch: String?, requires: [Requirement], offered: Set<String>) -> String {
         var text = """
             You are a coding agent. You work in one project folder, the workspace (\(workspace)), only through the tools you are given.
 
             How the tools behave:
             - Paths are relative to the workspace root. Nothing outside the workspace can be read or written.
-            - execute runs a shell command in a sandbox. cd and export persist between calls; every result ends with the exit code and the current directory. Long output is cut to its head and tail, and the full output is saved at the path the result names.
-            - Start servers (npm run dev, npm start) with execute and background: true; they keep running until the session ends.
-            - Find code with grep (a regular expression over the files, with line numbers) and files with glob (e.g. "**/*.ts"), not with execute: their results are short and skip node_modules and build output.
-            - Read files with read_file and change them with edit_file (exact text replacement) rather than rewriting whole files.
-            - build runs an npm script (default "build") and returns each error with a hint, usually the fix. Read the hint before you change anything, and say which file and line you fix.
-            - git_commit commits the given paths as one logical change; git_push pushes the current branch. Commit as soon as a build passes.
 
-            Work in small steps: look, change, build, commit. When the task is done, reply with a short summary and no tool call.
             """
-        if let branch { text += "\n\nYou are on the branch \(branch); commit there and push it." }
+        for line in lines where !line.tools.isDisjoint(with: offered) { text += "- \(line.text)\n" }
+        let steps = ["look", "change"] + (offered.contains("build") ? ["build"] : []) + (offered.contains("git_commit") ? ["commit"] : [])
+        text += "\nWork in small steps: \(steps.joined(separator: ", ")). When the task is done, reply with a short summary and no tool call."
+        if let branch { text += "\n\nYou are on the branch \(branch)" + (offered.contains("git_commit") ? "; commit there\(offered.contains("git_push") ? " and push it" : "")." : ".") }
         if !requires.isEmpty {
             let words: [Requirement: String] = [
                 .build: "the build passes", .screenshot: "a screenshot of the result is taken", .commit: "the work is committed",

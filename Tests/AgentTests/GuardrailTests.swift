@@ -57,12 +57,26 @@ import Tools
         #expect(at80 == ["80% of the token budget is spent (800 of 1000): commit and push what works, then continue."])
     }
 
+    let allTools: Set<String> = Set((try? ToolRegistry())?.definitions.map(\.name) ?? [])
+
+    /// A run offered write_file, read_file and git_commit hears of nothing else.
+    @Test func notesNameOnlyTheToolsOffered() {
+        var state = GuardrailState(settings: GuardrailSettings())
+        let offered: Set<String> = ["write_file", "read_file", "git_commit"]
+        let note = state.keepGoing(missing: [.commit, .push], offered: offered)
+        #expect(note == "The task is not complete yet: nothing is committed (git_commit). Continue with that; if something blocks you, say what.")
+        #expect(state.keepGoing(missing: [.push], offered: offered) == nil, "a push cannot be made without git_push")
+        let prompt = SystemPrompt.text(workspace: "/w", branch: "b", requires: [.commit], offered: offered)
+        for absent in ["execute", "grep", "git_push", "git_status", "build", "push it"] { #expect(!prompt.contains(absent), "\(absent) in \(prompt)") }
+        #expect(prompt.contains("git_commit") && prompt.contains("read_file") && prompt.contains("commit there."))
+    }
+
     @Test func keepGoingSaysWhatIsMissingTwiceThenLetsTheRunEnd() {
         var state = GuardrailState(settings: GuardrailSettings())
-        let none = state.keepGoing(missing: [])
-        let first = state.keepGoing(missing: [.commit, .push])
-        let second = state.keepGoing(missing: [.push])
-        let third = state.keepGoing(missing: [.push])
+        let none = state.keepGoing(missing: [], offered: allTools)
+        let first = state.keepGoing(missing: [.commit, .push], offered: allTools)
+        let second = state.keepGoing(missing: [.push], offered: allTools)
+        let third = state.keepGoing(missing: [.push], offered: allTools)
         #expect(none == nil && second != nil && third == nil)
         #expect(first == "The task is not complete yet: nothing is committed (git_commit); the branch is not pushed (git_push). Continue with that; if something blocks you, say what.")
     }
@@ -73,7 +87,7 @@ import Tools
             let verdict = state.afterCall(name: "execute", arguments: ["command": "pwd"], result: failed("x"))
             #expect(verdict.note == nil && !verdict.loop && !verdict.stop)
         }
-        let keepGoing = state.keepGoing(missing: [.build])
+        let keepGoing = state.keepGoing(missing: [.build], offered: allTools)
         let budget = state.budgetNotes(used: [("token", 999, 1000)])
         #expect(keepGoing == nil && budget.isEmpty)
         var settings = GuardrailSettings()

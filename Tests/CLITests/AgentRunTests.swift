@@ -313,6 +313,22 @@ import Testing
         #expect(transcript.contains(#"\"a.txt\", \"a.txt\""#), "the transcript keeps the reply whole")
     }
 
+    /// A call written as text that no parser reads: the note names what the tool takes and one
+    /// exact call of an offered tool, with no placeholder to copy.
+    @Test func anUnreadableTextCallGetsAnExactCallToMake() throws {
+        let scratch = try Scratch()
+        let mock = try MockEndpointProcess(scratch, script: """
+            turns:
+              - reply: {text: "<tool_call>{\\"name\\": \\"read_file\\", \\"arguments\\": {\\"file\\": \\"notes.txt\\"}</tool_call>"}
+              - expect:
+                  last_message_contains: ["read_file takes a JSON object with the fields path", "<tool_call>{\\"name\\": \\"read_file\\", \\"arguments\\": {\\"path\\": \\"README.md\\"}}</tool_call>"]
+                  no_message_contains: ["TOOL", "{...}"]
+                reply: {text: "Done."}
+            """)
+        let run = try scratch.agent(mock.url, ["--tools", "read_file,write_file"])
+        #expect(run.ran.status == 0, "\(run.ran.stderr)")
+    }
+
     /// Every run leaves trajectory.json in ATIF v1.4 beside its transcript, and Harbor's own
     /// validator takes it: the prompt, each turn with its calls, their results and tokens, and
     /// toolhost's notes as system steps.
