@@ -220,7 +220,9 @@ public final class AgentLoop: Sendable {
                     return .degenerateText
                 }
                 note(
-                    "Your message repeated the line \(JSONValue.string(String(repeated.line.prefix(120))).jsonText) \(repeated.count) times, so it was cut there. Do not repeat it: take the next step (a tool call), or say what blocks you.",
+                    lines.foundItem
+                        ? "Your call listed \(repeated.line.prefix(120)) three times in a row, so it was cut there and nothing ran. Name each item once, then call again."
+                        : "Your message repeated the line \(JSONValue.string(String(repeated.line.prefix(120))).jsonText) \(repeated.count) times, so it was cut there. Do not repeat it: take the next step (a tool call), or say what blocks you.",
                     run: &run, turn: turn)
                 continue
             }

@@ -203,6 +203,8 @@ final class RepeatedLines: Sendable {
         var partial = ""
         var counts: [String: Int] = [:]
         var repeated: (line: String, count: Int)?
+        /// The repeat was an array item, not a line.
+        var isItem = false
     }
 
     private let limit: Int?
@@ -212,12 +214,20 @@ final class RepeatedLines: Sendable {
 
     /// The line that repeated and how often, once it has.
     var found: (line: String, count: Int)? { state.withLock { $0.repeated } }
+    /// Whether what repeated was an item of an array of arguments.
+    var foundItem: Bool { state.withLock { $0.isItem } }
 
-    /// Feeds a piece; `.stop` once a line has come `limit` times.
+    /// Feeds a piece; `.stop` once a line has come `limit` times, or an array of arguments has
+    /// the same string three times in a row.
     func feed(_ piece: String) -> Bool {
         guard let limit else { return true }
         return state.withLock { state in
             state.partial += piece
+            if piece.contains(","), let item = Self.repeatedItem(in: state.partial) {
+                state.repeated = (item, 3)
+                state.isItem = true
+                return false
+            }
             // The same few words over and over with no newline: a line that never ends.
             if state.partial.utf8.count >= Self.window, let unit = Self.periodicTail(state.partial) {
                 state.repeated = (unit, Self.window / max(1, unit.utf8.count))
@@ -245,6 +255,14 @@ final class RepeatedLines: Sendable {
 
     func reset() {
         state.withLock { $0 = State() }
+    }
+
+    /// A string that a JSON array of arguments (`"paths": [...]`, not one inside a string) has
+    /// three times in a row, in the last 4 KB of `text`.
+    static func repeatedItem(in text: String) -> String? {
+        let tail = String(text.utf8.suffix(4096)) ?? ""
+        let item = #/(?:^|[^\\])":\s*\[\s*(?:"(?:[^"\\]|\\.)*"\s*,\s*)*?("(?:[^"\\]|\\.)*")\s*,\s*\1\s*,\s*\1/#
+        return tail.firstMatch(of: item).map { String($0.output.1) }
     }
 
     /// How much of an unended line is checked for a period.

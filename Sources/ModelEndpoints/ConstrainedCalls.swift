@@ -22,7 +22,7 @@ public enum ConstrainedCalls {
         var branches: [JSONValue] = offered.map { tool in
             [
                 "type": "object", "additionalProperties": false, "required": ["name", "parameters"],
-                "properties": ["name": ["const": .string(tool.name)], "parameters": tool.inputSchema],
+                "properties": ["name": ["const": .string(tool.name)], "parameters": bounded(tool.inputSchema)],
             ]
         }
         if choice == .auto || offered.isEmpty {
@@ -34,13 +34,41 @@ public enum ConstrainedCalls {
         return ["anyOf": .array(branches)]
     }
 
-    /// What the model is told: the reply shapes and the tools.
+    /// Most items an array parameter may have under the grammar: a tiny model fills an unbounded
+    /// array with one path over and over until its reply is cut.
+    static let maxItems = 16
+    /// Most characters of a string parameter; file contents and edits are not bounded.
+    static let maxLength = 1000
+    static let unbounded: Set<String> = ["content", "old_string", "new_string"]
+
+    /// The schema with bounds on every array and on strings other than file contents, for the
+    /// grammar only (what the tool accepts is unchanged).
+    static func bounded(_ schema: JSONValue, name: String? = nil) -> JSONValue {
+        guard var object = schema.objectValue else { return schema }
+        if let properties = object["properties"]?.objectValue {
+            object["properties"] = .object(properties.reduce(into: [:]) { $0[$1.key] = bounded($1.value, name: $1.key) })
+        }
+        if let items = object["items"] { object["items"] = bounded(items) }
+        let types = object["type"]?.arrayValue?.compactMap(\.stringValue) ?? object["type"]?.stringValue.map { [$0] } ?? []
+        if types.contains("array"), object["maxItems"] == nil { object["maxItems"] = .int(maxItems) }
+        if types.contains("string"), object["maxLength"] == nil, object["enum"] == nil, !unbounded.contains(name ?? "") {
+            object["maxLength"] = .int(maxLength)
+        }
+        return .object(object)
+    }
+
+    /// What the model is told: the reply shapes and the tools. No placeholder a model could copy:
+    /// the shapes are said in words, with one real call as the example.
     static func instructions(tools: [ToolSpec], choice: ToolChoice) -> String {
         var lines = [
             "Reply with exactly one JSON object and nothing else.",
-            #"To call a tool: {"name": "TOOL", "parameters": {ARGUMENTS}}. You will get its result in the next message."#,
+            #"To call a tool, the object has "name", one of the tools below, and "parameters", its arguments; you will get its result in the next message."#,
         ]
-        if choice == .auto { lines.append(#"When the task is done, or needs no tool: {"final_answer": "WHAT YOU SAY"}."#) }
+        if let example = tools.first(where: { $0.name == "read_file" }) ?? tools.first(where: { ($0.inputSchema["required"]?.arrayValue ?? []).isEmpty }) {
+            let parameters: JSONValue = example.name == "read_file" ? ["path": "README.md"] : [:]
+            lines.append("For example: " + JSONValue.object(["name": .string(example.name), "parameters": parameters]).jsonText)
+        }
+        if choice == .auto { lines.append(#"When the task is done, or needs no tool, the object has only "final_answer": your short answer, as a string."#) }
         lines.append("Tools:")
         for tool in tools { lines.append("- \(tool.name): \(tool.description) Parameters: \(tool.inputSchema.jsonText)") }
         return lines.joined(separator: "\n")

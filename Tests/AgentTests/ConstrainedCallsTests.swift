@@ -20,13 +20,31 @@ import Testing
         #expect(auto.count == 3)
         #expect(auto.map { $0["properties"]?["name"]?["const"]?.stringValue } == ["write_file", "read_file", nil])
         #expect(auto[2]["required"] == ["final_answer"])
-        #expect(auto[0]["properties"]?["parameters"] == tools[0].inputSchema)
+        #expect(auto[0]["properties"]?["parameters"] == ConstrainedCalls.bounded(tools[0].inputSchema))
         #expect(try #require(branches(.required)).count == 2)
         #expect(try #require(branches(.named("read_file"))).map { $0["properties"]?["name"]?["const"]?.stringValue } == ["read_file"])
         #expect(ConstrainedCalls.schema(tools: tools, choice: .none) == nil)
         // "name" is written before "parameters": the tool is chosen before its arguments.
         let text = ConstrainedCalls.schema(tools: tools, choice: .auto)!.jsonText
         #expect(text.range(of: #""name""#)!.lowerBound < text.range(of: #""parameters""#)!.lowerBound)
+    }
+
+    /// Bounds under the grammar: arrays and strings other than file contents; no placeholder in
+    /// what the model is told.
+    @Test func theGrammarHasBoundsAndTheInstructionsNoPlaceholders() throws {
+        let commit = ToolSpec(name: "git_commit", description: "Commits.", inputSchema: [
+            "type": "object", "required": ["message"],
+            "properties": ["message": ["type": "string"], "paths": ["type": "array", "items": ["type": "string"]]],
+        ])
+        let schema = try #require(ConstrainedCalls.schema(tools: tools + [commit], choice: .auto))
+        let parameters = try #require(schema["anyOf"]?.arrayValue?.map { $0["properties"]?["parameters"] })
+        #expect(parameters[0]?["properties"]?["content"]?["maxLength"] == nil, "file contents are not cut")
+        #expect(parameters[0]?["properties"]?["path"]?["maxLength"] == .int(ConstrainedCalls.maxLength))
+        #expect(parameters[2]?["properties"]?["paths"]?["maxItems"] == .int(ConstrainedCalls.maxItems))
+        #expect(parameters[2]?["properties"]?["paths"]?["items"]?["maxLength"] == .int(ConstrainedCalls.maxLength))
+        let told = ConstrainedCalls.instructions(tools: tools, choice: .auto)
+        for placeholder in ["TOOL", "ARGUMENTS", "WHAT YOU SAY", "{...}"] { #expect(!told.contains(placeholder), "\(told)") }
+        #expect(told.contains(#"For example: {"name":"read_file","parameters":{"path":"README.md"}}"#), "\(told)")
     }
 
     @Test func theRequestCarriesTheSchemaAndNoTools() throws {

@@ -71,6 +71,19 @@ import Tools
         #expect(prompt.contains("git_commit") && prompt.contains("read_file") && prompt.contains("commit there."))
     }
 
+    /// The third identical item in a row of an argument array stops the stream; items inside a
+    /// string (file contents) and items that differ do not.
+    @Test func aThirdIdenticalArrayItemStopsTheStream() {
+        let looping = #"{"name": "git_commit", "parameters": {"message": "Add", "paths": ["src/app/admin/tags/page.tsx", "#
+        let lines = RepeatedLines(limit: 3)
+        #expect(lines.feed(looping + #""src/app/admin/tags/page.tsx", "#))
+        #expect(!lines.feed(#""src/app/admin/tags/page.tsx", "#))
+        #expect(lines.found?.line == #""src/app/admin/tags/page.tsx""# && lines.foundItem)
+        #expect(RepeatedLines.repeatedItem(in: #"{"paths": ["a", "b", "a", "b", "c"]"#) == nil)
+        #expect(RepeatedLines.repeatedItem(in: #"{"content": "const x = {\"tags\": [\"a\", \"a\", \"a\"]}"#) == nil)
+        #expect(RepeatedLines.repeatedItem(in: #"{"paths": ["x", "y", "y", "y""#) == #""y""#)
+    }
+
     @Test func keepGoingSaysWhatIsMissingTwiceThenLetsTheRunEnd() {
         var state = GuardrailState(settings: GuardrailSettings())
         let none = state.keepGoing(missing: [], offered: allTools)
