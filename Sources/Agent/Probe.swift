@@ -67,6 +67,9 @@ public struct Probe: Sendable {
         public var dialect: String?
         /// What the server told us on the way (a missing --jinja, …).
         public var notes: [String] = []
+        /// Whether the server's chat template shows the model the tools (llama-server's /props
+        /// `chat_template_caps.supports_tools`); nil when the server does not say.
+        public var templateShowsTools: Bool?
 
         public static let currentFormat = "toolhost-probe/1"
     }
@@ -147,6 +150,14 @@ public struct Probe: Sendable {
         var report = verdict(plain.checks)
         report.wellFormed = plain.wellFormed
         report.notes = plain.notes
+        if client.endpoint.api == .openai, let shows = await serverProperties(client.endpoint)?["chat_template_caps"]?["supports_tools"]?.boolValue {
+            report.templateShowsTools = shows
+            if !shows {
+                report.notes.append(
+                    "the server's chat template does not render tools (llama-server's /props: chat_template_caps.supports_tools is false): the model never saw the tool list, so the plain checks measure the template, not the model. Constrained calls put the tools in the prompt (run --constrain); a GGUF whose template renders tools is the other way.")
+                if report.kind == "unusable" { report.verdict += " (its chat template does not show it the tools)" }
+            }
+        }
         if constrainedPass {
             let constrained = try await pass(constrained: true)
             report.constrainedChecks = constrained.checks
@@ -339,6 +350,14 @@ public struct Probe: Sendable {
             report.kind = "text"
             report.dialect = dialect
             report.verdict = "text dialect \(dialect): toolhost parses it"
+        } else {
+            // Calls in a dialect toolhost parses count, even when a core check failed.
+            let throughText = checks.filter { $0.result == .passText }
+            if let dialect = throughText.compactMap(\.dialect).first {
+                report.dialect = dialect
+                let failed = core.filter { $0.result == .fail }.map(\.name)
+                report.verdict += "; \(throughText.count) of \(checks.count) checks passed through text dialect \(dialect), which toolhost parses, but \(failed.joined(separator: " and ")) failed"
+            }
         }
         return report
     }

@@ -1,4 +1,5 @@
 import Foundation
+import JSONCore
 
 /// A client for the endpoint's API. The key is read from `keyVariable` in `environment` and
 /// goes only into the request headers.
@@ -37,16 +38,22 @@ public func chooseModel(_ requested: String?, client: any ModelClient) async thr
 /// Whether the server at `endpoint` says it is ready: llama-server's `/health` (beside /v1, on the
 /// same host and port) answers 200 once the model is loaded and 503 while it loads.
 public func serverIsHealthy(_ endpoint: Endpoint) async -> Bool {
+    await fetchBeside(endpoint, path: "/health") != nil
+}
+
+/// llama-server's `/props` (the model, its chat template and what the template can render, in
+/// `chat_template_caps`), or nil when the server has none.
+public func serverProperties(_ endpoint: Endpoint) async -> JSONValue? {
+    await fetchBeside(endpoint, path: "/props").flatMap { try? JSONValue.parse(Data($0)) }
+}
+
+/// A GET of `path` on the endpoint's host and port (beside /v1), quickly: the body, or nil.
+private func fetchBeside(_ endpoint: Endpoint, path: String) async -> [UInt8]? {
     var parts = URLComponents(url: endpoint.base, resolvingAgainstBaseURL: false)
-    parts?.path = "/health"
-    guard let url = parts?.url else { return false }
+    parts?.path = path
+    guard let url = parts?.url else { return nil }
     let transport = HTTPTransport(
         display: endpoint.display, headers: [], policy: TransportPolicy(connectTimeout: 2, readTimeout: 5, attempts: 1),
         options: ConnectionOptions(unixSocket: endpoint.unixSocket))
-    do {
-        _ = try await transport.send(url, body: nil, onEvent: { _ in .proceed }) { try await $0.collect(upTo: 1 << 16) }
-        return true
-    } catch {
-        return false
-    }
+    return try? await transport.send(url, body: nil, onEvent: { _ in .proceed }) { try await $0.collect(upTo: 4 << 20) }
 }
