@@ -19,11 +19,16 @@ public final class UserMapping: @unchecked Sendable {
     /// Runners one process hands uids to before it comes round again (and then skips every uid
     /// still in use).
     static let serials: UInt32 = 1 << 15
-    private static let counter = LockedBox<UInt32>(0)
+    static let counter = LockedBox<UInt32>(0)
+    /// The uids of this process's runners that are still open: theirs while they live, whether or
+    /// not a process runs as them now.
+    private static let held = LockedBox<Set<UInt32>>([])
 
     /// A fresh uid for this runner, so one session's processes never count against another's
     /// RLIMIT_NPROC nor can signal them: never one that a live process has (an earlier session's
-    /// process, or another toolhost's whose pid shares the low 16 bits).
+    /// process, or another toolhost's whose pid shares the low 16 bits), nor one an open runner
+    /// of this process holds. No file outlives a session under its uid: every writable mount is
+    /// idmapped to the workspace's owner, and /tmp is the session's own tmpfs.
     init(workspaceOwner owner: (uid: UInt32, gid: UInt32)) throws {
         let busy = Self.uidsInUse()
         var chosen: UInt32?
@@ -34,7 +39,7 @@ public final class UserMapping: @unchecked Sendable {
                 return counter
             }
             let candidate = Self.uid(pid: getpid(), serial: serial)
-            if !busy.contains(candidate) {
+            if !busy.contains(candidate), Self.held.update({ $0.insert(candidate).inserted }) {
                 chosen = candidate
                 break
             }
@@ -44,14 +49,20 @@ public final class UserMapping: @unchecked Sendable {
         }
         uid = chosen
         gid = uid
-        processNamespace = try Self.namespace(uidMap: "0 \(uid) 1", gidMap: "0 \(gid) 1")
+        do {
+            processNamespace = try Self.namespace(uidMap: "0 \(chosen) 1", gidMap: "0 \(chosen) 1")
+        } catch {
+            Self.held.update { _ = $0.remove(chosen) }
+            throw error
+        }
         if owner == (0, 0) {
             idmapNamespace = dup(processNamespace)
         } else {
             do {
-                idmapNamespace = try Self.namespace(uidMap: "\(owner.uid) \(uid) 1", gidMap: "\(owner.gid) \(gid) 1")
+                idmapNamespace = try Self.namespace(uidMap: "\(owner.uid) \(chosen) 1", gidMap: "\(owner.gid) \(chosen) 1")
             } catch {
                 Glibc.close(processNamespace)
+                Self.held.update { _ = $0.remove(chosen) }
                 throw error
             }
         }
@@ -60,6 +71,7 @@ public final class UserMapping: @unchecked Sendable {
     deinit {
         Glibc.close(processNamespace)
         Glibc.close(idmapNamespace)
+        Self.held.update { _ = $0.remove(uid) }
     }
 
     /// The uid of runner `serial` of process `pid`: 16 bits of the pid, 15 of the serial.

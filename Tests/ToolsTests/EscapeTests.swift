@@ -110,6 +110,17 @@ import Testing
         }
     }
 
+    /// An open runner keeps its uid even with no process running as it: a process whose counter
+    /// comes round to the same serial (after 32,768 runners) skips it.
+    @Test func anOpenRunnersUidIsNotHandedOutAgain() throws {
+        try #require(geteuid() == 0, "only a root toolhost maps commands to another uid")
+        let serial = UserMapping.counter.value
+        let open = try UserMapping(workspaceOwner: (0, 0))
+        UserMapping.counter.value = serial
+        let next = try UserMapping(workspaceOwner: (0, 0))
+        #expect(next.uid != open.uid, "the open runner's uid \(open.uid) was handed out again")
+    }
+
     @Test func hostSocketDaemonsAreUnreachable() async throws {
         // A daemon listening on a pathname socket under /run, as systemd, dbus or containerd do.
         let folder = "/run/toolhost-test-\(getpid())"
