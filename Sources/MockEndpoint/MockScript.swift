@@ -14,6 +14,9 @@ public struct MockScript: Sendable {
     /// Instead of taking turns in order, each request is answered by the first turn whose
     /// expectations it meets; turns can answer many times (personas answer any question in any order).
     public var match = false
+    /// A request that opens a new conversation (no assistant message yet) starts the script over:
+    /// one mock serves every repeat of a showdown contestant.
+    public var repeats = false
     /// "llama-server": answer as llama-server does where it differs from OpenAI (a `timings`
     /// object in every answer, `owned_by: llamacpp` in /v1/models).
     public var server: String?
@@ -105,7 +108,7 @@ public struct MockScript: Sendable {
     }
 
     static func parse(_ root: JSONValue, name: String) throws -> MockScript {
-        let fields = try Fields(root, at: "the script", known: ["model", "api_key", "turns", "description", "match", "server", "loading_ms"])
+        let fields = try Fields(root, at: "the script", known: ["model", "api_key", "turns", "description", "match", "repeats", "server", "loading_ms"])
         let turns = try fields.array("turns", required: true).enumerated().map { index, turn in
             try parseTurn(turn, at: "turns[\(index)]")
         }
@@ -113,6 +116,7 @@ public struct MockScript: Sendable {
         var script = MockScript(
             model: try fields.string("model") ?? "mock-model", apiKey: try fields.string("api_key"), turns: turns, name: name,
             match: try fields.bool("match") ?? false)
+        script.repeats = try fields.bool("repeats") ?? false
         script.server = try fields.string("server")
         if let server = script.server, server != "llama-server" { throw ScriptError("'server' must be llama-server (or absent), got \(server)") }
         script.loading = .milliseconds(try fields.int("loading_ms") ?? 0)

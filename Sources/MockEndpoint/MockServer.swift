@@ -75,8 +75,8 @@ public struct MockServer: Sendable {
 
     private func chat(_ request: Request, wire: RequestView.Wire) async -> Response {
         if let refusal = refuseKey(request) ?? loadingRefusal() { return refusal }
-        let number = await state.next()
-        let label = script.match ? "request \(number + 1) (\(script.name))" : "turn \(number + 1) of \(script.turns.count) (\(script.name))"
+        var number = await state.next()
+        var label: String { script.match ? "request \(number + 1) (\(script.name))" : "turn \(number + 1) of \(script.turns.count) (\(script.name))" }
         var request = request
         guard let buffer = try? await request.collectBody(upTo: 64 << 20),
             let body = try? JSONValue.parse(Data(buffer.readableBytesView))
@@ -90,6 +90,10 @@ public struct MockServer: Sendable {
         if let problem = view.wellFormedness() {
             log("\(label): \(problem)")
             return refuse(wire, "mock-endpoint: \(label): \(problem)")
+        }
+        if script.repeats, number > 0, !view.messages.contains(where: { $0.role == "assistant" }) {
+            number = await state.restart()
+            log("a new conversation: the script starts over")
         }
         let turn: MockScript.Turn
         if script.match {
@@ -184,5 +188,11 @@ actor TurnCounter {
     func next() -> Int {
         defer { count += 1 }
         return count
+    }
+
+    /// Starts over: this request takes the first turn.
+    func restart() -> Int {
+        count = 1
+        return 0
     }
 }

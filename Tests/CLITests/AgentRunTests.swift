@@ -329,6 +329,27 @@ import Testing
         #expect(run.ran.status == 0, "\(run.ran.stderr)")
     }
 
+    /// A script with `repeats: true` starts over at each new conversation: one mock serves every
+    /// repeat of a showdown contestant.
+    @Test func aRepeatingScriptServesRunAfterRun() throws {
+        let scratch = try Scratch()
+        let mock = try MockEndpointProcess(scratch, script: """
+            repeats: true
+            turns:
+              - expect: {last_message_contains: "greeting"}
+                reply:
+                  tool_calls:
+                    - {name: write_file, arguments: {path: notes/hello.txt, content: "hi\\n"}}
+              - expect: {tool_results_contain: ["notes/hello.txt"]}
+                reply: {text: "Done."}
+            """)
+        for _ in 0..<3 {
+            let run = try scratch.agent(mock.url)
+            #expect(run.ran.status == 0, "\(run.ran.stderr)")
+            #expect(try run.summary["outcome"] as? String == "complete")
+        }
+    }
+
     /// Every run leaves trajectory.json in ATIF v1.4 beside its transcript, and Harbor's own
     /// validator takes it: the prompt, each turn with its calls, their results and tokens, and
     /// toolhost's notes as system steps.
