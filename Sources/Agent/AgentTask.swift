@@ -21,6 +21,27 @@ public struct Budgets: Sendable, Equatable, Codable {
         self.turns = turns
     }
 
+    /// Budgets from a YAML mapping (`tool_calls`, `tokens`, `minutes`, `turns`), as a task's front
+    /// matter and a showdown contestant give them; errors name `field`.
+    init(yaml: Any, field: String) throws {
+        guard let values = yaml as? [String: Any] else { throw TaskError("'\(field)' must be a mapping, e.g. \(field): {tool_calls: 100}") }
+        let names = ["tool_calls", "tokens", "minutes", "turns"]
+        for (key, value) in values {
+            guard names.contains(key) else {
+                throw TaskError("'\(field)' has an unknown key '\(key)'; the keys are: \(names.joined(separator: ", "))")
+            }
+            guard let number = (value as? Int).map(Double.init) ?? (value as? Double), number > 0 else {
+                throw TaskError("\(field).\(key) must be a positive number, got '\(value)'")
+            }
+            switch key {
+            case "tool_calls": toolCalls = Int(number)
+            case "tokens": tokens = Int(number)
+            case "minutes": minutes = number
+            default: turns = Int(number)
+            }
+        }
+    }
+
     /// What a run gets when neither the task nor the command line says otherwise: enough for
     /// the showdown's task several times over, and far below the millions of tokens of a loop.
     public static let defaults = Budgets(toolCalls: 250, tokens: 3_000_000, minutes: 90, turns: 250)
@@ -112,24 +133,7 @@ public struct AgentTask: Sendable {
                 return requirement
             }
         }
-        if let budgets = fields["budgets"] {
-            guard let values = budgets as? [String: Any] else { throw TaskError("'budgets' must be a mapping, e.g. budgets: {tool_calls: 100}") }
-            let names = ["tool_calls", "tokens", "minutes", "turns"]
-            for (key, value) in values {
-                guard names.contains(key) else {
-                    throw TaskError("'budgets' has an unknown key '\(key)'; the keys are: \(names.joined(separator: ", "))")
-                }
-                guard let number = (value as? Int).map(Double.init) ?? (value as? Double), number > 0 else {
-                    throw TaskError("budgets.\(key) must be a positive number, got '\(value)'")
-                }
-                switch key {
-                case "tool_calls": task.budgets.toolCalls = Int(number)
-                case "tokens": task.budgets.tokens = Int(number)
-                case "minutes": task.budgets.minutes = number
-                default: task.budgets.turns = Int(number)
-                }
-            }
-        }
+        if let budgets = fields["budgets"] { task.budgets = try Budgets(yaml: budgets, field: "budgets") }
         return try nonEmpty(task)
     }
 

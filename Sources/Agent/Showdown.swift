@@ -22,6 +22,12 @@ public struct Showdown: Sendable {
         public var constrain = false
         /// The tools offered (nil: all).
         public var tools: [String]?
+        /// This contestant's budgets, over the task's.
+        public var budgets = Budgets()
+        /// This contestant's guardrails (all on unless the config switches some off).
+        public var guardrails = GuardrailSettings()
+        /// max_tokens for each of its replies (nil: as `run` decides).
+        public var maxReplyTokens: Int?
     }
 
     public struct Config: Sendable {
@@ -66,7 +72,10 @@ public struct Showdown: Sendable {
                     guard let parsed = API(rawValue: text) else { throw TaskError("\(path): endpoints[\(index)].api must be openai or anthropic") }
                     api = parsed
                 }
-                let keys = ["label", "url", "api", "model", "api_key_env", "serve", "startup_seconds", "constrain", "tools"]
+                let keys = [
+                    "label", "url", "api", "model", "api_key_env", "serve", "startup_seconds", "constrain", "tools", "budgets", "guardrails",
+                    "max_reply_tokens",
+                ]
                 if let unknown = item.keys.sorted().first(where: { !keys.contains($0) }) {
                     throw TaskError("\(path): endpoints[\(index)] has an unknown key '\(unknown)'; the keys are: \(keys.joined(separator: ", "))")
                 }
@@ -83,6 +92,27 @@ public struct Showdown: Sendable {
                 if let tools = item["tools"] {
                     guard let tools = tools as? [String], !tools.isEmpty else { throw TaskError("\(path): endpoints[\(index)].tools must be a list of tool names") }
                     entry.tools = tools
+                }
+                do {
+                    if let budgets = item["budgets"] { entry.budgets = try Budgets(yaml: budgets, field: "endpoints[\(index)].budgets") }
+                } catch {
+                    throw TaskError("\(path): \(error)")
+                }
+                if let guards = item["guardrails"] {
+                    // off (which YAML reads as false), or the names of the guardrails to switch off.
+                    if guards as? String == "off" || guards as? Bool == false {
+                        entry.guardrails = .off
+                    } else if let names = guards as? [String] {
+                        for name in names where !entry.guardrails.disable(name) {
+                            throw TaskError("\(path): endpoints[\(index)].guardrails: no guardrail named \(name); the names are \(GuardrailSettings.names.joined(separator: ", "))")
+                        }
+                    } else {
+                        throw TaskError("\(path): endpoints[\(index)].guardrails must be off or a list of guardrail names to switch off")
+                    }
+                }
+                if let cap = item["max_reply_tokens"] {
+                    guard let cap = cap as? Int, cap > 0 else { throw TaskError("\(path): endpoints[\(index)].max_reply_tokens must be a positive number") }
+                    entry.maxReplyTokens = cap
                 }
                 return entry
             }
@@ -278,7 +308,8 @@ public struct Showdown: Sendable {
             let loop = AgentLoop(
                 client: client, registry: registry, session: session,
                 settings: RunSettings(
-                    model: model, task: task, budgets: task.budgets.over(.defaults), label: run, constrained: entry.constrain, tools: entry.tools),
+                    model: model, task: task, budgets: entry.budgets.over(task.budgets).over(.defaults), maxTokensPerReply: entry.maxReplyTokens,
+                    label: run, guardrails: entry.guardrails, constrained: entry.constrain, tools: entry.tools),
                 transcript: transcript, progress: Progress(enabled: false))
             summary = await loop.run().summary
         } catch {

@@ -66,6 +66,48 @@ import Testing
         #expect(png.prefix(4) == Data([0x89, 0x50, 0x4E, 0x47]))
     }
 
+    /// Each contestant may bring its own budgets, guardrails and reply cap; a bad one is named.
+    @Test func aContestantBringsItsOwnBudgetsGuardrailsAndReplyCap() throws {
+        let scratch = try Scratch()
+        let repository = scratch.root + "/repo"
+        try FileManager.default.createDirectory(atPath: repository, withIntermediateDirectories: true)
+        try git("init", "-q", "-b", "main", in: repository)
+        try "x\n".write(toFile: repository + "/a.txt", atomically: true, encoding: .utf8)
+        try git("add", "-A", in: repository)
+        try git("-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qm", "base", in: repository)
+        try "Read a.txt over and over.\n".write(toFile: scratch.root + "/task.md", atomically: true, encoding: .utf8)
+        let call = "{name: read_file, arguments: {path: a.txt}}"
+        let mock = try MockEndpointProcess(scratch, script: """
+            repeats: true
+            turns:
+              - expect: {max_tokens: 77}
+                reply: {tool_calls: [\(call)]}
+              - reply: {tool_calls: [\(call)]}
+              - reply: {tool_calls: [\(call)]}
+              - reply: {tool_calls: [\(call)]}
+            """)
+        let config = scratch.root + "/showdown.yaml"
+        try """
+            task: task.md
+            workspace: repo
+            endpoints:
+              - {label: capped, url: "\(mock.url)", budgets: {tool_calls: 3}, guardrails: off, max_reply_tokens: 77}
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        let out = scratch.root + "/out"
+        let ran = try scratch.toolhost(["showdown", "--config", config, "--out", out, "--state-dir", scratch.state])
+        #expect(ran.status == 0, "\(ran.stdout)\n\(ran.stderr)")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/run-1/summary.json"))) as? [String: Any])
+        // With the guardrails on, the third identical read would have earned a note and the fifth a stop.
+        #expect(summary["stop_reason"] as? String == "budget_tool_calls", "\(summary)")
+        #expect(summary["notes"] as? Int == 0 && summary["tool_calls"] as? Int == 3)
+
+        try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "guardrails: off", with: "guardrails: [repeated-cal]")
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let bad = try scratch.toolhost(["showdown", "--config", config, "--out", scratch.root + "/out2"])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("endpoints[0].guardrails: no guardrail named repeated-cal"), "\(bad.stderr)")
+    }
+
     @Test func aBrokenConfigSaysWhatIsWrong() throws {
         let scratch = try Scratch()
         let config = scratch.root + "/bad.yaml"
