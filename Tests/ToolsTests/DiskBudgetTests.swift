@@ -61,6 +61,20 @@ import Testing
         #expect(after.text.contains("wrote"), "\(after.text)")
     }
 
+    /// Fifty fallocates at once, each under what is left: reserving space takes no time, so each
+    /// must be refused or turned into writes the sampler sees.
+    @Test func parallelFallocatesDoNotOutrunTheBudget() async throws {
+        let burst = await execute("for i in $(seq 1 50); do fallocate -l 60M f$i & done; wait; echo finished")
+        let overshoot = overshootMB
+        print("disk budget: 50 parallel fallocates end \(overshoot) MB past the 64 MB budget")
+        #expect(overshoot < 64, "\(overshoot) MB past the budget: \(burst.text.suffix(300))")
+        // posix_fallocate, which programs use, still works: glibc writes the zeros itself.
+        _ = await execute("rm -f f*")
+        let posix = await execute("python3 -c \"import os; f = os.open('p', os.O_CREAT | os.O_WRONLY); os.posix_fallocate(f, 0, 1000000); print('reserved')\"")
+        #expect(posix.text.contains("reserved"), "\(posix.text)")
+        #expect((try? FileManager.default.attributesOfItem(atPath: scratch.workspacePath + "/p")[.size] as? Int) == 1_000_000)
+    }
+
     /// A background writer is metered and stopped like a foreground one.
     @Test func aBackgroundWriterIsStoppedToo() async throws {
         // Files of 40 MB, each under what is left, so RLIMIT_FSIZE alone would not stop them.
