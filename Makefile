@@ -2,7 +2,7 @@
 SWIFT ?= swift
 BIN = .build/debug/toolhost
 
-.PHONY: setup build test demo bench clean
+.PHONY: setup build test test-fast demo bench clean
 
 setup:
 	./scripts/setup.sh
@@ -13,6 +13,10 @@ build: setup
 test: build
 	$(SWIFT) test
 	./bench/run.sh smoke $(BIN)
+
+# The in-process tier only (no CLITests, no bench smoke): see CONTRIBUTING.md.
+test-fast: setup
+	$(SWIFT) test --skip 'CLITests\.'
 
 demo: build
 	./scripts/demo.sh $(BIN)
