@@ -34,6 +34,8 @@ extension TextToolCalls {
 
     static let marked: [Marked] = [
         Marked(dialect: .deepseekDSML, open: "<｜DSML｜function_calls>", close: "</｜DSML｜function_calls>", body: .invoke(prefix: "｜DSML｜")),
+        // DeepSeek V4 wraps the same invokes in `tool_calls` (vLLM's deepseekv4 parser).
+        Marked(dialect: .deepseekDSML, open: "<｜DSML｜tool_calls>", close: "</｜DSML｜tool_calls>", body: .invoke(prefix: "｜DSML｜")),
         Marked(dialect: .step3, open: "<｜tool_call_begin｜>", close: "<｜tool_call_end｜>", sections: ["<｜tool_calls_begin｜>", "<｜tool_calls_end｜>"],
             body: .invoke(prefix: "steptml:")),
         Marked(dialect: .deepseek, open: "<｜tool▁call▁begin｜>", close: "<｜tool▁call▁end｜>", sections: ["<｜tool▁calls▁begin｜>", "<｜tool▁calls▁end｜>"],
@@ -52,8 +54,9 @@ extension TextToolCalls {
         Marked(dialect: .longcat, open: "<longcat_tool_call>", close: "</longcat_tool_call>", body: .json),
         Marked(dialect: .minimax, open: "<tool_calls>", close: "</tool_calls>", body: .json),
         Marked(dialect: .glm, open: "<tool_call>", close: "</tool_call>", body: .argumentPairs),
-        Marked(dialect: .gigachat, open: "function call", close: nil, body: .json),
-        Marked(dialect: .gigachat, open: "<|function_call|>", close: nil, body: .json),
+        // GigaChat 3 ends the content before its call with a message separator, and the call with `</s>`.
+        Marked(dialect: .gigachat, open: "function call", close: nil, sections: ["<|message_sep|>", "</s>"], body: .json),
+        Marked(dialect: .gigachat, open: "<|function_call|>", close: nil, sections: ["</s>"], body: .json),
         Marked(dialect: .granite, open: "<|tool_call|>", close: nil, body: .json),
     ]
 

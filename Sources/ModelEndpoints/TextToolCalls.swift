@@ -92,34 +92,51 @@ public struct TextToolCalls: Sendable {
     static let markers = ["<tool_call>", "[TOOL_CALLS]", "<|python_tag|>", "<function=", "\"tool_calls\"", "\"tool_call\""] + markedOpenings
 
     /// The calls the text holds, in the first dialect that yields any. Thinking written into the
-    /// content (`<think>…</think>`, Seed-OSS's `<seed:think>`) is not searched while the rest holds
-    /// a call; without one, a call that ends the thinking counts (see `reasoningCalls`).
+    /// content (`<think>…</think>`, Seed-OSS's `<seed:think>`) is thought, not action: a call in a
+    /// block the model closed never runs (Ollama's parsers and vLLM's reasoning parsers keep it
+    /// out), whether it quotes an example or weighs a call it then drops. Only a thinking block
+    /// left open, with no content outside it, may end in the call the model meant to make (see
+    /// `reasoningCalls`).
     public func parse(_ text: String) -> Found? {
-        guard let (outside, thinking) = Self.splitThinking(text) else { return parseAll(text) }
-        if let found = parseAll(outside) { return found }
-        return reasoningCalls(thinking).map { found in
+        guard let split = Self.splitThinking(text) else { return parseAll(text) }
+        if let found = parseAll(split.outside) { return found }
+        guard split.leftOpen, split.outside.allSatisfy(\.isWhitespace) else { return nil }
+        return reasoningCalls(split.thinking).map { found in
             var found = found
-            found.prose = outside.trimmingCharacters(in: .whitespacesAndNewlines)
+            found.prose = ""
             return found
         }
     }
 
     /// The calls a reasoning holds when they are its last act; nil when it goes on thinking
     /// after them (an example it quotes, a call it weighs and drops), as the peers' reasoning
-    /// parsers keep calls out of reasoning.
+    /// parsers keep calls out of reasoning. For the reasoning a server split off: a model whose
+    /// template puts calls there (llama.cpp#29248) may still write a line of content beside them.
     public func reasoningCalls(_ reasoning: String) -> Found? {
         guard let found = parseAll(reasoning), found.endsText else { return nil }
         return found
     }
 
-    /// The content outside thinking blocks, and the thinking; nil when there is no block.
-    static func splitThinking(_ text: String) -> (outside: String, thinking: String)? {
-        for (open, close) in [("<think>", "</think>"), ("<seed:think>", "</seed:think>")] {
-            guard let start = text.range(of: open) else { continue }
-            let end = text.range(of: close, range: start.upperBound..<text.endIndex)
-            let thinking = String(text[start.upperBound..<(end?.lowerBound ?? text.endIndex)])
-            let outside = String(text[..<start.lowerBound]) + (end.map { String(text[$0.upperBound...]) } ?? "")
-            return (outside, thinking)
+    /// The content outside thinking blocks, the thinking, and whether the last block is left
+    /// open; nil when there is no block. A close with no opening before it ends a thinking that
+    /// began in the prompt (templates that open `<think>` for the model).
+    static func splitThinking(_ text: String) -> (outside: String, thinking: String, leftOpen: Bool)? {
+        for (open, close) in [("<think>", "</think>"), ("<seed:think>", "</seed:think>")] where text.contains(open) || text.contains(close) {
+            var outside = "", thinking = ""
+            var rest = text[...]
+            if let end = rest.range(of: close), !rest[..<end.lowerBound].contains(open) {
+                thinking += rest[..<end.lowerBound]
+                rest = rest[end.upperBound...]
+            }
+            while let start = rest.range(of: open) {
+                outside += rest[..<start.lowerBound]
+                guard let end = rest.range(of: close, range: start.upperBound..<rest.endIndex) else {
+                    return (outside, thinking + rest[start.upperBound...], true)
+                }
+                thinking += rest[start.upperBound..<end.lowerBound]
+                rest = rest[end.upperBound...]
+            }
+            return (outside + rest, thinking, false)
         }
         return nil
     }
@@ -203,7 +220,7 @@ public struct TextToolCalls: Sendable {
                 }
                 let raw = rest[rest.index(after: keyEnd)..<(valueEnd?.lowerBound ?? rest.endIndex)]
                 // A closed value keeps its bytes; an unclosed one has no edge to keep them by.
-                arguments[key] = typed(closed ? String(raw) : raw.trimmingCharacters(in: .whitespacesAndNewlines), tool: name, parameter: key)
+                arguments[key] = typed(closed ? String(raw) : raw.trimmingCharacters(in: .whitespacesAndNewlines), tool: name, parameter: key, ownLines: true)
                 rest = rest[(valueEnd?.upperBound ?? rest.endIndex)...]
             }
             var start = open.lowerBound
@@ -421,28 +438,27 @@ public struct TextToolCalls: Sendable {
         return Schema.problems(in: arguments, against: tool.inputSchema).isEmpty
     }
 
-    /// A Qwen3-Coder parameter value, converted by the schema's type (strings stay as written).
     /// A value written between tags, typed by the tool's schema. A string keeps its bytes but for
-    /// the one newline that opens and the one that closes it (the markup's own line breaks, as the
-    /// peers' parsers take them): indentation is code, and `edit_file` matches it exactly. Other
-    /// types are read without the space around them.
-    func typed(_ raw: String, tool: String, parameter: String) -> JSONValue {
+    /// the markup's own line breaks: indentation and a closing newline are code, and `edit_file`
+    /// matches them exactly. Qwen3-Coder's template puts its value on lines of its own, so a
+    /// newline at either edge is markup (vLLM's qwen3_coder parser drops each); a value written
+    /// inline (Step-3, MiniMax-M2, DSML, GLM) loses its edge newlines only when it has both, as
+    /// `<parameter name="k">\nv\n</parameter>` (vLLM keeps Step-3's `"return 1\n"` whole, Ollama
+    /// reads MiniMax's `"\nTokyo\n"` as `"Tokyo"`). Other types are read without the space around them.
+    func typed(_ raw: String, tool: String, parameter: String, ownLines: Bool = false) -> JSONValue {
         let type = tools[tool]?.inputSchema["properties"]?[parameter]?["type"]?.stringValue
-        if type == nil || type == "string" { return .string(Self.withoutMarkupNewlines(raw)) }
+        if type == nil || type == "string" { return .string(Self.withoutMarkupNewlines(raw, eachEdge: ownLines)) }
         let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
         return (try? JSONValue.parse(trimmed)) ?? ArgumentRepair.coerce(.string(trimmed), to: ["type": .string(type!)]) ?? .string(trimmed)
     }
 
-    static func withoutMarkupNewlines(_ raw: String) -> String {
+    static func withoutMarkupNewlines(_ raw: String, eachEdge: Bool) -> String {
+        let opening = ["\r\n", "\n"].first { raw.hasPrefix($0) }
+        let closing = ["\r\n", "\n"].first { raw.hasSuffix($0) && raw.count > $0.count }
+        guard eachEdge || (opening != nil && closing != nil) else { return raw }
         var value = Substring(raw)
-        for ending in ["\r\n", "\n"] where value.hasPrefix(ending) {
-            value = value.dropFirst(ending.count)
-            break
-        }
-        for ending in ["\r\n", "\n"] where value.hasSuffix(ending) {
-            value = value.dropLast(ending.count)
-            break
-        }
+        if let opening { value = value.dropFirst(opening.count) }
+        if let closing, value.hasSuffix(closing) { value = value.dropLast(closing.count) }
         return String(value)
     }
 
