@@ -30,6 +30,7 @@ bench: setup
 	./bench/run.sh agent-loop
 	./bench/run.sh screenshot
 	./bench/run.sh tag-manager
+	./bench/run.sh prompt-tokens
 	./bench/run.sh search
 	./bench/run.sh egress
 	./bench/run.sh checkpoints

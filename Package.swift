@@ -56,7 +56,7 @@ let package = Package(
         .target(
             name: "Tools",
             dependencies: ["JSONCore", "Sandbox", "Egress", "CLibGit2"],
-            resources: [.embedInCode("Resources/tools.json")],
+            resources: [.embedInCode("Resources/tools.json"), .embedInCode("Resources/tools-compact.json")],
             swiftSettings: strict
         ),
         // The MCP front doors, stdio and Streamable HTTP, on a JSON-RPC layer of our own (see MCPConnection).

@@ -7,17 +7,18 @@
 #   agent-loop  the agent loop's cost per turn against a mock endpoint that answers at once
 #   screenshot  a warm screenshot over MCP beside chromium's one-shot --screenshot
 #   tag-manager the tag-manager scenario's wall time, and its tool-result bytes against raw command output
+#   prompt-tokens the tag-manager scenario's prompt tokens with the compact tool schemas against the full ones
 #   search      the grep tool beside grep -rn and rg on a 12,000-file tree, and its result bytes beside grep -rn's
 #   checkpoints write_file in a 10,000-file tree beside an empty one (the checkpoints' cost), and an undo of rm -rf src
 #   egress      curl through the allowlist profile's egress proxy beside curl straight to the server: latency, throughput
 #   smoke       every benchmark above with a handful of calls: proves each still runs (make test does this)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-name=${1:?usage: bench/run.sh mcp-stdio|git-status|mcp-http|build-output|agent-loop|screenshot|tag-manager|search|egress|checkpoints|smoke [TOOLHOST] [CALLS]}
+name=${1:?usage: bench/run.sh mcp-stdio|git-status|mcp-http|build-output|agent-loop|screenshot|tag-manager|prompt-tokens|search|egress|checkpoints|smoke [TOOLHOST] [CALLS]}
 bin=${2:-.build/release/toolhost}
 if [ "$name" = smoke ]; then
   # The figures of a smoke run mean nothing (a debug build, a few calls); that each runs does.
-  for bench in mcp-stdio:5 git-status:5 mcp-http:5 build-output: agent-loop:5 screenshot:2 tag-manager: search:2 egress:3 checkpoints:2; do
+  for bench in mcp-stdio:5 git-status:5 mcp-http:5 build-output: agent-loop:5 screenshot:2 tag-manager: prompt-tokens: search:2 egress:3 checkpoints:2; do
     echo "== bench smoke: ${bench%%:*}"
     "$0" "${bench%%:*}" "$bin" ${bench#*:} >/dev/null || { echo "bench smoke: ${bench%%:*} failed; run bench/run.sh ${bench%%:*} $bin to see why" >&2; exit 1; }
   done
@@ -33,6 +34,7 @@ case "$name" in
   agent-loop) python3 bench/agent_loop.py "$bin" ${3:+"$3"} ;;
   screenshot) python3 bench/screenshot.py "$bin" ${3:+"$3"} ;;
   tag-manager) python3 bench/tag_manager.py "$bin" ;;
+  prompt-tokens) python3 bench/prompt_tokens.py "$bin" ;;
   search) python3 bench/search.py "$bin" ${3:+"$3"} ;;
   egress) python3 bench/egress.py "$bin" ${3:+"$3"} ;;
   checkpoints) python3 bench/checkpoints.py "$bin" ${3:+"$3"} ;;

@@ -19,13 +19,15 @@ public struct RunSettings: Sendable {
     public var constrained: Bool
     /// The tools offered to the model (nil: all). Small models choose better among few.
     public var tools: [String]?
+    /// How much of each schema the model is sent: compact by default, as every request carries them.
+    public var schemas: SchemaStyle
     /// A constrained reply's cap when none is given: a grammar keeps a weak model's reply valid,
     /// not short, and one such reply from Gemma 3 270M (greedy) ran through a 4-minute budget.
     public static let constrainedReplyTokens = 2048
 
     public init(
         model: String, task: AgentTask, budgets: Budgets, stream: Bool = true, maxTokensPerReply: Int? = nil, label: String? = nil,
-        guardrails: GuardrailSettings = GuardrailSettings(), constrained: Bool = false, tools: [String]? = nil
+        guardrails: GuardrailSettings = GuardrailSettings(), constrained: Bool = false, tools: [String]? = nil, schemas: SchemaStyle = .compact
     ) {
         self.model = model
         self.task = task
@@ -36,6 +38,7 @@ public struct RunSettings: Sendable {
         self.guardrails = guardrails
         self.constrained = constrained
         self.tools = tools
+        self.schemas = schemas
     }
 }
 
@@ -102,7 +105,7 @@ public final class AgentLoop: Sendable {
             "model": .string(settings.model), "endpoint": .string(summary.endpoint), "api": .string(summary.api), "task": .string(task.source),
             "workspace": .string(summary.workspace), "branch": task.branch.map(JSONValue.string) ?? .null,
             "requires": .array(task.requires.map { .string($0.rawValue) }), "budgets": budgetsJSON,
-            "tools": .array(offered.map { .string($0.name) }), "stream": .bool(settings.stream),
+            "tools": .array(offered.map { .string($0.name) }), "schemas": .string(settings.schemas.rawValue), "stream": .bool(settings.stream),
             "constrained": .bool(settings.constrained), "guardrails": settings.guardrails.json,
         ])
         transcript.record("message", ["role": "system", "content": .string(system)])
@@ -140,8 +143,12 @@ public final class AgentLoop: Sendable {
 
     /// Turns until one ends the run; returns why it ended.
     private func turns(_ run: inout Run, started: ContinuousClock.Instant) async -> RunSummary.StopReason {
-        let tools = offered.map { ToolSpec(name: $0.name, description: $0.description, inputSchema: $0.inputSchema) }
-        let textCalls = TextToolCalls(tools: tools)
+        let names = Set(offered.map(\.name))
+        let tools = registry.definitions(settings.schemas).filter { names.contains($0.name) }.map {
+            ToolSpec(name: $0.name, description: $0.description, inputSchema: $0.inputSchema)
+        }
+        // Text calls are read against the full schemas: a parameter the compact ones leave out still counts.
+        let textCalls = TextToolCalls(tools: offered.map { ToolSpec(name: $0.name, description: $0.description, inputSchema: $0.inputSchema) })
         let budgets = settings.budgets
         while true {
             if Task.isCancelled { return .interrupted }

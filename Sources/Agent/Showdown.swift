@@ -22,6 +22,8 @@ public struct Showdown: Sendable {
         public var constrain = false
         /// The tools offered (nil: all).
         public var tools: [String]?
+        /// How much of each schema the model is sent.
+        public var schemas = SchemaStyle.compact
         /// This contestant's budgets, over the task's.
         public var budgets = Budgets()
         /// This contestant's guardrails (all on unless the config switches some off).
@@ -73,7 +75,7 @@ public struct Showdown: Sendable {
                     api = parsed
                 }
                 let keys = [
-                    "label", "url", "api", "model", "api_key_env", "serve", "startup_seconds", "constrain", "tools", "budgets", "guardrails",
+                    "label", "url", "api", "model", "api_key_env", "serve", "startup_seconds", "constrain", "tools", "schemas", "budgets", "guardrails",
                     "max_reply_tokens",
                 ]
                 if let unknown = item.keys.sorted().first(where: { !keys.contains($0) }) {
@@ -92,6 +94,12 @@ public struct Showdown: Sendable {
                 if let tools = item["tools"] {
                     guard let tools = tools as? [String], !tools.isEmpty else { throw TaskError("\(path): endpoints[\(index)].tools must be a list of tool names") }
                     entry.tools = tools
+                }
+                if let schemas = item["schemas"] {
+                    guard let style = (schemas as? String).flatMap(SchemaStyle.init(rawValue:)) else {
+                        throw TaskError("\(path): endpoints[\(index)].schemas must be compact or full")
+                    }
+                    entry.schemas = style
                 }
                 do {
                     if let budgets = item["budgets"] { entry.budgets = try Budgets(yaml: budgets, field: "endpoints[\(index)].budgets") }
@@ -309,7 +317,7 @@ public struct Showdown: Sendable {
                 client: client, registry: registry, session: session,
                 settings: RunSettings(
                     model: model, task: task, budgets: entry.budgets.over(task.budgets).over(.defaults), maxTokensPerReply: entry.maxReplyTokens,
-                    label: run, guardrails: entry.guardrails, constrained: entry.constrain, tools: entry.tools),
+                    label: run, guardrails: entry.guardrails, constrained: entry.constrain, tools: entry.tools, schemas: entry.schemas),
                 transcript: transcript, progress: Progress(enabled: false))
             summary = await loop.run().summary
         } catch {

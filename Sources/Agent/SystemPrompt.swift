@@ -6,11 +6,11 @@ enum SystemPrompt {
         (["execute"], "execute runs a shell command in a sandbox. cd and export persist between calls; every result ends with the exit code and the current directory. Long output is cut to its head and tail, and the full output is saved at the path the result names."),
         (["execute"], "Start servers (npm run dev, npm start) with execute and background: true; they keep running until the session ends."),
         (["grep", "glob"], "Find code with grep (a regular expression over the files, with line numbers) and files with glob (e.g. \"**/*.ts\"), not with execute: their results are short and skip node_modules and build output."),
-        (["read_file"], "read_file reads a file with numbered lines, a page at a time."),
-        (["edit_file"], "Change files with edit_file (exact text replacement) rather than rewriting whole files."),
-        (["build"], "build runs an npm script (default \"build\") and returns each error with a hint, usually the fix. Read the hint before you change anything, and say which file and line you fix."),
+        (["read_file"], "read_file reads a file with numbered lines, a page at a time (offset, limit). The numbers are not part of the file: never copy them into edit_file."),
+        (["edit_file"], "Change files with edit_file (exact text replacement, indentation included) rather than rewriting whole files."),
+        (["build"], "build runs an npm script (default \"build\") and returns each error with a hint, usually the fix. Read the hint before you change anything, and say which file and line you fix. Use it rather than npm run build in execute."),
         (["git_commit"], "git_commit commits the given paths as one logical change: commit as soon as your change works."),
-        (["git_push"], "git_push pushes the current branch."),
+        (["git_push"], "git_push pushes the current branch (git push in execute has no network or credentials)."),
         (["undo"], "undo puts back what your calls changed (checkpoints lists them): use it when a change made things worse."),
     ]
 

@@ -18,12 +18,16 @@ public struct MockServer: Sendable {
 
     let script: MockScript
     let address: Address
+    /// A folder that gets each chat request's body as it came, `request-001.json` on.
+    let record: String?
     let state = TurnCounter()
+    let recorded = TurnCounter()
     let started = ContinuousClock.now
 
-    public init(script: MockScript, address: Address) {
+    public init(script: MockScript, address: Address, record: String? = nil) {
         self.script = script
         self.address = address
+        self.record = record
     }
 
     /// Serves until SIGINT or SIGTERM; `onListening` gets the endpoint as toolhost spells it
@@ -78,9 +82,12 @@ public struct MockServer: Sendable {
         var number = await state.next()
         var label: String { script.match ? "request \(number + 1) (\(script.name))" : "turn \(number + 1) of \(script.turns.count) (\(script.name))" }
         var request = request
-        guard let buffer = try? await request.collectBody(upTo: 64 << 20),
-            let body = try? JSONValue.parse(Data(buffer.readableBytesView))
-        else { return refuse(wire, "mock-endpoint: \(label): the request body is not JSON") }
+        guard let buffer = try? await request.collectBody(upTo: 64 << 20) else { return refuse(wire, "mock-endpoint: \(label): the request body could not be read") }
+        if let record {
+            let path = record + "/request-" + String(format: "%03d", await recorded.next() + 1) + ".json"
+            if !FileManager.default.createFile(atPath: path, contents: Data(buffer.readableBytesView)) { log("could not record the request at \(path)") }
+        }
+        guard let body = try? JSONValue.parse(Data(buffer.readableBytesView)) else { return refuse(wire, "mock-endpoint: \(label): the request body is not JSON") }
         let view: RequestView
         do {
             view = try RequestView(wire: wire, body: body, bodyBytes: buffer.readableBytes)

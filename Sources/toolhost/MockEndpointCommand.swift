@@ -54,9 +54,18 @@ struct MockEndpointCommand: AsyncParsableCommand {
     @Option(help: "Listen on a unix socket at this path instead of a TCP port (reach it with --endpoint unix:PATH).")
     var unixSocket: String?
 
+    @Option(help: ArgumentHelp("Save each chat request's body in this folder (request-001.json on), to measure or inspect what a client sent.", valueName: "dir"))
+    var record: String?
+
     func validate() throws {
         if let unixSocket, !unixSocket.hasPrefix("/") {
             throw ValidationError("--unix-socket needs an absolute path, got '\(unixSocket)'.")
+        }
+        if let record {
+            var folder: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: record, isDirectory: &folder), folder.boolValue else {
+                throw ValidationError("--record: \(record) is not a folder; create it first.")
+            }
         }
     }
 
@@ -68,7 +77,7 @@ struct MockEndpointCommand: AsyncParsableCommand {
             throw ValidationError("\(error)")
         }
         let address: MockServer.Address = unixSocket.map { .unixSocket($0) } ?? .tcp(host: host, port: port)
-        try await MockServer(script: loaded, address: address).run { endpoint in
+        try await MockServer(script: loaded, address: address, record: record).run { endpoint in
             FileHandle.standardOutput.write(Data("\(endpoint)\n".utf8))
             FileHandle.standardError.write(Data("mock-endpoint: serving \(loaded.name) (\(loaded.turns.count) turns) at \(endpoint)\n".utf8))
         }

@@ -107,6 +107,12 @@ struct Run: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Offer only these tools, comma-separated (default: all).", discussion: "Small models choose better among few tools: --tools write_file,read_file.", valueName: "names"))
     var tools: String?
 
+    @Option(help: ArgumentHelp(
+        "How much of each tool's schema the model is sent: compact or full.",
+        discussion: "compact (the default): one short sentence per tool and the parameters a task needs, about a third of the tokens, sent in every request; the system prompt says once how the tools behave. full: tools.json as MCP clients get it. Calls are checked against the full schemas either way.",
+        valueName: "style"))
+    var schemas: SchemaStyle = .compact
+
     @Option(help: "Seconds to wait for a connection.")
     var connectTimeout: Int = 10
 
@@ -193,7 +199,7 @@ struct Run: AsyncParsableCommand {
             client: client, registry: registry, session: session,
             settings: RunSettings(
                 model: modelName, task: agentTask, budgets: budgets, stream: !noStream, maxTokensPerReply: maxReplyTokens, label: label,
-                guardrails: try guardrails(), constrained: constrained, tools: try offeredTools()),
+                guardrails: try guardrails(), constrained: constrained, tools: try offeredTools(), schemas: schemas),
             transcript: transcript, progress: Progress(enabled: !quiet))
         if !quiet { warn("run folder: \(folder)") }
 
@@ -245,3 +251,5 @@ struct Run: AsyncParsableCommand {
         return path
     }
 }
+
+extension SchemaStyle: ExpressibleByArgument {}

@@ -39,6 +39,7 @@ struct ShowdownCommand: AsyncParsableCommand {
                   serve: "llama-server -m smollm2.gguf --port 8081 -c 8192 -t 2"
                   constrain: true               # replies shaped by the server's grammar
                   tools: [write_file, read_file, git_commit]
+                  schemas: compact              # or full: tools.json as MCP clients get it
                 - {label: claude, url: "https://api.anthropic.com", model: claude-sonnet-4-5, api_key_env: ANTHROPIC_API_KEY}
 
             docs/showdown-on-kubernetes.md sketches one Kubernetes Job per endpoint for larger showdowns.

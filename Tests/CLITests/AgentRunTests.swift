@@ -293,6 +293,37 @@ import Testing
         #expect(try run.summary["screenshot"] as? String != nil)
     }
 
+    /// `run` sends the compact schemas unless told otherwise, and the full ones with
+    /// `--schemas full`; a parameter only the full schema has is still taken.
+    @Test func runSendsTheCompactSchemasByDefault() throws {
+        let scratch = try Scratch()
+        for style in ["compact", "full"] {
+            let record = scratch.root + "/requests-" + style
+            try FileManager.default.createDirectory(atPath: record, withIntermediateDirectories: true)
+            let mock = try MockEndpointProcess(scratch, script: """
+                turns:
+                  - reply:
+                      tool_calls: [{name: read_file, arguments: {path: notes.txt, limit: 1}}]
+                  - expect: {tool_results_contain: "first"}
+                    reply: {text: "Read."}
+                """, record: record)
+            try scratch.write("notes.txt", "first\nsecond\n")
+            let run = try scratch.agent(mock.url, style == "full" ? ["--schemas", "full"] : [])
+            #expect(run.ran.status == 0, "\(run.ran.stderr)")
+            let body = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: record + "/request-001.json"))) as! [String: Any]
+            let tools = body["tools"] as! [[String: Any]]
+            let execute = tools.compactMap { $0["function"] as? [String: Any] }.first { $0["name"] as? String == "execute" }!
+            let sent = Data(try JSONSerialization.data(withJSONObject: tools)).count
+            if style == "compact" {
+                #expect((execute["description"] as! String).count < 200)
+                #expect(sent < 6000, "\(sent) bytes of schemas")
+            } else {
+                #expect((execute["description"] as! String).count > 600)
+                #expect(sent > 12000, "\(sent) bytes of schemas")
+            }
+        }
+    }
+
     /// A reply cut at the token limit is not re-sent whole: the history keeps its first line and
     /// a marker, the transcript all of it.
     @Test func aCutReplyLeavesTheHistoryShortened() throws {
@@ -300,7 +331,7 @@ import Testing
         let mock = try MockEndpointProcess(scratch, script: """
             turns:
               - reply:
-                  text: "I will commit the files.\\n{\\"paths\\": [\\"a.txt\\", \\"a.txt\\", \\"a.txt\\", \\"a.txt\\", \\"a.txt\\""
+                  text: "I will commit the files.\\n{\\"paths\\": [\\"a.txt\\", \\"b.txt\\", \\"c.txt\\", \\"d.txt\\""
                   finish_reason: length
               - expect:
                   any_message_contains: ["I will commit the files. [… cut at the token limit"]
@@ -310,7 +341,7 @@ import Testing
         let run = try scratch.agent(mock.url, prompt: "commit the files")
         #expect(run.ran.status == 0, "\(run.ran.stderr)")
         let transcript = try String(contentsOfFile: run.folder + "/transcript.jsonl", encoding: .utf8)
-        #expect(transcript.contains(#"\"a.txt\", \"a.txt\""#), "the transcript keeps the reply whole")
+        #expect(transcript.contains(#"\"c.txt\", \"d.txt\""#), "the transcript keeps the reply whole")
     }
 
     /// A call written as text that no parser reads: the note names what the tool takes and one

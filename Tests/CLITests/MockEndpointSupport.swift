@@ -10,7 +10,8 @@ final class MockEndpointProcess: @unchecked Sendable {
 
     /// Serves `script` (YAML text) or the fixture at `fixture` (relative to fixtures/endpoints),
     /// on a TCP port, or on a unix socket under the scratch root when `unixSocket` is set.
-    init(_ scratch: Scratch, script: String? = nil, fixture: String? = nil, unixSocket: Bool = false) throws {
+    /// With `record`, each request's body is saved there (`mock-endpoint --record`).
+    init(_ scratch: Scratch, script: String? = nil, fixture: String? = nil, unixSocket: Bool = false, record: String? = nil) throws {
         let path: String
         if let fixture {
             path = repositoryRoot + "/fixtures/endpoints/" + fixture
@@ -21,6 +22,7 @@ final class MockEndpointProcess: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: toolhostBinary)
         process.arguments = ["mock-endpoint", "--script", path]
             + (unixSocket ? ["--unix-socket", scratch.root + "/mock-\(UUID().uuidString.prefix(6)).sock"] : ["--port", "0"])
+            + (record.map { ["--record", $0] } ?? [])
         let output = Pipe()
         process.standardOutput = output
         process.standardError = errors

@@ -12,11 +12,18 @@ public struct ToolRegistry: Sendable {
         GitStatusTool(), GitDiffTool(), GitBranchTool(), GitCommitTool(), GitPushTool(), CheckpointsTool(), UndoTool(),
     ]
 
+    /// tools-compact.json as built into the binary: the schemas the agent loop sends by default.
+    public static let compactJSON: [UInt8] = PackageResources.tools_compact_json
+
     public let definitions: [ToolDefinition]
+    /// The compact rendering of each tool, by name (see `definitions(_:)`).
+    private let compact: [String: ToolDefinition]
     private let tools: [String: any Tool]
 
-    /// Fails when tools.json and the implementations disagree, naming the tools that differ.
-    public init(tools: [any Tool] = ToolRegistry.builtIn, toolsJSON: [UInt8] = ToolRegistry.toolsJSON) throws {
+    /// Fails when tools.json and the implementations disagree, naming the tools that differ, or
+    /// when a compact schema is no subset of its full one. Without `compactJSON`, a registry of
+    /// the built-in tools.json takes the built-in compact set, and any other renders compact as full.
+    public init(tools: [any Tool] = ToolRegistry.builtIn, toolsJSON: [UInt8] = ToolRegistry.toolsJSON, compactJSON: [UInt8]? = nil) throws {
         let definitions = try JSONDecoder().decode([ToolDefinition].self, from: Data(toolsJSON))
         let byName = Dictionary(tools.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let declared = Set(definitions.map(\.name))
@@ -26,7 +33,11 @@ public struct ToolRegistry: Sendable {
                 missingImplementations: declared.subtracting(implemented).sorted(),
                 missingDefinitions: implemented.subtracting(declared).sorted())
         }
+        let compactBytes = compactJSON ?? (toolsJSON == Self.toolsJSON ? Self.compactJSON : toolsJSON)
+        let compact = try JSONDecoder().decode([ToolDefinition].self, from: Data(compactBytes))
+        try Self.checkCompact(compact, against: definitions)
         self.definitions = definitions
+        self.compact = Dictionary(compact.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         self.tools = byName
     }
 
@@ -42,6 +53,11 @@ public struct ToolRegistry: Sendable {
                 kind: .usage)
         }
         return await call(name, arguments: arguments, session: session)
+    }
+
+    /// The definitions in one of the two renderings, in tools.json's order.
+    public func definitions(_ schemas: SchemaStyle) -> [ToolDefinition] {
+        schemas == .full ? definitions : definitions.map { compact[$0.name] ?? $0 }
     }
 
     /// The definition of the tool with this name, if there is one.
@@ -98,7 +114,36 @@ public struct ToolRegistry: Sendable {
     }
 }
 
+/// How much of each tool's schema a model is sent.
+public enum SchemaStyle: String, Sendable, CaseIterable, Codable {
+    /// tools.json as written: every parameter with its description, bounds and examples. What MCP
+    /// clients get, as they show it to people too.
+    case full
+    /// tools-compact.json: one short sentence per tool, the parameters a task needs, no bounds.
+    /// About a third of the tokens (the agent loop sends them in every request), with the
+    /// teaching moved to the system prompt, which says it once. Calls are still checked against
+    /// the full schema, so a parameter left out here is still taken.
+    case compact
+}
+
 extension ToolRegistry {
+    /// Each compact tool is a tool of tools.json, in the same order, whose parameters are among
+    /// the full schema's with the same types, and which requires what the full one requires.
+    static func checkCompact(_ compact: [ToolDefinition], against full: [ToolDefinition]) throws {
+        guard compact.map(\.name) == full.map(\.name) else {
+            throw CompactMismatch(problem: "tools-compact.json names \(compact.map(\.name)) where tools.json names \(full.map(\.name))")
+        }
+        for (short, whole) in zip(compact, full) {
+            let properties = whole.inputSchema["properties"]?.objectValue ?? [:]
+            for (key, schema) in short.inputSchema["properties"]?.objectValue ?? [:] {
+                guard let declared = properties[key] else { throw CompactMismatch(problem: "\(short.name).\(key) is not a parameter of tools.json's \(short.name)") }
+                guard declared["type"] == schema["type"] else { throw CompactMismatch(problem: "\(short.name).\(key) has another type than in tools.json") }
+            }
+            let required = { (definition: ToolDefinition) in Set(definition.inputSchema["required"]?.arrayValue?.compactMap(\.stringValue) ?? []) }
+            guard required(short) == required(whole) else { throw CompactMismatch(problem: "\(short.name) requires \(required(short).sorted()) where tools.json requires \(required(whole).sorted())") }
+        }
+    }
+
     /// Optional parameters sent as `null`, or as "" when they take a string, count as not given:
     /// strict-schema clients (OpenAI strict mode, pydantic models) send every parameter, and a
     /// model that has nothing to say for one fills in one of those. Nested objects get the same
@@ -142,4 +187,10 @@ public struct RegistryMismatch: Error, CustomStringConvertible {
         if parts.isEmpty { parts.append("tools.json lists a tool twice") }
         return parts.joined(separator: "; ")
     }
+}
+
+/// tools-compact.json does not match tools.json.
+public struct CompactMismatch: Error, CustomStringConvertible {
+    public let problem: String
+    public var description: String { problem + ": change tools-compact.json to match tools.json" }
 }
