@@ -1,6 +1,6 @@
 """Prompt tokens the tag-manager scenario (make demo's second part) sends, with the compact tool
-schemas `toolhost run` sends by default against the full ones (tools.json) as the anchor, in the
-same run. The mock endpoint records every request; each is counted as a server's chat template
+schemas, and with them and the condenser (both `toolhost run`'s defaults), against the full schemas
+(tools.json) and no condensing as the anchor, in the same run. The mock endpoint records every request; each is counted as a server's chat template
 would see it: the messages' text and one JSON line per tool. Tokens come from a llama-server's
 /tokenize (TOKENIZER_URL, or the llama-server and model scripts/setup.sh caches, started here);
 without one, bytes / 4 stand in and the output says so.
@@ -55,8 +55,8 @@ def text_of(message):
     return f"<|{message['role']}|>\n{content}{calls}\n"
 
 
-def scenario(toolhost, schemas, tmp, count):
-    work = os.path.join(tmp, schemas)
+def scenario(toolhost, label, extra, tmp, count):
+    work = os.path.join(tmp, label)
     os.makedirs(work)
     requests = os.path.join(work, "requests")
     os.makedirs(requests)
@@ -67,7 +67,7 @@ def scenario(toolhost, schemas, tmp, count):
         url = mock.stdout.readline().strip()
         subprocess.run([toolhost, "run", "--endpoint", url, "--workspace", os.path.join(work, "blog"), "--task",
                         os.path.join(ROOT, "fixtures/tasks/tag-manager.md"), "--out", os.path.join(work, "run"),
-                        "--state-dir", os.path.join(work, "state"), "--schemas", schemas, "--quiet"], check=True, stdout=subprocess.DEVNULL)
+                        "--state-dir", os.path.join(work, "state"), "--quiet"] + extra, check=True, stdout=subprocess.DEVNULL)
     finally:
         mock.kill()
         subprocess.run(["bash", "-c", "pkill -f 'node dist/server.js' || true"])
@@ -89,14 +89,16 @@ def main():
     try:
         with tempfile.TemporaryDirectory() as tmp:
             print(f"tokens: {how}")
-            print(f"{'schemas':<8} {'requests':>8} {'prompt tokens':>14} {'of them schemas':>16}  outcome")
-            rows = {}
-            for schemas in ("full", "compact"):
-                rows[schemas] = scenario(toolhost, schemas, tmp, count)
-                n, total, schema, outcome = rows[schemas]
-                print(f"{schemas:<8} {n:>8} {total:>14} {schema:>10} ({100 * schema / max(1, total):.0f}%)  {outcome}")
-            print(f"compact / full: {rows['compact'][1] / max(1, rows['full'][1]):.2f}x prompt tokens, "
-                  f"{rows['compact'][2] / max(1, rows['full'][2]):.2f}x schema tokens")
+            print(f"{'run':<28} {'requests':>8} {'prompt tokens':>14} {'of them schemas':>16}  outcome")
+            # The anchor is run before compact schemas and the condenser; the last row is the default.
+            runs = [("full schemas (anchor)", ["--schemas", "full", "--condense-at", "0"]), ("compact schemas", ["--condense-at", "0"]),
+                    ("compact, condensed (default)", [])]
+            rows = []
+            for label, extra in runs:
+                n, total, schema, outcome = scenario(toolhost, label.split()[0] + str(len(rows)), extra, tmp, count)
+                rows.append(total)
+                print(f"{label:<28} {n:>8} {total:>14} {schema:>10} ({100 * schema / max(1, total):.0f}%)  {outcome}")
+            print("against the full schemas: " + ", ".join(f"{label} {total / max(1, rows[0]):.2f}x" for (label, _), total in zip(runs[1:], rows[1:])))
     finally:
         if server:
             server.kill()

@@ -21,13 +21,20 @@ public struct RunSettings: Sendable {
     public var tools: [String]?
     /// How much of each schema the model is sent: compact by default, as every request carries them.
     public var schemas: SchemaStyle
+    /// Estimated prompt tokens past which the older history is condensed (`Condenser`); 0 never.
+    public var condenseAt: Int
+    /// The threshold when neither the caller nor the server's context size says otherwise: half
+    /// of an 8K context, the smallest a coding model runs in. Condensing early costs little: a
+    /// step only rewrites the messages since the last one, so a prompt cache keeps the rest.
+    public static let defaultCondenseAt = 4096
     /// A constrained reply's cap when none is given: a grammar keeps a weak model's reply valid,
     /// not short, and one such reply from Gemma 3 270M (greedy) ran through a 4-minute budget.
     public static let constrainedReplyTokens = 2048
 
     public init(
         model: String, task: AgentTask, budgets: Budgets, stream: Bool = true, maxTokensPerReply: Int? = nil, label: String? = nil,
-        guardrails: GuardrailSettings = GuardrailSettings(), constrained: Bool = false, tools: [String]? = nil, schemas: SchemaStyle = .compact
+        guardrails: GuardrailSettings = GuardrailSettings(), constrained: Bool = false, tools: [String]? = nil, schemas: SchemaStyle = .compact,
+        condenseAt: Int = RunSettings.defaultCondenseAt
     ) {
         self.model = model
         self.task = task
@@ -39,6 +46,7 @@ public struct RunSettings: Sendable {
         self.constrained = constrained
         self.tools = tools
         self.schemas = schemas
+        self.condenseAt = condenseAt
     }
 }
 
@@ -90,6 +98,7 @@ public final class AgentLoop: Sendable {
         var firstPass: (call: Int, arguments: JSONValue)?
         /// The safety net has tried to ship (it tries once).
         var shipTried = false
+        var condenser: Condenser
     }
 
 
@@ -105,12 +114,15 @@ public final class AgentLoop: Sendable {
             "model": .string(settings.model), "endpoint": .string(summary.endpoint), "api": .string(summary.api), "task": .string(task.source),
             "workspace": .string(summary.workspace), "branch": task.branch.map(JSONValue.string) ?? .null,
             "requires": .array(task.requires.map { .string($0.rawValue) }), "budgets": budgetsJSON,
-            "tools": .array(offered.map { .string($0.name) }), "schemas": .string(settings.schemas.rawValue), "stream": .bool(settings.stream),
+            "tools": .array(offered.map { .string($0.name) }), "schemas": .string(settings.schemas.rawValue), "condense_at": .int(settings.condenseAt),
+            "stream": .bool(settings.stream),
             "constrained": .bool(settings.constrained), "guardrails": settings.guardrails.json,
         ])
         transcript.record("message", ["role": "system", "content": .string(system)])
         transcript.record("message", ["role": "user", "content": .string(task.prompt)])
-        var run = Run(summary: summary, messages: [.system(system), .user(task.prompt)], guards: GuardrailState(settings: settings.guardrails))
+        var run = Run(
+            summary: summary, messages: [.system(system), .user(task.prompt)], guards: GuardrailState(settings: settings.guardrails),
+            condenser: Condenser(threshold: settings.condenseAt))
         if let branch = task.branch { await switchBranch(to: branch, run: &run) }
         if task.branch != nil || task.requires.contains(.push) {
             run.baseCommit = await registry.call("git_status", arguments: [:], session: session).structured?["commit"]?.stringValue
@@ -159,6 +171,13 @@ public final class AgentLoop: Sendable {
 
             run.summary.turns += 1
             let turn = run.summary.turns
+            if let step = run.condenser.step(&run.messages, tools: tools) {
+                transcript.record("condensed", [
+                    "turn": .int(turn), "messages": .int(step.messages), "up_to_message": .int(run.condenser.condensedUpTo),
+                    "characters_before": .int(step.charactersBefore), "characters_after": .int(step.charactersAfter), "threshold_tokens": .int(settings.condenseAt),
+                ])
+                progress.say("turn \(turn): condensed \(step.messages) older messages (\(step.charactersBefore) to \(step.charactersAfter) characters): the prompt passed \(settings.condenseAt) tokens")
+            }
             transcript.record("request", ["turn": .int(turn), "messages": .int(run.messages.count), "stream": .bool(settings.stream)])
             progress.update(turn: turn, activity: "waiting for the model", log: "turn \(turn): asking the model")
             let request = ChatRequest(
@@ -334,7 +353,7 @@ public final class AgentLoop: Sendable {
     private func account(_ response: ChatResponse, run: inout Run, turn: Int, seconds: Double) {
         run.summary.messages += 1
         let usage = response.usage ?? Usage(
-            promptTokens: run.messages.reduce(0) { $0 + Self.characters($1) } / 4,
+            promptTokens: run.messages.reduce(0) { $0 + Condenser.characters($1) } / 4,
             completionTokens: (response.text.count + response.toolCalls.reduce(0) { $0 + $1.arguments.count + $1.name.count }) / 4)
         if response.usage == nil { run.summary.tokensEstimated = true }
         if let timings = response.timings {
@@ -366,14 +385,6 @@ public final class AgentLoop: Sendable {
         progress.update(
             tokens: run.summary.totalTokens, rate: rate, activity: calls.isEmpty ? "model answered" : "model called \(calls)",
             log: "turn \(turn): \(calls.isEmpty ? "answer without a tool call" : "tool calls: \(calls)") (\(usage.totalTokens) tokens)")
-    }
-
-    private static func characters(_ message: ChatMessage) -> Int {
-        switch message {
-        case .system(let text), .user(let text): text.count
-        case .assistant(let text, let calls): text.count + calls.reduce(0) { $0 + $1.arguments.count }
-        case .toolResult(_, let content, _, let images): content.count + images.count * 1600 * 4
-        }
     }
 
     /// The names of the tools offered.

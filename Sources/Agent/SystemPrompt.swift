@@ -3,14 +3,14 @@
 enum SystemPrompt {
     /// Each line with the tools it is about: said when the run offers one of them.
     static let lines: [(tools: Set<String>, text: String)] = [
-        (["execute"], "execute runs a shell command in a sandbox. cd and export persist between calls; every result ends with the exit code and the current directory. Long output is cut to its head and tail, and the full output is saved at the path the result names."),
-        (["execute"], "Start servers (npm run dev, npm start) with execute and background: true; they keep running until the session ends."),
-        (["grep", "glob"], "Find code with grep (a regular expression over the files, with line numbers) and files with glob (e.g. \"**/*.ts\"), not with execute: their results are short and skip node_modules and build output."),
-        (["read_file"], "read_file reads a file with numbered lines, a page at a time (offset, limit). The numbers are not part of the file: never copy them into edit_file."),
-        (["edit_file"], "Change files with edit_file (exact text replacement, indentation included) rather than rewriting whole files."),
-        (["build"], "build runs an npm script (default \"build\") and returns each error with a hint, usually the fix. Read the hint before you change anything, and say which file and line you fix. Use it rather than npm run build in execute."),
+        (["execute"], "execute runs a shell command in a sandbox; cd and export persist between calls. Each result ends with the exit code and the current directory; long output is cut, and saved at the path it names."),
+        (["execute"], "Start servers (npm run dev, npm start) with execute and background: true; they run until the session ends."),
+        (["grep", "glob"], "Find code with grep (a regular expression, with line numbers) and files with glob (e.g. \"**/*.ts\"), not with execute: they skip node_modules and build output."),
+        (["read_file"], "read_file shows numbered lines, a page at a time (offset, limit); the numbers are not part of the file, so never copy them into an edit."),
+        (["edit_file"], "Change files with edit_file (exact text, indentation included) rather than rewriting them whole."),
+        (["build"], "build runs an npm script (default \"build\") and gives each error a hint, usually the fix: read it before you change anything, and say which file and line you fix. Use it, not npm run build."),
         (["git_commit"], "git_commit commits the given paths as one logical change: commit as soon as your change works."),
-        (["git_push"], "git_push pushes the current branch (git push in execute has no network or credentials)."),
+        (["git_push"], "git_push pushes the current branch (git push in a shell has no network or credentials)."),
         (["undo"], "undo puts back what your calls changed (checkpoints lists them): use it when a change made things worse."),
     ]
 
@@ -19,7 +19,7 @@ enum SystemPrompt {
             You are a coding agent. You work in one project folder, the workspace (\(workspace)), only through the tools you are given.
 
             How the tools behave:
-            - Paths are relative to the workspace root. Nothing outside the workspace can be read or written.
+            - Paths are relative to the workspace root; nothing outside it can be read or written.
 
             """
         for line in lines where !line.tools.isDisjoint(with: offered) { text += "- \(line.text)\n" }

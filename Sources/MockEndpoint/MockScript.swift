@@ -23,6 +23,10 @@ public struct MockScript: Sendable {
     /// /health and chat answer 503 "Loading model" for this long after start, as llama-server
     /// does while it loads the weights.
     public var loading: Duration = .zero
+    /// The context size llama-server's /props reports (`default_generation_settings.n_ctx`); a
+    /// request whose prompt (estimated as its body's bytes / 4) is larger gets llama-server's
+    /// HTTP 400 exceed_context_size_error.
+    public var contextSize: Int?
 
     public struct Turn: Sendable {
         public var expect: Expectations
@@ -108,7 +112,7 @@ public struct MockScript: Sendable {
     }
 
     static func parse(_ root: JSONValue, name: String) throws -> MockScript {
-        let fields = try Fields(root, at: "the script", known: ["model", "api_key", "turns", "description", "match", "repeats", "server", "loading_ms"])
+        let fields = try Fields(root, at: "the script", known: ["model", "api_key", "turns", "description", "match", "repeats", "server", "loading_ms", "context_size"])
         let turns = try fields.array("turns", required: true).enumerated().map { index, turn in
             try parseTurn(turn, at: "turns[\(index)]")
         }
@@ -120,6 +124,8 @@ public struct MockScript: Sendable {
         script.server = try fields.string("server")
         if let server = script.server, server != "llama-server" { throw ScriptError("'server' must be llama-server (or absent), got \(server)") }
         script.loading = .milliseconds(try fields.int("loading_ms") ?? 0)
+        script.contextSize = try fields.int("context_size")
+        if let size = script.contextSize, size <= 0 { throw ScriptError("'context_size' must be a positive number of tokens") }
         return script
     }
 

@@ -41,6 +41,9 @@ public struct MockServer: Sendable {
             router.post(RouterPath(path)) { request, _ in await self.chat(request, wire: .anthropic) }
         }
         router.get("/health") { _, _ in self.loadingRefusal() ?? Self.json(200, ["status": "ok"]) }
+        if let context = script.contextSize {
+            router.get("/props") { _, _ in Self.json(200, ["default_generation_settings": ["n_ctx": .int(context)], "model_path": .string(script.model)]) }
+        }
         for path in ["/v1/models", "/models"] {
             router.get(RouterPath(path)) { request, _ in
                 if let refusal = self.refuseKey(request) ?? self.loadingRefusal() { return refusal }
@@ -93,6 +96,13 @@ public struct MockServer: Sendable {
             view = try RequestView(wire: wire, body: body, bodyBytes: buffer.readableBytes)
         } catch {
             return refuse(wire, "mock-endpoint: \(label): \(error)")
+        }
+        if let context = script.contextSize, view.bodyBytes / 4 > context {
+            log("\(label): the prompt (\(view.bodyBytes / 4) tokens) exceeds the context (\(context))")
+            return Self.json(400, ["error": [
+                "code": 400, "message": .string("request (\(view.bodyBytes / 4) tokens) exceeds the available context size (\(context) tokens), try increasing it"),
+                "type": "exceed_context_size_error", "n_prompt_tokens": .int(view.bodyBytes / 4), "n_ctx": .int(context),
+            ]])
         }
         if let problem = view.wellFormedness() {
             log("\(label): \(problem)")

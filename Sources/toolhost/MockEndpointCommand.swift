@@ -19,6 +19,7 @@ struct MockEndpointCommand: AsyncParsableCommand {
               model: mock-coder
               api_key: sk-test            # optional: requests must carry it
               match: false                # true: each request takes the first turn it matches
+              context_size: 8192          # optional: /props reports it; a longer prompt (body bytes / 4) gets llama-server's 400
               turns:
                 - expect: {tools_include: [write_file], last_message_contains: "hello"}
                   reply:

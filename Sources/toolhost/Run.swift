@@ -113,6 +113,12 @@ struct Run: AsyncParsableCommand {
         valueName: "style"))
     var schemas: SchemaStyle = .compact
 
+    @Option(help: ArgumentHelp(
+        "Condense the older history once the prompt passes this many tokens (estimated); 0 never.",
+        discussion: "Default: half the server's context when it says it (llama-server's /props), else 4096. In one step every message before the last three turns is condensed: long tool results become one-line stubs saying how to get them again, long arguments their line counts. Between steps the history only grows, so a prompt cache keeps its prefix; the transcript keeps everything whole.",
+        valueName: "tokens"))
+    var condenseAt: Int?
+
     @Option(help: "Seconds to wait for a connection.")
     var connectTimeout: Int = 10
 
@@ -141,6 +147,7 @@ struct Run: AsyncParsableCommand {
             if let value, value <= 0 { throw ValidationError("\(name) must be positive") }
         }
         if let maxMinutes, maxMinutes <= 0 { throw ValidationError("--max-minutes must be positive") }
+        if let condenseAt, condenseAt < 0 { throw ValidationError("--condense-at must be 0 (never) or a positive number of tokens") }
         _ = try guardrails()
         _ = try offeredTools()
     }
@@ -193,13 +200,18 @@ struct Run: AsyncParsableCommand {
         if constrained && constrain == nil {
             warn("constraining replies with the server's grammar: the latest probe of \(modelName) found no usable tool calls of its own (--no-constrain to stop)")
         }
+        var condenseAt = self.condenseAt
+        if condenseAt == nil, client.endpoint.api == .openai, let context = await serverProperties(client.endpoint)?["default_generation_settings"]?["n_ctx"]?.intValue, context > 0 {
+            condenseAt = context / 2
+        }
         let budgets = Budgets(toolCalls: maxToolCalls, tokens: maxTokens, minutes: maxMinutes, turns: maxTurns)
             .over(agentTask.budgets).over(.defaults)
         let loop = AgentLoop(
             client: client, registry: registry, session: session,
             settings: RunSettings(
                 model: modelName, task: agentTask, budgets: budgets, stream: !noStream, maxTokensPerReply: maxReplyTokens, label: label,
-                guardrails: try guardrails(), constrained: constrained, tools: try offeredTools(), schemas: schemas),
+                guardrails: try guardrails(), constrained: constrained, tools: try offeredTools(), schemas: schemas,
+                condenseAt: condenseAt ?? RunSettings.defaultCondenseAt),
             transcript: transcript, progress: Progress(enabled: !quiet))
         if !quiet { warn("run folder: \(folder)") }
 

@@ -157,4 +157,39 @@ import Testing
         #expect(summary["stop_reason"] as? String == "completed")
         #expect(summary["notes"] as? Int == 0)
     }
+
+    /// A 150-message run against a server with an 8K context (the mock answers /props and refuses
+    /// a longer prompt as llama-server does): without the condenser it ends context_full; with
+    /// it (at half the context /props gives) it completes and no request passes half the context.
+    @Test func aLongRunStaysUnderHalfItsContext() throws {
+        let scratch = try Scratch()
+        let page = String(repeating: "Notes on the blog's admin pages and their tags. ", count: 30)
+        var turns = ""
+        for file in 1...75 {
+            try scratch.write("docs/f\(file).md", "# f\(file)\n" + page + "\n")
+            turns += "  - reply: {tool_calls: [{name: read_file, arguments: {path: docs/f\(file).md}}]}\n"
+        }
+        let script = "server: llama-server\ncontext_size: 8192\nrepeats: true\nturns:\n" + turns + "  - reply: {text: \"Read them all.\"}\n"
+        let unbounded = try MockEndpointProcess(scratch, script: script)
+        let full = try scratch.agent(unbounded.url, ["--condense-at", "0"], prompt: "Read every file under docs.")
+        #expect(try full.summary["stop_reason"] as? String == "context_full", "\(full.ran.stderr)")
+
+        let record = scratch.root + "/requests"
+        try FileManager.default.createDirectory(atPath: record, withIntermediateDirectories: true)
+        let mock = try MockEndpointProcess(scratch, script: script, record: record)
+        let run = try scratch.agent(mock.url, [], prompt: "Read every file under docs.")
+        #expect(run.ran.status == 0, "\(run.ran.stderr)")
+        let stop = try run.summary["stop_reason"] as? String
+        #expect(stop == "completed", "stopped: \(stop ?? "-")")
+        let sizes = try FileManager.default.contentsOfDirectory(atPath: record).map { try Data(contentsOf: URL(fileURLWithPath: record + "/" + $0)).count / 4 }
+        #expect(sizes.count == 76)
+        let largest = sizes.max() ?? 0
+        #expect(largest <= 4096, "the largest request")
+        let last = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: record + "/request-076.json"))) as! [String: Any]
+        let kept = (last["messages"] as! [Any]).count
+        #expect(kept <= 20, "the oldest turns were folded")
+        #expect(try run.events.contains { $0["event"] as? String == "condensed" })
+        let whole = try run.events.filter { $0["event"] as? String == "tool_result" }
+        #expect(whole.count == 75 && whole.allSatisfy { ($0["content"] as? String ?? "").contains("Notes on the blog") }, "the transcript keeps every result whole")
+    }
 }
