@@ -63,6 +63,8 @@ public struct AgentTask: Sendable {
     /// The safety net: toolhost itself commits (and, when the task requires it, pushes) a passing
     /// build the model has not shipped within `AgentLoop.shipAfterCalls` calls or by the end.
     public var shipOnPass: Bool
+    /// The tools this task offers (nil: all): `run --tools` and a showdown contestant's `tools` override it.
+    public var tools: [String]?
 
     public init(
         prompt: String, source: String = "prompt", branch: String? = nil, requires: [Requirement] = [], budgets: Budgets = Budgets(),
@@ -112,7 +114,7 @@ public struct AgentTask: Sendable {
         var task = AgentTask(prompt: lines.joined(separator: "\n").trimmingCharacters(in: .whitespacesAndNewlines), source: source)
         guard let front else { return try nonEmpty(task) }
         guard let fields = front as? [String: Any] else { throw TaskError("the front matter must be a mapping (key: value lines)") }
-        let known = ["branch", "requires", "budgets", "ship_on_pass", "title"]
+        let known = ["branch", "requires", "budgets", "ship_on_pass", "title", "tools"]
         if let unknown = fields.keys.sorted().first(where: { !known.contains($0) }) {
             throw TaskError("the front matter has an unknown key '\(unknown)'; the keys are: \(known.joined(separator: ", "))")
         }
@@ -134,6 +136,10 @@ public struct AgentTask: Sendable {
             }
         }
         if let budgets = fields["budgets"] { task.budgets = try Budgets(yaml: budgets, field: "budgets") }
+        if let tools = fields["tools"] {
+            guard let names = tools as? [String], !names.isEmpty else { throw TaskError("'tools' must be a list of tool names, e.g. [write_file, read_file, git_commit]") }
+            task.tools = names
+        }
         return try nonEmpty(task)
     }
 

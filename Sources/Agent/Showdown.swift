@@ -317,7 +317,7 @@ public struct Showdown: Sendable {
                 client: client, registry: registry, session: session,
                 settings: RunSettings(
                     model: model, task: task, budgets: entry.budgets.over(task.budgets).over(.defaults), maxTokensPerReply: entry.maxReplyTokens,
-                    label: run, guardrails: entry.guardrails, constrained: entry.constrain, tools: entry.tools, schemas: entry.schemas),
+                    label: run, guardrails: entry.guardrails, constrained: entry.constrain, tools: entry.tools ?? task.tools, schemas: entry.schemas),
                 transcript: transcript, progress: Progress(enabled: false))
             summary = await loop.run().summary
         } catch {

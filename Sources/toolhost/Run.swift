@@ -152,14 +152,15 @@ struct Run: AsyncParsableCommand {
         _ = try offeredTools()
     }
 
-    /// --tools as a list, each a registered tool.
-    func offeredTools() throws -> [String]? {
-        guard let tools else { return nil }
-        let names = tools.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    /// --tools as a list (else the task's `tools`), each a registered tool.
+    func offeredTools(task: AgentTask? = nil) throws -> [String]? {
+        let given = tools.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        guard let names = given ?? task?.tools else { return nil }
+        let source = given != nil ? "--tools" : "the task's tools"
         let known = try makeRegistry().definitions.map(\.name)
-        if names.isEmpty { throw ValidationError("--tools needs at least one tool name; the tools are \(known.joined(separator: ", "))") }
+        if names.isEmpty { throw ValidationError("\(source) needs at least one tool name; the tools are \(known.joined(separator: ", "))") }
         if let unknown = names.first(where: { !known.contains($0) }) {
-            throw ValidationError("--tools: no tool named \(unknown); the tools are \(known.joined(separator: ", "))")
+            throw ValidationError("\(source): no tool named \(unknown); the tools are \(known.joined(separator: ", "))")
         }
         return names
     }
@@ -210,7 +211,7 @@ struct Run: AsyncParsableCommand {
             client: client, registry: registry, session: session,
             settings: RunSettings(
                 model: modelName, task: agentTask, budgets: budgets, stream: !noStream, maxTokensPerReply: maxReplyTokens, label: label,
-                guardrails: try guardrails(), constrained: constrained, tools: try offeredTools(), schemas: schemas,
+                guardrails: try guardrails(), constrained: constrained, tools: try offeredTools(task: agentTask), schemas: schemas,
                 condenseAt: condenseAt ?? RunSettings.defaultCondenseAt),
             transcript: transcript, progress: Progress(enabled: !quiet))
         if !quiet { warn("run folder: \(folder)") }

@@ -32,10 +32,13 @@ import Testing
         #expect(task.prompt == "Fix the build.")
         #expect(task.requires.isEmpty && task.branch == nil && !task.shipOnPass)
         #expect(try load("---\nship_on_pass: true\n---\nShip it.\n").shipOnPass)
+        #expect(try load("---\ntools: [write_file, git_commit]\n---\nShip it.\n").tools == ["write_file", "git_commit"])
+        #expect(task.tools == nil)
     }
 
     @Test(arguments: [
         ("---\nrequires: [deploy]\n---\nx", "'requires' takes build, screenshot, commit, push; got 'deploy'"),
+        ("---\ntools: write_file\n---\nx", "'tools' must be a list of tool names"),
         ("---\nbudgets: {tool_call: 3}\n---\nx", "unknown key 'tool_call'"),
         ("---\nbudgets: {tokens: -1}\n---\nx", "budgets.tokens must be a positive number"),
         ("---\nbrnach: x\n---\nx", "unknown key 'brnach'"),

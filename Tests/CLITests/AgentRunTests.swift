@@ -324,6 +324,23 @@ import Testing
         }
     }
 
+    /// A task's `tools` are all the run offers (`--tools` overrides them); an unknown name is refused.
+    @Test func aTasksToolsAreTheOnesOffered() throws {
+        let scratch = try Scratch()
+        let task = try scratch.write("task.md", "---\ntools: [write_file, read_file]\n---\nWrite notes/hello.txt.\n")
+        let mock = try MockEndpointProcess(scratch, script: """
+            turns:
+              - expect: {tools_include: [write_file, read_file]}
+                reply: {text: "Done."}
+            """)
+        let run = try scratch.agent(mock.url, ["--task", task])
+        #expect(run.ran.status == 0, "\(run.ran.stderr)")
+        let start = try #require(try run.events.first { $0["event"] as? String == "start" })
+        #expect(start["tools"] as? [String] == ["read_file", "write_file"])
+        let bad = try scratch.agent(mock.url, ["--task", try scratch.write("bad.md", "---\ntools: [write_file, teleport]\n---\nGo.\n")])
+        #expect(bad.ran.status != 0 && bad.ran.stderr.contains("the task's tools: no tool named teleport"), "\(bad.ran.stderr)")
+    }
+
     /// A reply cut at the token limit is not re-sent whole: the history keeps its first line and
     /// a marker, the transcript all of it.
     @Test func aCutReplyLeavesTheHistoryShortened() throws {
