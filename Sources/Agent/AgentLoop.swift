@@ -155,9 +155,11 @@ public final class AgentLoop: Sendable {
 
     /// Turns until one ends the run; returns why it ended.
     private func turns(_ run: inout Run, started: ContinuousClock.Instant) async -> RunSummary.StopReason {
-        let names = Set(offered.map(\.name))
-        let tools = registry.definitions(settings.schemas).filter { names.contains($0.name) }.map {
-            ToolSpec(name: $0.name, description: $0.description, inputSchema: $0.inputSchema)
+        // The schemas shown are compact or full; a constrained reply's grammar holds to the full
+        // ones (a compact schema has no bounds, and Gemma 3 270M wrote offset -10^15 without them).
+        let tools = offered.map { full in
+            let shown = registry.definitions(settings.schemas).first { $0.name == full.name } ?? full
+            return ToolSpec(name: full.name, description: shown.description, inputSchema: shown.inputSchema, grammarSchema: full.inputSchema)
         }
         // Text calls are read against the full schemas: a parameter the compact ones leave out still counts.
         let textCalls = TextToolCalls(tools: offered.map { ToolSpec(name: $0.name, description: $0.description, inputSchema: $0.inputSchema) })

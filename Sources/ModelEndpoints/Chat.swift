@@ -5,12 +5,17 @@ import JSONCore
 public struct ToolSpec: Sendable, Equatable {
     public let name: String
     public let description: String
+    /// The schema the model is shown.
     public let inputSchema: JSONValue
+    /// The schema a constrained reply's grammar enforces, when it is stricter than the one shown
+    /// (compact schemas leave out bounds that a grammar still should hold a tiny model to).
+    public let grammarSchema: JSONValue?
 
-    public init(name: String, description: String, inputSchema: JSONValue) {
+    public init(name: String, description: String, inputSchema: JSONValue, grammarSchema: JSONValue? = nil) {
         self.name = name
         self.description = description
         self.inputSchema = inputSchema
+        self.grammarSchema = grammarSchema
     }
 }
 

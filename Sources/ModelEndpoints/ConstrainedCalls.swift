@@ -22,7 +22,7 @@ public enum ConstrainedCalls {
         var branches: [JSONValue] = offered.map { tool in
             [
                 "type": "object", "additionalProperties": false, "required": ["name", "parameters"],
-                "properties": ["name": ["const": .string(tool.name)], "parameters": bounded(tool.inputSchema)],
+                "properties": ["name": ["const": .string(tool.name)], "parameters": bounded(tool.grammarSchema ?? tool.inputSchema)],
             ]
         }
         if choice == .auto || offered.isEmpty {

@@ -15,6 +15,19 @@ import Testing
         ConstrainedCalls.schema(tools: tools, choice: choice)?["anyOf"]?.arrayValue
     }
 
+    /// A compact schema is what the model reads; the grammar holds it to the full one's bounds
+    /// (without them Gemma 3 270M wrote `offset: -1000000000000000`).
+    @Test func theGrammarHoldsTheFullSchemaWhileThePromptShowsTheCompactOne() throws {
+        let full: JSONValue = ["type": "object", "required": ["path"], "additionalProperties": false,
+                               "properties": ["path": ["type": "string", "description": "File path relative to the workspace root."], "offset": ["type": "integer", "minimum": 1]]]
+        let compact: JSONValue = ["type": "object", "required": ["path"], "properties": ["path": ["type": "string"], "offset": ["type": "integer"]]]
+        let read = [ToolSpec(name: "read_file", description: "Read a file.", inputSchema: compact, grammarSchema: full)]
+        let parameters = try #require(ConstrainedCalls.schema(tools: read, choice: .auto)?["anyOf"]?.arrayValue?.first?["properties"]?["parameters"])
+        #expect(parameters["properties"]?["offset"]?["minimum"] == 1 && parameters["additionalProperties"] == false)
+        let told = ConstrainedCalls.instructions(tools: read, choice: .auto)
+        #expect(told.contains(compact.jsonText) && !told.contains("minimum"))
+    }
+
     @Test func theSchemaFollowsToolChoice() throws {
         let auto = try #require(branches(.auto))
         #expect(auto.count == 3)

@@ -22,7 +22,7 @@ import Testing
         let seen = try client("full", scratch)
         #expect(seen["tools"] as? [String] == [
             "execute", "list_background", "stop_background", "read_file", "write_file", "edit_file", "grep", "glob", "build", "screenshot", "git_status", "git_diff",
-            "git_branch", "git_commit", "git_push",
+            "git_branch", "git_commit", "git_push", "checkpoints", "undo",
         ])
         #expect(seen["schemas_are_objects"] as? Bool == true)
         let calls = try #require(seen["calls"] as? [String: [String: Any]])
