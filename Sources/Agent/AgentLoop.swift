@@ -99,8 +99,6 @@ public final class AgentLoop: Sendable {
         /// The safety net has tried to ship (it tries once).
         var shipTried = false
         var condenser: Condenser
-        /// The only tool the next constrained reply may call (see `GuardrailSettings.guide`).
-        var guideTo: String?
     }
 
 
@@ -184,12 +182,9 @@ public final class AgentLoop: Sendable {
             }
             transcript.record("request", ["turn": .int(turn), "messages": .int(run.messages.count), "stream": .bool(settings.stream)])
             progress.update(turn: turn, activity: "waiting for the model", log: "turn \(turn): asking the model")
-            let guided = settings.constrained ? run.guideTo : nil
-            run.guideTo = nil
-            if let guided { transcript.record("guided", ["turn": .int(turn), "tool": .string(guided)]) }
             let request = ChatRequest(
-                model: settings.model, messages: run.messages, tools: tools, toolChoice: guided.map(ToolChoice.named) ?? .auto, stream: settings.stream,
-                maxTokens: settings.maxTokensPerReply, constrained: settings.constrained)
+                model: settings.model, messages: run.messages, tools: tools, stream: settings.stream, maxTokens: settings.maxTokensPerReply,
+                constrained: settings.constrained)
             let asked = ContinuousClock.now
             var response: ChatResponse
             let lines = RepeatedLines(limit: settings.guardrails.repeatedLine)
@@ -305,8 +300,7 @@ public final class AgentLoop: Sendable {
                     note(unparsedNote(response.text), run: &run, turn: turn)
                     continue
                 }
-                if let keepGoing = run.guards.keepGoing(missing: missing(run), offered: offeredNames) {
-                    run.guideTo = run.guards.guideTool(missing: missing(run), offered: offeredNames)
+                if let keepGoing = run.guards.keepGoing(missing: run.summary.requires.filter { !run.summary.met($0) }, offered: offeredNames) {
                     note(keepGoing, run: &run, turn: turn)
                     continue
                 }
@@ -325,14 +319,11 @@ public final class AgentLoop: Sendable {
                     return .loop
                 }
             }
-            let warned = run.pendingNotes.count
             run.pendingNotes += run.guards.budgetNotes(used: [
                 ("tool-call", Double(run.summary.toolCalls), budgets.toolCalls.map(Double.init)),
                 ("token", Double(run.summary.totalTokens), budgets.tokens.map(Double.init)),
                 ("time", seconds(since: started) / 60, budgets.minutes), ("turn", Double(run.summary.turns), budgets.turns.map(Double.init)),
             ])
-            if run.pendingNotes.count > warned { run.guideTo = run.guideTo ?? run.guards.guideTool(missing: missing(run), offered: offeredNames) }
-            if let tool = run.guideTo, settings.constrained { run.pendingNotes.append("Next, call \(tool): the task is not complete without it.") }
             if !run.pendingNotes.isEmpty {
                 note(run.pendingNotes.joined(separator: "\n"), run: &run, turn: turn, count: run.pendingNotes.count)
                 run.pendingNotes = []
@@ -396,11 +387,6 @@ public final class AgentLoop: Sendable {
         progress.update(
             tokens: run.summary.totalTokens, rate: rate, activity: calls.isEmpty ? "model answered" : "model called \(calls)",
             log: "turn \(turn): \(calls.isEmpty ? "answer without a tool call" : "tool calls: \(calls)") (\(usage.totalTokens) tokens)")
-    }
-
-    /// The task's requirements not met yet.
-    private func missing(_ run: Run) -> [Requirement] {
-        run.summary.requires.filter { !run.summary.met($0) }
     }
 
     /// The names of the tools offered.
@@ -468,10 +454,7 @@ public final class AgentLoop: Sendable {
         }
         let used = (try? repaired.get()).map { JSONValue.object($0.value) } ?? .string(call.arguments)
         let verdict = run.guards.afterCall(name: call.name, arguments: used, result: result)
-        if verdict.loop {
-            run.summary.loops += 1
-            run.guideTo = run.guards.guideTool(missing: missing(run), offered: offeredNames)
-        }
+        if verdict.loop { run.summary.loops += 1 }
         if let text = verdict.note, !verdict.stop { run.pendingNotes.append(text) }
         if let nudge = await run.guards.commitNudge(name: call.name, result: result, offered: offeredNames, uncommitted: uncommittedFiles) {
             run.pendingNotes.append(nudge)

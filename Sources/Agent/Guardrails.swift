@@ -29,9 +29,6 @@ public struct GuardrailSettings: Sendable, Equatable {
     /// Tool calls written as text that nothing parses: how to call, said this many times, then a
     /// stop with `unparsed_tool_calls`. Off: such a message ends the run like any answer.
     public var textCalls: Int? = 2
-    /// In a constrained run, after a keep-going note, a repeated-call note or a budget warning
-    /// while a requirement is unmet, the next reply's grammar allows only the call that meets it.
-    public var guide = true
 
     public init() {}
 
@@ -48,7 +45,6 @@ public struct GuardrailSettings: Sendable, Equatable {
         settings.budgetWarning = nil
         settings.sameFailure = nil
         settings.textCalls = nil
-        settings.guide = false
         return settings
     }
 
@@ -59,12 +55,12 @@ public struct GuardrailSettings: Sendable, Equatable {
             "repeated_call_note": number(repeatedCall), "repeated_call_stop": number(loopStop), "repeated_build": number(repeatedBuild),
             "repeated_line": number(repeatedLine), "degenerate_notes": number(degenerateNotes), "keep_going": number(keepGoing),
             "commit_now": .bool(commitNow), "budget_warning": budgetWarning.map(JSONValue.double) ?? .null, "same_failure": number(sameFailure),
-            "text_calls": number(textCalls), "guide": .bool(guide),
+            "text_calls": number(textCalls),
         ]
     }
 
     /// The names `--no-guard` takes.
-    public static let names = ["repeated-call", "repeated-build", "repeated-line", "keep-going", "commit-now", "budget", "same-failure", "text-calls", "guide"]
+    public static let names = ["repeated-call", "repeated-build", "repeated-line", "keep-going", "commit-now", "budget", "same-failure", "text-calls"]
 
     /// Switches one guardrail off by name; false for an unknown name.
     public mutating func disable(_ name: String) -> Bool {
@@ -77,7 +73,6 @@ public struct GuardrailSettings: Sendable, Equatable {
         case "budget": budgetWarning = nil
         case "same-failure": sameFailure = nil
         case "text-calls": textCalls = nil
-        case "guide": guide = false
         default: return false
         }
         return true
@@ -151,20 +146,10 @@ struct GuardrailState {
         return (note, loop, false)
     }
 
-    /// The tool that meets each requirement.
-    static let tools: [Requirement: String] = [.build: "build", .screenshot: "screenshot", .commit: "git_commit", .push: "git_push"]
-
-    /// The one call the next constrained reply may make: the tool of the first unmet requirement
-    /// that is offered (in the order build, screenshot, commit, push), or nil.
-    func guideTool(missing: [Requirement], offered: Set<String>) -> String? {
-        guard settings.guide else { return nil }
-        return Requirement.allCases.filter(missing.contains).compactMap { Self.tools[$0] }.first(where: offered.contains)
-    }
-
     /// The keep-going note when the model stops with requirements unmet, while notes remain.
     /// Only requirements whose tool is `offered` are named: the others the model cannot meet.
     mutating func keepGoing(missing: [Requirement], offered: Set<String>) -> String? {
-        let tools = Self.tools
+        let tools: [Requirement: String] = [.build: "build", .screenshot: "screenshot", .commit: "git_commit", .push: "git_push"]
         let reachable = missing.filter { offered.contains(tools[$0]!) }
         guard let limit = settings.keepGoing, !reachable.isEmpty, keepGoingNotes < limit else { return nil }
         keepGoingNotes += 1
