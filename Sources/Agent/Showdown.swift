@@ -159,10 +159,13 @@ public struct Showdown: Sendable {
     let makeSession: SessionFactory
     let environment: [String: String]
     let log: @Sendable (String) -> Void
+    /// toolhost's version, for each run's trajectory.json.
+    let version: String
 
     public init(config: Config, out: String, registry: ToolRegistry, environment: [String: String], makeSession: @escaping SessionFactory,
-                log: @escaping @Sendable (String) -> Void) {
+                version: String, log: @escaping @Sendable (String) -> Void) {
         self.config = config
+        self.version = version
         self.out = out
         self.registry = registry
         self.environment = environment
@@ -330,6 +333,10 @@ public struct Showdown: Sendable {
         await session.close()
         await client.close()
         try summary.write(to: folder)
+        // Before results.md is written: its ATIF column counts each run's steps.
+        if FileManager.default.fileExists(atPath: folder + "/transcript.jsonl") {
+            try Trajectory.write(runFolder: folder, summary: summary, version: version)
+        }
         return Result(run: run, label: entry.label, attempt: slot.attempt, summary: summary)
     }
 

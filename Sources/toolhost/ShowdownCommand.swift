@@ -93,11 +93,8 @@ struct ShowdownCommand: AsyncParsableCommand {
         let showdown = Showdown(
             config: loaded, out: folder, registry: try makeRegistry(), environment: ProcessInfo.processInfo.environment,
             makeSession: { workspace, name in try options.openSession(workspace: workspace, name: name, fresh: true) },
-            log: { warn($0) })
+            version: Toolhost.version, log: { warn($0) })
         let results = try await showdown.run()
-        for result in results where FileManager.default.fileExists(atPath: folder + "/" + result.run + "/transcript.jsonl") {
-            try Trajectory.write(runFolder: folder + "/" + result.run, summary: result.summary, version: Toolhost.version)
-        }
         if let problem = await showdown.renderChart() { warn(problem) }
         print(try String(contentsOfFile: folder + "/results.md", encoding: .utf8), terminator: "")
         print("Files: \(folder) (results.md, results.json, models.json, mapping.json, sealed.txt, chart.svg, chart.png)")

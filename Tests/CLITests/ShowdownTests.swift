@@ -60,6 +60,12 @@ import Testing
         let table = try String(contentsOfFile: out + "/results.md", encoding: .utf8)
         for (run, label) in runs { #expect(table.contains("| \(run) (\(label))")) }
         #expect(table.contains("tool calls") && table.contains("total tokens"))
+        // The ATIF column counts each run's trajectory steps: they are written before the table.
+        for (run, _) in runs {
+            let row = try #require(table.split(separator: "\n").first { $0.hasPrefix("| \(run) (") })
+            let steps = row.split(separator: "|").map { $0.trimmingCharacters(in: .whitespaces) }[3]
+            #expect(Int(steps) ?? 0 > 0, "\(row)")
+        }
         let svg = try String(contentsOfFile: out + "/chart.svg", encoding: .utf8)
         #expect(svg.contains("hermes-text") && svg.contains("#d64545") && svg.contains("#2e9d5b"))
         let png = try Data(contentsOf: URL(fileURLWithPath: out + "/chart.png"))
