@@ -48,6 +48,26 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: scratch.workspacePath + "/src/new.ts"))
     }
 
+    /// An unchanged tree is not walked again (the folders are watched), so every change must
+    /// reach the watch: a file put into a folder that was empty at the last look, by the shell,
+    /// and a file deep in a folder the shell made.
+    @Test func changesInWatchedAndNewFoldersAreSeen() async throws {
+        _ = await run("mkdir -p src/empty")
+        _ = await call("checkpoints", [:], in: session)
+        _ = await run("echo late > src/empty/late.ts && mkdir -p src/a/b && echo deep > src/a/b/deep.ts")
+        let listed = await call("checkpoints", [:], in: session)
+        #expect(listed.text.contains("added src/a/b/deep.ts, src/empty/late.ts"), "\(listed.text)")
+        let undone = await call("undo", [:], in: session)
+        #expect(!undone.isError, "\(undone.text)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.workspacePath + "/src/empty/late.ts"))
+        #expect(!FileManager.default.fileExists(atPath: scratch.workspacePath + "/src/a/b/deep.ts"))
+        // A change between calls (the person at the keyboard) is part of the next call's "before".
+        try scratch.write("src/app.ts", "edited by hand\n")
+        _ = await call("write_file", ["path": "src/app.ts", "content": "by the model\n"], in: session)
+        _ = await call("undo", [:], in: session)
+        #expect(try scratch.read("src/app.ts") == "edited by hand\n")
+    }
+
     @Test func anotherSessionsWorkIsNeverTouched() async throws {
         let other = try scratch.session("other")
         _ = await call("write_file", ["path": "src/app.ts", "content": "mine\n"], in: session)

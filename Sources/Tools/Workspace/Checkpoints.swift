@@ -61,6 +61,9 @@ struct CheckpointStore: Sendable {
     private var stored: Int64 = 0
     /// The last snapshot: what tells an unchanged file without reading it.
     private var latest: [String: Entry] = [:]
+    private var latestNotKept: [String] = []
+    /// The walked folders: when none changed since the last snapshot, it is still true.
+    private let watch = FolderWatch()
 
     /// A store in `folder`, emptied first: what a previous process kept has no list left.
     init(folder: String) {
@@ -85,10 +88,12 @@ struct CheckpointStore: Sendable {
 
     /// The workspace's files now, reading only those that changed since the last snapshot.
     mutating func snapshot(of workspace: Workspace) -> (files: [String: Entry], notKept: [String]) {
+        // Taken before the walk: what changes during it counts for the next snapshot.
+        if let watch, !watch.takeChanged() { return (latest, latestNotKept) }
         let previous = latest
         var files: [String: Entry] = [:]
         var notKept: [String] = []
-        workspace.searchableEntries(under: "", includeIgnored: false) { entry in
+        workspace.searchableEntries(under: "", includeIgnored: false, folders: { watch?.add(folder: $0) }) { entry in
             // Looked at in the walk's own folder, by name: nothing on the way is resolved again.
             var info = stat()
             guard fstatat(entry.folder, entry.name, &info, AT_SYMLINK_NOFOLLOW) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return true }
@@ -112,6 +117,7 @@ struct CheckpointStore: Sendable {
             return true
         }
         latest = files
+        latestNotKept = notKept
         return (files, notKept)
     }
 

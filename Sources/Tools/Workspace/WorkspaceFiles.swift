@@ -159,12 +159,12 @@ extension Workspace {
     /// Walks the tree below `relative` depth first in name order, so that pages of results stay
     /// put between calls, and never through a symlink: each folder is opened from its parent's
     /// descriptor with O_NOFOLLOW. A folder is entered when `enter` says so; `visit` gets each
-    /// file and returns false to stop; `listed` gets each folder's entry names before any of
-    /// them is visited.
+    /// file and returns false to stop; `listed` gets each folder (its path and open descriptor)
+    /// and its entry names before any of them is visited.
     /// - Returns: false when the walk stopped early (at `visit`'s word, or after `limit` entries).
     @discardableResult
     func walk(
-        under relative: String = "", limit: Int = 20_000, enter: (String) -> Bool, listed: (String, [String]) -> Void = { _, _ in },
+        under relative: String = "", limit: Int = 20_000, enter: (String) -> Bool, listed: (_ folder: String, _ fd: Int32, _ names: [String]) -> Void = { _, _, _ in },
         visit: (WalkEntry) -> Bool
     ) -> Bool {
         var seen = 0
@@ -177,7 +177,7 @@ extension Workspace {
                 return true
             }
             entries.sort { $0.name.utf8.lexicographicallyPrecedes($1.name.utf8) }
-            listed(folder, entries.map(\.name))
+            listed(folder, fd, entries.map(\.name))
             for entry in entries {
                 seen += 1
                 guard seen <= limit else { return false }

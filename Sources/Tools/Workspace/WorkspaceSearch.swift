@@ -15,9 +15,10 @@ extension Workspace {
         searchableEntries(under: folder, includeIgnored: includeIgnored) { visit($0.path) }
     }
 
-    /// The same files, each with its folder's descriptor (see `WalkEntry`).
+    /// The same files, each with its folder's descriptor (see `WalkEntry`); `folders` gets the
+    /// descriptor of each folder the walk enters, the root included.
     @discardableResult
-    func searchableEntries(under folder: String, includeIgnored: Bool, _ visit: (WalkEntry) -> Bool) -> Bool {
+    func searchableEntries(under folder: String, includeIgnored: Bool, folders: (Int32) -> Void = { _ in }, _ visit: (WalkEntry) -> Bool) -> Bool {
         var rules = IgnoreRules()
         if !includeIgnored {
             // The .gitignore files above the folder apply too.
@@ -33,7 +34,8 @@ extension Workspace {
                 guard !path.hasSuffix("/.git") && path != ".git" else { return false }
                 return includeIgnored || !rules.ignores(path, isFolder: true)
             },
-            listed: { path, names in
+            listed: { path, fd, names in
+                folders(fd)
                 // Read only the .gitignore files the listing shows: looking for one in every folder costs more than the search.
                 if !includeIgnored, names.contains(".gitignore"), let text = self.text(of: Self.join(path, ".gitignore"), limit: 1 << 20) {
                     rules.add(text, in: path)
