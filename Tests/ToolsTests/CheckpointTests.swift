@@ -68,6 +68,23 @@ import Testing
         #expect(try scratch.read("src/app.ts") == "edited by hand\n")
     }
 
+    /// The watch itself: quiet while nothing changes (so an unchanged tree is not walked), and
+    /// it hears a write, a new file and a removal in a folder added by its descriptor.
+    @Test func theFolderWatchHearsChangesAndOnlyThen() throws {
+        let watch = try #require(FolderWatch())
+        let folder = open(scratch.workspacePath + "/src", O_RDONLY | O_DIRECTORY)
+        defer { close(folder) }
+        watch.add(folder: folder)
+        #expect(watch.takeChanged(), "the first look has nothing to compare with")
+        #expect(!watch.takeChanged() && !watch.takeChanged(), "quiet while nothing changes")
+        try scratch.write("src/app.ts", "export const app = 3\n")
+        #expect(watch.takeChanged() && !watch.takeChanged())
+        try scratch.write("src/new.ts", "x\n")
+        #expect(watch.takeChanged())
+        try FileManager.default.removeItem(atPath: scratch.workspacePath + "/src/new.ts")
+        #expect(watch.takeChanged() && !watch.takeChanged())
+    }
+
     @Test func anotherSessionsWorkIsNeverTouched() async throws {
         let other = try scratch.session("other")
         _ = await call("write_file", ["path": "src/app.ts", "content": "mine\n"], in: session)

@@ -40,6 +40,8 @@ struct CheckpointStore: Sendable {
         let notKept: [String]
         /// Whether the last build before this call passed (nil: no build yet).
         let buildPassed: Bool?
+        /// The walk `files` came from: the same after the call means nothing changed.
+        let walk: Int
         /// What the call itself added, changed and removed (nil while it runs). Only these
         /// paths are ever put back by an undo: what another session did in between is not.
         var changes: Changes?
@@ -64,6 +66,8 @@ struct CheckpointStore: Sendable {
     private var latestNotKept: [String] = []
     /// The walked folders: when none changed since the last snapshot, it is still true.
     private let watch = FolderWatch()
+    /// Walks so far: a snapshot that found the tree unchanged has the last one's number.
+    private var walks = 0
 
     /// A store in `folder`, emptied first: what a previous process kept has no list left.
     init(folder: String) {
@@ -74,7 +78,7 @@ struct CheckpointStore: Sendable {
     /// Records the workspace before call `call` of `tool`.
     mutating func begin(call: Int, tool: String, workspace: Workspace, buildPassed: Bool?) {
         let (files, notKept) = snapshot(of: workspace)
-        checkpoints.append(Checkpoint(call: call, tool: tool, files: files, notKept: notKept, buildPassed: buildPassed))
+        checkpoints.append(Checkpoint(call: call, tool: tool, files: files, notKept: notKept, buildPassed: buildPassed, walk: walks))
         if checkpoints.count > Self.kept { checkpoints.removeFirst(checkpoints.count - Self.kept) }
     }
 
@@ -82,6 +86,10 @@ struct CheckpointStore: Sendable {
     mutating func end(call: Int, workspace: Workspace) {
         guard let index = checkpoints.lastIndex(where: { $0.call == call }) else { return }
         let after = snapshot(of: workspace).files
+        guard walks != checkpoints[index].walk else {
+            checkpoints[index].changes = Changes()
+            return
+        }
         let (added, changed, removed) = Self.changes(from: checkpoints[index].files, to: after)
         checkpoints[index].changes = Changes(added: added, changed: changed, removed: removed)
     }
@@ -90,6 +98,7 @@ struct CheckpointStore: Sendable {
     mutating func snapshot(of workspace: Workspace) -> (files: [String: Entry], notKept: [String]) {
         // Taken before the walk: what changes during it counts for the next snapshot.
         if let watch, !watch.takeChanged() { return (latest, latestNotKept) }
+        walks += 1
         let previous = latest
         var files: [String: Entry] = [:]
         var notKept: [String] = []

@@ -2,8 +2,9 @@ import Foundation
 
 /// Whether anything in a set of folders changed since the last look, through inotify: with
 /// it a checkpoint of an unchanged tree costs one read instead of a walk. Folders are added by
-/// descriptor (the walk's own, through /proc/self/fd), so a name swapped meanwhile cannot
-/// point a watch anywhere else. Events from the sandbox arrive too: inotify follows inodes,
+/// descriptor (the walk's own, through the /proc/self/fd magic link, which names the open
+/// folder itself: no IN_DONT_FOLLOW, or the watch would be on the link), so a name swapped
+/// meanwhile cannot point a watch anywhere else. Events from the sandbox arrive too: inotify follows inodes,
 /// whatever mount they were written through. Lost events, or more folders than the limit,
 /// make it say "changed" from then on.
 final class FolderWatch: @unchecked Sendable {
@@ -16,7 +17,7 @@ final class FolderWatch: @unchecked Sendable {
     static let folderLimit = 16_384
     static let mask = UInt32(
         IN_CREATE | IN_DELETE | IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF
-            | IN_ONLYDIR | IN_DONT_FOLLOW)
+            | IN_ONLYDIR)
 
     init?() {
         fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
