@@ -440,14 +440,20 @@ import Testing
 
     /// Qwen 3.6's pattern: a passing build, never committed. With ship_on_pass toolhost ships it,
     /// says so in the commit, and the outcome is shipped_by_toolhost, not complete.
-    @Test func theSafetyNetShipsAPassingBuildTheModelLeft() throws {
-        let scratch = try Scratch()
-        let remote = scratch.root + "/remote.git"
+    /// The workspace as a git repository on main with an identity, and `remote` (a new bare
+    /// repository) as its origin.
+    static func repository(in scratch: Scratch, remote: String) throws {
         try git("init", "-q", "--bare", "-b", "main", remote, in: scratch.root)
         try git("init", "-q", "-b", "main", in: scratch.workspace)
         try git("config", "user.name", "T", in: scratch.workspace)
         try git("config", "user.email", "t@example.com", in: scratch.workspace)
         try git("remote", "add", "origin", remote, in: scratch.workspace)
+    }
+
+    @Test func theSafetyNetShipsAPassingBuildTheModelLeft() throws {
+        let scratch = try Scratch()
+        let remote = scratch.root + "/remote.git"
+        try Self.repository(in: scratch, remote: remote)
         try scratch.write("package.json", #"{"name": "x", "version": "1.0.0", "scripts": {"build": "test -f notes.md"}}"# + "\n")
         try git("add", ".", in: scratch.workspace)
         try git("commit", "-qm", "init", in: scratch.workspace)
@@ -485,11 +491,7 @@ import Testing
     @Test func requirementsDecideTheOutcome() throws {
         let scratch = try Scratch()
         let remote = scratch.root + "/remote.git"
-        try git("init", "-q", "--bare", "-b", "main", remote, in: scratch.root)
-        try git("init", "-q", "-b", "main", in: scratch.workspace)
-        try git("config", "user.name", "T", in: scratch.workspace)
-        try git("config", "user.email", "t@example.com", in: scratch.workspace)
-        try git("remote", "add", "origin", remote, in: scratch.workspace)
+        try Self.repository(in: scratch, remote: remote)
         try scratch.write("README.md", "# x\n")
         try git("add", ".", in: scratch.workspace)
         try git("commit", "-qm", "init", in: scratch.workspace)

@@ -66,23 +66,34 @@ extension Workspace {
             }
             mode = info.st_mode & 0o777
         }
+        try Self.replace(name, in: folder, with: data, mode: mode, saying: resolved.display, folderShown: display(components))
+    }
+
+    /// Writes `data` to a new file beside `name` in `folder`, then renames it over `name`: a
+    /// reader sees the old file or the new one, never half of it.
+    static func replace(_ name: String, in folder: Int32, with data: Data, mode: mode_t, saying file: String, folderShown: String) throws {
         let temp = ".\(name.prefix(200)).toolhost-\(UInt32.random(in: 0...UInt32.max)).tmp"
         let fd = openat(folder, temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
-        guard fd >= 0 else { throw ToolError("cannot create a file in \(display(components)): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { throw ToolError("cannot create a file in \(folderShown): \(String(cString: strerror(errno)))") }
         let failure = data.withUnsafeBytes { Descriptor.writeAll(fd, $0) }
         fchmod(fd, mode)
         close(fd)
         guard failure == 0, renameat(folder, temp, folder, name) == 0 else {
             let code = failure != 0 ? failure : errno
             unlinkat(folder, temp, 0)
-            throw ToolError("writing \(resolved.display) failed: \(String(cString: strerror(code)))")
+            throw ToolError("writing \(file) failed: \(String(cString: strerror(code)))")
         }
     }
 
     /// The folder at `components` (symlink-free), made first when `creating`, as a descriptor.
-    private func openFolder(_ components: [String], creating: Bool) throws -> Int32 {
+    /// `clearingTheWay` (an undo putting a folder back) first removes a non-folder in its place.
+    func openFolder(_ components: [String], creating: Bool, clearingTheWay: Bool = false) throws -> Int32 {
         var current = try open("", Beneath.pathOnly | O_DIRECTORY)
         for (index, component) in components.enumerated() {
+            var info = stat()
+            if clearingTheWay, fstatat(current, component, &info, AT_SYMLINK_NOFOLLOW) == 0, (info.st_mode & S_IFMT) != S_IFDIR {
+                unlinkat(current, component, 0)
+            }
             if creating && mkdirat(current, component, 0o755) != 0 && errno != EEXIST {
                 let code = errno
                 close(current)

@@ -11,24 +11,13 @@ extension Workspace {
     func restore(_ data: Data, executable: Bool, to relative: String) throws {
         var components = relative.split(separator: "/").map(String.init)
         guard let name = components.popLast() else { return }
-        let folder = try folderClearingTheWay(components)
+        let folder = try openFolder(components, creating: true, clearingTheWay: true)
         defer { close(folder) }
         var info = stat()
         if fstatat(folder, name, &info, AT_SYMLINK_NOFOLLOW) == 0 && (info.st_mode & S_IFMT) == S_IFDIR {
             Self.removeTree(folder, name)
         }
-        let mode: mode_t = executable ? 0o755 : 0o644
-        let temp = ".\(name.prefix(200)).toolhost-\(UInt32.random(in: 0...UInt32.max)).tmp"
-        let fd = openat(folder, temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
-        guard fd >= 0 else { throw ToolError("cannot restore \(relative): \(String(cString: strerror(errno)))") }
-        let failure = data.withUnsafeBytes { Descriptor.writeAll(fd, $0) }
-        fchmod(fd, mode)
-        close(fd)
-        guard failure == 0, renameat(folder, temp, folder, name) == 0 else {
-            let code = failure != 0 ? failure : errno
-            unlinkat(folder, temp, 0)
-            throw ToolError("restoring \(relative) failed: \(String(cString: strerror(code)))")
-        }
+        try Self.replace(name, in: folder, with: data, mode: executable ? 0o755 : 0o644, saying: relative, folderShown: components.isEmpty ? "." : components.joined(separator: "/"))
     }
 
     /// Removes the file `relative` (a symlink itself, never what it points to), then the folders
@@ -50,30 +39,6 @@ extension Workspace {
     /// The folder at `components` as an O_PATH descriptor, nothing followed.
     private func folder(_ components: [String]) throws -> Int32 {
         try open(components.joined(separator: "/"), Beneath.pathOnly | O_DIRECTORY)
-    }
-
-    /// The folder at `components`, made where missing, with any non-folder in its place removed.
-    private func folderClearingTheWay(_ components: [String]) throws -> Int32 {
-        var current = try open("", Beneath.pathOnly | O_DIRECTORY)
-        for component in components {
-            var info = stat()
-            if fstatat(current, component, &info, AT_SYMLINK_NOFOLLOW) == 0 && (info.st_mode & S_IFMT) != S_IFDIR {
-                unlinkat(current, component, 0)
-            }
-            if mkdirat(current, component, 0o755) != 0 && errno != EEXIST {
-                let code = errno
-                close(current)
-                throw ToolError("cannot make the folder \(component) to restore into: \(String(cString: strerror(code)))")
-            }
-            let next = openat(current, component, Beneath.pathOnly | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-            let code = errno
-            close(current)
-            guard next >= 0 else {
-                throw ToolError("cannot open the folder \(component) to restore into: \(String(cString: strerror(code))) (it changed during the call)")
-            }
-            current = next
-        }
-        return current
     }
 
     /// Removes the folder `name` in `parent` and everything in it, each step on descriptors with
