@@ -473,7 +473,7 @@ public final class AgentLoop: Sendable {
             "structured": result.structured ?? .null,
         ])
         // What the egress proxy decided meanwhile (network "allowlist"), allowed and refused alike.
-        for decision in (session.runner as? ConfinedRunner)?.egress?.takeDecisions() ?? [] {
+        for decision in session.runner.takeEgressDecisions() {
             transcript.record("egress", [
                 "turn": .int(turn), "id": .string(call.id), "method": .string(decision.method), "host": .string(decision.host),
                 "port": .int(decision.port), "allowed": .bool(decision.allowed), "rule": .string(decision.rule),

@@ -69,7 +69,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     /// What this runner could not use, said once at start (e.g. no pids cgroup).
     public let notes: [String]
     private let handle: ConfinementHandle
-    private let netnsFD: Int32
+    public let sharedNetwork: SharedNetwork?
     /// The session's egress proxy, for `network: "allowlist"`.
     public let egress: EgressProxy?
     /// The folder of the trust bundle with the egress proxy's CA, if it has one; removed with the runner.
@@ -93,10 +93,10 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     /// Refuses, with the exact reason, when the kernel lacks a mechanism the profile requires.
     /// - Parameter readable: folders commands may read even inside hidden paths (the session's saved
     ///   outputs and background logs, which results name); created when missing.
-    /// - Parameter other: a runner of the same session whose network namespace this one joins
+    /// - Parameter other: the network of a runner of the same session, which this one joins
     ///   (a server started by one is then reachable from the other's commands).
     public init(profile: SandboxProfile, workspace: String, stateDirectory: String, readable: [String] = [],
-                host: [String: String], mechanisms: Mechanisms, sharingNetworkWith other: ConfinedRunner? = nil) throws {
+                host: [String: String], mechanisms: Mechanisms, sharingNetworkWith other: SharedNetwork? = nil) throws {
         var readable = readable
         self.profile = profile
         self.workspace = workspace
@@ -145,7 +145,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
         }
 
         var flags = Namespaces.pid | Namespaces.ipc | Namespaces.uts
-        var netnsFD: Int32 = -1
+        var network: SharedNetwork? = nil
         var loopbackUp = false
         switch profile.network {
         case .host: break
@@ -156,20 +156,21 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
                 throw SandboxUnavailable(
                     "profile \(profile.name) asks for network \"allowlist\", whose proxy lives in the session's own network namespace, which needs toolhost to run as root here. Use network \"loopback\" (no network) or \"host\".")
             }
-            netnsFD = try Self.makeNetworkNamespace()
+            network = try SharedNetwork()
         case .loopback:
-            if root, let other, other.netnsFD >= 0 {
-                netnsFD = dup(other.netnsFD)
-            } else if root, let fd = try? Self.makeNetworkNamespace() {
-                netnsFD = fd
+            if root, let other {
+                network = other
+            } else if root, let made = try? SharedNetwork() {
+                network = made
             } else {
                 // Without root the namespace cannot be joined later: each command gets its own.
                 flags |= Namespaces.network
                 loopbackUp = true
             }
         }
-        self.netnsFD = netnsFD
-        if let policy = profile.egress, profile.network == .allowlist {
+        sharedNetwork = network
+        let netnsFD = network?.descriptor ?? -1
+        if let policy = profile.egress, profile.network == .allowlist, let network {
             var secrets: [String: String] = [:]
             for secret in policy.secrets {
                 guard let value = host[secret.from], !value.isEmpty else {
@@ -180,7 +181,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
             let proxy: EgressProxy
             do {
                 proxy = try EgressProxy(
-                    policy: policy, profile: profile.name, listener: try Self.listen(in: netnsFD, port: EgressProxy.port),
+                    policy: policy, profile: profile.name, listener: try network.listen(port: EgressProxy.port),
                     logPath: stateDirectory + "/egress.jsonl", secrets: secrets, upstreamTrust: host["SSL_CERT_FILE"])
             } catch let error as EgressUnavailable {
                 throw SandboxUnavailable(error.description)
@@ -281,7 +282,6 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
 
     deinit {
         close()
-        if netnsFD >= 0 { Glibc.close(netnsFD) }
         if mountNamespaceFD >= 0 { Glibc.close(mountNamespaceFD) }
     }
 
@@ -325,6 +325,8 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
         let identity = hostIdentity
         return try ConfinedThread(mountNamespace: namespace, uid: identity.uid, gid: identity.gid)
     }
+
+    public func takeEgressDecisions() -> [EgressProxy.Decision] { egress?.takeDecisions() ?? [] }
 
     public func close() {
         egress?.stop()
@@ -382,35 +384,9 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
         return fd
     }
 
-    /// A socket listening on 127.0.0.1:`port` inside the namespace `netnsFD`, made on a thread of
-    /// its own that joins the namespace and ends.
-    private static func listen(in netnsFD: Int32, port: UInt16) throws -> Int32 {
-        let result = LockedBox<Int32>(-1)
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            result.value = csandbox_listen_in_netns(netnsFD, port)
-            done.signal()
-        }
-        thread.start()
-        done.wait()
-        guard result.value >= 0 else { throw SpawnError(executable: "egress proxy listener", errno: -result.value) }
-        return result.value
-    }
 
     /// A network namespace with loopback up, made on a thread of its own (namespaces belong to
     /// threads) that ends at once; the descriptor keeps the namespace alive.
-    private static func makeNetworkNamespace() throws -> Int32 {
-        let result = LockedBox<Int32>(-1)
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            result.value = csandbox_new_netns()
-            done.signal()
-        }
-        thread.start()
-        done.wait()
-        guard result.value >= 0 else { throw SpawnError(executable: "network namespace", errno: -result.value) }
-        return result.value
-    }
 }
 
 /// The sandbox cannot be set up as the profile asks; the message says why and what to do.

@@ -1,3 +1,4 @@
+import Egress
 import Foundation
 
 /// A program to run and how to bound it.
@@ -98,6 +99,12 @@ public protocol ProcessRunner: Sendable {
     /// host code whose library resolves workspace paths itself; nil when the runner has no such
     /// view (unconfined, or toolhost not root), which its notes or confinement say loudly.
     func makeConfinedThread() throws -> ConfinedThread?
+    /// The network namespace this runner's commands share, for another runner of the same session
+    /// to join; nil when each command gets its own, or the host's.
+    var sharedNetwork: SharedNetwork? { get }
+    /// What the egress proxy decided since the last call, allowed and refused alike; empty when
+    /// the runner has no proxy.
+    func takeEgressDecisions() -> [EgressProxy.Decision]
     /// Releases what the runner holds for its session (cgroups); called when the session ends.
     func close()
     /// The confinement rules a failed command most likely ran into, each with the way forward.

@@ -1,4 +1,5 @@
 import CSandbox
+import Egress
 import Foundation
 
 /// Runs programs with no confinement beyond a process group, a clean environment and a timeout:
@@ -25,6 +26,12 @@ public struct UnconfinedRunner: ProcessRunner {
     public func start(_ spec: ProcessSpec, logFile: String) throws -> BackgroundProcess {
         try Supervisor.startBackground(spec, logFile: logFile, confinement: nil)
     }
+
+    /// Commands use the host's network.
+    public var sharedNetwork: SharedNetwork? { nil }
+
+    /// No proxy stands between commands and the network.
+    public func takeEgressDecisions() -> [EgressProxy.Decision] { [] }
 
     /// Nothing is confined here, git's working-tree calls included.
     public func makeConfinedThread() throws -> ConfinedThread? { nil }

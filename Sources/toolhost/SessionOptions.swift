@@ -53,7 +53,7 @@ struct SessionOptions: ParsableArguments {
             let runner = try ConfinedRunner(
                 profile: loaded, workspace: workspace.root, stateDirectory: state.path,
                 readable: Session.readableFolders(state: state, workspace: workspace, session: session),
-                host: ProcessInfo.processInfo.environment, mechanisms: .current, sharingNetworkWith: other as? ConfinedRunner)
+                host: ProcessInfo.processInfo.environment, mechanisms: .current, sharingNetworkWith: other?.sharedNetwork)
             for note in runner.notes { warn("note: \(note)") }
             return runner
         } catch let error as SandboxUnavailable {

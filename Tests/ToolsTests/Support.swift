@@ -21,7 +21,7 @@ extension Scratch {
             try ConfinedRunner(
                 profile: SandboxProfile.load(other), workspace: workspace.root, stateDirectory: statePath,
                 readable: Session.readableFolders(state: state, workspace: workspace, session: name), host: host, mechanisms: machineMechanisms,
-                sharingNetworkWith: runner)
+                sharingNetworkWith: runner.sharedNetwork)
         }
         return try Session(
             name: name, workspace: workspace, state: StateDirectory(statePath), runner: runner, hostEnvironment: host,
