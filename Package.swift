@@ -45,7 +45,7 @@ let package = Package(
         .target(
             name: "Sandbox",
             dependencies: ["CSandbox", "CLibSeccomp", "Egress"],
-            resources: ["default", "build", "network", "browser", "strict"].map { .embedInCode("Resources/\($0).json") },
+            resources: ["default", "build", "network", "browser", "strict", "seccomp-base"].map { .embedInCode("Resources/\($0).json") },
             swiftSettings: strict
         ),
         // JSON values and the schema checks shared by the tools and the model clients.

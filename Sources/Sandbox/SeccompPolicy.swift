@@ -34,16 +34,52 @@ public struct SeccompPolicy: Sendable, Equatable {
         "SCMP_ARCH_AARCH64": "aarch64", "SCMP_ARCH_ARM": "arm",
     ]
 
+    /// The policy every built-in profile extends (sandbox-profiles/seccomp-base.json).
+    public static let base: SeccompPolicy = {
+        do {
+            let file = "sandbox-profiles/seccomp-base.json"
+            return try SeccompPolicy(Fields(try JSONSerialization.jsonObject(with: Data(PackageResources.seccomp_base_json)), file: file, path: ""))
+        } catch {
+            // The file is built into the binary and tested; a broken one is a build that must not run.
+            fatalError("the built-in seccomp base policy does not load: \(error)")
+        }
+    }()
+
+    /// A policy in full, or `{"extends": "base", "syscalls": [...]}`: the base policy with the
+    /// profile's own rules after it. Those may add to the base, never change it, so a rule that
+    /// names a syscall the base rules already name is refused.
     init(_ fields: Fields) throws {
-        try fields.allow(["defaultAction", "defaultErrnoRet", "architectures", "syscalls"])
+        if fields.values["extends"] != nil {
+            try fields.allow(["extends", "syscalls", "comment"])
+            let extends = try fields.string("extends")!
+            guard extends == "base" else { throw fields.fail("extends", "unknown policy '\(extends)'; allowed: base") }
+            var policy = Self.base
+            let added = fields.values["syscalls"] == nil ? [] : try Self.rules(fields)
+            let named = Dictionary(policy.syscalls.flatMap { rule in rule.names.map { ($0, rule.action) } }, uniquingKeysWith: { first, _ in first })
+            for (index, rule) in added.enumerated() {
+                if let name = rule.names.first(where: { named[$0] != nil }) {
+                    throw fields.fail(
+                        "syscalls[\(index)]",
+                        "\(name) is already ruled by the base policy (\(named[name]!)); a profile that extends it may add rules, not change them. Write the whole policy (without extends) to change it")
+                }
+            }
+            policy.syscalls += added
+            self = policy
+            return
+        }
+        try fields.allow(["defaultAction", "defaultErrnoRet", "architectures", "syscalls", "comment"])
         defaultAction = try Self.action(fields, "defaultAction")
         defaultErrnoRet = try fields.unsigned("defaultErrnoRet").map { UInt16(clamping: $0) }
         architectures = try fields.strings("architectures")
         for (index, name) in architectures.enumerated() where Self.architectureNames[name] == nil {
             throw fields.fail("architectures[\(index)]", "unknown architecture '\(name)'; allowed: \(Self.architectureNames.keys.sorted().joined(separator: ", "))")
         }
+        syscalls = try Self.rules(fields)
+    }
+
+    private static func rules(_ fields: Fields) throws -> [Rule] {
         guard let rules = fields.values["syscalls"] as? [Any] else { throw fields.fail("syscalls", "must be an array") }
-        syscalls = try rules.enumerated().map { index, value in
+        return try rules.enumerated().map { index, value in
             let rule = try Fields(value, file: fields.file, path: fields.field("syscalls[\(index)]"))
             try rule.allow(["names", "action", "errnoRet", "args", "comment"])
             let names = try rule.strings("names")
@@ -52,15 +88,15 @@ public struct SeccompPolicy: Sendable, Equatable {
                 let arg = try Fields(value, file: fields.file, path: rule.field("args[\(argIndex)]"))
                 try arg.allow(["index", "value", "valueTwo", "op"])
                 let op = try arg.string("op")!
-                guard Self.operators[op] != nil else {
-                    throw arg.fail("op", "unknown operator '\(op)'; allowed: \(Self.operators.keys.sorted().joined(separator: ", "))")
+                guard operators[op] != nil else {
+                    throw arg.fail("op", "unknown operator '\(op)'; allowed: \(operators.keys.sorted().joined(separator: ", "))")
                 }
                 guard let position = try arg.unsigned("index"), position < 6 else { throw arg.fail("index", "must be 0 to 5") }
                 return Argument(
                     index: UInt32(position), value: try arg.unsigned("value") ?? 0, valueTwo: try arg.unsigned("valueTwo") ?? 0, op: op)
             }
             return Rule(
-                names: names, action: try Self.action(rule, "action"),
+                names: names, action: try action(rule, "action"),
                 errnoRet: try rule.unsigned("errnoRet").map { UInt16(clamping: $0) }, args: args)
         }
     }

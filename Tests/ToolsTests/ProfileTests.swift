@@ -1,6 +1,8 @@
 import Foundation
 import Sandbox
+import TestSupport
 import Testing
+@testable import Tools
 
 /// Broken profile files are refused with the file, the field and what is allowed.
 @Suite struct ProfileTests {
@@ -46,8 +48,61 @@ import Testing
         refused("field 'requires[0]': unknown mechanism 'magic'") { $0["requires"] = ["magic"] }
         refused("field 'filesystem.hidden': missing (use [] for none)", setting("filesystem", "hidden", nil))
         refused("field 'seccomp.syscalls[0].args[0].op': unknown operator 'SCMP_CMP_LIKE'", setting("seccomp", "syscalls", [["names": ["clone"], "action": "SCMP_ACT_ERRNO", "args": [["index": 0, "value": 1, "op": "SCMP_CMP_LIKE"]]]]))
-        refused("field 'seccomp.defaultAction': unknown action 'SCMP_ACT_MAYBE'", setting("seccomp", "defaultAction", "SCMP_ACT_MAYBE"))
-        refused("field 'seccomp.architectures[0]': unknown architecture 'SCMP_ARCH_Z80'", setting("seccomp", "architectures", ["SCMP_ARCH_Z80"]))
+        refused("field 'seccomp.defaultAction': unknown action 'SCMP_ACT_MAYBE'", wholePolicy("defaultAction", "SCMP_ACT_MAYBE"))
+        refused("field 'seccomp.architectures[0]': unknown architecture 'SCMP_ARCH_Z80'", wholePolicy("architectures", ["SCMP_ARCH_Z80"]))
+        refused("field 'seccomp.extends': unknown policy 'docker'; allowed: base", setting("seccomp", "extends", "docker"))
+        refused("field 'seccomp.defaultAction': unknown field; allowed: extends, syscalls, comment", setting("seccomp", "defaultAction", "SCMP_ACT_LOG"))
+    }
+
+    /// An edit that writes the base policy out in full (no `extends`) with `key` set.
+    private func wholePolicy(_ key: String, _ value: Any) -> (inout [String: Any]) -> Void {
+        { profile in
+            var policy = (try? JSONSerialization.jsonObject(with: Data(contentsOf: Self.basePolicyJSON))) as! [String: Any]
+            policy[key] = value
+            profile["seccomp"] = policy
+        }
+    }
+
+    static let basePolicyJSON = defaultJSON.deletingLastPathComponent().appendingPathComponent("seccomp-base.json")
+
+    /// One policy for every built-in profile: each extends the base and compiles to its program,
+    /// and the base written out in full is the same policy, so the two forms agree.
+    @Test func everyBuiltInProfileHasTheBasePolicy() throws {
+        let base = try #require(SeccompPolicy.base.syscalls.first { $0.names.contains("ptrace") }, "the base refuses ptrace")
+        #expect(base.action == "SCMP_ACT_ERRNO")
+        for name in SandboxProfile.builtInNames {
+            let profile = try SandboxProfile.load(name)
+            #expect(profile.seccomp == SeccompPolicy.base, "profile \(name) has a policy of its own")
+            #expect(try profile.seccomp.compileBPF() == SeccompPolicy.base.compileBPF())
+        }
+        let written = try load(wholePolicy("comment", "the base, in full"))
+        #expect(written.seccomp == SeccompPolicy.base)
+    }
+
+    /// A profile that extends the base may add a rule and may not loosen one the base has.
+    @Test func aProfileAddsToTheBaseAndCannotChangeIt() throws {
+        let extra: [String: Any] = ["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1]
+        let profile = try load(setting("seccomp", "syscalls", [extra]))
+        #expect(Array(profile.seccomp.syscalls.dropLast()) == SeccompPolicy.base.syscalls)
+        let added = try #require(profile.seccomp.syscalls.last)
+        #expect(added.names == ["mkdir", "mkdirat"] && added.action == "SCMP_ACT_ERRNO" && added.errnoRet == 1)
+        refused("field 'seccomp.syscalls[1]': ptrace is already ruled by the base policy (SCMP_ACT_ERRNO)", setting("seccomp", "syscalls", [extra, ["names": ["ptrace"], "action": "SCMP_ACT_ALLOW"]]))
+    }
+
+    /// The added rule holds in a real sandbox, and so does the base beside it.
+    @Test func anAddedRuleAndTheBaseBothHoldInTheSandbox() async throws {
+        let scratch = try Scratch()
+        var object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: Self.defaultJSON)) as? [String: Any])
+        object["seccomp"] = ["extends": "base", "syscalls": [["names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1]]]
+        let path = scratch.root + "/no-mkdir.json"
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
+        let session = try scratch.session("extended", profile: path, ownProfileOnly: true)
+        let result = await call("execute", ["command": "mkdir made 2>&1; unshare -U true 2>&1; touch file && echo touched"], in: session)
+        let lines = result.text.split(separator: "\n")
+        #expect(lines.contains { $0.hasPrefix("mkdir: cannot create directory") && $0.hasSuffix("Operation not permitted") }, "\(result.text)")
+        #expect(result.text.contains("unshare failed: Operation not permitted"), "\(result.text)")
+        #expect(result.text.contains("touched"), "\(result.text)")
+        #expect(!FileManager.default.fileExists(atPath: scratch.workspacePath + "/made"))
     }
 
     @Test func unknownNamesAndUnreadableFilesSayWhatExists() {
