@@ -1,8 +1,9 @@
+import Egress
 import Foundation
-import Synchronization
 import JSONCore
 import ModelEndpoints
 import Sandbox
+import Synchronization
 import Tools
 
 /// How one run is set up.

@@ -1,3 +1,4 @@
+import Foundation
 import JSONCore
 import ModelEndpoints
 

@@ -1,10 +1,12 @@
 import Foundation
-import JSONCore
 import HTTPTypes
 import Hummingbird
+import JSONCore
 import Logging
+import NIOFoundationEssentialsCompat
 import Sandbox
 import Tools
+import UnixSignals
 
 /// How `toolhost serve --http` listens and what it lets in.
 public struct HTTPServeOptions: Sendable {

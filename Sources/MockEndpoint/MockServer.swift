@@ -4,6 +4,7 @@ import Hummingbird
 import JSONCore
 import Logging
 import NIOCore
+import UnixSignals
 
 /// `toolhost mock-endpoint`: serves a script over both wire formats, streaming or not as each
 /// request asks. Every request takes the next turn; a request that misses the turn's

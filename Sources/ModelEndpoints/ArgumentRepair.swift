@@ -1,3 +1,4 @@
+import Foundation
 import JSONCore
 
 /// Tool-call arguments as the model wrote them, made usable: a strict parse first, then (only

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Chat-template markers that a model writes as text when it runs past the end of its turn.
 /// For example, Gemma 3 270M under llama-server writes `<|im_end|>` and then makes up the
 /// user's next message until max_tokens. The answer ends at the first marker, and reading

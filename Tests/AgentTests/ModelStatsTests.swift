@@ -1,4 +1,5 @@
 @testable import Agent
+import Foundation
 import Testing
 
 @Suite struct ModelStatsTests {

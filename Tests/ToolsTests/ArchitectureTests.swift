@@ -20,21 +20,63 @@ import Testing
         return table
     }
 
-    @Test func everyModuleImportsOnlyWhatTheArchitecturePageAllows() throws {
-        let table = try allowed()
+    /// Every module of Sources/ with the modules its files import (system modules left out).
+    func imports() throws -> [String: [(file: String, module: String)]] {
         let sources = Self.root.appendingPathComponent("Sources")
-        let modules = try FileManager.default.contentsOfDirectory(atPath: sources.path).sorted()
-        #expect(modules.count >= 10)
-        for module in modules {
-            let rules = try #require(table[module], "docs/ARCHITECTURE.md has no row for \(module)")
+        var found: [String: [(file: String, module: String)]] = [:]
+        for module in try FileManager.default.contentsOfDirectory(atPath: sources.path).sorted() {
+            found[module] = []
             let walker = FileManager.default.enumerator(atPath: sources.appendingPathComponent(module).path)
             while let file = walker?.nextObject() as? String {
                 guard file.hasSuffix(".swift") else { continue }
                 let text = try String(contentsOf: sources.appendingPathComponent(module).appendingPathComponent(file), encoding: .utf8)
                 for match in text.matches(of: #/(?m)^(?:@_exported |@testable |public |internal |package )?import (?:(?:struct|class|enum|func|protocol|typealias) )?([A-Za-z_][A-Za-z0-9_]*)/#) {
                     let imported = String(match.output.1)
-                    #expect(Self.system.contains(imported) || rules.contains(imported), "\(module)/\(file) imports \(imported), which docs/ARCHITECTURE.md does not allow it")
+                    if !Self.system.contains(imported) { found[module, default: []].append((file, imported)) }
                 }
+            }
+        }
+        return found
+    }
+
+    @Test func everyModuleImportsOnlyWhatTheArchitecturePageAllows() throws {
+        let table = try allowed()
+        let found = try imports()
+        #expect(found.count >= 10)
+        for (module, imported) in found {
+            let rules = try #require(table[module], "docs/ARCHITECTURE.md has no row for \(module)")
+            for (file, name) in imported {
+                #expect(rules.contains(name), "\(module)/\(file) imports \(name), which docs/ARCHITECTURE.md does not allow it")
+            }
+        }
+    }
+
+    /// Every import is a dependency that Package.swift declares for its target: one that compiles
+    /// only because another dependency brings it along breaks when that one changes.
+    @Test func everyImportIsDeclaredInThePackage() throws {
+        let swift = Process()
+        swift.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        // A scratch path of its own: the package's .build is locked by the `swift test` running this.
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("dump-package-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        swift.arguments = ["swift", "package", "--package-path", Self.root.path, "--scratch-path", scratch, "dump-package"]
+        let output = Pipe()
+        swift.standardOutput = output
+        swift.standardError = FileHandle.nullDevice
+        try swift.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        swift.waitUntilExit()
+        try #require(swift.terminationStatus == 0, "swift package dump-package failed")
+        let package = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        var declared: [String: Set<String>] = [:]
+        for target in package["targets"] as? [[String: Any]] ?? [] {
+            let names = (target["dependencies"] as? [[String: [Any]]] ?? []).compactMap { $0.values.first?.first as? String }
+            declared[target["name"] as! String] = Set(names)
+        }
+        for (module, imported) in try imports() {
+            let dependencies = try #require(declared[module], "Package.swift has no target \(module)")
+            for (file, name) in imported {
+                #expect(dependencies.contains(name), "\(module)/\(file) imports \(name), which Package.swift does not declare for \(module)")
             }
         }
     }

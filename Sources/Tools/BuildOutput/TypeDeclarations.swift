@@ -1,3 +1,5 @@
+import Foundation
+
 /// Function declarations read from TypeScript source closely enough to quote a signature whole.
 /// Comments are skipped and strings kept intact; brackets of every kind are balanced, so object
 /// types, generics, function types and overloads survive. Namespaces need no special case: a

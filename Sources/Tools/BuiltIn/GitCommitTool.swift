@@ -1,3 +1,5 @@
+import Foundation
+
 /// `git_commit`: commits the given paths (one logical chunk) or every change.
 struct GitCommitTool: Tool {
     let name = "git_commit"

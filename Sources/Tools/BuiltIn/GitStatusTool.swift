@@ -1,3 +1,5 @@
+import Foundation
+
 /// `git_status`: branch, upstream ahead/behind, staged, unstaged and untracked files.
 struct GitStatusTool: Tool {
     let name = "git_status"

@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 
 /// `list_background`: the session's background processes, each with its state and latest output.
 struct ListBackgroundTool: Tool {

@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 
 /// `screenshot`: one call from URL to image, through the session's warm headless Chromium.
 struct ScreenshotTool: Tool {
