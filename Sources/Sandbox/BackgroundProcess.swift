@@ -16,8 +16,7 @@ public final class BackgroundProcess: Sendable {
     /// Kills the process group and reaps the leader.
     public func stop() {
         Supervisor.kill(group: pid)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        reap(pid)
         LiveProcesses.remove(pid)
     }
 }

@@ -378,8 +378,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
         let fd = open("/proc/\(pid)/ns/mnt", O_RDONLY | O_CLOEXEC)
         let openErrno = errno
         Glibc.close(pipe.write)
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        reap(pid)
         guard fd >= 0 else { throw SpawnError(executable: "mount namespace", errno: openErrno) }
         return fd
     }

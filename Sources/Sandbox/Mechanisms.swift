@@ -54,8 +54,7 @@ public struct Mechanisms: Sendable {
         let spec = ProcessSpec(executable: "/bin/true", environment: [:], workingDirectory: "/")
         do {
             let pid = try withUnsafePointer(to: &confinement) { try Spawn.start(spec, fds: [], confinement: $0) }
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            reap(pid)
             return nil
         } catch {
             return "\(error)"

@@ -126,8 +126,7 @@ enum Supervisor {
                 exitCode: reported, signal: nil, timedOut: false, duration: duration, head: capture.head,
                 tail: capture.tail, totalBytes: capture.total, status: statusBytes)
         }
-        var waitStatus: Int32 = 0
-        while waitpid(pid, &waitStatus, 0) < 0 && errno == EINTR {}
+        let waitStatus = reap(pid)
         LiveProcesses.remove(pid)
         var signal: Int32 = 0
         let code = csandbox_exit_code(waitStatus, &signal)
@@ -139,8 +138,7 @@ enum Supervisor {
 
     private static func reapLater(_ pid: pid_t) {
         DispatchQueue.global(qos: .utility).async {
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            reap(pid)
             LiveProcesses.remove(pid)
         }
     }

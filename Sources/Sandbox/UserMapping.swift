@@ -124,8 +124,7 @@ public final class UserMapping: @unchecked Sendable {
         Glibc.close(pipe.read)
         defer {
             kill(pid, SIGKILL)
-            var status: Int32 = 0
-            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            reap(pid)
         }
         for (file, text) in [("uid_map", uidMap), ("gid_map", gidMap)] {
             guard (try? text.write(toFile: "/proc/\(pid)/\(file)", atomically: false, encoding: .utf8)) != nil else {
