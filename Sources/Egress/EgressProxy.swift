@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Synchronization
 
 /// The egress proxy of one `network: "allowlist"` session. It listens on 127.0.0.1:3128 inside the
 /// session's network namespace (which has nothing else but loopback) and connects out from the
@@ -35,8 +36,6 @@ public final class EgressProxy: @unchecked Sendable {
 
     let policy: EgressPolicy
     let profile: String
-    /// The listening channel, on the session's listener.
-    private var server: (any Channel)?
     /// The decision log, opened once (append-only, never through a symlink); -1 for none.
     private let log: Int32
     let resolve: @Sendable (String) -> [IPAddress]
@@ -50,11 +49,18 @@ public final class EgressProxy: @unchecked Sendable {
     let authority: OpaquePointer?
     /// The CA certificate in PEM, for the sandbox's trust store; nil when no secret needs one.
     public let authorityPEM: String?
-    private let lock = NSLock()
-    private var unreported: [Decision] = []
-    /// Every decision since the last `takeDecisions()`, the newest 1,000 (a session nobody asks keeps no more).
-    private var journal: [Decision] = []
-    private var moved = 0
+    private struct State {
+        /// The listening channel, on the session's listener.
+        var server: (any Channel)?
+        var unreported: [Decision] = []
+        /// Every decision since the last `takeDecisions()`, the newest 1,000 (a session nobody asks keeps no more).
+        var journal: [Decision] = []
+        /// Bytes moved either way, for `max_bytes`.
+        var moved = 0
+        /// Connections open now, for `connectionCap`.
+        var connections = 0
+    }
+    private let state = Mutex(State())
 
     /// - Parameters:
     ///   - listener: a listening socket (see `csandbox_listen_in_netns`); the proxy owns it.
@@ -102,7 +108,8 @@ public final class EgressProxy: @unchecked Sendable {
                 }
             }
         do {
-            server = try bootstrap.withBoundSocket(listener).wait()
+            let server = try bootstrap.withBoundSocket(listener).wait()
+            state.withLock { $0.server = server }
         } catch {
             throw EgressUnavailable("profile \(profile): the egress proxy cannot serve its listener (\(error)).")
         }
@@ -126,15 +133,15 @@ public final class EgressProxy: @unchecked Sendable {
 
     /// Stops accepting; tunnels already open end with their connections.
     public func stop() {
-        let server = lock.withLock {
-            defer { self.server = nil }
-            return self.server
+        let server = state.withLock { state in
+            defer { state.server = nil }
+            return state.server
         }
-        server?.close(promise: nil)
+        state.withLock { $0.server }?.close(promise: nil)
     }
 
     deinit {
-        server?.close(promise: nil)
+        state.withLock { $0.server }?.close(promise: nil)
         if log >= 0 { Glibc.close(log) }
         ctls_authority_free(authority)
     }
@@ -169,17 +176,17 @@ public final class EgressProxy: @unchecked Sendable {
 
     /// Every decision, allowed or not, since the last call, oldest first: for a run's transcript.
     public func takeDecisions() -> [Decision] {
-        lock.withLock {
-            defer { journal = [] }
-            return journal
+        state.withLock { state in
+            defer { state.journal = [] }
+            return state.journal
         }
     }
 
     /// The refusals not yet reported, oldest first.
     public func takeRefusals() -> [Decision] {
-        lock.withLock {
-            defer { unreported = [] }
-            return unreported.filter { !$0.allowed }
+        state.withLock { state in
+            defer { state.unreported = [] }
+            return state.unreported.filter { !$0.allowed }
         }
     }
 
@@ -208,21 +215,20 @@ public final class EgressProxy: @unchecked Sendable {
 
     /// Connections served at once, at most; more get a 503 at once.
     static let connectionCap = 64
-    private var connections = 0
 
     /// Sets up a new connection's pipeline, or turns it away when the session is at its cap.
     private func admit(_ channel: any Channel) throws {
         let sync = channel.pipeline.syncOperations
-        let admitted = lock.withLock {
-            guard connections < Self.connectionCap else { return false }
-            connections += 1
+        let admitted = state.withLock { state in
+            guard state.connections < Self.connectionCap else { return false }
+            state.connections += 1
             return true
         }
         guard admitted else {
             return try sync.addHandler(Turnaway(Self.answer(503, "Service Unavailable",
                 "toolhost's egress proxy: \(Self.connectionCap) connections are open already; retry when one ends.\n", extra: "Retry-After: 1")))
         }
-        channel.closeFuture.whenComplete { [self] _ in lock.withLock { connections -= 1 } }
+        channel.closeFuture.whenComplete { [self] _ in state.withLock { $0.connections -= 1 } }
         try sync.addHandlers([
             IdleStateHandler(allTimeout: .minutes(5)), CloseWhenIdle(), RequestLineCheck(proxy: self), ByteToMessageHandler(Self.requestDecoder()),
             RequestStage(proxy: self),
@@ -334,30 +340,30 @@ public final class EgressProxy: @unchecked Sendable {
     private static let hopByHop: Set<String> = ["host", "connection", "keep-alive", "te", "trailer", "upgrade"]
 
     /// Whether the session has moved its max_bytes already.
-    var isPastCap: Bool { lock.withLock { policy.maxBytes.map { moved >= $0 } ?? false } }
+    var isPastCap: Bool { state.withLock { state in policy.maxBytes.map { state.moved >= $0 } ?? false } }
 
     /// Counts `count` bytes about to go out, unless they would take the session past its cap.
     func reserve(_ count: Int) -> Bool {
-        lock.withLock {
-            guard policy.maxBytes.map({ moved + count <= $0 }) ?? true else { return false }
-            moved += count
+        state.withLock { state in
+            guard policy.maxBytes.map({ state.moved + count <= $0 }) ?? true else { return false }
+            state.moved += count
             return true
         }
     }
 
     /// Counts bytes moved either way; false once the session is past its cap.
     func charge(_ count: Int) -> Bool {
-        lock.withLock {
-            moved += count
-            return policy.maxBytes.map { moved <= $0 } ?? true
+        state.withLock { state in
+            state.moved += count
+            return policy.maxBytes.map { state.moved <= $0 } ?? true
         }
     }
 
     func record(_ decision: Decision) {
-        lock.withLock {
-            unreported.append(decision)
-            journal.append(decision)
-            if journal.count > 1000 { journal.removeFirst(journal.count - 1000) }
+        state.withLock { state in
+            state.unreported.append(decision)
+            state.journal.append(decision)
+            if state.journal.count > 1000 { state.journal.removeFirst(state.journal.count - 1000) }
         }
         if log >= 0 {
             let entry: [String: Any] = [

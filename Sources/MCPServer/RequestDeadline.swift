@@ -2,6 +2,7 @@ import Foundation
 import HummingbirdCore
 import NIOCore
 import NIOHTTPTypes
+import Synchronization
 
 extension HTTPServeOptions {
     /// HTTP/1 with the request deadline and an idle timeout for kept-alive connections; every
@@ -22,25 +23,27 @@ extension HTTPServeOptions {
 /// slowloris trickling heads or bodies, an idle keep-alive) instead of waiting behind it: however
 /// many slow connections one client opens, a fresh client is answered at once. A connection whose
 /// request is complete (the server is working on it, or streaming its answer) is never closed.
-final class ConnectionGate: @unchecked Sendable {
+final class ConnectionGate: Sendable {
+    private struct State {
+        var serial = 0
+        /// Open connections: their channel, and since when they owe a request (nil: the server owes the answer).
+        var open: [Int: (channel: any Channel, owing: NIODeadline?)] = [:]
+    }
     private let limit: Int
-    private let lock = NSLock()
-    private var serial = 0
-    /// Open connections: their channel, and since when they owe a request (nil: the server owes the answer).
-    private var open: [Int: (channel: any Channel, owing: NIODeadline?)] = [:]
+    private let state = Mutex(State())
 
     init(limit: Int) { self.limit = limit }
 
     /// Counts a new connection in; returns its key.
     func enter(_ channel: any Channel) -> Int {
-        let (key, victim): (Int, (any Channel)?) = lock.withLock {
-            serial += 1
-            let key = serial
-            open[key] = (channel, .now())
-            guard open.count > limit else { return (key, nil) }
-            let oldest = open.filter { $0.key != key && $0.value.owing != nil }.min { $0.value.owing! < $1.value.owing! }
+        let (key, victim): (Int, (any Channel)?) = state.withLock { state in
+            state.serial += 1
+            let key = state.serial
+            state.open[key] = (channel, .now())
+            guard state.open.count > limit else { return (key, nil) }
+            let oldest = state.open.filter { $0.key != key && $0.value.owing != nil }.min { $0.value.owing! < $1.value.owing! }
             guard let oldest else { return (key, nil) }
-            open[oldest.key] = nil
+            state.open[oldest.key] = nil
             return (key, oldest.value.channel)
         }
         victim?.close(promise: nil)
@@ -49,13 +52,13 @@ final class ConnectionGate: @unchecked Sendable {
 
     /// The client sent a whole request (`owing` false), or got its whole answer (true).
     func mark(_ key: Int, owing: Bool) {
-        lock.withLock {
-            guard open[key] != nil else { return }
-            open[key]?.owing = owing ? .now() : nil
+        state.withLock { state in
+            guard state.open[key] != nil else { return }
+            state.open[key]?.owing = owing ? .now() : nil
         }
     }
 
-    func leave(_ key: Int) { lock.withLock { open[key] = nil } }
+    func leave(_ key: Int) { state.withLock { _ = $0.open.removeValue(forKey: key) } }
 }
 
 /// Closes a connection whose client is too slow to send a request: its headers must arrive within

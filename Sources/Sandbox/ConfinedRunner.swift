@@ -393,19 +393,3 @@ public struct SandboxUnavailable: Error, CustomStringConvertible {
     public let description: String
     init(_ description: String) { self.description = description }
 }
-
-/// A value handed between threads under a lock.
-final class LockedBox<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: Value
-    init(_ value: Value) { stored = value }
-    var value: Value {
-        get { lock.withLock { stored } }
-        set { lock.withLock { stored = newValue } }
-    }
-
-    /// Changes the value and reads the result in one step under the lock.
-    func update<T>(_ body: (inout Value) -> T) -> T {
-        lock.withLock { body(&stored) }
-    }
-}

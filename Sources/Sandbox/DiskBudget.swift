@@ -1,5 +1,6 @@
 import CSandbox
 import Foundation
+import Synchronization
 
 /// What a session's commands may add to the disk the workspace is on, foreground and background
 /// alike: the filesystem's net growth while any of them runs, sampled by one host thread every
@@ -10,7 +11,7 @@ import Foundation
 /// fallocated, outruns the sampler. It measures the filesystem, so another program writing to the
 /// same disk while a command runs counts against it too: a guard for the host, not an exact quota.
 /// (/tmp is a tmpfs, bounded by its own size and the memory cgroup.)
-public final class DiskBudget: @unchecked Sendable {
+public final class DiskBudget: Sendable {
     /// The budget, in bytes.
     public let limit: Int64
     /// What a file or folder costs at least: a burst of empty files fills inodes, not blocks.
@@ -21,14 +22,25 @@ public final class DiskBudget: @unchecked Sendable {
     static let nearInterval: TimeInterval = 0.0005
     static let nearBytes: Int64 = 64 << 20
     private let path: String
-    private let lock = NSLock()
-    private var spent: Int64 = 0
-    /// The process groups being metered (each by its leader's pid).
-    private var groups: Set<pid_t> = []
-    private var lastSample: Int64?
-    private var sampling = false
-    /// Groups killed for the budget, until their `end`.
-    private var killed: Set<pid_t> = []
+    private struct Meter {
+        var spent: Int64 = 0
+        /// The process groups being metered (each by its leader's pid).
+        var groups: Set<pid_t> = []
+        var lastSample: Int64?
+        var sampling = false
+        /// Groups killed for the budget, until their `end`.
+        var killed: Set<pid_t> = []
+
+        /// Counts the growth since the last sample, `now`; true when the disk grew.
+        mutating func count(_ now: Int64?) -> Bool {
+            guard let now else { return false }
+            let grew = now - (lastSample ?? now)
+            lastSample = now
+            spent = max(0, spent + grew)
+            return grew > 0
+        }
+    }
+    private let meter = Mutex(Meter())
 
     init(path: String, megabytes: Int) {
         self.path = path
@@ -36,10 +48,10 @@ public final class DiskBudget: @unchecked Sendable {
     }
 
     /// What is left of the budget (never below zero).
-    var remaining: Int64 { lock.withLock { max(0, limit - spent) } }
+    var remaining: Int64 { meter.withLock { max(0, limit - $0.spent) } }
 
     /// True when `group` was killed for the budget (until its `end`).
-    func stopped(_ group: pid_t) -> Bool { lock.withLock { killed.contains(group) } }
+    func stopped(_ group: pid_t) -> Bool { meter.withLock { $0.killed.contains(group) } }
 
     /// The filesystem's used bytes now, each used inode counted `bytesPerInode`, or nil when it
     /// cannot be read.
@@ -51,11 +63,11 @@ public final class DiskBudget: @unchecked Sendable {
 
     /// Meters the process group `group` (its leader's pid) until `end(group:)`.
     func begin(group: pid_t) {
-        let startThread: Bool = lock.withLock {
-            if groups.isEmpty { lastSample = used() }
-            groups.insert(group)
-            guard !sampling else { return false }
-            sampling = true
+        let startThread: Bool = meter.withLock { meter in
+            if meter.groups.isEmpty { meter.lastSample = used() }
+            meter.groups.insert(group)
+            guard !meter.sampling else { return false }
+            meter.sampling = true
             return true
         }
         guard startThread else { return }
@@ -66,10 +78,10 @@ public final class DiskBudget: @unchecked Sendable {
 
     /// Stops metering `group`, counting what it added up to now.
     func end(group: pid_t) {
-        lock.withLock {
-            _ = sampleLocked()
-            groups.remove(group)
-            killed.remove(group)
+        meter.withLock { meter in
+            _ = meter.count(used())
+            meter.groups.remove(group)
+            meter.killed.remove(group)
         }
     }
 
@@ -78,35 +90,26 @@ public final class DiskBudget: @unchecked Sendable {
         // burst runs on past the limit. (Only root may raise a priority; otherwise it stays.)
         _ = csandbox_thread_nice(-15)
         while true {
-            let sample: (over: [pid_t], near: Bool)? = lock.withLock {
-                guard !groups.isEmpty else {
-                    sampling = false
+            let sample: (over: [pid_t], near: Bool)? = meter.withLock { meter in
+                guard !meter.groups.isEmpty else {
+                    meter.sampling = false
                     return nil
                 }
-                let grew = sampleLocked()
-                return (grew && spent > limit ? Array(groups) : [], limit - spent < Self.nearBytes)
+                let grew = meter.count(used())
+                return (grew && meter.spent > limit ? Array(meter.groups) : [], limit - meter.spent < Self.nearBytes)
             }
             guard let sample else { return }
             if !sample.over.isEmpty {
-                lock.withLock { killed.formUnion(sample.over) }
+                meter.withLock { $0.killed.formUnion(sample.over) }
                 for group in sample.over { Supervisor.kill(group: group) }
             }
             Thread.sleep(forTimeInterval: sample.near ? Self.nearInterval : Self.interval)
         }
     }
 
-    /// Counts the growth since the last sample; true when the disk grew.
-    private func sampleLocked() -> Bool {
-        guard let now = used() else { return false }
-        let grew = now - (lastSample ?? now)
-        lastSample = now
-        spent = max(0, spent + grew)
-        return grew > 0
-    }
-
     /// The line a stopped command's output ends with; `Denials` recognises it.
     func stopLine() -> String {
-        let spentMB = lock.withLock { spent } >> 20
+        let spentMB = meter.withLock { $0.spent } >> 20
         return "\ntoolhost: stopped: the session's commands grew the disk by \(spentMB) MB, past its budget (limits.disk_mb = \(limit >> 20))\n"
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A cgroup for one session's commands: `pids` is the reliable fork-bomb limit (RLIMIT_NPROC does
 /// not bind uid 0) and `memory` bounds what the session's processes hold together. Children join
@@ -20,9 +21,8 @@ public final class ProcessCgroup: @unchecked Sendable {
     let directory: String
     let procsFD: Int32
 
-    nonisolated(unsafe) private static var counter = 0
-    nonisolated(unsafe) private static var live: [String: ProcessCgroup] = [:]
-    private static let lock = NSLock()
+    /// How many cgroups this process made (for their names), and the ones not yet removed.
+    private static let registry = Mutex<(counter: Int, live: [String: ProcessCgroup])>((0, [:]))
 
     /// Where toolhost can make a child cgroup with `controller`: under its own cgroup in the v1
     /// hierarchy of that controller, or in the v2 tree when the controller is delegated there.
@@ -51,7 +51,7 @@ public final class ProcessCgroup: @unchecked Sendable {
     init?(_ controller: Controller, limit: UInt64) {
         guard let parent = Self.parent(for: controller) else { return nil }
         Self.sweepStale(in: parent.path)
-        let n = Self.lock.withLock { Self.counter += 1; return Self.counter }
+        let n = Self.registry.withLock { $0.counter += 1; return $0.counter }
         directory = "\(parent.path)/toolhost-\(getpid())-\(controller.rawValue)-\(n)"
         guard mkdir(directory, 0o755) == 0 || errno == EEXIST else { return nil }
         let file = parent.v2 ? controller.limitFiles.v2 : controller.limitFiles.v1
@@ -64,7 +64,7 @@ public final class ProcessCgroup: @unchecked Sendable {
             rmdir(directory)
             return nil
         }
-        Self.lock.withLock { Self.live[directory] = self }
+        Self.registry.withLock { $0.live[directory] = self }
     }
 
     /// Recovers what toolhost processes that no longer run left behind (killed with SIGKILL, an
@@ -88,7 +88,7 @@ public final class ProcessCgroup: @unchecked Sendable {
 
     /// Kills whatever is left in the cgroup and removes it; safe to call more than once.
     func remove() {
-        let removed = Self.lock.withLock { Self.live.removeValue(forKey: directory) != nil }
+        let removed = Self.registry.withLock { $0.live.removeValue(forKey: directory) != nil }
         guard removed else { return }
         close(procsFD)
         for _ in 0..<50 {
@@ -101,6 +101,6 @@ public final class ProcessCgroup: @unchecked Sendable {
 
     /// Removes every cgroup this process made (on the way out, after a signal).
     public static func removeAll() {
-        for cgroup in lock.withLock({ Array(live.values) }) { cgroup.remove() }
+        for cgroup in registry.withLock({ Array($0.live.values) }) { cgroup.remove() }
     }
 }
