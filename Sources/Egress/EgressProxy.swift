@@ -137,7 +137,7 @@ public final class EgressProxy: @unchecked Sendable {
             defer { state.server = nil }
             return state.server
         }
-        state.withLock { $0.server }?.close(promise: nil)
+        server?.close(promise: nil)
     }
 
     deinit {

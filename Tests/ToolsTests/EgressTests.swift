@@ -28,6 +28,22 @@ import Testing
         await call("execute", ["command": .string(command), "timeout_seconds": .int(timeout)], in: session)
     }
 
+    /// A stopped proxy (its session closing) accepts nothing more: the command that could reach
+    /// an allowed host through it a moment ago now finds nothing listening.
+    @Test func aStoppedProxyAcceptsNothing() async throws {
+        let scratch = try Scratch()
+        let open = try StandIn(scratch, name: "open")
+        try "from the allowed host\n".write(toFile: open.folder + "/hello.txt", atomically: true, encoding: .utf8)
+        let session = try scratch.session("egress", profile: try profile(scratch, ["allow": ["127.0.0.2:\(open.port)"]]), ownProfileOnly: true)
+        let reached = await run("curl -sS http://127.0.0.2:\(open.port)/hello.txt", in: session)
+        #expect(reached.text.hasPrefix("from the allowed host\n"), "\(reached.text)")
+        try #require(session.runner as? ConfinedRunner).egress?.stop()
+        let after = await run("curl -sS -m 5 http://127.0.0.2:\(open.port)/hello.txt 2>&1", in: session)
+        #expect(!after.text.contains("from the allowed host"), "\(after.text)")
+        #expect(after.text.contains("Failed to connect") || after.text.contains("Connection refused"), "\(after.text)")
+        #expect(open.requests.count == 1, "only the first request reached the host")
+    }
+
     @Test func anAllowedHostIsReachedAndOthersAreRefusedWithTheirRule() async throws {
         let scratch = try Scratch()
         let open = try StandIn(scratch, name: "open"), closed = try StandIn(scratch, name: "closed")
