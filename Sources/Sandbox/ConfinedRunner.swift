@@ -97,177 +97,40 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     ///   (a server started by one is then reachable from the other's commands).
     public init(profile: SandboxProfile, workspace: String, stateDirectory: String, readable: [String] = [],
                 host: [String: String], mechanisms: Mechanisms, sharingNetworkWith other: SharedNetwork? = nil) throws {
-        var readable = readable
         self.profile = profile
         self.workspace = workspace
         disk = DiskBudget(path: workspace, megabytes: profile.limits.diskMB)
         confinement = .confined(profile: profile.name)
-        for mechanism in profile.requires where !mechanisms.has(mechanism) {
-            throw SandboxUnavailable(
-                "profile \(profile.name) requires \(mechanism.rawValue), which this machine does not allow: \(mechanisms.missing[mechanism]!). Run `toolhost doctor` to see what is available.")
-        }
         let root = geteuid() == 0
-        if !root && !mechanisms.has(.userNamespace) {
-            throw SandboxUnavailable(
-                "toolhost runs as an ordinary user here, so it needs user namespaces to confine commands, and this kernel refuses them: \(mechanisms.missing[.userNamespace]!). Enable unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1 or user.max_user_namespaces > 0) or run as root.")
-        }
+        try Self.checkMechanisms(profile, mechanisms, root: root)
         let head = profile.limits.outputBytes * 2 / 5
         outputCap = OutputCap(head: head, tail: profile.limits.outputBytes - head)
-
-        let variables = ["${WORKSPACE}": workspace, "${HOME}": host["HOME"] ?? NSHomeDirectory(), "${STATE}": stateDirectory]
-        func expand(_ path: String) -> String {
-            variables.reduce(path) { $0.replacingOccurrences(of: $1.key, with: $1.value) }
-        }
-        let writable = profile.filesystem.writable.map(expand)
-        for path in writable where path == "/" || !FileManager.default.fileExists(atPath: path) {
-            throw SandboxUnavailable("profile \(profile.name): writable path \(path) \(path == "/" ? "would make everything writable" : "does not exist")")
-        }
-        for folder in readable {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-        }
-        let readOnly = profile.filesystem.readOnly.map(expand)
-        var owner = stat()
-        stat(workspace, &owner)
-        // A protected path that does not exist yet (a workspace with no .git) is made as an empty
-        // folder, so that its read-only mount keeps commands from creating it themselves. It is the
-        // workspace owner's, as git_commit's repository made in it will be.
-        for path in readOnly where writable.contains(where: { MountPlan.isUnder(path, $0) && path != $0 }) {
-            var info = stat()
-            if lstat(path, &info) != 0 && errno == ENOENT && mkdir(path, 0o755) == 0 { chown(path, owner.st_uid, owner.st_gid) }
-        }
-        let gitFolder = workspace + "/.git"
-        func plan(withProc: Bool, owner: UserMapping? = nil, view: Bool = false) -> MountPlan {
-            MountPlan(
-                writable: writable, readOnly: view ? readOnly.filter { $0 != gitFolder } : readOnly,
-                hidden: profile.filesystem.hidden.map(expand), readable: readable,
-                tmpSizeMB: min(profile.limits.memoryMB, 2048), withProc: withProc, owner: owner.map { ($0.uid, $0.gid) },
-                coverHostProc: view)
-        }
-
-        var flags = Namespaces.pid | Namespaces.ipc | Namespaces.uts
-        var network: SharedNetwork? = nil
-        var loopbackUp = false
-        switch profile.network {
-        case .host: break
-        case .none: flags |= Namespaces.network
-        case .allowlist:
-            // The proxy listens inside the namespace, which only root can keep and join.
-            guard root else {
-                throw SandboxUnavailable(
-                    "profile \(profile.name) asks for network \"allowlist\", whose proxy lives in the session's own network namespace, which needs toolhost to run as root here. Use network \"loopback\" (no network) or \"host\".")
-            }
-            network = try SharedNetwork()
-        case .loopback:
-            if root, let other {
-                network = other
-            } else if root, let made = try? SharedNetwork() {
-                network = made
-            } else {
-                // Without root the namespace cannot be joined later: each command gets its own.
-                flags |= Namespaces.network
-                loopbackUp = true
-            }
-        }
-        sharedNetwork = network
-        let netnsFD = network?.descriptor ?? -1
-        if let policy = profile.egress, profile.network == .allowlist, let network {
-            var secrets: [String: String] = [:]
-            for secret in policy.secrets {
-                guard let value = host[secret.from], !value.isEmpty else {
-                    throw SandboxUnavailable("profile \(profile.name): egress secret \(secret.variable) is to come from the host's \(secret.from), which is not set. Set it in toolhost's environment.")
-                }
-                secrets[secret.from] = value
-            }
-            let proxy: EgressProxy
-            do {
-                proxy = try EgressProxy(
-                    policy: policy, profile: profile.name, listener: try network.listen(port: EgressProxy.port),
-                    logPath: stateDirectory + "/egress.jsonl", secrets: secrets, upstreamTrust: host["SSL_CERT_FILE"])
-            } catch let error as EgressUnavailable {
-                throw SandboxUnavailable(error.description)
-            }
-            egress = proxy
-            trustFolder = try proxy.authorityPEM.map { pem in
-                let folder = stateDirectory + "/egress-trust/" + UUID().uuidString
-                try Self.writeTrustBundle(pem, in: folder)
-                readable.append(folder)
-                return folder
-            }
-        } else {
-            egress = nil
-            trustFolder = nil
-        }
-        var userMaps: (uid: String, gid: String)?
-        let callPlan: MountPlan
+        var paths = try Self.preparePaths(
+            profile, workspace: workspace, stateDirectory: stateDirectory, home: host["HOME"] ?? NSHomeDirectory(), readable: readable)
+        let network = try Self.network(profile, root: root, joining: other)
+        sharedNetwork = network.shared
+        let proxy = try Self.startEgress(profile, in: network.shared, host: host, stateDirectory: stateDirectory)
+        egress = proxy?.proxy
+        trustFolder = proxy?.trustFolder
+        if let trustFolder { paths.readable.append(trustFolder) }
         var notes: [String] = []
-        var mapping: UserMapping?
-        if root {
-            // Commands must not be host root: they get an unprivileged uid of their own, and the
-            // workspace is idmapped so what they write still belongs to its owner.
-            do {
-                mapping = try UserMapping(workspaceOwner: (owner.st_uid, owner.st_gid))
-            } catch {
-                notes.append("WARNING: commands run as host root (uid 0), not as an unprivileged user: \(error)")
-            }
-            // The session's mounts are made once; each call copies them and adds its own /proc.
-            do {
-                mountNamespaceFD = try Self.prepareMountNamespace(ConfinementHandle(
-                    flags: Namespaces.mount, idmapUser: mapping?.idmapNamespace ?? -1, plan: plan(withProc: false, owner: mapping)))
-            } catch where mapping != nil {
-                notes.append("WARNING: commands run as host root (uid 0), not as an unprivileged user: the workspace's filesystem cannot be idmapped (\(error))")
-                mapping = nil
-                mountNamespaceFD = try Self.prepareMountNamespace(ConfinementHandle(flags: Namespaces.mount, plan: plan(withProc: false)))
-            }
-            callPlan = .procOnly
-            makeViewPlan = { [mapping] in plan(withProc: false, owner: mapping, view: true) }
-        } else {
-            // A mount namespace owned by another user namespace cannot be joined: build it per call.
-            mountNamespaceFD = -1
-            flags |= Namespaces.user | Namespaces.mount
-            userMaps = ("0 \(getuid()) 1", "0 \(getgid()) 1")
-            callPlan = plan(withProc: true)
-            makeViewPlan = nil
-            notes.append(
-                "WARNING: git_status, git_diff, git_commit and git_branch read and write the working tree as your own user, outside the sandbox's view (a view of its own needs toolhost to run as root): a symlink a command swaps in mid-call can lead them to any file you can read or write")
-        }
-        userMapping = mapping
+        let identity = try Self.mapUserAndMount(paths, root: root, notes: &notes)
+        userMapping = identity.mapping
+        mountNamespaceFD = identity.mountNamespace
+        makeViewPlan = identity.makeViewPlan
+        let netnsFD = network.shared?.descriptor ?? -1
         if netnsFD < 0 && profile.network == .loopback {
             notes.append("each command gets a loopback network of its own (a shared one needs root): background servers are not reachable from later commands")
         }
-        let wanted: [(ProcessCgroup.Controller, UInt64)] = [(.pids, UInt64(profile.limits.processes)), (.memory, UInt64(profile.limits.memoryMB) << 20)]
-        var made: [ProcessCgroup] = []
-        var active: [ProcessCgroup.Controller] = []
-        for (controller, limit) in wanted {
-            guard let cgroup = ProcessCgroup(controller, limit: limit) else { continue }
-            made.append(cgroup)
-            active.append(controller)
-        }
-        cgroups = made
-        activeCgroups = active
-        if !activeCgroups.contains(.pids) {
-            notes.append(root
-                ? "no pids cgroup is writable, so the process limit rests on RLIMIT_NPROC, which does not bind uid 0: a fork bomb is stopped only by the timeout"
-                : "no pids cgroup is writable, so the process limit rests on RLIMIT_NPROC (which counts all of this user's processes)")
-        }
-        if !activeCgroups.contains(.memory) {
-            notes.append(profile.limits.addressSpaceMB == nil
-                ? "no memory cgroup is writable, and profile \(profile.name) sets no address-space limit: its memory is not bounded"
-                : "no memory cgroup is writable: memory is bounded per process (RLIMIT_AS), not for the session as a whole")
-        }
+        let made = Self.makeCgroups(profile, root: root, notes: &notes)
+        cgroups = made.map(\.1)
+        activeCgroups = made.map(\.0)
         self.notes = notes
-        let limits = profile.limits
-        var rlimits: [(Int32, UInt64)] = [
-            (Int32(RLIMIT_CPU.rawValue), UInt64(limits.cpuSeconds)),
-            (6 /* RLIMIT_NPROC, hidden from Swift */, UInt64(limits.processes)),
-            (Int32(RLIMIT_FSIZE.rawValue), UInt64(limits.fileSizeMB) << 20),
-            (Int32(RLIMIT_NOFILE.rawValue), UInt64(limits.openFiles)),
-            (Int32(RLIMIT_CORE.rawValue), 0),
-        ]
-        if let addressSpace = limits.addressSpaceMB { rlimits.append((Int32(RLIMIT_AS.rawValue), UInt64(addressSpace) << 20)) }
         handle = ConfinementHandle(
-            flags: flags, netnsFD: netnsFD, mntnsFD: mountNamespaceFD, loopbackUp: loopbackUp,
-            joinUser: mapping?.processNamespace ?? -1, userMaps: userMaps,
-            cgroupFDs: cgroups.map(\.procsFD), plan: callPlan, filter: try profile.seccomp.compileBPF(), rlimits: rlimits)
+            flags: Namespaces.pid | Namespaces.ipc | Namespaces.uts | network.flags | identity.flags, netnsFD: netnsFD,
+            mntnsFD: mountNamespaceFD, loopbackUp: network.loopbackUp, joinUser: identity.mapping?.processNamespace ?? -1,
+            userMaps: identity.userMaps, cgroupFDs: cgroups.map(\.procsFD), plan: identity.callPlan, filter: try profile.seccomp.compileBPF(),
+            rlimits: Self.rlimits(profile.limits))
 
         // Try the whole setup once now, so a failure is reported at start with its exact step.
         do {
@@ -342,50 +205,6 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
         return notes + Denials(profile: profile, workspace: workspace).explain(output: output, exitCode: exitCode, signal: signal)
             .filter { notes.isEmpty || !$0.hasPrefix("network:") }
     }
-
-    private static let trustBundleName = "ca-bundle.pem"
-
-    /// The system's roots (a host file) followed by the session's CA, in a new folder of the
-    /// session's own that commands may read.
-    private static func writeTrustBundle(_ pem: String, in folder: String) throws {
-        do {
-            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
-            let system = (try? String(contentsOfFile: "/etc/ssl/certs/ca-certificates.crt", encoding: .utf8)) ?? ""
-            let bundle = folder + "/" + trustBundleName
-            try Data((system + (system.hasSuffix("\n") || system.isEmpty ? "" : "\n") + pem).utf8).write(to: URL(fileURLWithPath: bundle))
-            chmod(bundle, 0o644)
-        } catch {
-            throw SandboxUnavailable("the egress proxy's CA cannot be written to \(folder): \(error.localizedDescription)")
-        }
-    }
-
-    /// Runs the session's mount plan once in a child of its own (which waits on a pipe) and keeps its
-    /// mount namespace by descriptor.
-    private static func prepareMountNamespace(_ template: ConfinementHandle) throws -> Int32 {
-        let pipe = try Spawn.pipe()
-        let pid: pid_t
-        do {
-            pid = try Spawn.start(
-                ProcessSpec(executable: "/bin/cat", environment: [:], workingDirectory: "/"), fds: [(pipe.read, 0)],
-                confinement: template.pointer)
-        } catch var error as SpawnError {
-            Glibc.close(pipe.read)
-            Glibc.close(pipe.write)
-            if error.step == .mount { error.context = template.describeMount(error.detail) }
-            throw SandboxUnavailable("the sandbox's mounts cannot be prepared on this machine: \(error)")
-        }
-        Glibc.close(pipe.read)
-        let fd = open("/proc/\(pid)/ns/mnt", O_RDONLY | O_CLOEXEC)
-        let openErrno = errno
-        Glibc.close(pipe.write)
-        reap(pid)
-        guard fd >= 0 else { throw SpawnError(executable: "mount namespace", errno: openErrno) }
-        return fd
-    }
-
-
-    /// A network namespace with loopback up, made on a thread of its own (namespaces belong to
-    /// threads) that ends at once; the descriptor keeps the namespace alive.
 }
 
 /// The sandbox cannot be set up as the profile asks; the message says why and what to do.
