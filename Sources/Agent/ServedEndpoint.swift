@@ -21,7 +21,7 @@ final class ServedEndpoint: Sendable {
 
     /// Starts `command` in a session of its own (output to `log`) and waits for the endpoint's /health.
     static func start(command: String, endpoint: Endpoint, seconds: Int, log: String) async throws -> ServedEndpoint {
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         guard let output = FileHandle(forWritingAtPath: log) else { throw StartFailure(description: "cannot write the server's log \(log)") }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")

@@ -35,7 +35,7 @@ public final class Transcript: Sendable {
         var line = #"{"t":\#(String(format: "%.3f", elapsed)),"event":\#(JSONValue.string(event).jsonText)"#
         line += rest == "}" ? "}" : "," + rest
         let bytes = Array((redact(line) + "\n").utf8)
-        bytes.withUnsafeBytes { Descriptor.writeAll(descriptor, $0) }
+        _ = bytes.withUnsafeBytes { Descriptor.writeAll(descriptor, $0) }
     }
 
     /// The text with every secret replaced.

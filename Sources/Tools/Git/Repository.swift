@@ -311,7 +311,7 @@ final class Repository {
         defer { git_signature_free(signature) }
         var commitID = git_oid()
         var parents: [OpaquePointer?] = parent.map { [$0] } ?? []
-        try parents.withUnsafeMutableBufferPointer { buffer in
+        _ = try parents.withUnsafeMutableBufferPointer { buffer in
             try check(
                 git_commit_create(
                     &commitID, pointer, "HEAD", signature, signature, nil, message, tree, buffer.count, buffer.baseAddress),
