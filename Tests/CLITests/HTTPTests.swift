@@ -229,7 +229,9 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
         let seen = try #require(try JSONSerialization.jsonObject(with: Data(ran.stdout.utf8)) as? [String: Any], "\(ran.stderr.suffix(2000))")
         #expect(seen["statuses"] as? [Int] == [200, 200, 200], "\(seen)")
         let times = try #require(seen["times"] as? [Double])
-        #expect(times.allSatisfy { $0 < 1 }, "fresh clients waited \(times) s")
+        // Within a second, as a rule; under a whole CI suite on two cores one of three once took
+        // 1.08 s. Queued behind the slow ones, a fresh client would wait their 30 s deadline.
+        #expect(times.sorted()[1] < 1 && times.allSatisfy { $0 < 5 }, "fresh clients waited \(times) s")
     }
 
     @Test func aSlowClientIsCutOff() throws {
