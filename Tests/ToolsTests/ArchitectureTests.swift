@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// docs/ARCHITECTURE.md's module table is the truth about imports: every module of Sources/
@@ -54,19 +55,12 @@ import Testing
     /// Every import is a dependency that Package.swift declares for its target: one that compiles
     /// only because another dependency brings it along breaks when that one changes.
     @Test func everyImportIsDeclaredInThePackage() throws {
-        let swift = Process()
-        swift.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         // A scratch path of its own: the package's .build is locked by the `swift test` running this.
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("dump-package-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        swift.arguments = ["swift", "package", "--package-path", Self.root.path, "--scratch-path", scratch, "dump-package"]
-        let output = Pipe()
-        swift.standardOutput = output
-        swift.standardError = FileHandle.nullDevice
-        try swift.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        swift.waitUntilExit()
-        try #require(swift.terminationStatus == 0, "swift package dump-package failed")
+        let dumped = try capture("/usr/bin/env", ["swift", "package", "--package-path", Self.root.path, "--scratch-path", scratch, "dump-package"])
+        try #require(dumped.status == 0, "swift package dump-package failed")
+        let data = Data(dumped.stdout.utf8)
         let package = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         var declared: [String: Set<String>] = [:]
         for target in package["targets"] as? [[String: Any]] ?? [] {
