@@ -174,17 +174,22 @@ enum Supervisor {
         // has let go of its standard output and error).
         disk?.begin(group: pid)
         let output = ends[0]
+        let process = BackgroundProcess(pid: pid, logFile: logFile)
         let thread = Thread {
             drainLog(from: output, to: log, limit: ProcessOutcome.spillLimit)
+            // Like a foreground command's output, the log says when the budget stopped it.
+            if let disk, disk.stopped(pid) { _ = Array(disk.stopLine().utf8).withUnsafeBytes { write(log, $0.baseAddress, $0.count) } }
+            close(log)
             disk?.end(group: pid)
+            process.logDone.signal()
         }
         thread.name = "toolhost-background-log"
         thread.start()
-        return BackgroundProcess(pid: pid, logFile: logFile)
+        return process
     }
 
     /// Copies a background process's output into its log until `limit` bytes, then reads and drops
-    /// the rest; closes both ends when the output does.
+    /// the rest; closes the pipe when the output closes (the log is the caller's to close).
     static func drainLog(from pipe: Int32, to log: Int32, limit: Int) {
         var buffer = [UInt8](repeating: 0, count: 64 << 10)
         var written = 0
@@ -202,7 +207,6 @@ enum Supervisor {
             }
         }
         close(pipe)
-        close(log)
     }
 
     /// True once the child has exited; it stays a zombie (not reaped) so its pid cannot be reused

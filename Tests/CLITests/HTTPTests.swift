@@ -151,7 +151,8 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
         let stopped = ContinuousClock.now
         server.process.terminate()
         server.process.waitUntilExit()
-        #expect(ContinuousClock.now - stopped < .seconds(15), "the grace bounds the shutdown")
+        // Without the grace the server would wait out the 300 s command.
+        #expect(ContinuousClock.now - stopped < .seconds(60), "the grace bounds the shutdown")
         #expect(allGone(withArgument: duration), "nothing is left running")
         python.waitUntilExit()
 
@@ -229,9 +230,10 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
         let seen = try #require(try JSONSerialization.jsonObject(with: Data(ran.stdout.utf8)) as? [String: Any], "\(ran.stderr.suffix(2000))")
         #expect(seen["statuses"] as? [Int] == [200, 200, 200], "\(seen)")
         let times = try #require(seen["times"] as? [Double])
-        // Within a second, as a rule; under a whole CI suite on two cores one of three once took
-        // 1.08 s. Queued behind the slow ones, a fresh client would wait their 30 s deadline.
-        #expect(times.sorted()[1] < 1 && times.allSatisfy { $0 < 5 }, "fresh clients waited \(times) s")
+        // Within a second, as a rule, but a whole CI suite on two cores slows everything (one of
+        // three once took 1.08 s). Queued behind the slow ones, a fresh client would wait their
+        // 30 s deadline.
+        #expect(times.sorted()[1] < 5 && times.allSatisfy { $0 < 15 }, "fresh clients waited \(times) s")
     }
 
     @Test func aSlowClientIsCutOff() throws {
@@ -258,7 +260,8 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
             """#
         let ran = try runProgram(repositoryRoot + "/.venv/bin/python", ["-c", script, String(port)])
         let seconds = try #require(Double(ran.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(ran.stderr)")
-        #expect(seconds < 3, "a client trickling headers was held for \(seconds) s")
+        // The client would trickle for 10 s if it were never cut off.
+        #expect(seconds < 8, "a client trickling headers was held for \(seconds) s")
         #expect(try curlStatus(server.url, body: initializeBody) == 200, "others are still served")
     }
 

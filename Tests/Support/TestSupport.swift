@@ -77,12 +77,14 @@ public func appears(withArgument marker: String) -> Bool {
     return false
 }
 
-/// Waits up to 2 s for every process with `marker` among its arguments to be gone.
+/// Waits up to 10 s for every process with `marker` among its arguments to be gone. (The markers
+/// are 300 s sleeps, so a survivor is still caught; two loaded cores can take seconds to reap.)
 public func allGone(withArgument marker: String) -> Bool {
-    for _ in 0..<100 {
+    let deadline = ContinuousClock.now + .seconds(10)
+    repeat {
         if livePids(withArgument: marker).isEmpty { return true }
         usleep(20_000)
-    }
+    } while ContinuousClock.now < deadline
     return false
 }
 

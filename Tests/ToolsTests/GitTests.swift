@@ -209,7 +209,7 @@ import Testing
         #expect(!viaFrom.isError && viaFrom.text.contains("Created old-name at \(main.prefix(7))"), "\(viaFrom.text)")
         let both = await call("git_branch", ["name": "both", "base": "main", "from": "side"], in: session)
         #expect(both.isError && both.text.contains("once"), "\(both.text)")
-        let names = try registry.definitions.first { $0.name == "git_branch" }?.inputSchema["properties"]?.objectValue?.keys.sorted()
+        let names = registry.definitions.first { $0.name == "git_branch" }?.inputSchema["properties"]?.objectValue?.keys.sorted()
         #expect(names == ["base", "name"])
     }
 }

@@ -97,6 +97,7 @@ struct ExecuteTool: Tool {
         }
         if !process.isRunning {
             process.stop()
+            _ = process.waitForLog(seconds: 1)
             let tail = (try? String(contentsOfFile: log, encoding: .utf8)).map { String($0.suffix(2000)) } ?? ""
             throw ToolError("the background command exited at once. Its output:\n\(tail)\nLog: \(log)")
         }
