@@ -91,12 +91,13 @@ extension JSONValue {
 
 /// A strict RFC 8259 parser over UTF-8 bytes. Errors give the line and column; nesting deeper
 /// than `maxDepth` is refused rather than overflowing the stack on hostile input.
+/// It reads the bytes in place, so it lives only inside the caller's `withUnsafeBytes`.
 struct JSONParser {
     static let maxDepth = 512
-    let bytes: [UInt8]
+    let bytes: UnsafeBufferPointer<UInt8>
     var index = 0
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    init(_ bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
     mutating func parseDocument() throws(JSONParseError) -> JSONValue {
         skipSpace()
@@ -207,36 +208,38 @@ struct JSONParser {
         return .double(number)
     }
 
+    /// A string's bytes are gathered run by run and decoded once: appending to a String run by
+    /// run cost a 20 MB file's content (an escape every line) most of its parse.
     private mutating func parseString() throws(JSONParseError) -> String {
         index += 1
-        var scalars = String.UnicodeScalarView()
-        var runStart = index
-        var result = ""
+        var out: [UInt8] = []
         while true {
+            let run = index
+            while index < bytes.count, bytes[index] != UInt8(ascii: "\\"), bytes[index] != UInt8(ascii: "\""), bytes[index] >= 0x20 { index += 1 }
             guard index < bytes.count else { throw failure("unterminated string") }
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "\"") {
-                result += String(decoding: bytes[runStart..<index], as: UTF8.self)
+            if bytes[index] == UInt8(ascii: "\""), out.isEmpty {
+                // No escape in it, as most strings: decoded straight from the input.
                 index += 1
-                return result
+                return String(decoding: bytes[run..<index - 1], as: UTF8.self)
             }
-            if byte < 0x20 { throw failure("a control character (a raw newline or tab?) inside a string") }
-            if byte != UInt8(ascii: "\\") { index += 1; continue }
-            result += String(decoding: bytes[runStart..<index], as: UTF8.self)
+            out.append(contentsOf: bytes[run..<index])
+            let byte = bytes[index]
             index += 1
+            if byte == UInt8(ascii: "\"") { return String(decoding: out, as: UTF8.self) }
+            if byte < 0x20 {
+                index -= 1
+                throw failure("a control character (a raw newline or tab?) inside a string")
+            }
             guard index < bytes.count else { throw failure("unterminated string") }
             let escaped = bytes[index]
             index += 1
-            scalars.removeAll()
             switch escaped {
-            case UInt8(ascii: "\""): result += "\""
-            case UInt8(ascii: "\\"): result += "\\"
-            case UInt8(ascii: "/"): result += "/"
-            case UInt8(ascii: "b"): result += "\u{08}"
-            case UInt8(ascii: "f"): result += "\u{0C}"
-            case UInt8(ascii: "n"): result += "\n"
-            case UInt8(ascii: "r"): result += "\r"
-            case UInt8(ascii: "t"): result += "\t"
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "/"): out.append(escaped)
+            case UInt8(ascii: "b"): out.append(0x08)
+            case UInt8(ascii: "f"): out.append(0x0C)
+            case UInt8(ascii: "n"): out.append(0x0A)
+            case UInt8(ascii: "r"): out.append(0x0D)
+            case UInt8(ascii: "t"): out.append(0x09)
             case UInt8(ascii: "u"):
                 var code = try hex4()
                 if (0xD800..<0xDC00).contains(code), index + 1 < bytes.count, bytes[index] == UInt8(ascii: "\\"), bytes[index + 1] == UInt8(ascii: "u") {
@@ -244,12 +247,11 @@ struct JSONParser {
                     let low = try hex4()
                     if (0xDC00..<0xE000).contains(low) { code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00) } else { index -= 6 }
                 }
-                result.unicodeScalars.append(Unicode.Scalar(code) ?? "\u{FFFD}")
+                out.append(contentsOf: String(Unicode.Scalar(code) ?? "\u{FFFD}").utf8)
             default:
                 index -= 1
                 throw failure("an unknown escape '\\\(Character(Unicode.Scalar(escaped)))'")
             }
-            runStart = index
         }
     }
 

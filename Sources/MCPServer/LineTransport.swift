@@ -2,8 +2,8 @@ import Foundation
 import Sandbox
 
 /// Newline-delimited JSON-RPC over two descriptors. Reading blocks on a thread of its own (the
-/// SDK's stdio transport polled every 10 ms) and looks at each byte once, so a 30 MB message
-/// costs what its bytes cost; writes are whole lines, one at a time.
+/// SDK's stdio transport polled every 10 ms) and looks at each byte once; writes are whole
+/// lines, one at a time.
 public enum LineTransport {
     /// The lines read from `fd` until end of file, blank lines skipped.
     public static func lines(from fd: Int32, onError: @escaping @Sendable (String) -> Void = { _ in }) -> AsyncStream<Data> {
@@ -18,10 +18,12 @@ public enum LineTransport {
     }
 
     /// Reads to end of file, handing over each complete line. The scan resumes where the last
-    /// one stopped, and consumed bytes are dropped once they are half the buffer: linear overall.
+    /// one stopped (memchr), so a 30 MB message costs what its bytes cost. A line that starts the
+    /// buffer is handed over as a slice of it, not copied (a 20 MB write_file was three copies
+    /// of its message), and what follows the last line read is moved to a fresh buffer: at
+    /// most one read's worth, so the whole stays linear.
     static func split(reading fd: Int32, onError: (String) -> Void, line: (Data) -> Void) {
-        var pending: [UInt8] = []
-        var start = 0
+        var pending = Data()
         var buffer = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
@@ -31,17 +33,17 @@ public enum LineTransport {
                 break
             }
             var scan = pending.count
-            pending.append(contentsOf: buffer[..<n])
-            while let newline = pending[scan...].firstIndex(of: 0x0A) {
+            buffer.withUnsafeBytes { pending.append($0.baseAddress!.assumingMemoryBound(to: UInt8.self), count: n) }
+            var start = 0
+            while let newline = pending.withUnsafeBytes({ raw in
+                memchr(raw.baseAddress! + scan, 0x0A, raw.count - scan).map { UnsafeRawPointer($0) - raw.baseAddress! }
+            }) {
                 let text = pending[start..<newline]
-                if !text.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { line(Data(text)) }
+                if !text.allSatisfy({ $0 == 0x20 || $0 == 0x0D || $0 == 0x09 }) { line(start == 0 ? text : Data(text)) }
                 start = newline + 1
                 scan = start
             }
-            if start > 0 && start * 2 >= pending.count {
-                pending.removeFirst(start)
-                start = 0
-            }
+            if start > 0 { pending = Data(pending[start...]) }
         }
     }
 }

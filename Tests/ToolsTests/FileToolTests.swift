@@ -93,6 +93,10 @@ import Testing
         #expect(try scratch.read("src/app/page.tsx") == "a\nbé\n")
         let again = await call("write_file", ["path": "src/app/page.tsx", "content": "x"], in: session)
         #expect(again.text == "Replaced src/app/page.tsx: 1 byte, 1 line.")
+        let crlf = await call("write_file", ["path": "dos.txt", "content": "one\r\ntwo\r\nthree"], in: session)
+        #expect(crlf.text == "Created dos.txt: 15 bytes, 3 lines.", "CRLF lines are lines")
+        let empty = await call("write_file", ["path": "empty.txt", "content": ""], in: session)
+        #expect(empty.text == "Created empty.txt: 0 bytes, 0 lines.")
     }
 
     @Test func replacesAtomicallyKeepingPermissionsAndLeavingNoTemporaryFiles() async throws {

@@ -35,7 +35,7 @@ struct EditFileTool: Tool {
         }
         var updated = text
         for range in matches.reversed() { updated.replaceSubrange(range, with: new) }
-        try workspace.writeAtomically(Data(updated.utf8), to: resolved)
+        try workspace.writeAtomically(UTF8Bytes(text: updated), to: resolved)
 
         let firstLine = lines[0]
         let newLineCount = new.split(separator: "\n", omittingEmptySubsequences: false).count

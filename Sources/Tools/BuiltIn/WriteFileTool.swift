@@ -10,13 +10,16 @@ struct WriteFileTool: Tool {
         guard resolved.kind != .directory else {
             throw ToolError("\(resolved.display) is a folder; give the path of a file inside it, e.g. \(resolved.display)/index.ts", kind: .usage)
         }
-        let content = try arguments.string("content")
-        let data = Data(content.utf8)
-        try session.workspace.writeAtomically(data, to: resolved)
-        let lines = content.isEmpty ? 0 : content.split(separator: "\n", omittingEmptySubsequences: false).count - (content.hasSuffix("\n") ? 1 : 0)
+        let content = UTF8Bytes(text: try arguments.string("content"))
+        try session.workspace.writeAtomically(content, to: resolved)
+        // Newline bytes, not Characters: a split made a substring per line, and "\r\n" is one
+        // Character that is not "\n", so CRLF files counted as one line.
+        let (size, lines) = content.withUnsafeBytes { bytes in
+            (bytes.count, bytes.reduce(0) { $0 + ($1 == 0x0A ? 1 : 0) } + (bytes.last.map { $0 == 0x0A ? 0 : 1 } ?? 0))
+        }
         let verb = resolved.kind == .missing ? "Created" : "Replaced"
         return .text(
-            "\(verb) \(resolved.display): \(counted(data.count, "byte")), \(counted(lines, "line")).",
-            structured: ["path": .string(resolved.display), "bytes": .int(data.count), "lines": .int(lines), "created": .bool(resolved.kind == .missing)])
+            "\(verb) \(resolved.display): \(counted(size, "byte")), \(counted(lines, "line")).",
+            structured: ["path": .string(resolved.display), "bytes": .int(size), "lines": .int(lines), "created": .bool(resolved.kind == .missing)])
     }
 }

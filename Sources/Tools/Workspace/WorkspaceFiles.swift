@@ -53,7 +53,7 @@ extension Workspace {
     /// Writes `data` to a temporary file in the same folder and renames it over the file, so a
     /// reader never sees half a file; missing parent folders are made. The temp file, the rename
     /// and every mkdir work on the parent folder's descriptor. An existing file keeps its mode.
-    func writeAtomically(_ data: Data, to resolved: Resolved) throws {
+    func writeAtomically(_ data: some ContiguousBytes, to resolved: Resolved) throws {
         var components = resolved.relative.split(separator: "/").map(String.init)
         guard let name = components.popLast() else { throw ToolError("the workspace root is a folder, not a file", kind: .usage) }
         let folder = try openFolder(components, creating: true)
@@ -71,7 +71,7 @@ extension Workspace {
 
     /// Writes `data` to a new file beside `name` in `folder`, then renames it over `name`: a
     /// reader sees the old file or the new one, never half of it.
-    static func replace(_ name: String, in folder: Int32, with data: Data, mode: mode_t, saying file: String, folderShown: String) throws {
+    static func replace(_ name: String, in folder: Int32, with data: some ContiguousBytes, mode: mode_t, saying file: String, folderShown: String) throws {
         let temp = ".\(name.prefix(200)).toolhost-\(UInt32.random(in: 0...UInt32.max)).tmp"
         let fd = openat(folder, temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
         guard fd >= 0 else { throw ToolError("cannot create a file in \(folderShown): \(String(cString: strerror(errno)))") }
@@ -212,5 +212,16 @@ extension Workspace {
 
     private func display(_ components: [String]) -> String {
         components.isEmpty ? "." : components.joined(separator: "/")
+    }
+}
+
+/// A string's UTF-8 bytes where they are, for `writeAtomically`: a 20 MB write_file would
+/// otherwise copy its content into a Data first.
+struct UTF8Bytes: ContiguousBytes {
+    let text: String
+
+    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        var text = text
+        return try text.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
     }
 }
