@@ -34,6 +34,8 @@ bench: setup
 	./bench/run.sh search
 	./bench/run.sh egress
 	./bench/run.sh checkpoints
+	./bench/run.sh big-write
+	./bench/run.sh session-start
 
 clean:
 	rm -rf .build .venv .venv-mcp-use .venv-eval

@@ -22,6 +22,8 @@ public struct HTTPServeOptions: Sendable {
     public var shutdownGrace: Duration
     /// Sessions alive at once; see `HTTPSessions.admit`.
     public var maxSessions = 64
+    /// New sessions kept prepared for clients to come (`WarmSessions`); 0 makes each when asked.
+    public var warmSessions = 0
     /// Connections open at once; more wait in the listen queue.
     public var maxConnections = 512
     /// How long a client may take to send a request's headers, and again its body.
@@ -106,7 +108,7 @@ public struct ToolHTTPServer: Sendable {
         self.logger = logger
         sessions = HTTPSessions(
             registry: registry, version: version, logger: logger, makeSession: makeSession, hasSaved: hasSaved, maxSessions: options.maxSessions,
-            shared: options.sharedSessions)
+            shared: options.sharedSessions, warmSessions: options.warmSessions)
     }
 
     /// Serves until SIGTERM or SIGINT, then gives running commands `shutdownGrace`, cancels what
@@ -121,6 +123,7 @@ public struct ToolHTTPServer: Sendable {
             configuration: .init(address: .hostname(options.host, port: options.port), availableConnectionsDelegate: options.connectionLimit),
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? options.port) },
             logger: logger)
+        await sessions.warmUp()
         let expiry = Task {
             while !Task.isCancelled {
                 try? await Task.sleep(for: min(options.idleTimeout / 4, .seconds(30)))
@@ -399,12 +402,18 @@ actor HTTPSessions {
     private let hasSaved: @Sendable (String) -> Bool
     private let maxSessions: Int
     private let shared: Set<String>
+    /// Sessions for clients without a handle, prepared ahead.
+    private let warm: WarmSessions
 
     init(
         registry: ToolRegistry, version: String, logger: Logger, makeSession: @escaping ToolHTTPServer.SessionFactory,
-        hasSaved: @escaping @Sendable (String) -> Bool = { _ in false }, maxSessions: Int, shared: Set<String> = []
+        hasSaved: @escaping @Sendable (String) -> Bool = { _ in false }, maxSessions: Int, shared: Set<String> = [], warmSessions: Int = 0
     ) {
         self.maxSessions = maxSessions
+        warm = WarmSessions(target: warmSessions) {
+            let name = Self.mintHandle()
+            return (name, try await makeSession(name))
+        }
         self.registry = registry
         self.version = version
         self.logger = logger
@@ -459,9 +468,9 @@ actor HTTPSessions {
             if let mismatch = Self.headerMismatch(headers, stated: stated, method: method, params: params) {
                 return .failure(Refusal(400, JSONRPC.headerMismatch, mismatch, id: id))
             }
-            if let handle { return await openNamed(handle, message: message, announce: false) }
+            if let handle { return await openNamed(handle, message: message) }
             guard method == "tools/call" else { return await catalogRoute(message) }
-            return await openNamed(Self.mintHandle(), message: message, announce: true)
+            return await openMinted(message: message)
         }
         return .failure(Refusal(
             400, JSONRPC.invalidRequest,
@@ -513,9 +522,8 @@ actor HTTPSessions {
         }
         if let refusal = await admit() { return .failure(refusal) }
         let id = UUID().uuidString
-        let name = handle ?? Self.mintHandle()
         do {
-            let session = try await makeSession(name)
+            let (name, session) = if let handle { (handle, try await makeSession(handle)) } else { try await takeWarm() }
             let connection = MCPConnection(registry: registry, session: session, version: version, logger: logger, logsCalls: false, byHandle: true)
             entries[id] = Entry(connection: connection, session: session, lastUsed: .now)
             return .success(Route(connection: connection, sessionID: id, handle: name, message: message))
@@ -532,23 +540,47 @@ actor HTTPSessions {
         return Refusal(404, JSONRPC.invalidRequest, "Not Found: no session \(handle) (it expired, or another server minted it); leave Toolhost-Session out to get a new one")
     }
 
-    private func openNamed(_ name: String, message: JSONRPC.Message, announce: Bool) async -> Result<Route, Refusal> {
+    private func openNamed(_ name: String, message: JSONRPC.Message) async -> Result<Route, Refusal> {
         if let session = named[name]?.session {
             named[name]?.lastUsed = .now
-            return .success(Route(connection: freshConnection(session, announce: announce), sessionID: nil, handle: name, message: message))
+            return .success(Route(connection: freshConnection(session, announce: false), sessionID: nil, handle: name, message: message))
         }
         if entries.values.contains(where: { $0.session.name == name }) {
             return .failure(Refusal(409, JSONRPC.invalidRequest, "Conflict: the session \(name) belongs to a handshake-era client (it has an Mcp-Session-Id)"))
         }
-        if !announce, let refusal = unknown(name) { return .failure(refusal) }
+        if let refusal = unknown(name) { return .failure(refusal) }
         if let refusal = await admit() { return .failure(refusal) }
         do {
             let session = try await makeSession(name)
             named[name] = (session, .now)
-            return .success(Route(connection: freshConnection(session, announce: announce), sessionID: nil, handle: name, message: message))
+            return .success(Route(connection: freshConnection(session, announce: false), sessionID: nil, handle: name, message: message))
         } catch {
             return .failure(Refusal(400, JSONRPC.invalidRequest, "cannot open the toolhost session \(name): \(error)"))
         }
+    }
+
+    /// A 2026-07-28 call without a handle: a new shell under a new handle, which the result announces.
+    private func openMinted(message: JSONRPC.Message) async -> Result<Route, Refusal> {
+        if let refusal = await admit() { return .failure(refusal) }
+        do {
+            let (name, session) = try await takeWarm()
+            named[name] = (session, .now)
+            return .success(Route(connection: freshConnection(session, announce: true), sessionID: nil, handle: name, message: message))
+        } catch {
+            return .failure(Refusal(400, JSONRPC.invalidRequest, "cannot open the toolhost session: \(error)"))
+        }
+    }
+
+    /// A new session under a new handle, from the warm pool, which is then refilled.
+    private func takeWarm() async throws -> WarmSessions.Made {
+        let taken = try await warm.take()
+        await warmUp()
+        return taken
+    }
+
+    /// Prepares the warm pool's sessions, within what the session cap leaves.
+    func warmUp() async {
+        await warm.fill(room: maxSessions - entries.count - named.count)
     }
 
     /// Requests that need no shell, from a client without a handle: answered without opening one.
@@ -595,6 +627,7 @@ actor HTTPSessions {
     }
 
     func closeAll() async {
+        await warm.closeAll()
         for id in entries.keys { _ = await close(id) }
         for name in named.keys { await closeNamed(name) }
         await catalog?.session.close()

@@ -50,6 +50,11 @@ struct Serve: AsyncParsableCommand {
     var maxSessions: Int = 64
 
     @Option(help: ArgumentHelp(
+        "New HTTP sessions kept prepared for clients to come (0, the default: make each when a client arrives).",
+        discussion: "Each is a sandbox made ahead under a fresh handle no client has seen, so a new client's first call does not wait for its namespaces and mounts; it is handed out once, trusts the repository as it is then, and another is prepared in its place. They count against --max-sessions only when handed out, and are never made past it."))
+    var warmSessions: Int = 0
+
+    @Option(help: ArgumentHelp(
         "The most HTTP connections open at once.",
         discussion: "Past it, a new connection closes the one that has owed its request longest (a slow or idle client), never one whose answer is on its way."))
     var maxConnections: Int = 512
@@ -102,10 +107,12 @@ struct Serve: AsyncParsableCommand {
         guard maxSessions > 0, maxConnections > 0, requestTimeout > 0 else {
             throw ValidationError("--max-sessions, --max-connections and --request-timeout take a number above 0")
         }
+        guard warmSessions >= 0 else { throw ValidationError("--warm-sessions takes 0 or more") }
         var httpOptions = HTTPServeOptions(
             host: host, port: port, token: token, idleTimeout: .seconds(idleTimeout), maxBodyBytes: maxBodyBytes,
             shutdownGrace: .seconds(shutdownGrace))
         httpOptions.maxSessions = maxSessions
+        httpOptions.warmSessions = warmSessions
         httpOptions.maxConnections = maxConnections
         httpOptions.requestTimeout = .seconds(requestTimeout)
         // A --session named on the command line is the operator's too, as it is on stdio.

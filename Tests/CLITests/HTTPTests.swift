@@ -99,6 +99,21 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
         #expect((seen["second"] as? String)?.hasPrefix(scratch.workspace + "/two\n") == true)
     }
 
+    /// New clients get sessions prepared ahead (`--warm-sessions`): one is like a session opened
+    /// when its client came. Nothing of an earlier client is in it, and git works on a repository
+    /// the host made after the pool was filled.
+    @Test func aPreparedSessionIsLikeAFreshOne() throws {
+        let scratch = try Scratch()
+        let server = try HTTPServerProcess(scratch, extra: ["--warm-sessions", "2"])
+        Thread.sleep(forTimeInterval: 1)  // the pool is filled
+        try git("init", "-q", "-b", "main", in: scratch.workspace)
+        try git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "first", in: scratch.workspace)
+        let seen = try httpClient(["after", server.url])
+        #expect((seen["looked"] as? String)?.hasPrefix("[]\n\(scratch.workspace)\n") == true, "\(seen)")
+        #expect(seen["status_error"] as? Bool == false, "\(seen)")
+        #expect((seen["status"] as? String)?.contains("main") == true, "\(seen)")
+    }
+
     @Test func refusalsHaveTheRightStatus() throws {
         let scratch = try Scratch()
         let tokenFile = scratch.root + "/token"

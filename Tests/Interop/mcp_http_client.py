@@ -5,6 +5,7 @@ Usage: mcp_http_client.py MODE URL [ARGS...]; prints one JSON object for the Swi
   two URL                       two clients at once, each cd's into its own folder
   load URL CLIENTS CALLS        CLIENTS clients x CALLS read_file calls; counts errors and checks state
   session URL NAME COMMAND...   in session NAME (Toolhost-Session header), run each command in turn
+  after URL                     one client leaves an export and a cwd, then a new client looks and runs git_status
 """
 import asyncio
 import json
@@ -48,6 +49,18 @@ async def two(url):
     return {"first": first, "second": second}
 
 
+async def after(url):
+    async def leaver(session):
+        await session.call_tool("execute", {"command": "export LEFT=behind; mkdir -p away && cd away"})
+    await with_session(url, leaver)
+
+    async def newcomer(session):
+        looked = text_of(await session.call_tool("execute", {"command": 'echo "[$LEFT]"; pwd'}))
+        status = await session.call_tool("git_status", {})
+        return {"looked": looked, "status": text_of(status), "status_error": status.is_error}
+    return await with_session(url, newcomer)
+
+
 async def load(url, clients, calls):
     async def client(index):
         async def body(session):
@@ -86,6 +99,8 @@ def main():
         out = asyncio.run(basic(url))
     elif mode == "two":
         out = asyncio.run(two(url))
+    elif mode == "after":
+        out = asyncio.run(after(url))
     elif mode == "load":
         out = asyncio.run(load(url, int(rest[0]), int(rest[1])))
     else:

@@ -169,6 +169,12 @@ public actor Session {
         return hostRepository!
     }
 
+    /// Starts a session that was prepared ahead (a warm pool): from now on it trusts the
+    /// repository as it is now, as a session opened now would.
+    public func beginNow() {
+        gitSnapshot = GitSnapshot.take(of: workspace)
+    }
+
     /// Whether the workspace has no repository yet (and none appeared since the session started).
     var hasNoRepository: Bool { gitSnapshot.identity == nil && GitSnapshot.gitEntry(in: workspace) == nil }
 
