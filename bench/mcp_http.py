@@ -5,14 +5,12 @@ Usage: python3 bench/mcp_http.py TOOLHOST [CALLS_PER_CLIENT]
 import http.client
 import json
 import os
-import re
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 
-from mcpbench import bench_workspace, percentile
+from mcpbench import bench_workspace, percentile, start_http
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
            "MCP-Protocol-Version": "2025-06-18"}
@@ -79,16 +77,7 @@ def main():
     calls = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
     with tempfile.TemporaryDirectory() as tmp:
         workspace, state = bench_workspace(tmp)
-        server = subprocess.Popen(
-            [toolhost, "serve", "--http", "127.0.0.1:0", "--workspace", workspace, "--state-dir", state],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        port = None
-        for line in server.stderr:
-            match = re.search(r"http://127\.0\.0\.1:(\d+)/mcp", line)
-            if match:
-                port = int(match.group(1))
-                break
-        threading.Thread(target=lambda: [None for _ in server.stderr], daemon=True).start()  # keep draining logs
+        server, port = start_http(toolhost, workspace, state)
         try:
             run_clients(port, 1, calls)
             run_clients(port, 8, calls // 2)

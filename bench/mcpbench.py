@@ -2,8 +2,10 @@
 benchmarks: no client library sits between the figures and the servers."""
 import json
 import os
+import re
 import statistics
 import subprocess
+import threading
 import time
 
 
@@ -85,3 +87,17 @@ def bench_workspace(tmp):
     with open(os.path.join(workspace, "README.md"), "w") as f:
         f.write("# bench\n" * 40)
     return workspace, os.path.join(tmp, "state")
+
+
+def start_http(toolhost, workspace, state, *extra):
+    """`toolhost serve --http` on a free loopback port; returns (process, port). Its log is
+    drained on a thread of its own, so the server never blocks on it."""
+    server = subprocess.Popen(
+        [toolhost, "serve", "--http", "127.0.0.1:0", "--workspace", workspace, "--state-dir", state, *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    for line in server.stderr:
+        match = re.search(r"http://127\.0\.0\.1:(\d+)/mcp", line)
+        if match:
+            threading.Thread(target=lambda: [None for _ in server.stderr], daemon=True).start()
+            return server, int(match.group(1))
+    raise SystemExit(f"{toolhost} serve --http exited before it listened (exit {server.wait()})")

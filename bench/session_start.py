@@ -9,15 +9,12 @@ Usage: python3 bench/session_start.py TOOLHOST [STARTS] [LIVE,LIVE,...]
 """
 import http.client
 import json
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-from mcpbench import BWRAP, bench_workspace, percentile, report, time_spawns
+from mcpbench import BWRAP, bench_workspace, percentile, report, start_http, time_spawns
 
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
            "MCP-Protocol-Version": "2025-11-25"}
@@ -68,17 +65,7 @@ def main():
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         workspace, state = bench_workspace(tmp)
-        server = subprocess.Popen(
-            [toolhost, "serve", "--http", "127.0.0.1:0", "--workspace", workspace, "--state-dir", state,
-             "--max-sessions", str(max(levels) + 16)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        port = None
-        for line in server.stderr:
-            match = re.search(r"http://127\.0\.0\.1:(\d+)/mcp", line)
-            if match:
-                port = int(match.group(1))
-                break
-        threading.Thread(target=lambda: [None for _ in server.stderr], daemon=True).start()  # keep draining logs
+        server, port = start_http(toolhost, workspace, state, "--max-sessions", str(max(levels) + 16))
         try:
             connection = Connection(port)
             live = []
