@@ -23,10 +23,10 @@ actor WarmSessions {
 
     /// A prepared session when one is ready, else one made now.
     func take() async throws -> Made {
-        let taken: Made
-        if let pooled = ready.popLast() { taken = pooled } else { taken = try await make() }
-        await taken.session.beginNow()
-        return taken
+        guard let pooled = ready.popLast() else { return try await make() }
+        // A session made just now has its snapshot already; a prepared one takes it now.
+        await pooled.session.beginNow()
+        return pooled
     }
 
     /// Prepares sessions in the background until `target` are ready, never more than `room`
