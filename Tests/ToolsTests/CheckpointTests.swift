@@ -68,21 +68,60 @@ import Testing
         #expect(try scratch.read("src/app.ts") == "edited by hand\n")
     }
 
-    /// The watch itself: quiet while nothing changes (so an unchanged tree is not walked), and
-    /// it hears a write, a new file and a removal in a folder added by its descriptor.
+    /// The watch itself: quiet while nothing changes (so an unchanged tree is not walked), it
+    /// names the folder of a write, a new file and a removal, and a moved folder or a touched
+    /// `.gitignore` asks for the whole walk.
     @Test func theFolderWatchHearsChangesAndOnlyThen() throws {
         let watch = try #require(FolderWatch())
-        let folder = open(scratch.workspacePath + "/src", O_RDONLY | O_DIRECTORY)
-        defer { close(folder) }
-        watch.add(folder: folder)
-        #expect(watch.takeChanged(), "the first look has nothing to compare with")
-        #expect(!watch.takeChanged() && !watch.takeChanged(), "quiet while nothing changes")
+        for path in ["src", "src/lib"] {
+            let folder = open(scratch.workspacePath + "/" + path, O_RDONLY | O_DIRECTORY)
+            defer { close(folder) }
+            watch.add(folder: folder, path: path)
+        }
+        #expect(watch.take() == .everything, "the first look has nothing to compare with")
+        #expect(watch.take() == .nothing && watch.take() == .nothing, "quiet while nothing changes")
         try scratch.write("src/app.ts", "export const app = 3\n")
-        #expect(watch.takeChanged() && !watch.takeChanged())
-        try scratch.write("src/new.ts", "x\n")
-        #expect(watch.takeChanged())
-        try FileManager.default.removeItem(atPath: scratch.workspacePath + "/src/new.ts")
-        #expect(watch.takeChanged() && !watch.takeChanged())
+        #expect(watch.take() == .folders(["src"]) && watch.take() == .nothing)
+        try scratch.write("src/lib/new.ts", "x\n")
+        try scratch.write("src/other.ts", "x\n")
+        #expect(watch.take() == .folders(["src", "src/lib"]))
+        try FileManager.default.removeItem(atPath: scratch.workspacePath + "/src/lib/new.ts")
+        #expect(watch.take() == .folders(["src/lib"]) && watch.take() == .nothing)
+        try scratch.write("src/.gitignore", "dist/\n")
+        #expect(watch.take() == .everything)
+        try FileManager.default.moveItem(atPath: scratch.workspacePath + "/src/lib", toPath: scratch.workspacePath + "/src/moved")
+        #expect(watch.take() == .everything && watch.take() == .nothing)
+    }
+
+    /// A snapshot after a change lists again only the folders the watch names: after each kind
+    /// of change it must be what a whole walk of a fresh store finds.
+    @Test func aSnapshotAfterAChangeIsTheWholeWalks() throws {
+        let workspace = try scratch.workspace
+        var store = CheckpointStore(folder: scratch.root + "/store")
+        _ = store.snapshot(of: workspace)
+        let steps = [
+            "echo changed >> src/app.ts",
+            "mkdir -p src/a/b/c && echo deep > src/a/b/c/deep.ts && echo mid > src/a/mid.ts",
+            "rm -rf src/a/b",
+            "chmod +x src/lib/util.ts",
+            "mv src/lib src/moved && echo new > src/moved/new.ts",
+            "mkdir -p node_modules/x && echo ignored > node_modules/x/i.js",
+            "echo 'src/moved/' >> .gitignore",
+            "rm -rf src/a && echo 'now a file' > src/a",
+            "rm src/a && mkdir -p src/a && echo back > src/a/f.ts",
+            "printf '' > .gitignore",
+            "rm -rf src && echo top > top.ts",
+        ]
+        for (index, step) in steps.enumerated() {
+            let result = try capture("/bin/bash", ["-c", step], in: scratch.workspacePath)
+            #expect(result.status == 0, "\(step): \(result.stdout)")
+            let incremental = store.snapshot(of: workspace)
+            var fresh = CheckpointStore(folder: scratch.root + "/whole-\(index)")
+            let walked = fresh.snapshot(of: workspace)
+            #expect(incremental.files == walked.files, "after \(step): \(incremental.files.keys.sorted()) against \(walked.files.keys.sorted())")
+            #expect(incremental.notKept == walked.notKept, "after \(step)")
+        }
+        #expect(store.snapshot(of: workspace).files.keys.sorted() == [".gitignore", "node_modules/x/i.js", "top.ts"])
     }
 
     @Test func anotherSessionsWorkIsNeverTouched() async throws {

@@ -63,8 +63,10 @@ struct CheckpointStore: Sendable {
     private var stored: Int64 = 0
     /// The last snapshot: what tells an unchanged file without reading it.
     private var latest: [String: Entry] = [:]
-    private var latestNotKept: [String] = []
-    /// The walked folders: when none changed since the last snapshot, it is still true.
+    private var latestNotKept = Set<String>()
+    /// The last snapshot by folder (every folder it entered): what a folder's new listing replaces.
+    private var listings: [String: Listing] = [:]
+    /// The walked folders: which of them changed since the last snapshot.
     private let watch = FolderWatch()
     /// Walks so far: a snapshot that found the tree unchanged has the last one's number.
     private var walks = 0
@@ -94,40 +96,108 @@ struct CheckpointStore: Sendable {
         checkpoints[index].changes = Changes(added: added, changed: changed, removed: removed)
     }
 
-    /// The workspace's files now, reading only those that changed since the last snapshot.
+    /// The files and folders directly in one folder.
+    private struct Listing {
+        var files: [String] = [], folders: [String] = []
+    }
+
+    /// The workspace's files now, reading only those that changed since the last snapshot, and
+    /// listing again only the folders the watch says changed.
     mutating func snapshot(of workspace: Workspace) -> (files: [String: Entry], notKept: [String]) {
         // Taken before the walk: what changes during it counts for the next snapshot.
-        if let watch, !watch.takeChanged() { return (latest, latestNotKept) }
+        let changes = watch?.take() ?? .everything
+        switch changes {
+        case .nothing: return (latest, latestNotKept.sorted())
+        case .everything:
+            let previous = latest
+            latest = [:]
+            latestNotKept = []
+            listings = [:]
+            list("", in: workspace, comparingWith: previous)
+        case .folders(let folders):
+            // Parents first: a folder a parent's listing found gone is gone with its files.
+            for folder in folders.sorted() where listings[folder] != nil {
+                list(folder, in: workspace, comparingWith: latest)
+            }
+        }
         walks += 1
-        let previous = latest
-        var files: [String: Entry] = [:]
-        var notKept: [String] = []
-        workspace.searchableEntries(under: "", includeIgnored: false, folders: { watch?.add(folder: $0) }) { entry in
-            // Looked at in the walk's own folder, by name: nothing on the way is resolved again.
-            var info = stat()
-            guard fstatat(entry.folder, entry.name, &info, AT_SYMLINK_NOFOLLOW) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return true }
-            if let old = previous[entry.path], old.describes(info) {
-                files[entry.path] = old
-                return true
+        return (latest, latestNotKept.sorted())
+    }
+
+    /// Lists `folder` again: its files replace the ones the last snapshot had there, a folder
+    /// in it that is new is walked whole, and one that is gone goes with everything in it.
+    private mutating func list(_ folder: String, in workspace: Workspace, comparingWith previous: [String: Entry]) {
+        let before = listings[folder] ?? Listing()
+        for path in before.files { forget(file: path) }
+        listings[folder] = Listing()
+        var kept: [String] = []
+        workspace.searchableEntries(
+            under: folder, includeIgnored: false,
+            folders: { path, fd in
+                watch?.add(folder: fd, path: path)
+                listings[path] = Listing()
+                if path != folder { listings[Self.parent(of: path), default: Listing()].folders.append(path) }
+            },
+            entering: { path in
+                // A folder the last snapshot had, and still here, has its own watch.
+                guard Self.parent(of: path) == folder, before.folders.contains(path) else { return true }
+                kept.append(path)
+                return false
             }
-            let fd = openat(entry.folder, entry.name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC)
-            guard fd >= 0 else { return true }
-            defer { close(fd) }
-            // What is kept is the file read, as it is now, whatever was swapped in since the look.
-            guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return true }
-            guard Int(info.st_size) <= Self.fileLimit, stored + Int64(info.st_size) <= Self.limit,
-                let data = try? FileHandle(fileDescriptor: fd, closeOnDealloc: false).readToEnd() ?? Data()
-            else {
-                notKept.append(entry.path)
-                return true
+        ) { entry in
+            switch read(entry, comparingWith: previous) {
+            case .skipped: return true
+            case .notKept: latestNotKept.insert(entry.path)
+            case .kept(let file): latest[entry.path] = file
             }
-            let blob = GitHash.blobID(data)
-            if keep(data, as: blob) { files[entry.path] = Entry(blob: blob, info) } else { notKept.append(entry.path) }
+            listings[Self.parent(of: entry.path), default: Listing()].files.append(entry.path)
             return true
         }
-        latest = files
-        latestNotKept = notKept
-        return (files, notKept)
+        listings[folder, default: Listing()].folders += kept
+        for gone in before.folders where !kept.contains(gone) { forget(folder: gone) }
+    }
+
+    private mutating func forget(file path: String) {
+        latest[path] = nil
+        latestNotKept.remove(path)
+    }
+
+    private mutating func forget(folder: String) {
+        guard let listing = listings.removeValue(forKey: folder) else { return }
+        for path in listing.files { forget(file: path) }
+        for path in listing.folders { forget(folder: path) }
+    }
+
+    private enum Found {
+        case kept(Entry)
+        /// A regular file, too large or past the store's limit.
+        case notKept
+        /// Not a regular file (anymore).
+        case skipped
+    }
+
+    /// A file a walk found: the last snapshot's entry when the file is unchanged, else the file
+    /// read as it is now and kept.
+    private mutating func read(_ entry: Workspace.WalkEntry, comparingWith previous: [String: Entry]) -> Found {
+        // Looked at in the walk's own folder, by name: nothing on the way is resolved again.
+        var info = stat()
+        guard fstatat(entry.folder, entry.name, &info, AT_SYMLINK_NOFOLLOW) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return .skipped }
+        if let old = previous[entry.path], old.describes(info) { return .kept(old) }
+        let fd = openat(entry.folder, entry.name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return .skipped }
+        defer { close(fd) }
+        // What is kept is the file read, as it is now, whatever was swapped in since the look.
+        guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return .skipped }
+        guard Int(info.st_size) <= Self.fileLimit, stored + Int64(info.st_size) <= Self.limit,
+            let data = try? FileHandle(fileDescriptor: fd, closeOnDealloc: false).readToEnd() ?? Data()
+        else { return .notKept }
+        let blob = GitHash.blobID(data)
+        return keep(data, as: blob) ? .kept(Entry(blob: blob, info)) : .notKept
+    }
+
+    private static func parent(of path: String) -> String {
+        guard let slash = path.utf8.lastIndex(of: UInt8(ascii: "/")) else { return "" }
+        return String(path[..<slash])
     }
 
     /// The contents of a blob the store holds.

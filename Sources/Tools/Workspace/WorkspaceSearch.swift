@@ -16,9 +16,13 @@ extension Workspace {
     }
 
     /// The same files, each with its folder's descriptor (see `WalkEntry`); `folders` gets the
-    /// descriptor of each folder the walk enters, the root included.
+    /// path and descriptor of each folder the walk enters, the root included; a searchable
+    /// folder is entered only when `entering` says so.
     @discardableResult
-    func searchableEntries(under folder: String, includeIgnored: Bool, folders: (Int32) -> Void = { _ in }, _ visit: (WalkEntry) -> Bool) -> Bool {
+    func searchableEntries(
+        under folder: String, includeIgnored: Bool, folders: (String, Int32) -> Void = { _, _ in }, entering: (String) -> Bool = { _ in true },
+        _ visit: (WalkEntry) -> Bool
+    ) -> Bool {
         var rules = IgnoreRules()
         if !includeIgnored {
             // The .gitignore files above the folder apply too.
@@ -32,10 +36,10 @@ extension Workspace {
             under: folder, limit: Self.searchEntryLimit,
             enter: { path in
                 guard !path.hasSuffix("/.git") && path != ".git" else { return false }
-                return includeIgnored || !rules.ignores(path, isFolder: true)
+                return (includeIgnored || !rules.ignores(path, isFolder: true)) && entering(path)
             },
             listed: { path, fd, names in
-                folders(fd)
+                folders(path, fd)
                 // Read only the .gitignore files the listing shows: looking for one in every folder costs more than the search.
                 if !includeIgnored, names.contains(".gitignore"), let text = self.text(of: Self.join(path, ".gitignore"), limit: 1 << 20) {
                     rules.add(text, in: path)
