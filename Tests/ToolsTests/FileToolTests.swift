@@ -99,6 +99,24 @@ import Testing
         #expect(empty.text == "Created empty.txt: 0 bytes, 0 lines.")
     }
 
+    /// A rewrite to the bytes already there says so and leaves the file alone (same inode); one
+    /// byte more, or less, is a real write.
+    @Test func aRewriteToTheSameContentSaysSo() async throws {
+        let path = try scratch.write("notes.md", "hello\n")
+        var before = stat(), after = stat()
+        stat(path, &before)
+        let same = await call("write_file", ["path": "notes.md", "content": "hello\n"], in: session)
+        #expect(same.text.hasPrefix("Unchanged: notes.md already holds exactly this content (6 bytes)"), "\(same.text)")
+        #expect(same.structured?["unchanged"] == true)
+        stat(path, &after)
+        #expect(after.st_ino == before.st_ino, "an unchanged file is not replaced")
+        let longer = await call("write_file", ["path": "notes.md", "content": "hello\n\n"], in: session)
+        #expect(longer.text == "Replaced notes.md: 7 bytes, 2 lines.")
+        let shorter = await call("write_file", ["path": "notes.md", "content": "hello"], in: session)
+        #expect(shorter.text == "Replaced notes.md: 5 bytes, 1 line.")
+        #expect(try scratch.read("notes.md") == "hello")
+    }
+
     @Test func replacesAtomicallyKeepingPermissionsAndLeavingNoTemporaryFiles() async throws {
         let path = try scratch.write("run.sh", "old\n")
         chmod(path, 0o755)
