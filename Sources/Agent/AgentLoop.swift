@@ -71,9 +71,12 @@ public final class AgentLoop: Sendable {
         self.progress = progress
     }
 
-    /// The tools the model is offered: all, or the ones the settings name.
+    /// The tools the model is offered: all, or the ones the settings name in the order they name
+    /// them (a tiny model leans on the first tool it is shown, so the order is the user's to set).
     var offered: [ToolDefinition] {
-        registry.definitions.filter { settings.tools?.contains($0.name) ?? true }
+        guard let names = settings.tools else { return registry.definitions }
+        var seen = Set<String>()
+        return names.filter { seen.insert($0).inserted }.compactMap { name in registry.definitions.first { $0.name == name } }
     }
 
     /// A run's mutable state.

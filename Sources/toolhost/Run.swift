@@ -104,7 +104,7 @@ struct Run: AsyncParsableCommand {
         discussion: "Default: on when the latest probe of this endpoint's model found no usable tool calls."))
     var constrain: Bool?
 
-    @Option(help: ArgumentHelp("Offer only these tools, comma-separated (default: all).", discussion: "Small models choose better among few tools: --tools write_file,read_file.", valueName: "names"))
+    @Option(help: ArgumentHelp("Offer only these tools, comma-separated (default: all).", discussion: "Small models choose better among few tools, and lean on the first one shown: they are offered in the order given, --tools write_file,read_file,git_commit.", valueName: "names"))
     var tools: String?
 
     @Option(help: ArgumentHelp(

@@ -324,7 +324,8 @@ import Testing
         }
     }
 
-    /// A task's `tools` are all the run offers (`--tools` overrides them); an unknown name is refused.
+    /// A task's `tools` are all the run offers (`--tools` overrides them), in the order it names
+    /// them; an unknown name is refused.
     @Test func aTasksToolsAreTheOnesOffered() throws {
         let scratch = try Scratch()
         let task = try scratch.write("task.md", "---\ntools: [write_file, read_file]\n---\nWrite notes/hello.txt.\n")
@@ -336,7 +337,7 @@ import Testing
         let run = try scratch.agent(mock.url, ["--task", task])
         #expect(run.ran.status == 0, "\(run.ran.stderr)")
         let start = try #require(try run.events.first { $0["event"] as? String == "start" })
-        #expect(start["tools"] as? [String] == ["read_file", "write_file"])
+        #expect(start["tools"] as? [String] == ["write_file", "read_file"], "the task's order, not the registry's")
         let bad = try scratch.agent(mock.url, ["--task", try scratch.write("bad.md", "---\ntools: [write_file, teleport]\n---\nGo.\n")])
         #expect(bad.ran.status != 0 && bad.ran.stderr.contains("the task's tools: no tool named teleport"), "\(bad.ran.stderr)")
     }
