@@ -34,7 +34,7 @@ struct GitCommitTool: Tool {
             }
             try repository.stage(paths)
             guard let commit = try repository.commit(message: message, as: identity) else {
-                throw ToolError("nothing to commit: the working tree matches the last commit. git_status shows what changed.")
+                throw ToolError("nothing to commit: no file differs from the last commit. Create or change the files first, then commit.")
             }
             let left = try repository.status().allPaths
             var text = created ? "Created the repository (branch main).\n" : ""
