@@ -11,7 +11,7 @@
 #   search      the grep tool beside grep -rn and rg on a 12,000-file tree, and its result bytes beside grep -rn's
 #   checkpoints write_file in a 10,000-file tree beside an empty one (the checkpoints' cost), and an undo of rm -rf src
 #   big-write   a 20 MB write_file over MCP stdio beside a minimal Python server doing the same: time, peak RSS
-#   session-start a new HTTP session and its first execute at 1, 100 and 1,000 live sessions, beside bwrap; server RSS
+#   session-start a new HTTP session and its first execute at 1, 100 and 1,000 live sessions, beside bwrap; server RSS; paced with --warm-sessions 8 beside none
 #   egress      curl through the allowlist profile's egress proxy beside curl straight to the server: latency, throughput
 #   smoke       every benchmark above with a handful of calls: proves each still runs (make test does this)
 set -euo pipefail

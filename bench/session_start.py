@@ -4,7 +4,9 @@ already live; the server's RSS at each; beside the anchor measured in the same r
 starting a fresh sandbox for one `bash -c true`.
 
 Live sessions each made one call (so none is evictable as unused); the measured ones are closed
-again (DELETE), so the live count holds. Speaks raw HTTP over one keep-alive connection.
+again (DELETE), so the live count holds. Then the same start with `serve --warm-sessions 8`
+beside a server without, both paced at one new session per 100 ms (clients that arrive apart,
+so the pool can refill between them). Speaks raw HTTP over one keep-alive connection.
 Usage: python3 bench/session_start.py TOOLHOST [STARTS] [LIVE,LIVE,...]
 """
 import http.client
@@ -57,6 +59,26 @@ def rss_mib(pid):
         return int([l for l in f if l.startswith("VmRSS")][0].split()[1]) / 1024
 
 
+def paced(toolhost, tmp, starts, *extra):
+    """p50 of `starts` new sessions, one per 100 ms, on a server started with `extra`."""
+    workspace, state = bench_workspace(tempfile.mkdtemp(dir=tmp))
+    server, port = start_http(toolhost, workspace, state, *extra)
+    try:
+        connection = Connection(port)
+        samples = []
+        for _ in range(starts):
+            time.sleep(0.1)
+            started = time.perf_counter()
+            session = connection.start_session()
+            samples.append(time.perf_counter() - started)
+            connection.close_session(session)
+        report(f"new session + first execute, paced, {' '.join(extra) or 'no pool'}", samples)
+        return percentile(samples, .5)
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
+
+
 def main():
     toolhost = sys.argv[1]
     starts = int(sys.argv[2]) if len(sys.argv) > 2 else 200
@@ -86,6 +108,9 @@ def main():
         finally:
             server.terminate()
             server.wait(timeout=60)
+        cold = paced(toolhost, tmp, starts)
+        warm = paced(toolhost, tmp, starts, "--warm-sessions", "8")
+        print(f"ratio paced session start p50, --warm-sessions 8 / no pool: {warm / cold:5.2f}x")
     if shutil.which("bwrap"):
         anchor = report("anchor: bwrap --unshare-all ... bash -c true", time_spawns(BWRAP, starts))
         for level, p50 in results.items():
