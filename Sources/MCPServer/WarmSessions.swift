@@ -23,7 +23,9 @@ actor WarmSessions {
 
     /// A prepared session when one is ready, else one made now.
     func take() async throws -> Made {
-        guard let pooled = ready.popLast() else { return try await make() }
+        // The oldest first: none waits on while newer ones are handed out.
+        guard !ready.isEmpty else { return try await make() }
+        let pooled = ready.removeFirst()
         // A session made just now has its snapshot already; a prepared one takes it now.
         await pooled.session.beginNow()
         return pooled

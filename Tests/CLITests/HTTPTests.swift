@@ -100,14 +100,21 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
     }
 
     /// New clients get sessions prepared ahead (`--warm-sessions`): one is like a session opened
-    /// when its client came. Nothing of an earlier client is in it, and git works on a repository
-    /// the host made after the pool was filled.
+    /// when its client came. Nothing of an earlier client is in it, and git works on the
+    /// repository as it is when the client comes: here the host replaced `.git` (a new folder, a
+    /// new inode; the old one is kept aside so its inode is not reused) after the pool was filled,
+    /// and a session that kept the snapshot from its preparation would refuse it as replaced.
     @Test func aPreparedSessionIsLikeAFreshOne() throws {
         let scratch = try Scratch()
+        let commit = { (branch: String) in
+            try git("init", "-q", "-b", branch, in: scratch.workspace)
+            try git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "first", in: scratch.workspace)
+        }
+        try commit("old")
         let server = try HTTPServerProcess(scratch, extra: ["--warm-sessions", "2"])
         Thread.sleep(forTimeInterval: 1)  // the pool is filled
-        try git("init", "-q", "-b", "main", in: scratch.workspace)
-        try git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "first", in: scratch.workspace)
+        try FileManager.default.moveItem(atPath: scratch.workspace + "/.git", toPath: scratch.root + "/old-git")
+        try commit("main")
         let seen = try httpClient(["after", server.url])
         #expect((seen["looked"] as? String)?.hasPrefix("[]\n\(scratch.workspace)\n") == true, "\(seen)")
         #expect(seen["status_error"] as? Bool == false, "\(seen)")
