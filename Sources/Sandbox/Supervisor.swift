@@ -107,7 +107,24 @@ enum Supervisor {
                 }
             }
         }
-        if !groupKilled { kill(group: pid) }
+        if !groupKilled {
+            // The output closed while the command still runs: coreutils close theirs at exit,
+            // and a killed `cat` would report SIGKILL. It ends when it exits, or at its deadline.
+            var pause: useconds_t = 50
+            while !hasExited(pid) {
+                if let deadline, clock.now >= deadline {
+                    timedOut = true
+                    break
+                }
+                if stop?.isRaised == true {
+                    cancelled = true
+                    break
+                }
+                usleep(pause)
+                pause = min(pause * 2, 5_000)
+            }
+            kill(group: pid)
+        }
         // The budget's sampler kills the group itself; the output says so.
         if let disk, disk.stopped(pid) { Array(disk.stopLine().utf8).withUnsafeBytes { capture.append($0) } }
         disk?.end(group: pid)

@@ -1,4 +1,5 @@
 import Foundation
+import Sandbox
 import TestSupport
 import Testing
 @testable import Tools
@@ -71,6 +72,23 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(120), "the call must not wait for the orphan")
         #expect(result.text.hasPrefix("done\n"))
         #expect(allGone(withArgument: duration))
+    }
+
+    /// A command that closes its output before it exits (coreutils do at exit, `toolhost sandbox
+    /// -- cat` was killed with SIGKILL one time in five) runs until it exits.
+    @Test func aCommandThatClosesItsOutputRunsUntilItExits() async throws {
+        let runner = session.runner
+        let spec = ProcessSpec(
+            executable: "/bin/sh", arguments: ["-c", "echo before; exec >&- 2>&-; sleep 0.3; echo late > after.txt"],
+            environment: runner.baseEnvironment(host: [:]), workingDirectory: scratch.workspacePath, timeout: .seconds(30))
+        let outcome = try await runner.run(spec)
+        #expect(outcome.exitCode == 0 && outcome.signal == nil, "exit \(String(describing: outcome.exitCode)), signal \(String(describing: outcome.signal))")
+        #expect(String(decoding: outcome.head, as: UTF8.self) == "before\n")
+        #expect(try String(contentsOfFile: scratch.workspacePath + "/after.txt", encoding: .utf8) == "late\n")
+        let bounded = try await runner.run(ProcessSpec(
+            executable: "/bin/sh", arguments: ["-c", "exec >&- 2>&-; sleep 300"],
+            environment: runner.baseEnvironment(host: [:]), workingDirectory: scratch.workspacePath, timeout: .seconds(1)))
+        #expect(bounded.timedOut, "its deadline still holds")
     }
 
     @Test func hugeOutputIsCappedAndSavedWhole() async throws {
