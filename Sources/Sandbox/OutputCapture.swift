@@ -32,6 +32,8 @@ struct OutputCapture {
         appendTail(rest)
         if spill != nil {
             writeSpill(bytes)
+        } else if spillPath == nil {
+            return  // nowhere to save it: no second copy
         } else if total <= cap.head + cap.tail {
             pending.append(contentsOf: bytes)
         } else {
