@@ -190,6 +190,23 @@ func runWithPeakMemory(_ path: String, _ arguments: [String]) throws -> (output:
         #expect(missing.status == 2)
     }
 
+    /// stdout and stderr stay apart, --stdin feeds the command through a pipe (never the host's
+    /// descriptor), and --max-output keeps exactly the first N bytes.
+    @Test func sandboxKeepsItsStreamsApartAndTakesInput() throws {
+        let scratch = try Scratch()
+        let base = ["sandbox", "--workspace", scratch.workspace, "--state-dir", scratch.state]
+        let streams = try scratch.toolhost(base + ["--", "sh", "-c", "echo out; echo err >&2; exit 3"])
+        #expect(streams.stdout == "out\n" && streams.stderr == "err\n" && streams.status == 3, "\(streams)")
+        let fed = try runProgram(
+            toolhostBinary, base + ["--stdin", "--", "sh", "-c", "cat > got.txt; readlink /proc/self/fd/0"], stdin: "line one\nno newline")
+        #expect(fed.status == 0 && fed.stdout.hasPrefix("pipe:"), "\(fed)")
+        #expect(try String(contentsOfFile: scratch.workspace + "/got.txt", encoding: .utf8) == "line one\nno newline")
+        let closed = try scratch.toolhost(base + ["--", "cat"])
+        #expect(closed.status == 0 && closed.stdout.isEmpty, "without --stdin the command reads /dev/null: \(closed)")
+        let capped = try scratch.toolhost(base + ["--max-output", "5", "--", "sh", "-c", "printf 0123456789"])
+        #expect(capped.stdout == "01234" && capped.status == 0, "\(capped)")
+    }
+
     @Test func aMissingRequiredMechanismRefusesInsteadOfRunningUnconfined() throws {
         let scratch = try Scratch()
         var environment = ProcessInfo.processInfo.environment
