@@ -30,13 +30,17 @@ WRITE_SCRIPT = 'mkdir -p -- "$(dirname -- "$1")" && cat > "$1"'
 
 
 def toolhost_binary() -> str:
-    """The toolhost binary: $TOOLHOST_BIN, else toolhost on PATH."""
-    binary = os.environ.get("TOOLHOST_BIN") or shutil.which("toolhost")
-    if not binary:
+    """The toolhost binary: $TOOLHOST_BIN, else toolhost on PATH, else the build of the checkout
+    this package was installed from (editable), release before debug."""
+    repository = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    built = [os.path.join(repository, ".build", kind, "toolhost") for kind in ("release", "debug")]
+    found = os.environ.get("TOOLHOST_BIN") or shutil.which("toolhost") or next(
+        (path for path in built if os.access(path, os.X_OK)), None)
+    if not found:
         raise RuntimeError(
             "toolhost sandbox: no toolhost binary found. Build it (swift build -c release) and set "
             "TOOLHOST_BIN=/path/to/toolhost, or put toolhost on PATH.")
-    return binary
+    return found
 
 
 @sandboxenv(name="toolhost")
