@@ -131,13 +131,20 @@ public final class EgressProxy: @unchecked Sendable {
         return variables
     }
 
-    /// Stops accepting; tunnels already open end with their connections.
+    /// Stops accepting, and returns once nothing listens (off the event loop): a connection made
+    /// after it is refused, not taken into the backlog and reset. Tunnels already open end with
+    /// their connections.
     public func stop() {
         let server = state.withLock { state in
             defer { state.server = nil }
             return state.server
         }
-        server?.close(promise: nil)
+        guard let server else { return }
+        if server.eventLoop.inEventLoop {
+            server.close(promise: nil)
+        } else {
+            try? server.close().wait()
+        }
     }
 
     deinit {
