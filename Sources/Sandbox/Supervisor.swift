@@ -65,8 +65,11 @@ enum Supervisor {
         var groupKilled = false
         var drainDeadline: ContinuousClock.Instant?
         var buffer = [UInt8](repeating: 0, count: 65536)
+        var exitPause: useconds_t = 50
 
-        while !open.isEmpty {
+        // Until the output closes and the command exits (or it is killed): coreutils close their
+        // output at exit, and a `cat` killed in that moment would report SIGKILL.
+        while !open.isEmpty || !groupKilled {
             let now = clock.now
             if let drainDeadline, now >= drainDeadline { break }
             if !groupKilled, let deadline, now >= deadline {
@@ -86,6 +89,17 @@ enum Supervisor {
                 kill(group: pid)
                 groupKilled = true
                 drainDeadline = now + drainBound
+            }
+            if open.isEmpty {
+                // A command that reported its exit code is done: its namespace's teardown (a
+                // millisecond or more) need not delay the answer.
+                if spec.exitCodeFromStatus?(statusBytes) != nil { break }
+                // Nothing to read, the command still runs: look again soon.
+                if !groupKilled {
+                    usleep(exitPause)
+                    exitPause = min(exitPause * 2, 5_000)
+                }
+                continue
             }
             var pollfds = open.map { pollfd(fd: $0, events: Int16(POLLIN), revents: 0) }
             let ready = poll(&pollfds, nfds_t(pollfds.count), exitCheckInterval)
@@ -107,24 +121,7 @@ enum Supervisor {
                 }
             }
         }
-        if !groupKilled {
-            // The output closed while the command still runs: coreutils close theirs at exit,
-            // and a killed `cat` would report SIGKILL. It ends when it exits, or at its deadline.
-            var pause: useconds_t = 50
-            while !hasExited(pid) {
-                if let deadline, clock.now >= deadline {
-                    timedOut = true
-                    break
-                }
-                if stop?.isRaised == true {
-                    cancelled = true
-                    break
-                }
-                usleep(pause)
-                pause = min(pause * 2, 5_000)
-            }
-            kill(group: pid)
-        }
+        if !groupKilled { kill(group: pid) }  // it reported its exit code, or poll(2) failed
         // The budget's sampler kills the group itself; the output says so.
         if let disk, disk.stopped(pid) { Array(disk.stopLine().utf8).withUnsafeBytes { capture.append($0) } }
         disk?.end(group: pid)

@@ -70,14 +70,12 @@ struct SandboxCommand: AsyncParsableCommand {
         if let input { spec.extraDescriptors[0] = input.childEnd }
         let outcome: ProcessOutcome
         do {
+            defer {
+                errors.finish()
+                input?.finish()
+            }
             outcome = try await runner.run(spec)
-        } catch {
-            errors.finish()
-            input?.finish()
-            throw error
         }
-        errors.finish()
-        input?.finish()
         await session.close()
         FileHandle.standardOutput.write(Data(outcome.head))
         if outcome.truncated { warn("[… \(outcome.totalBytes - outcome.head.count - outcome.tail.count) bytes cut …]") }

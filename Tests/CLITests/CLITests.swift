@@ -205,6 +205,8 @@ func runWithPeakMemory(_ path: String, _ arguments: [String]) throws -> (output:
         #expect(closed.status == 0 && closed.stdout.isEmpty, "without --stdin the command reads /dev/null: \(closed)")
         let capped = try scratch.toolhost(base + ["--max-output", "5", "--", "sh", "-c", "printf 0123456789"])
         #expect(capped.stdout == "01234" && capped.status == 0, "\(capped)")
+        let nothing = try scratch.toolhost(base + ["--max-output", "0", "--", "true"])
+        #expect(nothing.status == 2 && nothing.stderr.contains("--max-output must be at least 1 byte"), "\(nothing)")
     }
 
     @Test func aMissingRequiredMechanismRefusesInsteadOfRunningUnconfined() throws {
