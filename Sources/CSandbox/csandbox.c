@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -108,6 +109,93 @@ static int loopback_up(void) {
     return result;
 }
 
+/* Joins `a`, "/" and `b` into `out` (PATH_MAX bytes); -1 with ENAMETOOLONG when it does not fit. */
+static int join_path(char *out, const char *a, const char *b) {
+    size_t la = strlen(a), lb = strlen(b);
+    if (la + 1 + lb + 1 > PATH_MAX) { errno = ENAMETOOLONG; return -1; }
+    memcpy(out, a, la);
+    out[la] = '/';
+    memcpy(out + la + 1, b, lb + 1);
+    return 0;
+}
+
+struct csb_dirent64 {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+/* Copies one entry of / into the new root at `into` (a descriptor of `staging`): a folder or a file
+ * as a recursive bind, a symlink as the same symlink; anything else is left out. */
+static int copy_root_entry(int root, int into, const char *staging, const char *name) {
+    char source[PATH_MAX], target[PATH_MAX];
+    struct stat info;
+    if (fstatat(root, name, &info, AT_SYMLINK_NOFOLLOW) < 0) return -1;
+    if (join_path(source, "", name) < 0 || join_path(target, staging, name) < 0) return -1;
+    if (S_ISDIR(info.st_mode)) {
+        if (mkdirat(into, name, 0755) < 0) return -1;
+        return mount(source, target, NULL, MS_BIND | MS_REC, NULL);
+    }
+    if (S_ISREG(info.st_mode)) {
+        int fd = openat(into, name, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0) return -1;
+        close(fd);
+        return mount(source, target, NULL, MS_BIND, NULL);
+    }
+    if (S_ISLNK(info.st_mode)) {
+        char link[PATH_MAX];
+        ssize_t n = readlinkat(root, name, link, sizeof link - 1);
+        if (n < 0) return -1;
+        link[n] = 0;
+        return symlinkat(link, into, name);
+    }
+    return 0;
+}
+
+/* CSANDBOX_MOUNT_NEW_ROOT: no allocation (the child shares the parent's memory), so the entries of
+ * / are read with getdents64 into a buffer on the stack. */
+static int new_root(const char *staging, const char *folders) {
+    const char *skip = staging + 1; /* the staging folder's own name in / is left out */
+    if (strchr(skip, '/')) { errno = EINVAL; return -1; }
+    if (mount("tmpfs", staging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0) return -1;
+    int root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int into = open(staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (root < 0 || into < 0) return -1;
+    char buffer[8192];
+    for (;;) {
+        long n = syscall(SYS_getdents64, root, buffer, sizeof buffer);
+        if (n < 0) return -1;
+        if (n == 0) break;
+        for (long offset = 0; offset < n;) {
+            const struct csb_dirent64 *entry = (const void *)(buffer + offset);
+            offset += entry->d_reclen;
+            const char *name = entry->d_name;
+            if (!strcmp(name, ".") || !strcmp(name, "..") || !strcmp(name, skip)) continue;
+            if (copy_root_entry(root, into, staging, name) < 0) return -1;
+        }
+    }
+    if (mkdirat(into, skip, 0755) < 0) return -1;
+    /* The mount points / lacks, parents first (the caller lists them in that order). */
+    char folder[PATH_MAX];
+    for (const char *line = folders ? folders : ""; *line;) {
+        const char *end = strchr(line, '\n');
+        size_t length = end ? (size_t)(end - line) : strlen(line);
+        if (length >= sizeof folder) { errno = ENAMETOOLONG; return -1; }
+        memcpy(folder, line, length);
+        folder[length] = 0;
+        if (length && mkdirat(into, folder, 0755) < 0 && errno != EEXIST) return -1;
+        line += length + (end ? 1 : 0);
+    }
+    close(root);
+    if (mkdirat(into, ".old-root", 0700) < 0 || fchdir(into) < 0) return -1;
+    close(into);
+    if (syscall(SYS_pivot_root, ".", ".old-root") < 0 || chdir("/") < 0) return -1;
+    if (umount2("/.old-root", MNT_DETACH) < 0) return -1;
+    return rmdir("/.old-root");
+}
+
 /* One mount step; returns 0 or -1 with errno. */
 static int mount_step(const struct csandbox_mount *step, int *slots, int idmap_userns_fd) {
     struct stat info;
@@ -161,6 +249,25 @@ static int mount_step(const struct csandbox_mount *step, int *slots, int idmap_u
     }
     case CSANDBOX_MOUNT_CHOWN:
         return chown(step->target, (uid_t)(step->flags >> 32), (gid_t)(step->flags & 0xffffffffUL));
+    case CSANDBOX_MOUNT_CLONE_BENEATH: {
+        if (step->slot < 0 || step->slot >= CSANDBOX_MAX_SLOTS) { errno = EINVAL; return -1; }
+        /* Opened here, in the new namespace: open_tree clones only mounts of the caller's own. */
+        int root = open(step->source, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (root < 0) return -1;
+        struct open_how how = { .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+                                .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS };
+        int folder = (int)syscall(SYS_openat2, root, step->data, &how, sizeof how);
+        int err = errno;
+        close(root);
+        if (folder < 0) { errno = err; return -1; }
+        slots[step->slot] = (int)syscall(SYS_open_tree, folder, "", CSB_OPEN_TREE_CLONE | O_CLOEXEC | CSB_AT_RECURSIVE | CSB_AT_EMPTY_PATH);
+        err = errno;
+        close(folder);
+        errno = err;
+        return slots[step->slot] < 0 ? -1 : 0;
+    }
+    case CSANDBOX_MOUNT_NEW_ROOT:
+        return new_root(step->target, step->data);
     }
     errno = EINVAL;
     return -1;

@@ -95,10 +95,13 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     ///   outputs and background logs, which results name); created when missing.
     /// - Parameter other: the network of a runner of the same session, which this one joins
     ///   (a server started by one is then reachable from the other's commands).
+    /// - Parameter mounts: workspace folders commands also see at other paths (`--mount`).
     public init(profile: SandboxProfile, workspace: String, stateDirectory: String, readable: [String] = [],
-                host: [String: String], mechanisms: Mechanisms, sharingNetworkWith other: SharedNetwork? = nil) throws {
+                host: [String: String], mechanisms: Mechanisms, sharingNetworkWith other: SharedNetwork? = nil,
+                mounts: [FolderMount] = []) throws {
         self.profile = profile
         self.workspace = workspace
+        try Self.checkMountedFolders(mounts, workspace: workspace)
         disk = DiskBudget(path: workspace, megabytes: profile.limits.diskMB)
         confinement = .confined(profile: profile.name)
         let root = geteuid() == 0
@@ -107,6 +110,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
         outputCap = OutputCap(head: head, tail: profile.limits.outputBytes - head)
         var paths = try Self.preparePaths(
             profile, workspace: workspace, stateDirectory: stateDirectory, home: host["HOME"] ?? NSHomeDirectory(), readable: readable)
+        paths.mounts = mounts
         let network = try Self.network(profile, root: root, joining: other)
         sharedNetwork = network.shared
         let proxy = try Self.startEgress(profile, in: network.shared, host: host, stateDirectory: stateDirectory)
@@ -146,6 +150,27 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     deinit {
         close()
         if mountNamespaceFD >= 0 { Glibc.close(mountNamespaceFD) }
+    }
+
+    /// Checks the mounts and that each folder is one in the workspace now, for a clear refusal
+    /// (a `MountError`: the caller's to correct)
+    /// (the child opens each again, beneath the root, each time it sets a sandbox up).
+    private static func checkMountedFolders(_ mounts: [FolderMount], workspace: String) throws {
+        guard !mounts.isEmpty else { return }
+        try FolderMount.checkTargets(mounts)
+        guard Beneath.usesOpenat2 else { throw SandboxUnavailable("--mount needs openat2 (Linux 5.6 or later), which this kernel lacks") }
+        let root = open(workspace, Beneath.pathOnly | O_DIRECTORY | O_CLOEXEC)
+        guard root >= 0 else { throw SandboxUnavailable("cannot open the workspace \(workspace): \(String(cString: strerror(errno)))") }
+        for mount in mounts {
+            let folder = Beneath.open(root, mount.relative, Beneath.pathOnly | O_DIRECTORY)
+            guard folder >= 0 else {
+                Glibc.close(root)
+                throw MountError(
+                    "--mount \(mount): \(mount.relative.isEmpty ? "." : mount.relative) is not a folder in the workspace \(workspace) (\(String(cString: strerror(-folder)))); create it first, and not as a symlink")
+            }
+            Glibc.close(folder)
+        }
+        Glibc.close(root)
     }
 
     public func baseEnvironment(host: [String: String]) -> [String: String] {

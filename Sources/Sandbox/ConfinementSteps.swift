@@ -30,13 +30,24 @@ extension ConfinedRunner {
         /// The workspace's owner, whom files made by commands belong to.
         var owner: (uid: UInt32, gid: UInt32)
         var gitFolder: String
+        var workspace: String
+        /// Workspace folders commands also see elsewhere (`--mount`).
+        var mounts: [FolderMount] = []
 
         /// The mounts for commands (`withProc` when each call makes its own), for an idmapped
-        /// `owner`, or for the view a host thread enters (`view`: .git writable, host procfs covered).
+        /// `owner`, or for the view a host thread enters (`view`: .git writable, host procfs
+        /// covered, no `--mount`: host threads use the workspace's own paths).
         func plan(withProc: Bool, owner mapping: UserMapping? = nil, view: Bool = false) -> MountPlan {
-            MountPlan(
-                writable: writable, readOnly: view ? readOnly.filter { $0 != gitFolder } : readOnly, hidden: hidden, readable: readable,
-                tmpSizeMB: tmpSizeMB, withProc: withProc, owner: mapping.map { ($0.uid, $0.gid) }, coverHostProc: view)
+            let shown = view ? [] : mounts
+            // A protected path inside a mounted folder is protected where the folder shows too.
+            let alsoReadOnly = shown.flatMap { mount in
+                let source = mount.relative.isEmpty ? workspace : workspace + "/" + mount.relative
+                return readOnly.filter { MountPlan.isUnder($0, source) }.map { mount.target + $0.dropFirst(source.count) }
+            }
+            return MountPlan(
+                writable: writable, readOnly: (view ? readOnly.filter { $0 != gitFolder } : readOnly) + alsoReadOnly, hidden: hidden,
+                readable: readable, tmpSizeMB: tmpSizeMB, withProc: withProc, owner: mapping.map { ($0.uid, $0.gid) }, coverHostProc: view,
+                mounts: shown, workspace: workspace)
         }
     }
 
@@ -66,7 +77,8 @@ extension ConfinedRunner {
         }
         return Paths(
             writable: writable, readOnly: readOnly, hidden: profile.filesystem.hidden.map(expand), readable: readable,
-            tmpSizeMB: min(profile.limits.memoryMB, 2048), owner: (owner.st_uid, owner.st_gid), gitFolder: workspace + "/.git")
+            tmpSizeMB: min(profile.limits.memoryMB, 2048), owner: (owner.st_uid, owner.st_gid), gitFolder: workspace + "/.git",
+            workspace: workspace)
     }
 
     /// How commands reach the network: the namespace flag a spawn needs, the session's shared

@@ -20,6 +20,10 @@ final class MountPlan: @unchecked Sendable {
         /// nosuid and nodev on a copy, recursively, and idmapped when `idmap` (see `UserMapping`).
         case harden(slot: Int, idmap: Bool)
         case chown(String, uid: UInt32, gid: UInt32)
+        /// A copy of the folder `relative` beneath the folder `root`, through no symlink.
+        case cloneBeneath(root: String, relative: String, slot: Int)
+        /// A new root on a tmpfs mounted at `staging`, with every other entry of / and `folders`.
+        case newRoot(staging: String, folders: [String])
     }
 
     static let deviceNodes = ["null", "zero", "full", "random", "urandom", "tty"]
@@ -52,9 +56,11 @@ final class MountPlan: @unchecked Sendable {
     ///     private home is given to the sandbox's root (an unprivileged host uid).
     ///   - coverHostProc: cover every procfs of the host with an empty read-only folder, for a view
     ///     that host threads enter: their /proc/self is toolhost's, whose magic links lead out.
+    ///   - mounts: workspace folders also shown writable at their targets, opened beneath
+    ///     `workspace` (its root); targets / lacks are made in a new root.
     convenience init(
         writable: [String], readOnly: [String], hidden: [String], readable: [String] = [], tmpSizeMB: Int, withProc: Bool,
-        owner: (uid: UInt32, gid: UInt32)? = nil, coverHostProc: Bool = false
+        owner: (uid: UInt32, gid: UInt32)? = nil, coverHostProc: Bool = false, mounts: [FolderMount] = [], workspace: String = ""
     ) {
         var steps: [Step] = [.makePrivate]
         var slot = 0
@@ -66,12 +72,21 @@ final class MountPlan: @unchecked Sendable {
             attachments.append((slot, path, readOnly))
             slot += 1
         }
+        // Parents first, so /logs/agent is mounted on top of /logs.
+        for mount in mounts.sorted(by: { $0.target.count < $1.target.count }) {
+            steps.append(.cloneBeneath(root: workspace, relative: mount.relative.isEmpty ? "." : mount.relative, slot: slot))
+            steps.append(.harden(slot: slot, idmap: owner != nil))
+            attachments.append((slot, mount.target, false))
+            slot += 1
+        }
         var devices: [(slot: Int, name: String)] = []
         for name in Self.deviceNodes where FileManager.default.fileExists(atPath: "/dev/\(name)") {
             steps.append(.clone(source: "/dev/\(name)", slot: slot))
             devices.append((slot, name))
             slot += 1
         }
+        let mountPoints = FolderMount.missingMountPoints(mounts)
+        if !mountPoints.isEmpty { steps.append(.newRoot(staging: "/tmp", folders: mountPoints)) }
         var hiddenFolders: [String] = []
         // A path under /tmp or under another hidden folder is covered already.
         for path in hidden where !Self.isUnder(path, "/tmp") && !hidden.contains(where: { $0 != path && Self.isUnder(path, $0) }) {
@@ -159,6 +174,8 @@ final class MountPlan: @unchecked Sendable {
         case .symlink(let target, let link): return make(CSANDBOX_MOUNT_SYMLINK, source: target, target: link)
         case .harden(let slot, let idmap): return make(CSANDBOX_MOUNT_HARDEN_SLOT, flags: idmap ? 1 : 0, slot: slot)
         case .chown(let target, let uid, let gid): return make(CSANDBOX_MOUNT_CHOWN, target: target, flags: UInt(uid) << 32 | UInt(gid))
+        case .cloneBeneath(let root, let relative, let slot): return make(CSANDBOX_MOUNT_CLONE_BENEATH, source: root, data: relative, slot: slot)
+        case .newRoot(let staging, let folders): return make(CSANDBOX_MOUNT_NEW_ROOT, target: staging, data: folders.joined(separator: "\n"))
         }
     }
 
@@ -178,6 +195,8 @@ final class MountPlan: @unchecked Sendable {
         case .symlink(_, let link): "linking \(link)"
         case .harden(_, let idmap): idmap ? "idmapping the workspace (nosuid, nodev)" : "making the workspace nosuid, nodev"
         case .chown(let target, _, _): "giving \(target) to the sandbox's user"
+        case .cloneBeneath(_, let relative, _): "taking a copy of the workspace folder \(relative) (it must be a folder, reached through no symlink)"
+        case .newRoot(_, let folders): "making a new root with the mount points \(folders.map { "/" + $0 }.joined(separator: ", "))"
         }
     }
 

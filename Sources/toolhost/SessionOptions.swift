@@ -24,6 +24,19 @@ struct SessionOptions: ParsableArguments {
     @Flag(help: "Run commands without the sandbox (said loudly on stderr). Only for machines that cannot confine.")
     var unconfined = false
 
+    @Option(name: .customLong("mount"), help: ArgumentHelp(
+        "Show a workspace folder to commands at another absolute path too, e.g. --mount app:/app (repeatable).",
+        discussion: """
+            FOLDER:TARGET, the folder relative to the workspace ("." for the root) and TARGET absolute. \
+            For harnesses whose tasks name fixed paths (Harbor's /app, /tests, /logs). The folder must \
+            exist and stays inside the workspace (the disk budget and the file tools cover it; the file \
+            tools take TARGET paths too); a TARGET whose top-level folder / lacks is made in a new root.
+            """, valueName: "FOLDER:TARGET"))
+    var mountTexts: [String] = []
+
+    /// The parsed `--mount`s.
+    var mounts: [FolderMount] { get throws { try mountTexts.map { try FolderMount(parsing: $0) } } }
+
     /// Paths are taken against the directory toolhost starts in, once: MCP client configs give
     /// relative ones, and nothing later (a sandbox's mounts, a session opened after a chdir)
     /// should read them against another.
@@ -31,6 +44,14 @@ struct SessionOptions: ParsableArguments {
         stateDir = stateDir.map(absolutePath)
         config = config.map(absolutePath)
         if profile.contains("/") || profile.hasSuffix(".json") { profile = absolutePath(profile) }
+        do {
+            _ = try mounts
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        if unconfined && !mountTexts.isEmpty {
+            throw ValidationError("--mount needs the sandbox: without it commands see the host's own paths; drop --unconfined or --mount")
+        }
     }
 
     /// The runner for the chosen profile; a machine that cannot confine as the profile requires
@@ -53,9 +74,12 @@ struct SessionOptions: ParsableArguments {
             let runner = try ConfinedRunner(
                 profile: loaded, workspace: workspace.root, stateDirectory: state.path,
                 readable: Session.readableFolders(state: state, workspace: workspace, session: session),
-                host: ProcessInfo.processInfo.environment, mechanisms: .current, sharingNetworkWith: other?.sharedNetwork)
+                host: ProcessInfo.processInfo.environment, mechanisms: .current, sharingNetworkWith: other?.sharedNetwork,
+                mounts: try mounts)
             for note in runner.notes { warn("note: \(note)") }
             return runner
+        } catch let error as MountError {
+            throw ValidationError(error.description)
         } catch let error as SandboxUnavailable {
             warn("\(error)")
             warn("Refusing to run unconfined. Pass --unconfined to run without the sandbox anyway.")
@@ -67,7 +91,7 @@ struct SessionOptions: ParsableArguments {
     /// one starts at the workspace root with no exports, whatever was saved under its name.
     func openSession(workspace path: String, name: String? = nil, fresh: Bool = false) throws -> Session {
         do {
-            let workspace = try Workspace(path)
+            let workspace = try Workspace(path, mounts: try mounts)
             let state = StateDirectory(stateDir ?? StateDirectory.defaultPath())
             let options = self
             let sessionName = name ?? session

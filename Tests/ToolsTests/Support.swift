@@ -10,18 +10,19 @@ extension Scratch {
     /// the browser get their own profiles' runners unless `ownProfileOnly` keeps everything on `profile`.
     func session(
         _ name: String = "default", profile: String = "default", host: [String: String] = ProcessInfo.processInfo.environment,
-        ownProfileOnly: Bool = false
+        ownProfileOnly: Bool = false, mounts: [FolderMount] = []
     ) throws -> Session {
         let state = StateDirectory(statePath)
-        let workspace = try self.workspace
+        let workspace = try Workspace(workspacePath, mounts: mounts)
         let runner = try ConfinedRunner(
             profile: SandboxProfile.load(profile), workspace: workspace.root, stateDirectory: statePath,
-            readable: Session.readableFolders(state: state, workspace: workspace, session: name), host: host, mechanisms: machineMechanisms)
+            readable: Session.readableFolders(state: state, workspace: workspace, session: name), host: host, mechanisms: machineMechanisms,
+            mounts: mounts)
         let others: @Sendable (String) throws -> any ProcessRunner = { [statePath] other in
             try ConfinedRunner(
                 profile: SandboxProfile.load(other), workspace: workspace.root, stateDirectory: statePath,
                 readable: Session.readableFolders(state: state, workspace: workspace, session: name), host: host, mechanisms: machineMechanisms,
-                sharingNetworkWith: runner.sharedNetwork)
+                sharingNetworkWith: runner.sharedNetwork, mounts: mounts)
         }
         return try Session(
             name: name, workspace: workspace, state: StateDirectory(statePath), runner: runner, hostEnvironment: host,

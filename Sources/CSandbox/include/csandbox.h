@@ -36,6 +36,11 @@ enum csandbox_mount_kind {
     CSANDBOX_MOUNT_HARDEN_SLOT,     /* the copy in `slot`, recursively: nosuid, nodev, and (when `flags` is 1 and
                                        an idmap user namespace is given) idmapped through it */
     CSANDBOX_MOUNT_CHOWN,           /* chown `target` to uid `flags >> 32`, gid `flags & 0xffffffff` */
+    CSANDBOX_MOUNT_CLONE_BENEATH,   /* like CLONE, of the folder `data` beneath the folder `source`, through no
+                                       symlink: a folder in the workspace, which commands can change */
+    CSANDBOX_MOUNT_NEW_ROOT,        /* a new root on a tmpfs at `target` (an existing folder, whose host contents are
+                                       left out), holding a recursive bind of every other entry of /, plus the folders
+                                       in `data` (relative, one a line), for mount points that / lacks; then pivot */
 };
 
 struct csandbox_mount {

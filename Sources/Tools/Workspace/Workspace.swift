@@ -13,8 +13,12 @@ public struct Workspace: Sendable {
     public let root: String
     /// A descriptor of the root, taken once: every host-side access resolves beneath it.
     let directory: RootDirectory
+    /// Folders commands also see at other absolute paths (`--mount`): an absolute path (or a
+    /// symlink's target) under a mount's target means the same file here as in a command.
+    public let mounts: [FolderMount]
 
-    public init(_ path: String) throws {
+    public init(_ path: String, mounts: [FolderMount] = []) throws {
+        self.mounts = mounts.sorted { $0.target.count > $1.target.count }
         let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
         guard let real = realpath(absolute, nil) else {
             throw ToolError("workspace \(path) does not exist: create it or pass another --workspace", kind: .usage)
@@ -131,6 +135,7 @@ public struct Workspace: Sendable {
 
     /// The part of an absolute path below the root, or nil when it is not below the root.
     func relativeToRoot(_ path: String) -> String? {
+        if let inside = mounts.lazy.compactMap({ $0.workspacePath(of: path) }).first { return inside }
         if root.isEmpty { return path }
         if path == root { return "" }
         guard path.hasPrefix(root + "/") else { return nil }
