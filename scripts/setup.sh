@@ -77,7 +77,7 @@ if ! .venv-eval/bin/python -c "import harbor.utils.trajectory_validator" 2>/dev/
   "$PYTHON312" -m venv .venv-eval
   .venv-eval/bin/pip install -q --disable-pip-version-check "harbor==$HARBOR_VERSION"
 fi
-if ! .venv-eval/bin/python -c "import inspect_ai, toolhost_eval.inspect_sandbox" 2>/dev/null; then
+if ! .venv-eval/bin/python -c "import inspect_ai, toolhost_eval.inspect_sandbox, toolhost_eval.harbor" 2>/dev/null; then
   echo "setup: adding inspect-ai==$INSPECT_VERSION and python/ (toolhost-eval) to .venv-eval"
   .venv-eval/bin/pip install -q --disable-pip-version-check "inspect-ai==$INSPECT_VERSION" -e python
 fi

@@ -7,11 +7,12 @@ Config: `sandbox=("toolhost", PROFILE)` picks toolhost's sandbox profile (defaul
 What this sandbox does not give (see the README): a /tmp that lasts from one exec to the next,
 writes outside the workspace, other users (`user=` must be the sandbox's own).
 """
-import asyncio
 import os
 import shutil
 import tempfile
 from typing import Literal, Union, overload
+
+from toolhost_eval._toolhost import WRITE_SCRIPT, Confined
 
 from inspect_ai.util import (
     ExecResult,
@@ -23,38 +24,16 @@ from inspect_ai.util import (
     sandboxenv,
 )
 
-# Inspect bounds a call's time itself; toolhost's own bound is the profile's when none is given,
-# so give one that never cuts a call Inspect let run.
-UNBOUNDED_SECONDS = 7 * 24 * 3600
-WRITE_SCRIPT = 'mkdir -p -- "$(dirname -- "$1")" && cat > "$1"'
-
-
-def toolhost_binary() -> str:
-    """The toolhost binary: $TOOLHOST_BIN, else toolhost on PATH, else the build of the checkout
-    this package was installed from (editable), release before debug."""
-    repository = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    built = [os.path.join(repository, ".build", kind, "toolhost") for kind in ("release", "debug")]
-    found = os.environ.get("TOOLHOST_BIN") or shutil.which("toolhost") or next(
-        (path for path in built if os.access(path, os.X_OK)), None)
-    if not found:
-        raise RuntimeError(
-            "toolhost sandbox: no toolhost binary found. Build it (swift build -c release) and set "
-            "TOOLHOST_BIN=/path/to/toolhost, or put toolhost on PATH.")
-    return found
-
-
 @sandboxenv(name="toolhost")
 class ToolhostSandboxEnvironment(SandboxEnvironment):
     """One sample's confined workspace."""
 
     def __init__(self, profile: str) -> None:
         super().__init__()
-        self.binary = toolhost_binary()
-        self.profile = profile
         self.root = tempfile.mkdtemp(prefix="toolhost-inspect-")
         self.workspace = os.path.join(self.root, "workspace")
-        self.state = os.path.join(self.root, "state")
         os.mkdir(self.workspace)
+        self.confined = Confined(self.workspace, os.path.join(self.root, "state"), profile)
         self._user: str | None = None
 
     @classmethod
@@ -77,21 +56,7 @@ class ToolhostSandboxEnvironment(SandboxEnvironment):
         self, argv: list[str], input: bytes | None, timeout: int | None, max_output: int
     ) -> tuple[int, bytes, bytes]:
         """Runs argv confined; returns (exit status, stdout, stderr). Raises TimeoutError."""
-        command = [
-            self.binary, "sandbox", "--workspace", self.workspace, "--state-dir", self.state,
-            "--profile", self.profile, "--timeout", str(timeout or UNBOUNDED_SECONDS),
-            "--max-output", str(max_output + 1),  # one more than kept: whether it fit
-        ]
-        if input is not None:
-            command.append("--stdin")
-        process = await asyncio.create_subprocess_exec(
-            *command, "--", *argv, stdin=asyncio.subprocess.PIPE if input is not None else asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        stdout, stderr = await process.communicate(input)
-        # toolhost kills the command and all it started, then says so and exits 124.
-        if process.returncode == 124 and b"toolhost: timed out after" in stderr:
-            raise TimeoutError(f"Command timed out after {timeout} seconds: {argv[0]}")
-        return process.returncode, stdout, stderr
+        return await self.confined.run(argv, input, timeout, max_output)
 
     async def _sandbox_user(self) -> str:
         if self._user is None:
