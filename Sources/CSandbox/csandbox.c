@@ -127,26 +127,27 @@ struct csb_dirent64 {
     char d_name[];
 };
 
-/* Copies one entry of / into the new root at `into` (a descriptor of `staging`): a folder or a file
- * as a recursive bind, a symlink as the same symlink; anything else is left out. */
-static int copy_root_entry(int root, int into, const char *staging, const char *name) {
-    char source[PATH_MAX], target[PATH_MAX];
+/* Copies the entry `name` of the folder `from` (a descriptor of it: `source`) into the folder `to`
+ * (`into`): a folder or a file as a recursive bind, a symlink as the same symlink; anything else is
+ * left out. */
+static int copy_entry(int source, int into, const char *from, const char *to, const char *name) {
+    char host[PATH_MAX], target[PATH_MAX];
     struct stat info;
-    if (fstatat(root, name, &info, AT_SYMLINK_NOFOLLOW) < 0) return -1;
-    if (join_path(source, "", name) < 0 || join_path(target, staging, name) < 0) return -1;
+    if (fstatat(source, name, &info, AT_SYMLINK_NOFOLLOW) < 0) return -1;
+    if (join_path(host, strcmp(from, "/") ? from : "", name) < 0 || join_path(target, to, name) < 0) return -1;
     if (S_ISDIR(info.st_mode)) {
         if (mkdirat(into, name, 0755) < 0) return -1;
-        return mount(source, target, NULL, MS_BIND | MS_REC, NULL);
+        return mount(host, target, NULL, MS_BIND | MS_REC, NULL);
     }
     if (S_ISREG(info.st_mode)) {
         int fd = openat(into, name, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
         if (fd < 0) return -1;
         close(fd);
-        return mount(source, target, NULL, MS_BIND, NULL);
+        return mount(host, target, NULL, MS_BIND, NULL);
     }
     if (S_ISLNK(info.st_mode)) {
         char link[PATH_MAX];
-        ssize_t n = readlinkat(root, name, link, sizeof link - 1);
+        ssize_t n = readlinkat(source, name, link, sizeof link - 1);
         if (n < 0) return -1;
         link[n] = 0;
         return symlinkat(link, into, name);
@@ -154,43 +155,61 @@ static int copy_root_entry(int root, int into, const char *staging, const char *
     return 0;
 }
 
-/* CSANDBOX_MOUNT_NEW_ROOT: no allocation (the child shares the parent's memory), so the entries of
- * / are read with getdents64 into a buffer on the stack. */
-static int new_root(const char *staging, const char *folders) {
-    const char *skip = staging + 1; /* the staging folder's own name in / is left out */
-    if (strchr(skip, '/')) { errno = EINVAL; return -1; }
-    if (mount("tmpfs", staging, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0) return -1;
-    int root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    int into = open(staging, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (root < 0 || into < 0) return -1;
+/* Makes the folder `to`, a fresh tmpfs, show every entry of the host folder `from` but `skip`. No
+ * allocation (the child shares the parent's memory): getdents64 into a buffer on the stack. */
+static int bind_entries(const char *from, const char *to, const char *skip) {
+    if (mount("tmpfs", to, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0) return -1;
+    int source = open(from, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (source < 0) return -1;
+    int into = open(to, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (into < 0) { close(source); return -1; }
     char buffer[8192];
+    int result = 0;
     for (;;) {
-        long n = syscall(SYS_getdents64, root, buffer, sizeof buffer);
-        if (n < 0) return -1;
-        if (n == 0) break;
-        for (long offset = 0; offset < n;) {
+        long n = syscall(SYS_getdents64, source, buffer, sizeof buffer);
+        if (n <= 0) { result = (int)n; break; }
+        for (long offset = 0; offset < n && result == 0;) {
             const struct csb_dirent64 *entry = (const void *)(buffer + offset);
             offset += entry->d_reclen;
             const char *name = entry->d_name;
-            if (!strcmp(name, ".") || !strcmp(name, "..") || !strcmp(name, skip)) continue;
-            if (copy_root_entry(root, into, staging, name) < 0) return -1;
+            if (!strcmp(name, ".") || !strcmp(name, "..") || (skip && !strcmp(name, skip))) continue;
+            result = copy_entry(source, into, from, to, name);
+        }
+        if (result < 0) break;
+    }
+    int err = errno;
+    close(source);
+    close(into);
+    errno = err;
+    return result < 0 ? -1 : 0;
+}
+
+/* CSANDBOX_MOUNT_NEW_ROOT. Each line of `lines` is a folder relative to the new root: "+P" makes the
+ * host folder /P a tmpfs showing its entries (a place for a mount point inside a host folder), a
+ * plain line is made with mkdir. The caller orders them: skeletons first, parents first. */
+static int new_root(const char *staging, const char *lines) {
+    const char *skip = staging + 1; /* the staging folder's own name in / is left out */
+    if (strchr(skip, '/')) { errno = EINVAL; return -1; }
+    if (bind_entries("/", staging, skip) < 0) return -1;
+    char path[PATH_MAX], line[PATH_MAX];
+    if (join_path(path, staging, skip) < 0 || mkdir(path, 0755) < 0) return -1;
+    for (const char *next = lines ? lines : ""; *next;) {
+        const char *end = strchr(next, '\n');
+        size_t length = end ? (size_t)(end - next) : strlen(next);
+        if (length >= sizeof line) { errno = ENAMETOOLONG; return -1; }
+        memcpy(line, next, length);
+        line[length] = 0;
+        next += length + (end ? 1 : 0);
+        if (line[0] == '+') {
+            char host[PATH_MAX];
+            if (join_path(host, "", line + 1) < 0 || join_path(path, staging, line + 1) < 0) return -1;
+            if (bind_entries(host, path, NULL) < 0) return -1;
+        } else if (length) {
+            if (join_path(path, staging, line) < 0) return -1;
+            if (mkdir(path, 0755) < 0 && errno != EEXIST) return -1;
         }
     }
-    if (mkdirat(into, skip, 0755) < 0) return -1;
-    /* The mount points / lacks, parents first (the caller lists them in that order). */
-    char folder[PATH_MAX];
-    for (const char *line = folders ? folders : ""; *line;) {
-        const char *end = strchr(line, '\n');
-        size_t length = end ? (size_t)(end - line) : strlen(line);
-        if (length >= sizeof folder) { errno = ENAMETOOLONG; return -1; }
-        memcpy(folder, line, length);
-        folder[length] = 0;
-        if (length && mkdirat(into, folder, 0755) < 0 && errno != EEXIST) return -1;
-        line += length + (end ? 1 : 0);
-    }
-    close(root);
-    if (mkdirat(into, ".old-root", 0700) < 0 || fchdir(into) < 0) return -1;
-    close(into);
+    if (join_path(path, staging, ".old-root") < 0 || mkdir(path, 0700) < 0 || chdir(staging) < 0) return -1;
     if (syscall(SYS_pivot_root, ".", ".old-root") < 0 || chdir("/") < 0) return -1;
     if (umount2("/.old-root", MNT_DETACH) < 0) return -1;
     return rmdir("/.old-root");

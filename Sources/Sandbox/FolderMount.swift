@@ -49,31 +49,42 @@ public struct FolderMount: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// The folders a new root must hold for these targets, parents first: every target whose first
-    /// component / lacks, with its parents. Empty when / has a place for each.
-    static func missingMountPoints(_ mounts: [FolderMount]) -> [String] {
-        var folders: [String] = []
-        for mount in mounts {
-            let parts = mount.target.split(separator: "/")
+    /// Where the target stands on this machine: the deepest folder of its path that exists
+    /// (relative to /, "" for / itself) and the components below it that do not. A symlink or a
+    /// file on the way is refused: the mount point must be a real folder, or made in one.
+    func place() throws -> (existing: String, missing: [String]) {
+        let parts = target.split(separator: "/").map(String.init)
+        for depth in 1...parts.count {
+            let path = "/" + parts[..<depth].joined(separator: "/")
             var info = stat()
-            guard lstat("/" + parts[0], &info) != 0 else { continue }
-            for depth in 1...parts.count {
-                let folder = parts[..<depth].joined(separator: "/")
+            guard lstat(path, &info) == 0 else { return (parts[..<(depth - 1)].joined(separator: "/"), Array(parts[(depth - 1)...])) }
+            guard (info.st_mode & S_IFMT) == S_IFDIR else {
+                throw MountError("--mount \(self): \(path) is \((info.st_mode & S_IFMT) == S_IFLNK ? "a symlink" : "not a folder") on this machine; give a target whose folders are real folders")
+            }
+        }
+        return (parts.joined(separator: "/"), [])
+    }
+
+    /// The lines of a new root (`MountPlan.Step.newRoot`) that give every target a mount point:
+    /// "+P" for a host folder P that shows its entries on a tmpfs (the target lies in it and it
+    /// lacks the target), then the folders to make, parents first. Empty when every target exists.
+    static func newRootLines(_ mounts: [FolderMount]) throws -> [String] {
+        var skeletons: [String] = [], folders: [String] = []
+        for mount in mounts {
+            let (existing, missing) = try mount.place()
+            guard !missing.isEmpty else { continue }
+            if !existing.isEmpty && !skeletons.contains(existing) { skeletons.append(existing) }
+            for depth in 1...missing.count {
+                let folder = ([existing].filter { !$0.isEmpty } + missing[..<depth]).joined(separator: "/")
                 if !folders.contains(folder) { folders.append(folder) }
             }
         }
-        return folders.sorted { $0.count < $1.count }
+        return skeletons.sorted { $0.count < $1.count }.map { "+" + $0 } + folders.sorted { $0.count < $1.count }
     }
 
-    /// A target under a folder / has must exist already: the host's tree is read-only to the sandbox.
+    /// Refuses a target that cannot be a mount point and two mounts at one target.
     static func checkTargets(_ mounts: [FolderMount]) throws {
-        let made = missingMountPoints(mounts)
-        for mount in mounts where !made.contains(String(mount.target.dropFirst())) {
-            var info = stat()
-            guard stat(mount.target, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
-                throw MountError("--mount \(mount): \(mount.target) does not exist as a folder on this machine and lies in \("/" + mount.target.split(separator: "/")[0]), which does; choose a target in a top-level folder of its own, e.g. /\(mount.target.split(separator: "/").last!)")
-            }
-        }
+        _ = try newRootLines(mounts)
         var seen: Set<String> = []
         for mount in mounts where !seen.insert(mount.target).inserted {
             throw MountError("--mount: two folders are mounted at \(mount.target)")

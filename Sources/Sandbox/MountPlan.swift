@@ -22,7 +22,8 @@ final class MountPlan: @unchecked Sendable {
         case chown(String, uid: UInt32, gid: UInt32)
         /// A copy of the folder `relative` beneath the folder `root`, through no symlink.
         case cloneBeneath(root: String, relative: String, slot: Int)
-        /// A new root on a tmpfs mounted at `staging`, with every other entry of / and `folders`.
+        /// A new root on a tmpfs mounted at `staging`, with every other entry of / and `folders`
+        /// ("+P": the host folder P on a tmpfs with its entries; else a folder to make).
         case newRoot(staging: String, folders: [String])
     }
 
@@ -85,7 +86,8 @@ final class MountPlan: @unchecked Sendable {
             devices.append((slot, name))
             slot += 1
         }
-        let mountPoints = FolderMount.missingMountPoints(mounts)
+        // Checked by the runner before any plan is made (`FolderMount.checkTargets`).
+        let mountPoints = (try? FolderMount.newRootLines(mounts)) ?? []
         if !mountPoints.isEmpty { steps.append(.newRoot(staging: "/tmp", folders: mountPoints)) }
         var hiddenFolders: [String] = []
         // A path under /tmp or under another hidden folder is covered already.
@@ -196,7 +198,7 @@ final class MountPlan: @unchecked Sendable {
         case .harden(_, let idmap): idmap ? "idmapping the workspace (nosuid, nodev)" : "making the workspace nosuid, nodev"
         case .chown(let target, _, _): "giving \(target) to the sandbox's user"
         case .cloneBeneath(_, let relative, _): "taking a copy of the workspace folder \(relative) (it must be a folder, reached through no symlink)"
-        case .newRoot(_, let folders): "making a new root with the mount points \(folders.map { "/" + $0 }.joined(separator: ", "))"
+        case .newRoot(_, let folders): "making a new root with the mount points \(folders.filter { !$0.hasPrefix("+") }.map { "/" + $0 }.joined(separator: ", "))"
         }
     }
 

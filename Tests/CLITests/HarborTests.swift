@@ -82,21 +82,71 @@ import Testing
         expectRefusedNamingThePackage(trials)
     }
 
-    /// A task in the scratch folder whose solution is `solve` (its verifier gives 1).
-    func hostileTask(_ scratch: Scratch, solve: String) throws -> String {
-        let task = scratch.root + "/tasks/hostile"
+    /// ~60 s. The same door on a real model: SmolLM2-135M on llama-server, under toolhost's grammar
+    /// (`--ak constrain=true`), a few turns. What a 135M model writes is not asserted; that the
+    /// trial ran to the verifier with no harness error, and left a trajectory Harbor accepts, is.
+    @Test func aTrialOnATinyRealModelRunsToTheVerifier() throws {
+        let binary = try #require(LlamaServer.binary, "scripts/setup.sh builds llama-server")
+        let model = try #require(LlamaServer.smolModel, "scripts/setup.sh fetches SmolLM2")
+        let server = try LlamaServer(binary: binary, model: model, context: 8192)
+        defer { server.stop() }
+        let scratch = try Scratch()
+        let trials = try job(scratch, [
+            "-p", Self.tasks + "/hello-world", "--agent", Self.agent, "--ak", "endpoint=\(server.base)", "--ak", "constrain=true",
+            "--ak", "max_turns=4",
+        ])
+        let trial = try #require(trials["harbor/hello-world"])
+        #expect(trial.exception == nil, "\(trial.exception ?? "")")
+        #expect(trial.reward != nil, "the verifier ran")
+        let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: trial.folder + "/agent/summary.json"))) as? [String: Any])
+        #expect(summary["constrained"] as? Bool == true && summary["harness_error"] as? Bool == false, "\(summary)")
+        let validated = try runProgram(Self.python, ["-m", "harbor.utils.trajectory_validator", trial.folder + "/agent/trajectory.json"])
+        #expect(validated.status == 0, "\(validated.stdout) \(validated.stderr)")
+    }
+
+    /// A task in the scratch folder: its Dockerfile, files beside it in environment/, its solution
+    /// and its verifier (by default, reward 1).
+    func scratchTask(
+        _ scratch: Scratch, dockerfile: String = "FROM debian:12\nWORKDIR /app\n", files: [String: String] = [:], solve: String,
+        test: String = "echo 1 > /logs/verifier/reward.txt"
+    ) throws -> String {
+        let task = scratch.root + "/tasks/scratch"
         func write(_ relative: String, _ text: String, executable: Bool = false) throws {
             let path = task + "/" + relative
             try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             try text.write(toFile: path, atomically: true, encoding: .utf8)
             if executable { chmod(path, 0o755) }
         }
-        try write("task.toml", "schema_version = \"2.0\"\n[task]\nname = \"toolhost/hostile\"\n[verifier]\ntimeout_sec = 30.0\n[agent]\ntimeout_sec = 30.0\n")
+        try write("task.toml", "schema_version = \"2.0\"\n[task]\nname = \"toolhost/scratch\"\n[verifier]\ntimeout_sec = 30.0\n[agent]\ntimeout_sec = 30.0\n")
         try write("instruction.md", "Do nothing.\n")
-        try write("environment/Dockerfile", "FROM debian:12\nWORKDIR /app\n")
-        try write("tests/test.sh", "#!/bin/bash\necho 1 > /logs/verifier/reward.txt\n", executable: true)
+        try write("environment/Dockerfile", dockerfile)
+        for (name, text) in files { try write("environment/" + name, text) }
+        try write("tests/test.sh", "#!/bin/bash\n" + test + "\n", executable: true)
         try write("solution/solve.sh", "#!/bin/bash\n" + solve + "\nexit 0\n", executable: true)
         return task
+    }
+
+    /// ~5 s. The Dockerfile is carried out, not built: WORKDIR, ENV, COPY and RUN reach the trial's
+    /// commands, and the home (/root) lasts from one command to the next, as a container's does.
+    @Test func theDockerfileIsCarriedOutAndTheHomeLasts() throws {
+        let scratch = try Scratch()
+        let task = try scratchTask(
+            scratch,
+            dockerfile: """
+                FROM python:3.12-slim
+                ENV GREETING=hello \\
+                    OTHER="two words"
+                WORKDIR /srv/app
+                COPY data.txt ./
+                RUN apt-get update && apt-get install -y --no-install-recommends git \\
+                    && echo built > built.txt && mkdir -p /root/.cache && echo kept > /root/.cache/k \\
+                    && rm -rf /var/lib/apt/lists/*
+                """,
+            files: ["data.txt": "data\n"],
+            solve: "echo \"$GREETING|$OTHER|$(cat data.txt)|$(cat built.txt)|$(cat ~/.cache/k)|$PWD\" > out.txt",
+            test: "[[ \"$(cat /srv/app/out.txt)\" == 'hello|two words|data|built|kept|/srv/app' ]] && echo 1 > /logs/verifier/reward.txt || { cat /srv/app/out.txt; echo 0 > /logs/verifier/reward.txt; }")
+        let trial = try #require(try job(scratch, ["-p", task, "--agent", "oracle"])["toolhost/scratch"])
+        #expect(trial.reward == 1.0, "\(trial.exception ?? "") \((try? String(contentsOfFile: trial.folder + "/verifier/test-stdout.txt", encoding: .utf8)) ?? "")")
     }
 
     /// ~5 s. A solution plants links to host files in the folder Harbor brings back and tries to
@@ -104,12 +154,12 @@ import Testing
     /// rest of the folder still comes back.
     @Test func linksAHostileSolutionPlantsAreNotBroughtBack() throws {
         let scratch = try Scratch()
-        let task = try hostileTask(scratch, solve: """
+        let task = try scratchTask(scratch, solve: """
             ln -s /etc/hostname /logs/agent/host-file
             ln -s / /logs/agent/host-root
             { echo pwned > /etc/toolhost-harbor-escape; } 2> /logs/agent/escape.txt
             """)
-        let trial = try #require(try job(scratch, ["-p", task, "--agent", "oracle"])["toolhost/hostile"])
+        let trial = try #require(try job(scratch, ["-p", task, "--agent", "oracle"])["toolhost/scratch"])
         #expect(trial.reward == 1.0, "\(trial.exception ?? "")")
         #expect(!FileManager.default.fileExists(atPath: "/etc/toolhost-harbor-escape"))
         let escape = (try? String(contentsOfFile: trial.folder + "/agent/escape.txt", encoding: .utf8)) ?? ""
@@ -127,11 +177,11 @@ import Testing
         let scratch = try Scratch()
         let outside = scratch.root + "/outside"
         try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
-        let task = try hostileTask(scratch, solve: """
+        let task = try scratchTask(scratch, solve: """
             workspace=$(ls -d /tmp/toolhost-harbor-*/workspace | head -1)
             rm -rf "$workspace/tests" && ln -s \(outside) "$workspace/tests"
             """)
-        let trial = try #require(try job(scratch, ["-p", task, "--agent", "oracle"])["toolhost/hostile"])
+        let trial = try #require(try job(scratch, ["-p", task, "--agent", "oracle"])["toolhost/scratch"])
         #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty, "the verifier's upload did not follow the link")
         #expect(trial.reward == nil, "the verifier did not run")
         #expect(trial.exception?.contains("tests is not a folder in the workspace") == true, "\(trial.exception ?? "none")")

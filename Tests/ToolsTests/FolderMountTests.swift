@@ -38,6 +38,19 @@ import Testing
         #expect(home.text.contains("ok"), "the host's userland is still there: \(home.text)")
     }
 
+    /// A target inside a host folder that lacks it (/srv/app, /etc/...): that folder shows on a
+    /// tmpfs with its host entries bound in, plus the mount point; the host folder is untouched.
+    @Test func aTargetInAHostFolderGetsItsPlaceWithoutTouchingTheHost() async throws {
+        let target = "/etc/toolhost-mount-\(getpid())/deep"
+        let session = try scratch.session(mounts: Self.mounts("app:\(target)"))
+        let result = await call("execute", ["command": .string("""
+            echo made > \(target)/x && cat /etc/hostname >/dev/null && ls /etc/passwd && touch /etc/planted 2>&1; echo done
+            """)], in: session)
+        #expect(result.text.contains("/etc/passwd") && result.text.contains("Read-only file system"), "\(result.text)")
+        #expect(try scratch.read("app/x") == "made\n")
+        #expect(!FileManager.default.fileExists(atPath: "/etc/toolhost-mount-\(getpid())") && !FileManager.default.fileExists(atPath: "/etc/planted"))
+    }
+
     @Test func theFileToolsTakeTargetPaths() async throws {
         let session = try scratch.session(mounts: Self.mounts("app:/app"))
         let write = await call("write_file", ["path": "/app/src/note.txt", "content": "note\n"], in: session)
@@ -111,7 +124,8 @@ import Testing
             } throws: { "\($0)".contains(words) }
         }
         #expect(try FolderMount(parsing: "./app/:/app/").description == "app:/app")
-        #expect(throws: MountError.self) { try FolderMount.checkTargets(Self.mounts("app:/etc/not-there")) }
+        #expect(throws: MountError.self) { try FolderMount.checkTargets(Self.mounts("app:/bin/x")) }  // /bin is a symlink to usr/bin
+        #expect(throws: MountError.self) { try FolderMount.checkTargets(Self.mounts("app:/etc/hostname/x")) }
         #expect(throws: MountError.self) { try FolderMount.checkTargets(Self.mounts("app:/app", "tests:/app")) }
     }
 }

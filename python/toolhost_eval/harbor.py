@@ -5,8 +5,9 @@ machine, with no Docker, and an agent that is toolhost's own loop.
         --env toolhost_eval.harbor:ToolhostEnvironment --ak endpoint=localhost:8080
 
 `ToolhostEnvironment` gives each trial a workspace whose folders commands see at the paths tasks
-name (`/app` or the Dockerfile's WORKDIR, `/logs`, `/tests`, `/solution`, and any other top-level
-folder this machine's / lacks that the trial uploads to) through `toolhost sandbox --mount`. It
+name (`/app` or the Dockerfile's WORKDIR, `/logs`, `/tests`, `/solution`, a home at `/root` that
+lasts between commands, and any other top-level folder this machine's / lacks that the trial
+uploads to) through `toolhost sandbox --mount`. It
 reads the task's Dockerfile instead of building it: WORKDIR, ENV and COPY are applied, apt-get
 installs are checked against this machine's packages (a task needing one it lacks is refused
 before the trial, naming it), and the other RUN steps run confined at start. Files move in and
@@ -40,8 +41,10 @@ from harbor.models.task.config import NetworkMode
 
 from toolhost_eval._toolhost import WRITE_SCRIPT, Confined, toolhost_binary
 
-# The folders every trial has, at the paths Harbor uses (EnvironmentPaths).
-STANDARD_FOLDERS = ("logs", "logs/agent", "logs/verifier", "logs/artifacts", "tests", "solution")
+# The folders every trial has, at the paths Harbor uses (EnvironmentPaths), and a home that lasts
+# from one command to the next as a container's does (/tmp does not: each command gets its own).
+STANDARD_FOLDERS = ("logs", "logs/agent", "logs/verifier", "logs/artifacts", "tests", "solution", "home")
+STANDARD_MOUNTS = ("logs:/logs", "tests:/tests", "solution:/solution", "home:/root")
 # Downloads are tars of logs and outputs: bounded, but far above what a trial writes.
 DOWNLOAD_LIMIT = 1 << 31
 APT_HOUSEKEEPING = re.compile(r"^(apt(-get)?\s+(update|clean|autoclean|autoremove)\b|rm\s+-rf\s+/var/lib/apt/lists)")
@@ -54,7 +57,8 @@ class DockerfilePlan:
 
     workdir: str = "/app"
     env: dict[str, str] = field(default_factory=dict)
-    copies: list[tuple[str, str]] = field(default_factory=list)  # (source in environment/, absolute target)
+    # (source in environment/, absolute target; ending in "/" when the source goes into that folder)
+    copies: list[tuple[str, str]] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
     packages: list[str] = field(default_factory=list)
     refusals: list[str] = field(default_factory=list)
@@ -109,8 +113,11 @@ def plan_dockerfile(text: str) -> DockerfilePlan:
             if any(part.startswith("--") for part in parts) or len(parts) < 2 or re.match(r"^[a-z]+://", parts[0]):
                 plan.refusals.append(f"{keyword} {arguments} (only local files of environment/ can be copied)")
                 continue
-            target = str(PurePosixPath(plan.workdir) / parts[-1])
-            plan.copies += [(source, target) for source in parts[:-1]]
+            destination, sources = parts[-1], parts[:-1]
+            target = str(PurePosixPath(plan.workdir) / destination)
+            # As Docker reads it: a destination ending in "/", ".", or taking several sources is a folder.
+            into_folder = destination.endswith("/") or destination in (".", "./") or len(sources) > 1
+            plan.copies += [(source, target + "/" if into_folder else target) for source in sources]
         elif keyword == "RUN":
             kept = []
             for step in re.split(r"\s*&&\s*", _shell_form(arguments)):
@@ -213,22 +220,38 @@ class ToolhostEnvironment(BaseEnvironment):
             raise ValueError(f"{path}: the toolhost environment takes absolute paths")
         return parts[1]
 
+    def _mount_for(self, path: str) -> tuple[str, str] | None:
+        """The mount (workspace folder, target) that holds `path`, the deepest one; or None."""
+        holding = [
+            (folder, target) for folder, target in (mount.split(":", 1) for mount in self.confined.mounts)
+            if path == target or path.startswith(target.rstrip("/") + "/")
+        ]
+        return max(holding, key=lambda mount: len(mount[1]), default=None)
+
     def _ensure_shown(self, path: str) -> None:
-        """Makes the top-level folder of `path` a mount of the trial's workspace, if it is not one
-        yet and this machine's / lacks it; refuses a path in a folder of the host's."""
-        top = self._top_level(path)
-        mount = f"{top}:/{top}"
-        if mount in self.confined.mounts:
+        """Makes `path` lie in a mount of the trial's workspace: its top-level folder when this
+        machine's / lacks it; refuses a path in a folder of the host's."""
+        if self._mount_for(path):
             return
+        top = self._top_level(path)
         if os.path.lexists("/" + top):
+            targets = [mount.split(":", 1)[1] for mount in self.confined.mounts]
             raise PermissionError(
                 f"{path}: /{top} is this machine's own, which the sandbox shows read-only; the toolhost "
-                "environment can write only inside its workspace's folders "
-                f"({', '.join('/' + m.split(':')[0] for m in self.confined.mounts)})")
+                f"environment can write only inside its workspace's folders ({', '.join(targets)})")
+        self._add_mount(top, "/" + top)
+
+    def _add_mount(self, folder: str, target: str) -> None:
         # Made by name in a folder only toolhost's sandbox writes; a symlink planted there makes
         # mkdir fail and toolhost refuse the mount, never a write outside.
-        os.makedirs(os.path.join(self.workspace, top), exist_ok=True)
-        self.confined.mounts.append(mount)
+        os.makedirs(os.path.join(self.workspace, folder), exist_ok=True)
+        self.confined.mounts.append(f"{folder}:{target}")
+
+    @property
+    def workdir_mount(self) -> tuple[str, str]:
+        """The workspace folder (host path) the workdir lies in, and where commands see it."""
+        folder, target = self._mount_for(self.workdir)
+        return os.path.join(self.workspace, folder), target
 
     async def start(self, force_build: bool) -> None:
         problems = self._refusals()
@@ -241,17 +264,23 @@ class ToolhostEnvironment(BaseEnvironment):
         for folder in STANDARD_FOLDERS:
             os.makedirs(os.path.join(workspace, folder), exist_ok=True)
         self._confined = Confined(workspace, os.path.join(self._root, "state"), self.profile, session="harbor")
-        self._confined.mounts += [f"{top}:/{top}" for top in ("logs", "tests", "solution")]
-        self._ensure_shown(self._plan.workdir)
+        self._confined.mounts += STANDARD_MOUNTS
+        if os.path.lexists("/" + self._top_level(self.workdir)):
+            # A workdir in a folder of the host's (/srv/app, /home/user): the workdir itself is
+            # mounted, and toolhost gives it a place in that folder's view.
+            self._add_mount("workdir", self.workdir)
+        else:
+            self._ensure_shown(self.workdir)
         result = await self.exec(f"mkdir -p {shlex.quote(self._plan.workdir)}", user="root")
         if result.return_code != 0:
             raise SandboxBuildFailedError(f"cannot make the workdir {self._plan.workdir}: {result.stderr}")
         for source, target in self._plan.copies:
             path = self.environment_dir / source
             if path.is_dir():
-                await self.upload_dir(path, target)
+                # Docker copies a folder's contents, not the folder.
+                await self.upload_dir(path, target.rstrip("/") or "/")
             else:
-                await self.upload_file(path, target.rstrip("/") + "/" + path.name if target.endswith("/") else target)
+                await self.upload_file(path, target + path.name if target.endswith("/") else target)
         for command in self._plan.runs:
             result = await self.exec(command, user="root", timeout_sec=int(self.task_env_config.build_timeout_sec))
             if result.return_code != 0:
@@ -273,7 +302,7 @@ class ToolhostEnvironment(BaseEnvironment):
         user = self._resolve_user(user)
         if user not in (None, "root", 0, "0"):
             self.logger.debug(f"toolhost runs commands as the sandbox's root, not as {user!r}")
-        merged = self._merge_env(env) or {}
+        merged = {"HOME": "/root", **(self._merge_env(env) or {})}
         assignments = [f"{name}={value}" for name, value in merged.items()]
         directory = cwd or self._plan.workdir
         try:
@@ -316,14 +345,20 @@ class ToolhostEnvironment(BaseEnvironment):
         target.write_bytes(data)
 
     async def download_dir(self, source_dir: str, target_dir: Path | str) -> None:
-        if self._root is None:
-            return  # a trial refused at start has nothing to collect
-        data = await self._checked(
-            f"download of {source_dir}", ["tar", "-c", "-C", source_dir, "."], max_output=DOWNLOAD_LIMIT)
-        if len(data) > DOWNLOAD_LIMIT:
-            raise RuntimeError(f"{source_dir} is over {DOWNLOAD_LIMIT} bytes")
+        await self.download_dir_with_exclusions(source_dir=source_dir, target_dir=target_dir, exclude=[])
+
+    async def download_dir_with_exclusions(self, *, source_dir: str, target_dir: Path | str, exclude: list[str]) -> None:
+        # One tar over the pipe, not Harbor's default of an archive left in /tmp between two
+        # commands: each command here has a /tmp of its own.
         target = Path(target_dir)
         target.mkdir(parents=True, exist_ok=True)
+        if self._root is None:
+            return  # a trial refused at start has nothing to collect
+        excludes = [f"--exclude={pattern}" for pattern in exclude]
+        data = await self._checked(
+            f"download of {source_dir}", ["tar", "-c", *excludes, "-C", source_dir, "."], max_output=DOWNLOAD_LIMIT)
+        if len(data) > DOWNLOAD_LIMIT:
+            raise RuntimeError(f"{source_dir} is over {DOWNLOAD_LIMIT} bytes")
         with tarfile.open(fileobj=io.BytesIO(data), mode="r") as tar:
             tar.extractall(target, filter=self._only_data)
 
@@ -371,13 +406,12 @@ class ToolhostAgent(BaseAgent):
             raise ValueError("ToolhostAgent needs the model's endpoint: --ak endpoint=localhost:8080 (or any URL toolhost run takes)")
 
     def _command(self, instruction: str, environment: ToolhostEnvironment, out: Path) -> list[str]:
-        # The agent's workspace is the workdir's top-level folder (/app), shown at the same path:
+        # The agent's workspace is the folder the workdir lies in (/app), shown at the same path:
         # git_commit's repository is then /app's own, and toolhost keeps its .git read-only to
         # the model's commands, as in any toolhost workspace.
         confined = environment.confined
-        top = environment._top_level(environment.workdir)
-        workspace = Confined(
-            os.path.join(confined.workspace, top), confined.state, self.profile or confined.profile, mounts=[f".:/{top}"])
+        folder, target = environment.workdir_mount
+        workspace = Confined(folder, confined.state, self.profile or confined.profile, mounts=[f".:{target}"])
         command = [confined.binary, "run", "--endpoint", self.endpoint, *workspace.options(), "--prompt", instruction, "--out", str(out)]
         if self.model_name:
             # Harbor's names carry a provider (openai/gpt-4o); the endpoint wants the model's own.

@@ -39,8 +39,9 @@ enum csandbox_mount_kind {
     CSANDBOX_MOUNT_CLONE_BENEATH,   /* like CLONE, of the folder `data` beneath the folder `source`, through no
                                        symlink: a folder in the workspace, which commands can change */
     CSANDBOX_MOUNT_NEW_ROOT,        /* a new root on a tmpfs at `target` (an existing folder, whose host contents are
-                                       left out), holding a recursive bind of every other entry of /, plus the folders
-                                       in `data` (relative, one a line), for mount points that / lacks; then pivot */
+                                       left out), holding a recursive bind of every other entry of /; then each line of
+                                       `data` (relative): "+P" makes /P a tmpfs with binds of its host entries, any other
+                                       line is made as a folder (mount points the host lacks); then pivot */
 };
 
 struct csandbox_mount {
