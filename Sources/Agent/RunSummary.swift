@@ -74,6 +74,8 @@ public struct RunSummary: Sendable, Codable, Equatable {
     public var error: String?
     /// The run failed for the harness's sake (the endpoint or its server, not the model's answers).
     public var harnessError = false
+    /// The Ray node the run ran on (`showdown --ray`); nil for a local run.
+    public var node: String?
 
     public init(label: String? = nil, model: String, endpoint: String, api: String, task: String, workspace: String, branch: String? = nil, requires: [Requirement]) {
         self.label = label

@@ -30,6 +30,8 @@ public struct Showdown: Sendable {
         public var guardrails = GuardrailSettings()
         /// max_tokens for each of its replies (nil: as `run` decides).
         public var maxReplyTokens: Int?
+        /// The Ray resources a node must have to take this contestant's runs (`showdown --ray`).
+        public var rayResources: [String: Double] = [:]
     }
 
     public struct Config: Sendable {
@@ -76,7 +78,7 @@ public struct Showdown: Sendable {
                 }
                 let keys = [
                     "label", "url", "api", "model", "api_key_env", "serve", "startup_seconds", "constrain", "tools", "schemas", "budgets", "guardrails",
-                    "max_reply_tokens",
+                    "max_reply_tokens", "ray_resources",
                 ]
                 if let unknown = item.keys.sorted().first(where: { !keys.contains($0) }) {
                     throw TaskError("\(path): endpoints[\(index)] has an unknown key '\(unknown)'; the keys are: \(keys.joined(separator: ", "))")
@@ -122,6 +124,17 @@ public struct Showdown: Sendable {
                     guard let cap = cap as? Int, cap > 0 else { throw TaskError("\(path): endpoints[\(index)].max_reply_tokens must be a positive number") }
                     entry.maxReplyTokens = cap
                 }
+                if let resources = item["ray_resources"] {
+                    guard let resources = resources as? [String: Any], !resources.isEmpty,
+                        let amounts = try? resources.mapValues({ value -> Double in
+                            guard let amount = (value as? NSNumber)?.doubleValue, amount > 0, !(value is Bool) else { throw TaskError("") }
+                            return amount
+                        })
+                    else {
+                        throw TaskError("\(path): endpoints[\(index)].ray_resources must map resource names to positive amounts, e.g. {gpu-box: 1}")
+                    }
+                    entry.rayResources = amounts
+                }
                 return entry
             }
             if Set(entries.map(\.label)).count != entries.count { throw TaskError("\(path): endpoint labels must differ") }
@@ -153,6 +166,19 @@ public struct Showdown: Sendable {
     /// Opens a session on a workspace (the CLI decides the sandbox).
     public typealias SessionFactory = @Sendable (_ workspace: String, _ name: String) throws -> Session
 
+    /// One sealed run as another machine takes it (`showdown --ray`).
+    public struct RemoteSlot: Sendable {
+        public let run: String
+        public let label: String
+        public let attempt: Int
+        public let branch: String
+        public let resources: [String: Double]
+    }
+
+    /// Carries a run out elsewhere and leaves its files (summary.json, transcript.jsonl,
+    /// trajectory.json) in `folder`; throws when it could not (a harness error).
+    public typealias RemoteRunner = @Sendable (_ slot: RemoteSlot, _ folder: String) async throws -> Void
+
     let config: Config
     let out: String
     let registry: ToolRegistry
@@ -161,10 +187,16 @@ public struct Showdown: Sendable {
     let log: @Sendable (String) -> Void
     /// toolhost's version, for each run's trajectory.json.
     let version: String
+    /// Where each run goes instead of this machine (nil: here).
+    let remote: RemoteRunner?
+    /// The node this process runs on, recorded in each run's summary (a run taken from a cluster).
+    let node: String?
 
     public init(config: Config, out: String, registry: ToolRegistry, environment: [String: String], makeSession: @escaping SessionFactory,
-                version: String, log: @escaping @Sendable (String) -> Void) {
+                version: String, remote: RemoteRunner? = nil, node: String? = nil, log: @escaping @Sendable (String) -> Void) {
         self.config = config
+        self.remote = remote
+        self.node = node
         self.version = version
         self.out = out
         self.registry = registry
@@ -231,6 +263,50 @@ public struct Showdown: Sendable {
             }
         }
         var results: [Result] = []
+        if let remote {
+            // The cluster places and queues them: every run is sent at once.
+            results = try await withThrowingTaskGroup(of: Result.self) { group in
+                for slot in seal.slots { group.addTask { try await self.elsewhere(slot, remote) } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+        } else {
+            results = try await local(contestants)
+        }
+        results.sort { Int($0.run.dropFirst(4)) ?? 0 < Int($1.run.dropFirst(4)) ?? 0 }
+        try seal.text.write(toFile: out + "/mapping.json", atomically: true, encoding: .utf8)
+        try write(results, seal: seal)
+        return results
+    }
+
+    /// Takes one run of a showdown started elsewhere (`showdown --ray` sends it here): `run`,
+    /// `label` and `attempt` as the seal drew them, into `out`/`run`, its server started for it
+    /// when its contestant has a `serve:`.
+    public func runOne(_ run: String, label: String, attempt: Int, branch: String) async throws -> Result {
+        guard let entry = config.endpoints.first(where: { $0.label == label }) else {
+            throw TaskError("the showdown config has no endpoint labelled \(label)")
+        }
+        try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+        return try await contestant([Slot(run: run, entry: entry, attempt: attempt, branch: branch)])[0]
+    }
+
+    /// A run sent to `remote`; one it could not carry out is a harness error.
+    private func elsewhere(_ slot: Slot, _ remote: RemoteRunner) async throws -> Result {
+        let folder = try folder(for: slot)
+        let sent = RemoteSlot(run: slot.run, label: slot.entry.label, attempt: slot.attempt, branch: slot.branch, resources: slot.entry.rayResources)
+        do {
+            try await remote(sent, folder)
+            let summary = try RunSummary.load(runDirectory: folder)
+            log("showdown: \(slot.run) finished on \(summary.node ?? "?"): \(summary.outcome.rawValue) (\(summary.stopReason.rawValue))")
+            return Result(run: slot.run, label: slot.entry.label, attempt: slot.attempt, summary: summary)
+        } catch {
+            log("showdown: \(slot.run): \(error)")
+            return try harnessFailure(slot, error: "\(error)")
+        }
+    }
+
+    /// The contestants on this machine, `parallel` at a time.
+    private func local(_ contestants: [[Slot]]) async throws -> [Result] {
+        var results: [Result] = []
         try await withThrowingTaskGroup(of: [Result].self) { group in
             var pending = contestants.makeIterator()
             func next() -> Bool {
@@ -244,9 +320,6 @@ public struct Showdown: Sendable {
                 _ = next()
             }
         }
-        results.sort { Int($0.run.dropFirst(4)) ?? 0 < Int($1.run.dropFirst(4)) ?? 0 }
-        try seal.text.write(toFile: out + "/mapping.json", atomically: true, encoding: .utf8)
-        try write(results, seal: seal)
         return results
     }
 
@@ -332,6 +405,7 @@ public struct Showdown: Sendable {
         }
         await session.close()
         await client.close()
+        summary.node = node
         try summary.write(to: folder)
         // Before results.md is written: its ATIF column counts each run's steps.
         if FileManager.default.fileExists(atPath: folder + "/transcript.jsonl") {

@@ -42,6 +42,16 @@ struct ShowdownCommand: AsyncParsableCommand {
                   schemas: compact              # or full: tools.json as MCP clients get it
                 - {label: claude, url: "https://api.anthropic.com", model: claude-sonnet-4-5, api_key_env: ANTHROPIC_API_KEY}
 
+            On Ray (--ray ADDRESS, `auto` for the local cluster's): every sealed run is a Ray task, \
+            placed by the cluster on a node that has its endpoint's `ray_resources` (e.g. {gpu-box: 1}, \
+            given to the boxes that serve that model by `ray start --resources`); a `serve:` then starts \
+            the server on whichever node takes the run. Each node runs this same toolhost binary (same \
+            path) with the config, task and workspace at the same paths, and sends the run's files back: \
+            results, transcripts and the chart are written here, as a local showdown writes them, and \
+            each run's summary.json records `node`. A node that dies mid-run is retried once \
+            elsewhere, then counted as a harness error. The Ray driver is toolhost_eval.ray_showdown \
+            (python/), run by $TOOLHOST_PYTHON, else this checkout's .venv-eval.
+
             docs/showdown-on-kubernetes.md sketches one Kubernetes Job per endpoint for larger showdowns.
             """)
 
@@ -67,6 +77,36 @@ struct ShowdownCommand: AsyncParsableCommand {
     @Flag(help: "Run commands without the sandbox (said loudly).")
     var unconfined = false
 
+    @Option(help: ArgumentHelp(
+        "Send each run to the Ray cluster at this address (`auto`: the local cluster's).",
+        discussion: "Each node needs this toolhost at the same path, and the config, task and workspace at theirs."))
+    var ray: String?
+
+    // One run of a showdown sent to this node by --ray (the driver adds --out and --node).
+    @Option(help: .hidden) var onlyRun: String?
+    @Option(help: .hidden) var label: String?
+    @Option(help: .hidden) var attempt: Int?
+    @Option(help: .hidden) var branch: String?
+    @Option(help: .hidden) var node: String?
+
+    func validate() throws {
+        if onlyRun != nil && (label == nil || attempt == nil || branch == nil || out == nil) {
+            throw ValidationError("--only-run is the Ray driver's: it needs --label, --attempt, --branch and --out")
+        }
+        if onlyRun != nil && ray != nil { throw ValidationError("--only-run and --ray do not go together") }
+    }
+
+    /// What a node runs for one run: this binary, the same config and sandbox options.
+    func nodeCommand(_ slot: Showdown.RemoteSlot) -> [String] {
+        let binary = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().path
+        var command = [binary, "showdown", "--config", URL(fileURLWithPath: config).standardizedFileURL.path, "--profile", profile,
+                       "--only-run", slot.run, "--label", slot.label, "--attempt", String(slot.attempt), "--branch", slot.branch]
+        if let stateDir { command += ["--state-dir", stateDir] }
+        if let toolhostConfig { command += ["--toolhost-config", toolhostConfig] }
+        if unconfined { command.append("--unconfined") }
+        return command
+    }
+
     func run() async throws {
         var arguments = ["--profile", profile]
         if let stateDir { arguments += ["--state-dir", stateDir] }
@@ -84,16 +124,34 @@ struct ShowdownCommand: AsyncParsableCommand {
             guard parallel > 0 else { throw ValidationError("--parallel must be positive") }
             loaded.parallel = parallel
         }
+        let makeSession: Showdown.SessionFactory = { workspace, name in try options.openSession(workspace: workspace, name: name, fresh: true) }
+        if let onlyRun, let label, let attempt, let branch, let out {
+            let showdown = Showdown(
+                config: loaded, out: URL(fileURLWithPath: out).standardizedFileURL.path, registry: try makeRegistry(),
+                environment: ProcessInfo.processInfo.environment, makeSession: makeSession, version: Toolhost.version, node: node, log: { warn($0) })
+            let result = try await showdown.runOne(onlyRun, label: label, attempt: attempt, branch: branch)
+            if result.summary.harnessError { throw ExitCode(1) }
+            return
+        }
         let state = StateDirectory(options.stateDir ?? StateDirectory.defaultPath())
         let stamp = ISO8601DateFormatter.string(from: Date(), timeZone: .current, formatOptions: [.withFullDate, .withTime])
         let folder = out.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? state.path + "/showdowns/\(stamp)-\(getpid())"
         if FileManager.default.fileExists(atPath: folder + "/sealed.txt") {
             throw ValidationError("\(folder) already holds a showdown; pick another --out")
         }
+        var remote: Showdown.RemoteRunner?
+        var driver: RayDriver?
+        if let ray {
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let connected = try RayDriver(address: ray, log: folder + "/ray-driver.log")
+            driver = connected
+            let command = self
+            remote = { slot, runFolder in try await connected.run(slot, command: command.nodeCommand(slot), folder: runFolder) }
+        }
+        defer { driver?.close() }
         let showdown = Showdown(
             config: loaded, out: folder, registry: try makeRegistry(), environment: ProcessInfo.processInfo.environment,
-            makeSession: { workspace, name in try options.openSession(workspace: workspace, name: name, fresh: true) },
-            version: Toolhost.version, log: { warn($0) })
+            makeSession: makeSession, version: Toolhost.version, remote: remote, log: { warn($0) })
         let results = try await showdown.run()
         if let problem = await showdown.renderChart() { warn(problem) }
         print(try String(contentsOfFile: folder + "/results.md", encoding: .utf8), terminator: "")

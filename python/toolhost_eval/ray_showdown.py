@@ -1,0 +1,127 @@
+"""The Ray driver of `toolhost showdown --ray ADDRESS`: connects to the cluster, then takes one JSON
+line per sealed run on stdin ({"id", "argv", "resources", "folder"}), runs each as a Ray task on a
+node that has its resources (`argv` is `toolhost showdown ... --only-run ID`, to which the task adds
+`--out` and `--node`), unpacks the run's files into `folder`, and answers one line per run on
+stdout ({"id", "ok", "node"} or {"id", "ok": false, "error"}). A task whose node dies is retried
+once (Ray places the retry); a run no live node can take any more is cancelled and answered as
+failed, which the showdown counts as a harness error. Its log goes to stderr.
+"""
+import argparse
+import ctypes
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+
+import ray
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # The run ends with the Ray worker that started it (a node killed mid-run leaves no toolhost
+    # behind); SIGTERM lets toolhost stop what it started.
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+@ray.remote(max_retries=1, retry_exceptions=False)
+def take_run(argv: list[str], run: str) -> dict:
+    """Runs one sealed run on this node; returns its node id, exit status, and its files as a tar."""
+    node = ray.get_runtime_context().get_node_id()
+    with tempfile.TemporaryDirectory(prefix="toolhost-ray-") as scratch:
+        done = subprocess.run(argv + ["--out", scratch, "--node", node], capture_output=True, text=True,
+                              preexec_fn=_die_with_parent, stdin=subprocess.DEVNULL)
+        folder = os.path.join(scratch, run)
+        archive = io.BytesIO()
+        with tarfile.open(fileobj=archive, mode="w") as tar:
+            if os.path.isdir(folder):
+                for name in sorted(os.listdir(folder)):
+                    tar.add(os.path.join(folder, name), arcname=name)
+    return {"node": node, "status": done.returncode, "stderr": done.stderr[-3000:], "tar": archive.getvalue()}
+
+
+def _live_resources() -> dict[str, float]:
+    totals: dict[str, float] = {}
+    for node in ray.nodes():
+        if node.get("Alive"):
+            for name, amount in node.get("Resources", {}).items():
+                totals[name] = max(totals.get(name, 0), amount)
+    return totals
+
+
+def _unplaceable(resources: dict[str, float]) -> list[str]:
+    live = _live_resources()
+    return [name for name, amount in resources.items() if live.get(name, 0) < amount]
+
+
+class Driver:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+
+    def reply(self, message: dict) -> None:
+        with self.lock:
+            sys.stdout.write(json.dumps(message) + "\n")
+            sys.stdout.flush()
+
+    def take(self, request: dict) -> None:
+        run, resources = request["id"], request.get("resources") or {}
+        missing = _unplaceable(resources)
+        if missing:
+            self.reply({"id": run, "ok": False, "error": f"no live node of the cluster has the resources {missing} (ray start --resources gives them)"})
+            return
+        ref = take_run.options(resources=resources or None).remote(request["argv"], run)
+        while True:
+            ready, _ = ray.wait([ref], timeout=2)
+            if ready:
+                break
+            missing = _unplaceable(resources)
+            if missing:
+                # Its node died and no other has what the run needs: Ray would wait for one forever.
+                time.sleep(3)  # a retry already placed may still report
+                ready, _ = ray.wait([ref], timeout=0)
+                if ready:
+                    break
+                ray.cancel(ref, force=True)
+                self.reply({"id": run, "ok": False, "error": f"its node died and no live node has the resources {missing} to retry it"})
+                return
+        try:
+            result = ray.get(ref)
+        except Exception as error:  # a node or worker that died twice, a cancelled task
+            self.reply({"id": run, "ok": False, "error": f"{type(error).__name__}: {str(error).splitlines()[0][:500]}"})
+            return
+        folder = request["folder"]
+        os.makedirs(folder, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(result["tar"]), mode="r") as tar:
+            tar.extractall(folder, filter="data")
+        if not os.path.exists(os.path.join(folder, "summary.json")):
+            self.reply({"id": run, "ok": False, "error": f"toolhost exited {result['status']} on node {result['node']} without a summary: {result['stderr']}"})
+            return
+        self.reply({"id": run, "ok": True, "node": result["node"]})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--address", required=True, help="the cluster's address, or auto")
+    arguments = parser.parse_args()
+    ray.init(address=arguments.address, log_to_driver=False, logging_level="WARNING")
+    driver = Driver()
+    driver.reply({"ready": True, "nodes": sum(1 for node in ray.nodes() if node.get("Alive"))})
+    threads = []
+    for line in sys.stdin:
+        if line.strip():
+            thread = threading.Thread(target=driver.take, args=(json.loads(line),), daemon=True)
+            thread.start()
+            threads.append(thread)
+    for thread in threads:
+        thread.join()
+    ray.shutdown()
+
+
+if __name__ == "__main__":
+    main()
