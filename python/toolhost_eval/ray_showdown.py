@@ -2,9 +2,10 @@
 line per sealed run on stdin ({"id", "argv", "resources", "folder"}), runs each as a Ray task on a
 node that has its resources (`argv` is `toolhost showdown ... --only-run ID`, to which the task adds
 `--out` and `--node`), unpacks the run's files into `folder`, and answers one line per run on
-stdout ({"id", "ok", "node"} or {"id", "ok": false, "error"}). A task whose node dies is retried
-once (Ray places the retry); a run no live node can take any more is cancelled and answered as
-failed, which the showdown counts as a harness error. Its log goes to stderr.
+stdout ({"id", "ok", "node"} or {"id", "ok": false, "error"}). A run whose node dies under it is
+sent again once (Ray places it on a live node with its resources); a run no live node can take
+any more is cancelled and answered as failed, which the showdown counts as a harness error. Its
+log goes to stderr.
 """
 import argparse
 import ctypes
@@ -12,6 +13,7 @@ import io
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tarfile
@@ -30,7 +32,8 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-@ray.remote(max_retries=1, retry_exceptions=False)
+# Retried here, not by Ray: Ray does not retry a task whose node's raylet died under it.
+@ray.remote(max_retries=0, retry_exceptions=False)
 def take_run(argv: list[str], run: str) -> dict:
     """Runs one sealed run on this node; returns its node id, exit status, and its files as a tar."""
     node = ray.get_runtime_context().get_node_id()
@@ -71,10 +74,22 @@ class Driver:
 
     def take(self, request: dict) -> None:
         run, resources = request["id"], request.get("resources") or {}
+        for attempt in (1, 2):
+            outcome = self.attempt(request, resources)
+            if outcome.get("died") and attempt == 1:
+                print(f"toolhost ray: {run}: its node died; retrying it once elsewhere", file=sys.stderr, flush=True)
+                continue
+            break
+        outcome.pop("died", None)
+        self.reply({"id": run, **outcome})
+
+    def attempt(self, request: dict, resources: dict[str, float]) -> dict:
+        """One try of a run: {"ok": True, "node"} with its files in place, or {"ok": False, "error"}
+        ("died" set when its node died under it)."""
+        run = request["id"]
         missing = _unplaceable(resources)
         if missing:
-            self.reply({"id": run, "ok": False, "error": f"no live node of the cluster has the resources {missing} (ray start --resources gives them)"})
-            return
+            return {"ok": False, "error": f"no live node of the cluster has the resources {missing} (ray start --resources gives them)"}
         ref = take_run.options(resources=resources or None).remote(request["argv"], run)
         while True:
             ready, _ = ray.wait([ref], timeout=2)
@@ -83,32 +98,38 @@ class Driver:
             missing = _unplaceable(resources)
             if missing:
                 # Its node died and no other has what the run needs: Ray would wait for one forever.
-                time.sleep(3)  # a retry already placed may still report
+                time.sleep(3)  # one that is placed already may still report
                 ready, _ = ray.wait([ref], timeout=0)
                 if ready:
                     break
                 ray.cancel(ref, force=True)
-                self.reply({"id": run, "ok": False, "error": f"its node died and no live node has the resources {missing} to retry it"})
-                return
+                return {"ok": False, "error": f"its node died and no live node has the resources {missing} to take it again"}
         try:
             result = ray.get(ref)
-        except Exception as error:  # a node or worker that died twice, a cancelled task
-            self.reply({"id": run, "ok": False, "error": f"{type(error).__name__}: {str(error).splitlines()[0][:500]}"})
-            return
+        except (ray.exceptions.NodeDiedError, ray.exceptions.LocalRayletDiedError, ray.exceptions.WorkerCrashedError) as error:
+            return {"ok": False, "died": True, "error": f"the node running it died, twice ({type(error).__name__})"}
+        except Exception as error:  # a cancelled task, a task that could not start
+            return {"ok": False, "error": f"it failed on the cluster ({type(error).__name__}: {str(error).splitlines()[0][:300]})"}
         folder = request["folder"]
         os.makedirs(folder, exist_ok=True)
         with tarfile.open(fileobj=io.BytesIO(result["tar"]), mode="r") as tar:
             tar.extractall(folder, filter="data")
         if not os.path.exists(os.path.join(folder, "summary.json")):
-            self.reply({"id": run, "ok": False, "error": f"toolhost exited {result['status']} on node {result['node']} without a summary: {result['stderr']}"})
-            return
-        self.reply({"id": run, "ok": True, "node": result["node"]})
+            return {"ok": False, "error": f"toolhost exited {result['status']} on node {result['node']} without a summary: {result['stderr']}"}
+        return {"ok": True, "node": result["node"]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--address", required=True, help="the cluster's address, or auto")
     arguments = parser.parse_args()
+    if arguments.address != "auto":
+        # ray.init retries an address where nothing listens for minutes: say so at once instead.
+        host, _, port = arguments.address.rpartition(":")
+        try:
+            socket.create_connection((host.removeprefix("ray://") or "127.0.0.1", int(port)), timeout=5).close()
+        except (OSError, ValueError) as error:
+            sys.exit(f"toolhost ray: nothing answers at {arguments.address} ({error}); start the cluster (ray start --head) or give its address")
     ray.init(address=arguments.address, log_to_driver=False, logging_level="WARNING")
     driver = Driver()
     driver.reply({"ready": True, "nodes": sum(1 for node in ray.nodes() if node.get("Alive"))})
