@@ -13,15 +13,16 @@
 #   big-write   a 20 MB write_file over MCP stdio beside a minimal Python server doing the same: time, peak RSS
 #   session-start a new HTTP session and its first execute at 1, 100 and 1,000 live sessions, beside bwrap; server RSS; paced with --warm-sessions 8 beside none
 #   harbor-trial  Harbor oracle trials in the toolhost environment, per phase, beside the same steps in bwrap
+#   ray-showdown  8 scripted runs on a two-node local Ray cluster beside the same showdown run locally
 #   egress      curl through the allowlist profile's egress proxy beside curl straight to the server: latency, throughput
 #   smoke       every benchmark above with a handful of calls: proves each still runs (make test does this)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-name=${1:?usage: bench/run.sh mcp-stdio|git-status|mcp-http|build-output|agent-loop|screenshot|tag-manager|prompt-tokens|search|egress|checkpoints|big-write|session-start|harbor-trial|smoke [TOOLHOST] [CALLS]}
+name=${1:?usage: bench/run.sh mcp-stdio|git-status|mcp-http|build-output|agent-loop|screenshot|tag-manager|prompt-tokens|search|egress|checkpoints|big-write|session-start|harbor-trial|ray-showdown|smoke [TOOLHOST] [CALLS]}
 bin=${2:-.build/release/toolhost}
 if [ "$name" = smoke ]; then
   # The figures of a smoke run mean nothing (a debug build, a few calls); that each runs does.
-  for bench in mcp-stdio:5 git-status:5 mcp-http:5 build-output: agent-loop:5 screenshot:2 tag-manager: prompt-tokens: search:2 egress:3 checkpoints:2 big-write:2 session-start:3 harbor-trial:2; do
+  for bench in mcp-stdio:5 git-status:5 mcp-http:5 build-output: agent-loop:5 screenshot:2 tag-manager: prompt-tokens: search:2 egress:3 checkpoints:2 big-write:2 session-start:3 harbor-trial:2 ray-showdown:1; do
     echo "== bench smoke: ${bench%%:*}"
     "$0" "${bench%%:*}" "$bin" ${bench#*:} >/dev/null || { echo "bench smoke: ${bench%%:*} failed; run bench/run.sh ${bench%%:*} $bin to see why" >&2; exit 1; }
   done
@@ -40,6 +41,7 @@ case "$name" in
   prompt-tokens) python3 bench/prompt_tokens.py "$bin" ;;
   search) python3 bench/search.py "$bin" ${3:+"$3"} ;;
   harbor-trial) python3 bench/harbor_trial.py "$bin" ${3:+"$3"} ;;
+  ray-showdown) python3 bench/ray_showdown.py "$bin" ${3:+"$3"} ;;
   egress) python3 bench/egress.py "$bin" ${3:+"$3"} ;;
   checkpoints) python3 bench/checkpoints.py "$bin" ${3:+"$3"} ;;
   big-write) python3 bench/big_write.py "$bin" ${3:+"$3"} ;;
