@@ -1,6 +1,6 @@
 """A showdown of REPEATS runs per contestant for two scripted contestants (hello-file, each turn
 answered after DELAY ms, as a model's would be), run on a local Ray cluster of two nodes (one
-contestant's resource on each, one CPU each: Tests/Interop/ray_cluster.py) beside the same
+contestant's resource on each, one CPU each: Tests/Interop/ray_cluster.py without its spare node) beside the same
 showdown run locally (contestants one after another, as the config's parallel: 1 says): wall time
 of each, the same config.
 Usage: python3 bench/ray_showdown.py TOOLHOST [REPEATS] [DELAY_MS]
@@ -59,6 +59,10 @@ def main() -> None:
         try:
             started = time.perf_counter()
             address = json.loads(cluster.stdout.readline())["address"]
+            # The helper's cluster has a spare beta node for the tests; two nodes here.
+            cluster.stdin.write("kill beta-2\n")
+            cluster.stdin.flush()
+            cluster.stdout.readline()
             cluster_seconds = time.perf_counter() - started
             state = os.path.join(scratch, "state")
             local = showdown(toolhost, config, os.path.join(scratch, "local"), state, [])

@@ -47,8 +47,18 @@ public final class DiskBudget: Sendable {
         limit = Int64(megabytes) << 20
     }
 
-    /// What is left of the budget (never below zero).
-    var remaining: Int64 { meter.withLock { max(0, limit - $0.spent) } }
+    /// What is left of the budget (never below zero), counting space freed since the last command
+    /// ended: a filesystem may free a removed file's blocks only after the unlink returns (under
+    /// load, after the command that removed it was counted), and that space is the session's again.
+    var remaining: Int64 {
+        meter.withLock { meter in
+            if meter.groups.isEmpty, let last = meter.lastSample, let now = used(), now < last {
+                meter.spent = max(0, meter.spent - (last - now))
+                meter.lastSample = now
+            }
+            return max(0, limit - meter.spent)
+        }
+    }
 
     /// True when `group` was killed for the budget (until its `end`).
     func stopped(_ group: pid_t) -> Bool { meter.withLock { $0.killed.contains(group) } }

@@ -93,7 +93,7 @@ import Testing
         let scratch = try Scratch()
         let trials = try job(scratch, [
             "-p", Self.tasks + "/hello-world", "--agent", Self.agent, "--ak", "endpoint=\(server.base)", "--ak", "constrain=true",
-            "--ak", "max_turns=4",
+            "--ak", "max_turns=4", "--agent-timeout-multiplier", "5",  // 120 s is short on two loaded cores
         ])
         let trial = try #require(trials["harbor/hello-world"])
         #expect(trial.exception == nil, "\(trial.exception ?? "")")

@@ -58,6 +58,18 @@ def _live_resources() -> dict[str, float]:
     return totals
 
 
+def _alive_nodes() -> set[str]:
+    return {node["NodeID"] for node in ray.nodes() if node.get("Alive")}
+
+
+def _wait_until_marked_dead(alive_before: set[str], seconds: float = 60) -> None:
+    """Waits until the cluster has marked a node of `alive_before` dead: a retry sent sooner can be
+    leased to the dead node's raylet again (the cluster notices a death only after a while)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and alive_before <= _alive_nodes():
+        time.sleep(0.5)
+
+
 def _unplaceable(resources: dict[str, float]) -> list[str]:
     live = _live_resources()
     return [name for name, amount in resources.items() if live.get(name, 0) < amount]
@@ -74,12 +86,12 @@ class Driver:
 
     def take(self, request: dict) -> None:
         run, resources = request["id"], request.get("resources") or {}
-        for attempt in (1, 2):
+        alive = _alive_nodes()
+        outcome = self.attempt(request, resources)
+        if outcome.get("died"):
+            print(f"toolhost ray: {run}: its node died; retrying it once elsewhere", file=sys.stderr, flush=True)
+            _wait_until_marked_dead(alive)
             outcome = self.attempt(request, resources)
-            if outcome.get("died") and attempt == 1:
-                print(f"toolhost ray: {run}: its node died; retrying it once elsewhere", file=sys.stderr, flush=True)
-                continue
-            break
         outcome.pop("died", None)
         self.reply({"id": run, **outcome})
 
