@@ -27,10 +27,10 @@ def start_mock(toolhost: str, script: str) -> tuple[subprocess.Popen, str]:
     return mock, mock.stdout.readline().strip()
 
 
-def showdown(toolhost: str, config: str, out: str, state: str, extra: list[str]) -> float:
+def showdown(toolhost: str, config: str, out: str, state: str, extra: list[str], environment=None) -> float:
     start = time.perf_counter()
     subprocess.run([toolhost, "showdown", "--config", config, "--out", out, "--state-dir", state, *extra],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                   check=True, env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
@@ -58,7 +58,8 @@ def main() -> None:
                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
         try:
             started = time.perf_counter()
-            address = json.loads(cluster.stdout.readline())["address"]
+            up = json.loads(cluster.stdout.readline())
+            address = up["address"]
             # The helper's cluster has a spare beta node for the tests; two nodes here.
             cluster.stdin.write("kill beta-2\n")
             cluster.stdin.flush()
@@ -66,7 +67,8 @@ def main() -> None:
             cluster_seconds = time.perf_counter() - started
             state = os.path.join(scratch, "state")
             local = showdown(toolhost, config, os.path.join(scratch, "local"), state, [])
-            on_ray = showdown(toolhost, config, os.path.join(scratch, "ray"), state, ["--ray", address])
+            on_ray = showdown(toolhost, config, os.path.join(scratch, "ray"), state, ["--ray", address],
+                              dict(os.environ, TOOLHOST_RAY_NODE_IP=up["head_ip"]))
             results = json.load(open(os.path.join(scratch, "ray", "results.json")))
             nodes = {label: sorted({run["summary"].get("node", "")[:8] for run in results if run["label"] == label}) for label in ("one", "two")}
         finally:

@@ -12,6 +12,9 @@ import Testing
         let input = Pipe(), output = Pipe()
         let address: String
         let nodes: [String: String]
+        /// The environment for a showdown driven from here: the driver attaches to the head's
+        /// raylet (the nodes share this box), as it would to its own box's.
+        let environment: [String: String]
 
         init() throws {
             process.executableURL = URL(fileURLWithPath: repositoryRoot + "/.venv-eval/bin/python")
@@ -23,6 +26,7 @@ import Testing
             let up = try Self.object(output.fileHandleForReading.readLine())
             address = try #require(up["address"] as? String)
             nodes = try #require(up["nodes"] as? [String: String])
+            environment = ProcessInfo.processInfo.environment.merging(["TOOLHOST_RAY_NODE_IP": try #require(up["head_ip"] as? String)]) { $1 }
         }
 
         static func object(_ line: String?) throws -> [String: Any] {
@@ -72,6 +76,21 @@ import Testing
         return nil
     }
 
+    /// Waits up to 120 s for a file in `folder` (the mock's record of a request).
+    static func waitForFile(in folder: String) -> Bool {
+        for _ in 0..<1200 {
+            if !((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).isEmpty { return true }
+            usleep(100_000)
+        }
+        return false
+    }
+
+    /// What a box that dies takes with it: removing a node of this one-box cluster stops its raylet,
+    /// but its worker's toolhost would run on and talk to the mock beside the retry.
+    static func killWhatRanOn(_ node: String) {
+        for pid in livePids(withArgument: node) { kill(pid, SIGKILL) }
+    }
+
     func summaries(_ out: String) throws -> [String: [String: Any]] {
         let results = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/results.json"))) as? [[String: Any]])
         return Dictionary(uniqueKeysWithValues: results.map { ($0["label"] as? String ?? "?", $0["summary"] as? [String: Any] ?? [:]) })
@@ -101,17 +120,23 @@ import Testing
         let scratch = try Scratch()
         let cluster = try Cluster()
         let competent = try MockEndpointProcess(scratch, fixture: "competent-hello.yaml")
-        let slow = try MockEndpointProcess(scratch, script: Self.slowThenCompetent)
+        let requests = scratch.root + "/requests"
+        try FileManager.default.createDirectory(atPath: requests, withIntermediateDirectories: true)
+        let slow = try MockEndpointProcess(scratch, script: Self.slowThenCompetent, record: requests)
         let config = try showdown(scratch, [("fast-one", competent, "alpha"), ("slow-one", slow, "beta")])
         let out = scratch.root + "/out"
         let killed = LockedValue<String?>(nil)
         let killer = Thread {
-            guard let node = Self.nodeRunning("slow-one") else { return }
+            // Once the run's first request is in (its 30 s wait taken), so the retry's is the second.
+            guard Self.waitForFile(in: requests), let node = Self.nodeRunning("slow-one") else { return }
             killed.set(node)
             _ = try? cluster.send("kill-node \(node)")
+            Self.killWhatRanOn(node)
         }
         killer.start()
-        let ran = try scratch.toolhost(["showdown", "--config", config, "--out", out, "--ray", cluster.address, "--state-dir", scratch.state])
+        let ran = try runProgram(
+            toolhostBinary, ["showdown", "--config", config, "--out", out, "--ray", cluster.address, "--state-dir", scratch.state],
+            environment: cluster.environment)
         let log = try String(contentsOfFile: out + "/ray-driver.log", encoding: .utf8)
         let runs = try summaries(out)
         #expect(runs["fast-one"]?["node"] as? String == cluster.nodes["alpha"], "\(runs)")
@@ -152,9 +177,12 @@ import Testing
             // The idle one first, so that no node with the resource is left for the retry.
             _ = try? cluster.send(node == cluster.nodes["beta-1"] ? "kill beta-2" : "kill beta-1")
             _ = try? cluster.send("kill-node \(node)")
+            Self.killWhatRanOn(node)
         }
         killer.start()
-        let ran = try scratch.toolhost(["showdown", "--config", config, "--out", out, "--ray", cluster.address, "--state-dir", scratch.state])
+        let ran = try runProgram(
+            toolhostBinary, ["showdown", "--config", config, "--out", out, "--ray", cluster.address, "--state-dir", scratch.state],
+            environment: cluster.environment)
         #expect(ran.status == 1, "a harness error fails the showdown: \(ran.stderr.suffix(2000))")
         let runs = try summaries(out)
         #expect(runs["fast-one"]?["outcome"] as? String == "complete" && runs["fast-one"]?["node"] as? String == cluster.nodes["alpha"], "\(runs)")

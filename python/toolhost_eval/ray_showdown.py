@@ -127,7 +127,9 @@ class Driver:
         with tarfile.open(fileobj=io.BytesIO(result["tar"]), mode="r") as tar:
             tar.extractall(folder, filter="data")
         if not os.path.exists(os.path.join(folder, "summary.json")):
-            return {"ok": False, "error": f"toolhost exited {result['status']} on node {result['node']} without a summary: {result['stderr']}"}
+            # Killed by a signal before it could write a summary: the box went, not the run.
+            return {"ok": False, "died": result["status"] < 0,
+                    "error": f"toolhost exited {result['status']} on node {result['node']} without a summary: {result['stderr']}"}
         return {"ok": True, "node": result["node"]}
 
 
@@ -142,7 +144,10 @@ def main() -> None:
             socket.create_connection((host.removeprefix("ray://") or "127.0.0.1", int(port)), timeout=5).close()
         except (OSError, ValueError) as error:
             sys.exit(f"toolhost ray: nothing answers at {arguments.address} ({error}); start the cluster (ray start --head) or give its address")
-    ray.init(address=arguments.address, log_to_driver=False, logging_level="WARNING")
+    # On a machine that runs several nodes, which one the driver attaches to (its tasks die with
+    # that node's raylet): $TOOLHOST_RAY_NODE_IP picks it by address.
+    node_ip = os.environ.get("TOOLHOST_RAY_NODE_IP")
+    ray.init(address=arguments.address, log_to_driver=False, logging_level="WARNING", **({"_node_ip_address": node_ip} if node_ip else {}))
     driver = Driver()
     driver.reply({"ready": True, "nodes": sum(1 for node in ray.nodes() if node.get("Alive"))})
     threads = []
