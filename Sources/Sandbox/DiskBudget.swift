@@ -74,7 +74,12 @@ public final class DiskBudget: Sendable {
     /// Meters the process group `group` (its leader's pid) until `end(group:)`.
     func begin(group: pid_t) {
         let startThread: Bool = meter.withLock { meter in
-            if meter.groups.isEmpty { meter.lastSample = used() }
+            if meter.groups.isEmpty {
+                // Space freed since the last command ended is the session's again (see `remaining`).
+                let now = used()
+                if let now, let last = meter.lastSample, now < last { meter.spent = max(0, meter.spent - (last - now)) }
+                meter.lastSample = now
+            }
             meter.groups.insert(group)
             guard !meter.sampling else { return false }
             meter.sampling = true

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// A real llama-server with a real (tiny) model, on a port of its own, for as long as a test needs.
@@ -25,7 +26,7 @@ final class LlamaServer: @unchecked Sendable {
     /// On a random port, or on the unix socket at `socket` (llama-server listens on one when its
     /// --host ends in .sock).
     init(binary: String, model: String, context: Int = 2048, extra: [String] = [], socket: String? = nil) throws {
-        let port = Int.random(in: 20000...40000)
+        let port = freePort()
         if let socket {
             base = "unix:" + socket
             route = ["--unix-socket", socket]

@@ -76,6 +76,13 @@ import Testing
         return nil
     }
 
+    /// `toolhost showdown --ray` on the cluster, driven from here.
+    func showdownOnRay(_ cluster: Cluster, config: String, out: String, scratch: Scratch) throws -> Ran {
+        try runProgram(
+            toolhostBinary, ["showdown", "--config", config, "--out", out, "--ray", cluster.address, "--state-dir", scratch.state],
+            environment: cluster.environment)
+    }
+
     /// Waits up to 120 s for a file in `folder` (the mock's record of a request).
     static func waitForFile(in folder: String) -> Bool {
         for _ in 0..<1200 {
@@ -134,9 +141,7 @@ import Testing
             Self.killWhatRanOn(node)
         }
         killer.start()
-        let ran = try runProgram(
-            toolhostBinary, ["showdown", "--config", config, "--out", out, "--ray", cluster.address, "--state-dir", scratch.state],
-            environment: cluster.environment)
+        let ran = try showdownOnRay(cluster, config: config, out: out, scratch: scratch)
         let log = try String(contentsOfFile: out + "/ray-driver.log", encoding: .utf8)
         let runs = try summaries(out)
         #expect(runs["fast-one"]?["node"] as? String == cluster.nodes["alpha"], "\(runs)")
@@ -180,9 +185,7 @@ import Testing
             Self.killWhatRanOn(node)
         }
         killer.start()
-        let ran = try runProgram(
-            toolhostBinary, ["showdown", "--config", config, "--out", out, "--ray", cluster.address, "--state-dir", scratch.state],
-            environment: cluster.environment)
+        let ran = try showdownOnRay(cluster, config: config, out: out, scratch: scratch)
         #expect(ran.status == 1, "a harness error fails the showdown: \(ran.stderr.suffix(2000))")
         let runs = try summaries(out)
         #expect(runs["fast-one"]?["outcome"] as? String == "complete" && runs["fast-one"]?["node"] as? String == cluster.nodes["alpha"], "\(runs)")

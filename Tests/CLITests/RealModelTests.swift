@@ -215,7 +215,7 @@ import Testing
         try git("init", "-q", "-b", "main", in: repo)
         try git("add", "-A", in: repo)
         try git("-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qm", "base", in: repo)
-        let ports = (0..<4).map { _ in Int.random(in: 41000...49000) }
+        let ports = (0..<4).map { _ in freePort() }
         let config = scratch.root + "/showdown.yaml"
         try """
             task: \(repositoryRoot)/fixtures/tasks/hello-file.md
