@@ -95,9 +95,11 @@ struct ExecuteTool: Tool {
             process.stop()
             throw error
         }
-        if !process.isRunning {
+        // Exited at once means the leader is gone and so is every holder of its output: a leader
+        // whose exit was seen while its group still writes is running (under load a check of the
+        // leader alone has said "exited" of a pipeline still writing its log).
+        if !process.isRunning && process.waitForLog(seconds: 1) {
             process.stop()
-            _ = process.waitForLog(seconds: 1)
             let tail = (try? String(contentsOfFile: log, encoding: .utf8)).map { String($0.suffix(2000)) } ?? ""
             throw ToolError("the background command exited at once. Its output:\n\(tail)\nLog: \(log)")
         }
