@@ -12,7 +12,8 @@ import sys
 
 from ray.cluster_utils import Cluster
 
-cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"alpha": 1}})
+# No dashboard: two cores run the rest of the suite beside the cluster.
+cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "resources": {"alpha": 1}, "include_dashboard": False})
 nodes = {"alpha": cluster.head_node}
 for index, name in enumerate(("beta-1", "beta-2")):
     nodes[name] = cluster.add_node(num_cpus=1, resources={"beta": 1}, node_ip_address=f"127.0.0.{index + 2}")

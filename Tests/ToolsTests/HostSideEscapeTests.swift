@@ -18,7 +18,8 @@ import Testing
         let secret = scratch.root + "/host-only"
         try FileManager.default.createDirectory(atPath: secret, withIntermediateDirectories: true)
         try "HOSTSECRET\n".write(toFile: secret + "/f", atomically: true, encoding: .utf8)
-        let swapper = "rm -rf d l && mkdir d && echo inside > d/f && ln -sfn \(secret) l && " + exchangeLoop(seconds: 60)
+        // It swaps until stopped at the end (600 s at most): on a loaded machine the 1,500 rounds take minutes.
+        let swapper = "rm -rf d l && mkdir d && echo inside > d/f && ln -sfn \(secret) l && " + exchangeLoop(seconds: 600)
         var started = await call("execute", ["command": .string(swapper), "background": true], in: session)
         let first = started.text
         if started.isError {
@@ -52,7 +53,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: secret + "/deeper", withIntermediateDirectories: true)
         try "needle HOSTSECRET\n".write(toFile: secret + "/f", atomically: true, encoding: .utf8)
         try "needle HOSTSECRET\n".write(toFile: secret + "/deeper/hostonly.txt", atomically: true, encoding: .utf8)
-        let swapper = "rm -rf d l && mkdir -p d/deeper && echo needle inside > d/f && echo needle inside > d/deeper/g && ln -sfn \(secret) l && " + exchangeLoop(seconds: 60)
+        let swapper = "rm -rf d l && mkdir -p d/deeper && echo needle inside > d/f && echo needle inside > d/deeper/g && ln -sfn \(secret) l && " + exchangeLoop(seconds: 600)
         let started = await call("execute", ["command": .string(swapper), "background": true], in: session)
         try #require(!started.isError, "\(started.text)")
         var found = 0, leaks = 0
