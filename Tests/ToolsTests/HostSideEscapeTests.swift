@@ -108,8 +108,15 @@ import Testing
     /// A background command's log is the host's disk: it stops at the saved-output cap with a line
     /// saying so, and the command, whose later output is dropped, keeps running.
     @Test func aBackgroundLogStopsAtTheCap() async throws {
-        let started = await call("execute", ["command": "head -c 80000000 /dev/zero | tr '\\0' x; echo; echo after-the-flood; sleep 30", "background": true], in: session)
-        let log = try #require(started.structured?["log"]?.stringValue, "\(started.text)")
+        let flood: JSONValue = ["command": "head -c 80000000 /dev/zero | tr '\\0' x; echo; echo after-the-flood; sleep 30", "background": true]
+        var started = await call("execute", flood, in: session)
+        let first = started.text.prefix(300)
+        if started.isError {
+            // A loaded CI has seen this start end at once (twice in a session, cause not found);
+            // one more try before judging, as the racing tests do.
+            started = await call("execute", flood, in: session)
+        }
+        let log = try #require(started.structured?["log"]?.stringValue, "first try: \(first)\nsecond: \(started.text.prefix(300))")
         var size = 0
         for _ in 0..<200 {
             try await Task.sleep(for: .milliseconds(50))

@@ -60,6 +60,18 @@ actor Browser {
     /// this shot is done, while the model reads it: made during the shot, it would compete with it
     /// for the CPU.
     func capture(_ request: PageCapture.Request) async throws -> PageCapture.Shot {
+        let reused = pipe != nil
+        do {
+            return try await captureOnce(request)
+        } catch DevToolsPipe.Failure.closed where reused {
+            // A browser killed since the last call can still look alive for a moment (its pipe's
+            // end not read yet): the shot finds the pipe closed, and a new browser takes it.
+            stop()
+            return try await captureOnce(request)
+        }
+    }
+
+    private func captureOnce(_ request: PageCapture.Request) async throws -> PageCapture.Shot {
         let pipe = try await connection()
         let ready = spare
         spare = nil
