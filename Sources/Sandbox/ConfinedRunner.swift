@@ -158,6 +158,11 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
     private static func checkMountedFolders(_ mounts: [FolderMount], workspace: String) throws {
         guard !mounts.isEmpty else { return }
         try FolderMount.checkTargets(mounts)
+        // A target in the workspace would make the child show workspace entries (which commands
+        // change) by name in its new root.
+        if let inside = mounts.first(where: { MountPlan.isUnder($0.target, workspace) || MountPlan.isUnder(workspace, $0.target) }) {
+            throw MountError("--mount \(inside): the target may not lie in the workspace \(workspace) or hold it; choose a path outside it, e.g. /app")
+        }
         guard Beneath.usesOpenat2 else { throw SandboxUnavailable("--mount needs openat2 (Linux 5.6 or later), which this kernel lacks") }
         let root = open(workspace, Beneath.pathOnly | O_DIRECTORY | O_CLOEXEC)
         guard root >= 0 else { throw SandboxUnavailable("cannot open the workspace \(workspace): \(String(cString: strerror(errno)))") }

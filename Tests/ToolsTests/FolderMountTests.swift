@@ -79,6 +79,22 @@ import Testing
         #expect(throws: MountError.self) { try scratch.session(mounts: Self.mounts("app:/app")) }
     }
 
+    /// A target in the workspace, or one holding it, is refused (a workspace outside /tmp, whose
+    /// targets the parse alone would refuse).
+    @Test func aTargetInTheWorkspaceOrHoldingItIsRefused() throws {
+        let root = "/var/tmp/toolhost-mount-test-\(getpid())"
+        try FileManager.default.createDirectory(atPath: root + "/ws/app", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        for target in [root + "/ws/shown", root] {
+            let mounts = try Self.mounts("app:\(target)")
+            #expect {
+                try ConfinedRunner(
+                    profile: SandboxProfile.load("default"), workspace: root + "/ws", stateDirectory: scratch.statePath,
+                    host: ProcessInfo.processInfo.environment, mechanisms: machineMechanisms, mounts: mounts)
+            } throws: { "\($0)".contains("may not lie in the workspace") }
+        }
+    }
+
     /// The real attack: a process swaps the folder for a symlink to an outside folder and back as
     /// fast as it can while sessions start and write through the mount. Each start either refuses
     /// or mounts the real folder; nothing ever lands outside.
