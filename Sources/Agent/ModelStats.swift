@@ -25,13 +25,17 @@ struct ModelStats: Sendable, Codable, Equatable {
     /// Well-formed calls over attempted ones, summed over the scored runs.
     var wellFormedRate: Double?
     var medianTokensPerSecond: Double?
+    /// The share of the scored runs' time spent waiting for replies that came back cut (nil when
+    /// no run counted them).
+    var cutReplyTimeShare: Double?
+    var cutReplies: Int
     /// What spoiled the runs the harness spoiled.
     var harnessErrorMessages: [String]
 
     // Spelled out: the snake_case strategy would write pass_at1.
     enum CodingKeys: String, CodingKey {
         case label, model, runs, harnessErrors, scored, passed, k, medianTokens, medianPromptTokensSent, medianPromptTokensProcessed, medianToolCalls,
-            wellFormedRate, medianTokensPerSecond, harnessErrorMessages
+            wellFormedRate, medianTokensPerSecond, cutReplyTimeShare, cutReplies, harnessErrorMessages
         case passAt1 = "pass_at_1"
         case passAtK = "pass_at_k"
     }
@@ -55,6 +59,9 @@ struct ModelStats: Sendable, Codable, Equatable {
         let formed = counted.reduce(0) { $0 + $1.wellFormedCalls }, attempted = counted.reduce(0) { $0 + $1.wellFormedCalls + $1.malformedCalls }
         wellFormedRate = attempted == 0 ? nil : (Double(formed) / Double(attempted) * 100).rounded() / 100
         medianTokensPerSecond = Self.median(counted.compactMap(\.tokensPerSecond))
+        let timed = counted.filter { $0.cutReplySeconds != nil }, seconds = timed.reduce(0) { $0 + $1.durationSeconds }
+        cutReplyTimeShare = seconds > 0 ? (timed.reduce(0) { $0 + ($1.cutReplySeconds ?? 0) } / seconds * 100).rounded() / 100 : nil
+        cutReplies = counted.reduce(0) { $0 + ($1.cutReplies ?? 0) }
     }
 
     static func median(_ values: [Double]) -> Double? {
@@ -76,15 +83,16 @@ struct ModelStats: Sendable, Codable, Equatable {
         func percent(_ value: Double?) -> String { value.map { "\(Int(($0 * 100).rounded()))%" } ?? "n/a" }
         func number(_ value: Int?) -> String { value.map { Report.grouped($0) } ?? "n/a" }
         var lines = [
-            "| model | runs | passed | pass@1 | pass@k | median tokens | median prompt sent / processed | median tool calls | well-formed calls | tokens/s | harness errors |",
-            "|---|---|---|---|---|---|---|---|---|---|---|",
+            "| model | runs | passed | pass@1 | pass@k | median tokens | median prompt sent / processed | median tool calls | well-formed calls | cut replies (share of time) | tokens/s | harness errors |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for model in models {
             let errors = model.harnessErrors == 0 ? "0" : "\(model.harnessErrors): \(model.harnessErrorMessages.joined(separator: "; ").prefix(160))"
             let passAtK = model.passAtK.map { "\(percent($0)) (k=\(model.k))" } ?? "n/a"
+            let cut = model.cutReplyTimeShare.map { "\(model.cutReplies) (\(percent($0)))" } ?? "n/a"
             let speed = model.medianTokensPerSecond.map { String(format: "%.1f", $0) } ?? "n/a"
             lines.append(
-                "| \(model.label) | \(model.runs) | \(model.passed)/\(model.scored) | \(percent(model.passAt1)) | \(passAtK) | \(number(model.medianTokens)) | \(number(model.medianPromptTokensSent)) / \(number(model.medianPromptTokensProcessed)) | \(number(model.medianToolCalls)) | \(percent(model.wellFormedRate)) | \(speed) | \(errors.replacingOccurrences(of: "|", with: "\\|")) |")
+                "| \(model.label) | \(model.runs) | \(model.passed)/\(model.scored) | \(percent(model.passAt1)) | \(passAtK) | \(number(model.medianTokens)) | \(number(model.medianPromptTokensSent)) / \(number(model.medianPromptTokensProcessed)) | \(number(model.medianToolCalls)) | \(percent(model.wellFormedRate)) | \(cut) | \(speed) | \(errors.replacingOccurrences(of: "|", with: "\\|")) |")
         }
         return lines.joined(separator: "\n") + "\n"
     }

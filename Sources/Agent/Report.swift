@@ -1,6 +1,6 @@
 import Foundation
 
-/// `toolhost report`: runs side by side, in the seed's columns.
+/// `toolhost report`: runs side by side, in the public showdown's columns.
 public enum Report {
     /// A Markdown table, one row per run.
     public static func table(_ runs: [(directory: String, summary: RunSummary)]) -> String {

@@ -1,7 +1,7 @@
 import Foundation
 import ModelEndpoints
 
-/// summary.json: what a run did and how it ended, in the seed's terms.
+/// summary.json: what a run did and how it ended, in the public showdown's terms.
 public struct RunSummary: Sendable, Codable, Equatable {
     public struct Builds: Sendable, Codable, Equatable {
         public var attempts = 0
@@ -67,6 +67,11 @@ public struct RunSummary: Sendable, Codable, Equatable {
     /// Prompt processing speed, likewise.
     public var promptTokensPerSecond: Double?
     public var durationSeconds = 0.0
+    /// Replies that ended cut (at the server's token limit, or by toolhost's repeated-item stop),
+    /// and the seconds spent waiting for them: the time the run lost to replies nothing could use.
+    /// Nil in a summary written before they were counted.
+    public var cutReplies: Int?
+    public var cutReplySeconds: Double?
     public var outcome = Outcome.failed
     public var stopReason = StopReason.completed
     /// Requirements not met.

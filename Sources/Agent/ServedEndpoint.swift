@@ -2,8 +2,8 @@ import Foundation
 import ModelEndpoints
 import Sandbox
 
-/// A showdown contestant's own model server, started by its `serve:` command the way the seed
-/// switched local models on one GPU: one at a time, each stopped (its whole process group)
+/// A showdown contestant's own model server, started by its `serve:` command the way the public
+/// showdown switched local models on one GPU: one at a time, each stopped (its whole process group)
 /// before the next starts.
 final class ServedEndpoint: Sendable {
     let process: Process

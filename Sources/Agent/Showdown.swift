@@ -13,8 +13,8 @@ public struct Showdown: Sendable {
         public var api: API?
         public var model: String?
         public var keyVariable: String?
-        /// A shell command that starts this contestant's server (one model at a time, as the seed
-        /// switched models on one GPU): started before its runs, stopped (its whole process group) after.
+        /// A shell command that starts this contestant's server (one model at a time, as the public
+        /// showdown switched models on one GPU): started before its runs, stopped (its whole process group) after.
         public var serve: String?
         /// Seconds to wait for the served server's /health.
         public var startupSeconds = 300

@@ -22,8 +22,9 @@ struct ShowdownCommand: AsyncParsableCommand {
             harness error, counted apart from the model's failures.
 
             The output folder gets run-N/ (transcript.jsonl, summary.json, trajectory.json), results.md (each run in \
-            the seed's columns, then per model: pass@1, pass@k with k = the runs that counted, \
-            median tokens and tool calls, well-formed-call rate, tokens/s, harness errors), \
+            the public showdown's columns, then per model: pass@1, pass@k with k = the runs that \
+            counted, median tokens and tool calls, well-formed-call rate, replies that came back \
+            cut and their share of the time, tokens/s, harness errors), \
             results.json (each run), models.json (per model), chart.svg and chart.png (tokens and \
             outcome per run, rendered by the screenshot engine).
 

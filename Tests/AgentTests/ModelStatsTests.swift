@@ -35,6 +35,24 @@ import Testing
         #expect(ModelStats.table([stats]).contains("| b | 2 | 0/0 | n/a | n/a |"))
     }
 
+    @Test func cutRepliesAreTheShareOfTimeTheyTook() {
+        var slow = run(.failed, tokens: 900, calls: 2)
+        slow.durationSeconds = 100
+        slow.cutReplies = 2
+        slow.cutReplySeconds = 60
+        var quick = run(.complete, tokens: 100, calls: 3)
+        quick.durationSeconds = 20
+        quick.cutReplies = 0
+        quick.cutReplySeconds = 0
+        // A summary written before cut replies were counted does not dilute the share.
+        var old = run(.failed, tokens: 100, calls: 1)
+        old.durationSeconds = 1000
+        let stats = ModelStats(label: "c", runs: [slow, quick, old])
+        #expect(stats.cutReplies == 2 && stats.cutReplyTimeShare == 0.5)
+        #expect(ModelStats.table([stats]).contains("| 2 (50%) |"), "\(ModelStats.table([stats]))")
+        #expect(ModelStats(label: "d", runs: [old]).cutReplyTimeShare == nil)
+    }
+
     @Test func anEvenCountTakesTheMiddleTwo() {
         #expect(ModelStats.median([4, 1, 3, 2]) == 2.5)
         #expect(ModelStats.median([]) == nil)

@@ -360,6 +360,9 @@ import Testing
         #expect(run.ran.status == 0, "\(run.ran.stderr)")
         let transcript = try String(contentsOfFile: run.folder + "/transcript.jsonl", encoding: .utf8)
         #expect(transcript.contains(#"\"c.txt\", \"d.txt\""#), "the transcript keeps the reply whole")
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: run.folder + "/summary.json"))) as? [String: Any]
+        #expect(summary?["cut_replies"] as? Int == 1, "the summary counts the cut reply: \(summary ?? [:])")
+        #expect((summary?["cut_reply_seconds"] as? Double).map { $0 >= 0 && $0 <= (summary?["duration_seconds"] as? Double ?? 0) } == true)
     }
 
     /// A call written as text that no parser reads: the note names what the tool takes and one
