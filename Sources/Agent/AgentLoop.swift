@@ -327,7 +327,7 @@ public final class AgentLoop: Sendable {
                 ("tool-call", Double(run.summary.toolCalls), budgets.toolCalls.map(Double.init)),
                 ("token", Double(run.summary.totalTokens), budgets.tokens.map(Double.init)),
                 ("time", seconds(since: started) / 60, budgets.minutes), ("turn", Double(run.summary.turns), budgets.turns.map(Double.init)),
-            ])
+            ], offered: offeredNames)
             if !run.pendingNotes.isEmpty {
                 note(run.pendingNotes.joined(separator: "\n"), run: &run, turn: turn, count: run.pendingNotes.count)
                 run.pendingNotes = []

@@ -184,14 +184,16 @@ struct GuardrailState {
         return nil
     }
 
-    /// The 80% notes, once per budget.
-    mutating func budgetNotes(used: [(name: String, used: Double, limit: Double?)]) -> [String] {
+    /// The 80% notes, once per budget. They ask for what the `offered` tools can do: commit and
+    /// push, commit, or finish (a run without git_commit cannot save its work).
+    mutating func budgetNotes(used: [(name: String, used: Double, limit: Double?)], offered: Set<String>) -> [String] {
         guard let share = settings.budgetWarning else { return [] }
+        let save = !offered.contains("git_commit") ? "finish what you are doing" : offered.contains("git_push") ? "commit and push what works" : "commit what works"
         var notes: [String] = []
         for budget in used {
             guard let limit = budget.limit, limit > 0, budget.used >= share * limit, !budgetsWarned.contains(budget.name) else { continue }
             budgetsWarned.insert(budget.name)
-            notes.append("\(Int(share * 100))% of the \(budget.name) budget is spent (\(Int(budget.used)) of \(Int(limit))): commit and push what works, then continue.")
+            notes.append("\(Int(share * 100))% of the \(budget.name) budget is spent (\(Int(budget.used)) of \(Int(limit))): \(save), then continue.")
         }
         return notes
     }

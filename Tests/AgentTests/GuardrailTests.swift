@@ -49,10 +49,10 @@ import Tools
 
     @Test func budgetNotesComeOncePerBudget() {
         var state = GuardrailState(settings: GuardrailSettings())
-        let early = state.budgetNotes(used: [("token", 700, 1000)])
-        let at80 = state.budgetNotes(used: [("token", 800, 1000)])
-        let again = state.budgetNotes(used: [("token", 900, 1000)])
-        let unlimited = state.budgetNotes(used: [("turn", 5, nil)])
+        let early = state.budgetNotes(used: [("token", 700, 1000)], offered: allTools)
+        let at80 = state.budgetNotes(used: [("token", 800, 1000)], offered: allTools)
+        let again = state.budgetNotes(used: [("token", 900, 1000)], offered: allTools)
+        let unlimited = state.budgetNotes(used: [("turn", 5, nil)], offered: allTools)
         #expect(early.isEmpty && again.isEmpty && unlimited.isEmpty)
         #expect(at80 == ["80% of the token budget is spent (800 of 1000): commit and push what works, then continue."])
     }
@@ -69,6 +69,10 @@ import Tools
         let prompt = SystemPrompt.text(workspace: "/w", branch: "b", requires: [.commit], offered: offered)
         for absent in ["execute", "grep", "git_push", "git_status", "build", "push it"] { #expect(!prompt.contains(absent), "\(absent) in \(prompt)") }
         #expect(prompt.contains("git_commit") && prompt.contains("read_file") && prompt.contains("commit there."))
+        var fresh = GuardrailState(settings: GuardrailSettings())
+        #expect(fresh.budgetNotes(used: [("turn", 8, 10)], offered: offered) == ["80% of the turn budget is spent (8 of 10): commit what works, then continue."])
+        var bare = GuardrailState(settings: GuardrailSettings())
+        #expect(bare.budgetNotes(used: [("turn", 8, 10)], offered: ["read_file"]) == ["80% of the turn budget is spent (8 of 10): finish what you are doing, then continue."])
     }
 
     /// The third identical item in a row of an argument array stops the stream; items inside a
@@ -101,7 +105,7 @@ import Tools
             #expect(verdict.note == nil && !verdict.loop && !verdict.stop)
         }
         let keepGoing = state.keepGoing(missing: [.build], offered: allTools)
-        let budget = state.budgetNotes(used: [("token", 999, 1000)])
+        let budget = state.budgetNotes(used: [("token", 999, 1000)], offered: allTools)
         #expect(keepGoing == nil && budget.isEmpty)
         var settings = GuardrailSettings()
         let known = settings.disable("repeated-call")

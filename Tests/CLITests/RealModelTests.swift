@@ -37,6 +37,23 @@ import Testing
         #expect(summary["harness_error"] as? Bool == false, "\(summary)", sourceLocation: sourceLocation)
     }
 
+    /// Checks what toolhost said to a constrained run with `offered` tools: no advice the grammar
+    /// forbids (a call written as text), no placeholder to copy, no tool that was not offered; and
+    /// the summary counts every reply that came back cut.
+    func expectNotesFitTheRun(_ runFolder: String, offered: Set<String>, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let events = try events(runFolder)
+        // Tool names that are not also plain words; "push" stands for git_push's work.
+        let unoffered = ["edit_file", "list_files", "git_status", "git_diff", "git_branch", "git_push", "push"].filter { !offered.contains($0) && !offered.contains("git_" + $0) }
+        for note in events where note["event"] as? String == "note" && note["source"] as? String == "host" {
+            let text = note["text"] as? String ?? ""
+            #expect(!text.contains("<tool_call>") && !text.contains("call tools through the API"), "advice the grammar forbids: \(text)", sourceLocation: sourceLocation)
+            #expect(!text.contains("{...}") && !text.contains("\"TOOL\""), "a placeholder: \(text)", sourceLocation: sourceLocation)
+            #expect(unoffered.allSatisfy { !text.contains($0) }, "a tool not offered: \(text)", sourceLocation: sourceLocation)
+        }
+        let cut = events.filter { $0["event"] as? String == "assistant" && $0["finish_reason"] as? String == "length" }.count
+        #expect(try json(runFolder + "/summary.json")["cut_replies"] as? Int == cut, sourceLocation: sourceLocation)
+    }
+
     /// ~70 s. SmolLM2's chat template renders no tools (llama-server's /props says so, and the
     /// probe with it). With --jinja the model calls no tools of its own, but under the grammar its calls are
     /// well-formed; without --jinja the server refuses `tools` (HTTP 500, not retried), and the
@@ -201,7 +218,7 @@ import Testing
         #expect(try events(out).last?["event"] as? String == "end")
     }
 
-    /// ~90 s. The seed's showdown with its model switching: the two tiny models, each started by
+    /// ~90 s. The public showdown's model switching: the two tiny models, each started by
     /// `serve:`, against the scripted competent mock (also served), plus a server that cannot
     /// start, each twice. Servers are stopped after their contestant; the broken one is a harness
     /// error, not a model failure.
@@ -259,7 +276,10 @@ import Testing
             $0.hasPrefix("run-") && (try? json("\(out)/\($0)/summary.json")["constrained"] as? Bool) == true
         }
         #expect(constrained.count == 4, "two models, two runs each: \(constrained)")
-        for folder in constrained { try expectOnlyCutRepliesMalformed("\(out)/\(folder)") }
+        for folder in constrained {
+            try expectOnlyCutRepliesMalformed("\(out)/\(folder)")
+            try expectNotesFitTheRun("\(out)/\(folder)", offered: ["write_file", "read_file", "git_commit"])
+        }
         let broken = try #require(byLabel["no-such-model"])
         #expect(broken["harness_errors"] as? Int == 2 && broken["scored"] as? Int == 0 && broken["pass_at_1"] == nil)
         #expect((broken["harness_error_messages"] as? [String] ?? []).contains { $0.contains("exited with status") })
