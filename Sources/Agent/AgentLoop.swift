@@ -113,6 +113,7 @@ public final class AgentLoop: Sendable {
             label: settings.label, model: settings.model, endpoint: client.endpoint.address, api: client.endpoint.api.rawValue,
             task: task.source, workspace: session.workspace.root, branch: task.branch, requires: task.requires)
         let system = SystemPrompt.text(workspace: session.workspace.root, branch: task.branch, requires: task.requires, offered: offeredNames)
+        await session.toolsListed(offering: offeredNames)
         transcript.record("start", [
             "started_at": .string(ISO8601DateFormatter().string(from: Date().addingTimeInterval(-transcript.elapsed))),
             "model": .string(settings.model), "endpoint": .string(summary.endpoint), "api": .string(summary.api), "task": .string(task.source),

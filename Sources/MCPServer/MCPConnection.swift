@@ -183,6 +183,7 @@ public actor MCPConnection {
         case "ping":
             result = [:]
         case "tools/list":
+            await session.toolsListed(offering: Set(registry.definitions.map(\.name)))
             result = ["tools": toolList]
             if modern != nil {
                 result = ["tools": toolList, "ttlMs": 0, "cacheScope": "private"]

@@ -190,7 +190,9 @@ struct Run: AsyncParsableCommand {
         let folder = try runFolder(state: state, model: modelName)
         let sessionName = options.session == "default" ? "run-" + URL(fileURLWithPath: folder).lastPathComponent : options.session
         let registry = try makeRegistry()
-        let session = try options.openSession(workspace: workspace, name: sessionName, fresh: options.session == "default")
+        // A task that asks for a screenshot gets the browser started while the model works.
+        let session = try options.openSession(
+            workspace: workspace, name: sessionName, fresh: options.session == "default", browserAhead: agentTask.requires.contains(.screenshot))
         let transcript: Transcript
         do {
             transcript = try Transcript(path: folder + "/transcript.jsonl", redactor: Redactor(environment: environment, named: [endpointOptions.apiKeyEnv].compactMap { $0 }))

@@ -67,6 +67,16 @@ struct Serve: AsyncParsableCommand {
         discussion: "For a single trusted operator: every client that names it shares its shell. A --session other than 'default' is shared the same way. Other sessions are reached only by their minted handles."))
     var sharedSession: [String] = []
 
+    @Option(help: ArgumentHelp(
+        "Start Chromium when a client lists the tools, so the first screenshot does not wait for it (auto, on or off).",
+        discussion: "auto, the default: over stdio, not over HTTP, where every session would hold a browser of its own. The browser runs confined by the browser profile, and closes with the session or after ten idle minutes; without the screenshot tool (--tools) it never starts ahead.",
+        valueName: "when"))
+    var browserAhead: BrowserAhead = .auto
+
+    enum BrowserAhead: String, ExpressibleByArgument, CaseIterable {
+        case auto, on, off
+    }
+
     @OptionGroup var options: SessionOptions
 
     mutating func validate() throws {
@@ -81,7 +91,7 @@ struct Serve: AsyncParsableCommand {
         dup2(STDERR_FILENO, STDOUT_FILENO)
         bootstrapLogging()
         try options.lockSession(workspace: workspace)
-        let session = try options.openSession(workspace: workspace)
+        let session = try options.openSession(workspace: workspace, browserAhead: browserAhead != .off)
         let server = ToolServer(
             registry: try makeRegistry(), session: session, version: Toolhost.version,
             logger: Logger(label: "toolhost"))
@@ -124,11 +134,11 @@ struct Serve: AsyncParsableCommand {
         }
         bootstrapLogging()
         _ = try Workspace(workspace)  // fail now, not at the first client
-        let options = options, workspace = workspace
+        let options = options, workspace = workspace, browserAhead = browserAhead == .on
         let server = ToolHTTPServer(
             options: httpOptions, registry: try makeRegistry(), version: Toolhost.version, logger: Logger(label: "toolhost")
         ) { name in
-            try options.openSession(workspace: workspace, name: name)
+            try options.openSession(workspace: workspace, name: name, browserAhead: browserAhead)
         } hasSaved: { name in
             options.hasSavedSession(workspace: workspace, name: name)
         }

@@ -89,7 +89,8 @@ struct SessionOptions: ParsableArguments {
 
     /// Opens the session (`--session`, or `name`) on a runner for the chosen profile; a `fresh`
     /// one starts at the workspace root with no exports, whatever was saved under its name.
-    func openSession(workspace path: String, name: String? = nil, fresh: Bool = false) throws -> Session {
+    /// With `browserAhead`, Chromium starts when a client lists the tools.
+    func openSession(workspace path: String, name: String? = nil, fresh: Bool = false, browserAhead: Bool = false) throws -> Session {
         do {
             let workspace = try Workspace(path, mounts: try mounts)
             let state = StateDirectory(stateDir ?? StateDirectory.defaultPath())
@@ -101,7 +102,7 @@ struct SessionOptions: ParsableArguments {
                 gitPolicy: GitPolicy.load(path: config),
                 makeProfileRunner: { profile in
                     try options.makeRunner(workspace: workspace, state: state, session: sessionName, profile: profile, sharingNetworkWith: runner)
-                })
+                }, startsBrowserAhead: browserAhead)
         } catch let error as ToolError {
             throw ValidationError(error.message)
         }

@@ -143,6 +143,40 @@ import Testing
         #expect(noneLeft(in: second))
     }
 
+    /// A session that starts its browser ahead has it running once the tools are listed, before
+    /// any shot; the first shot uses that browser, and the session's close ends it. Without the
+    /// setting, or without the screenshot tool, listing starts nothing.
+    @Test func theBrowserStartsAheadWhenTheToolsAreListed() async throws {
+        let plain = try scratch.session("plain")
+        await plain.toolsListed(offering: ["screenshot", "execute"])
+        try await Task.sleep(for: .seconds(1))
+        #expect(await plain.browser == nil, "off unless the session asks for it")
+        await plain.close()
+        let ahead = try scratch.session("ahead", browserAhead: true)
+        await ahead.toolsListed(offering: ["execute"])
+        #expect(await ahead.browser == nil, "no screenshot tool, no browser")
+        await ahead.toolsListed(offering: ["screenshot", "execute"])
+        var pid: Int32?
+        for _ in 0..<300 where pid == nil {
+            pid = await ahead.browser?.processID()
+            if pid == nil { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        let running = try #require(pid, "the browser started before any shot")
+        let namespace = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(running)/ns/pid")
+        try scratch.write("a.html", "<title>A</title>A")
+        #expect(!(await shot(["url": "a.html"], in: ahead)).isError)
+        #expect(await ahead.browser?.starts == 1, "the shot used the browser started ahead")
+        await ahead.close()
+        #expect(noneLeft(in: namespace))
+        // Closed while the start may still be on its way: no browser outlives the session.
+        let closing = try scratch.session("closing", browserAhead: true)
+        await closing.toolsListed(offering: ["screenshot"])
+        let made = try #require(await closing.browser)
+        await closing.close()
+        try await Task.sleep(for: .seconds(3))
+        #expect(await made.processID() == nil, "a browser started after its session closed")
+    }
+
     @Test func theInlineImageIsCappedTheFileIsNot() async throws {
         try scratch.write("wide.html", "<body style='margin:0;background:linear-gradient(90deg,#fff,#c30)'>wide</body>")
         let result = await shot(["url": "wide.html", "width": 4000, "height": 3000, "path": "wide.png"])

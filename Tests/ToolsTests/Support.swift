@@ -10,7 +10,7 @@ extension Scratch {
     /// the browser get their own profiles' runners unless `ownProfileOnly` keeps everything on `profile`.
     func session(
         _ name: String = "default", profile: String = "default", host: [String: String] = ProcessInfo.processInfo.environment,
-        ownProfileOnly: Bool = false, mounts: [FolderMount] = []
+        ownProfileOnly: Bool = false, mounts: [FolderMount] = [], browserAhead: Bool = false
     ) throws -> Session {
         let state = StateDirectory(statePath)
         let workspace = try Workspace(workspacePath, mounts: mounts)
@@ -26,7 +26,7 @@ extension Scratch {
         }
         return try Session(
             name: name, workspace: workspace, state: StateDirectory(statePath), runner: runner, hostEnvironment: host,
-            makeProfileRunner: ownProfileOnly ? nil : others)
+            makeProfileRunner: ownProfileOnly ? nil : others, startsBrowserAhead: browserAhead)
     }
 }
 

@@ -3,7 +3,7 @@ import Sandbox
 
 /// The session's headless Chromium, confined by the browser profile inside the session's network
 /// namespace (so servers the session started are at localhost). It starts with the first
-/// screenshot, stays warm, restarts when it died, and closes with the session or after ten idle minutes.
+/// screenshot (or ahead of it, see `Session.toolsListed`), stays warm, restarts when it died, and closes with the session or after ten idle minutes.
 actor Browser {
     static let idleTimeout: Duration = .seconds(600)
 
@@ -84,6 +84,14 @@ actor Browser {
         let shot = try await PageCapture(pipe: pipe, target: target).capture(request)
         if spare == nil && !pipe.closed { spare = Task { try await PageCapture.Target.prepare(on: pipe) } }
         return shot
+    }
+
+    /// Starts the browser and prepares the first shot's target, before any shot is asked for. A
+    /// failure is left for that shot, which starts the browser again and says why.
+    func startAhead() async {
+        // A session closed before this began cancelled it: no browser may outlive the session.
+        guard !Task.isCancelled, let pipe = try? await connection(), spare == nil, !pipe.closed else { return }
+        spare = Task { try await PageCapture.Target.prepare(on: pipe) }
     }
 
     /// The browser's host pid while it runs.

@@ -116,8 +116,7 @@ struct ScreenshotTool: Tool {
     /// Runs the capture on the session's browser: a browser that died is started again once; a
     /// page that hangs gets the browser stopped (nothing of it survives) and a one-line error.
     private func capture(_ request: PageCapture.Request, target: Target, session: Session) async throws -> PageCapture.Shot {
-        let browser: Browser
-        if let existing = await session.browser { browser = existing } else { browser = try await makeBrowser(session) }
+        let browser = try await session.sessionBrowser()
         for attempt in 1...2 {
             do {
                 return try await browser.capture(request)
@@ -132,14 +131,6 @@ struct ScreenshotTool: Tool {
             }
         }
         throw ToolError("the browser crashed twice while taking the shot; its log is \(session.stateFolder)/logs/chromium.log")
-    }
-
-    private func makeBrowser(_ session: Session) async throws -> Browser {
-        let browser = Browser(
-            runner: try await session.runner(profile: "browser"), executable: try Browser.findExecutable(), stateFolder: session.stateFolder,
-            workspace: session.workspace.root)
-        await session.setBrowser(browser)
-        return browser
     }
 
     static func explain(_ errorText: String, target: Target) -> String {

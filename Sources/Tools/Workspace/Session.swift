@@ -26,10 +26,27 @@ public actor Session {
         return runner
     }
 
-    /// The session's headless browser, started by the first screenshot.
-    var browser: Browser?
+    /// The session's headless browser, started by the first screenshot, or ahead of it.
+    private(set) var browser: Browser?
+    /// Whether the browser starts when a client lists the tools, before the first screenshot.
+    public nonisolated let startsBrowserAhead: Bool
+    private var browserAhead: Task<Void, Never>?
 
-    func setBrowser(_ browser: Browser?) { self.browser = browser }
+    /// The session's browser, made (not yet started) on first use.
+    func sessionBrowser() throws -> Browser {
+        if let browser { return browser }
+        let made = Browser(
+            runner: try runner(profile: "browser"), executable: try Browser.findExecutable(), stateFolder: stateFolder, workspace: workspace.root)
+        browser = made
+        return made
+    }
+
+    /// A client listed the tools: with `startsBrowserAhead`, the browser starts now, in the
+    /// background (once; a browser that cannot start says why at the first screenshot).
+    public func toolsListed(offering tools: Set<String>) {
+        guard startsBrowserAhead, browserAhead == nil, tools.contains("screenshot"), let browser = try? sessionBrowser() else { return }
+        browserAhead = Task { await browser.startAhead() }
+    }
 
     /// What the git tools may do, and the credentials they push with (host side only).
     public nonisolated let gitPolicy: GitPolicy
@@ -62,12 +79,16 @@ public actor Session {
     }
 
     /// Opens the session named `name`, restoring its saved state when there is some (unless `fresh`).
+    /// - Parameter startsBrowserAhead: start Chromium when a client lists the tools (`toolsListed`),
+    ///   so that the first screenshot does not wait for it.
     public init(
         name: String = "default", fresh: Bool = false, workspace: Workspace, state: StateDirectory, runner: any ProcessRunner,
         hostEnvironment: [String: String] = ProcessInfo.processInfo.environment, gitPolicy: GitPolicy = GitPolicy(),
-        gitCredentials: GitCredentials? = nil, makeProfileRunner: (@Sendable (_ profile: String) throws -> any ProcessRunner)? = nil
+        gitCredentials: GitCredentials? = nil, makeProfileRunner: (@Sendable (_ profile: String) throws -> any ProcessRunner)? = nil,
+        startsBrowserAhead: Bool = false
     ) throws {
         self.makeProfileRunner = makeProfileRunner
+        self.startsBrowserAhead = startsBrowserAhead
         try Self.validate(name: name)
         self.name = name
         self.workspace = workspace
@@ -350,6 +371,9 @@ public actor Session {
     /// Ends the session: every background process and what it started is killed, and the runner
     /// lets go of what it held.
     public func close() async {
+        // Cancelled first, so a start that has not begun yet never begins (see Browser.startAhead).
+        browserAhead?.cancel()
+        browserAhead = nil
         await browser?.close()
         browser = nil
         for job in background.values { job.process.stop() }
