@@ -217,6 +217,8 @@ public final class AgentLoop: Sendable {
             } catch is CancellationError {
                 return .interrupted
             } catch is DeadlineReached {
+                // The reply still coming when the time ran out is cut too: by the budget.
+                run.summary.countReply(cut: true, seconds: seconds(since: asked))
                 return .budgetMinutes
             } catch {
                 if Task.isCancelled { return .interrupted }
@@ -363,9 +365,7 @@ public final class AgentLoop: Sendable {
             promptTokens: run.messages.reduce(0) { $0 + Condenser.characters($1) } / 4,
             completionTokens: (response.text.count + response.toolCalls.reduce(0) { $0 + $1.arguments.count + $1.name.count }) / 4)
         if response.usage == nil { run.summary.tokensEstimated = true }
-        let cut = response.cutAtLimit || response.finishReason == ChatResponse.cutByHost
-        run.summary.cutReplies = (run.summary.cutReplies ?? 0) + (cut ? 1 : 0)
-        run.summary.cutReplySeconds = (((run.summary.cutReplySeconds ?? 0) + (cut ? seconds : 0)) * 1000).rounded() / 1000
+        run.summary.countReply(cut: response.cutAtLimit || response.finishReason == ChatResponse.cutByHost, seconds: seconds)
         if let timings = response.timings {
             run.timed.promptTokens += timings.promptTokens
             run.timed.promptMilliseconds += timings.promptMilliseconds

@@ -67,8 +67,9 @@ public struct RunSummary: Sendable, Codable, Equatable {
     /// Prompt processing speed, likewise.
     public var promptTokensPerSecond: Double?
     public var durationSeconds = 0.0
-    /// Replies that ended cut (at the server's token limit, or by toolhost's repeated-item stop),
-    /// and the seconds spent waiting for them: the time the run lost to replies nothing could use.
+    /// Replies that ended cut (at the server's token limit, by toolhost's repeated-item stop, or
+    /// by the minutes budget while still coming), and the seconds spent waiting for them: the time
+    /// the run lost to replies nothing could use.
     /// Nil in a summary written before they were counted.
     public var cutReplies: Int?
     public var cutReplySeconds: Double?
@@ -134,6 +135,12 @@ public struct RunSummary: Sendable, Codable, Equatable {
     mutating func record(_ timings: Timings) {
         if timings.generationMilliseconds > 0 { tokensPerSecond = (Double(timings.generatedTokens) * 1000 / timings.generationMilliseconds * 10).rounded() / 10 }
         if timings.promptMilliseconds > 0 { promptTokensPerSecond = (Double(timings.promptTokens) * 1000 / timings.promptMilliseconds * 10).rounded() / 10 }
+    }
+
+    /// Counts a reply that took `seconds`: toward the cut ones when it was cut.
+    mutating func countReply(cut: Bool, seconds: Double) {
+        cutReplies = (cutReplies ?? 0) + (cut ? 1 : 0)
+        cutReplySeconds = (((cutReplySeconds ?? 0) + (cut ? seconds : 0)) * 1000).rounded() / 1000
     }
 
     /// Whether the model met a requirement.

@@ -112,6 +112,10 @@ import Testing
         let run = try scratch.agent(mock.url, ["--max-minutes", "0.02"])
         #expect(Date().timeIntervalSince(started) < 10)
         #expect(try run.summary["stop_reason"] as? String == "budget_minutes")
+        // The reply the time ran out on counts as cut, with the wait it cost (1.2 s budget).
+        let summary = try run.summary
+        #expect(summary["cut_replies"] as? Int == 1)
+        #expect((summary["cut_reply_seconds"] as? Double).map { $0 >= 1 && $0 < 10 } == true, "\(summary)")
     }
 
     @Test func ctrlCKeepsTheTranscriptAndWritesTheSummary() throws {
