@@ -108,7 +108,7 @@ import Testing
     /// A background command's log is the host's disk: it stops at the saved-output cap with a line
     /// saying so, and the command, whose later output is dropped, keeps running.
     @Test func aBackgroundLogStopsAtTheCap() async throws {
-        let flood: JSONValue = ["command": "head -c 80000000 /dev/zero | tr '\\0' x; echo; echo after-the-flood; sleep 30", "background": true]
+        let flood: JSONValue = ["command": "head -c 80000000 /dev/zero | tr '\\0' x; echo; echo after-the-flood; sleep 600", "background": true]
         var started = await call("execute", flood, in: session)
         let first = started.text.prefix(300)
         if started.isError {
@@ -128,6 +128,8 @@ import Testing
         #expect(size > ProcessOutcome.spillLimit && size < ProcessOutcome.spillLimit + 200, "\(size) bytes")
         let tail = try String(decoding: FileHandle(forReadingFrom: URL(fileURLWithPath: log)).readToEnd()!.suffix(200), as: UTF8.self)
         #expect(tail.contains("[toolhost: this log stops at 64 MiB; later output is dropped]"), "\(tail)")
+        // The command sleeps long past the test (stopped below): a loaded CI once took 32 s to get
+        // here, and a shorter sleep had ended by then.
         let listed = await call("list_background", [:], in: session)
         #expect(listed.text.contains("running"), "\(listed.text)")
         _ = await call("stop_background", ["id": "all"], in: session)
