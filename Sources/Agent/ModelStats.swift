@@ -25,8 +25,8 @@ struct ModelStats: Sendable, Codable, Equatable {
     /// Well-formed calls over attempted ones, summed over the scored runs.
     var wellFormedRate: Double?
     var medianTokensPerSecond: Double?
-    /// The share of the scored runs' time spent waiting for replies that came back cut (nil when
-    /// no run counted them).
+    /// The share of the scored runs' time spent waiting for cut replies (`RunSummary.cutReplies`;
+    /// nil when no run counted them).
     var cutReplyTimeShare: Double?
     var cutReplies: Int
     /// What spoiled the runs the harness spoiled.

@@ -45,6 +45,7 @@ public actor MCPConnection {
     /// Whether the connection is one of the HTTP server's, where shells are reached by handle.
     let byHandle: Bool
     private let toolList: JSONValue
+    private let toolNames: Set<String>
     private var inFlight: [JSONRPC.ID: Task<Void, Never>] = [:]
     private var cancelled: Set<JSONRPC.ID> = []
     /// The least severe level the client wants as notifications/message; nil sends none.
@@ -60,6 +61,7 @@ public actor MCPConnection {
         self.logger = logger
         self.logsCalls = logsCalls
         toolList = .array(registry.definitions.map(Self.describe))
+        toolNames = Set(registry.definitions.map(\.name))
     }
 
     static func describe(_ tool: ToolDefinition) -> JSONValue {
@@ -183,7 +185,7 @@ public actor MCPConnection {
         case "ping":
             result = [:]
         case "tools/list":
-            await session.toolsListed(offering: Set(registry.definitions.map(\.name)))
+            await session.toolsListed(offering: toolNames)
             result = ["tools": toolList]
             if modern != nil {
                 result = ["tools": toolList, "ttlMs": 0, "cacheScope": "private"]
