@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-extras", from: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
@@ -43,10 +44,17 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict),
-        // Profiles, seccomp compilation, and the runners: confined and (loudly) unconfined.
+        // The trust boundary: the one place where host code touches what a sandbox can write. The
+        // confined opener, the workspace's paths, files, walks and restores, `--mount` folders,
+        // all on descriptors from the root's, never by name.
+        .target(
+            name: "WorkspaceAccess",
+            dependencies: ["CSandbox", .product(name: "SystemPackage", package: "swift-system")],
+            swiftSettings: strict),
+        // Confinement: profiles, seccomp compilation, and the runners: confined and (loudly) unconfined.
         .target(
             name: "Sandbox",
-            dependencies: ["CSandbox", "CLibSeccomp", "Egress"],
+            dependencies: ["CSandbox", "CLibSeccomp", "Egress", "WorkspaceAccess"],
             resources: ["default", "build", "network", "browser", "strict", "seccomp-base"].map { .embedInCode("Resources/\($0).json") },
             swiftSettings: strict
         ),
@@ -54,10 +62,10 @@ let package = Package(
         .target(name: "JSONCore", swiftSettings: strict),
         // libgit2: git runs in the host, so push credentials never enter the sandbox.
         .systemLibrary(name: "CLibGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
-        // Workspace, sessions, the registry and one file per tool.
+        // Sessions, checkpoints, the registry and one file per tool.
         .target(
             name: "Tools",
-            dependencies: ["JSONCore", "Sandbox", "Egress", "CLibGit2"],
+            dependencies: ["JSONCore", "WorkspaceAccess", "Sandbox", "Egress", "CLibGit2", .product(name: "SystemPackage", package: "swift-system")],
             resources: [.embedInCode("Resources/tools.json"), .embedInCode("Resources/tools-compact.json")],
             swiftSettings: strict
         ),
@@ -74,6 +82,7 @@ let package = Package(
                 .product(name: "NIOFoundationEssentialsCompat", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict
         ),
@@ -84,7 +93,10 @@ let package = Package(
         // The agent loop: budgets, transcript, summary, report, task files.
         .target(
             name: "Agent",
-            dependencies: ["Tools", "Sandbox", "Egress", "ModelEndpoints", "JSONCore", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "Tools", "Sandbox", "Egress", "ModelEndpoints", "JSONCore", .product(name: "Yams", package: "Yams"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
             swiftSettings: strict
         ),
         // A scripted model server speaking both wire formats: the test double for models.
@@ -100,7 +112,7 @@ let package = Package(
         .executableTarget(
             name: "toolhost",
             dependencies: [
-                "Tools", "MCPServer", "Agent", "MockEndpoint", "ModelEndpoints", "Sandbox",
+                "Tools", "MCPServer", "Agent", "MockEndpoint", "ModelEndpoints", "Sandbox", "WorkspaceAccess",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -109,10 +121,16 @@ let package = Package(
         // Temporary workspaces and process checks shared by the test targets.
         .target(name: "TestSupport", path: "Tests/Support", swiftSettings: strict),
         .testTarget(
-            name: "ToolsTests", dependencies: ["Tools", "Sandbox", "Egress", "TestSupport", .product(name: "NIOHTTP1", package: "swift-nio")], exclude: ["Fixtures"], swiftSettings: strict),
+            name: "ToolsTests",
+            dependencies: [
+                "Tools", "WorkspaceAccess", "Sandbox", "Egress", "TestSupport", .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            exclude: ["Fixtures"], swiftSettings: strict),
+        .testTarget(name: "WorkspaceAccessTests", dependencies: ["WorkspaceAccess", "TestSupport"], swiftSettings: strict),
         .testTarget(
             name: "MCPServerTests",
-            dependencies: ["MCPServer", "Tools", "JSONCore", "Sandbox"],
+            dependencies: ["MCPServer", "Tools", "JSONCore", "Sandbox", .product(name: "SystemPackage", package: "swift-system")],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,6 +1,7 @@
 import Foundation
 import JSONCore
 import Sandbox
+import SystemPackage
 import Tools
 
 /// transcript.jsonl: one event per line, each written with a single write(2) as it happens, so a
@@ -35,7 +36,7 @@ public final class Transcript: Sendable {
         var line = #"{"t":\#(String(format: "%.3f", elapsed)),"event":\#(JSONValue.string(event).jsonText)"#
         line += rest == "}" ? "}" : "," + rest
         let bytes = Array((redact(line) + "\n").utf8)
-        _ = bytes.withUnsafeBytes { Descriptor.writeAll(descriptor, $0) }
+        _ = try? FileDescriptor(rawValue: descriptor).writeAll(bytes)
     }
 
     /// The text with every secret replaced.

@@ -1,5 +1,6 @@
 import Foundation
 import Sandbox
+import SystemPackage
 
 /// Newline-delimited JSON-RPC over two descriptors. Reading blocks on a thread of its own (the
 /// SDK's stdio transport polled every 10 ms) and looks at each byte once; writes are whole
@@ -60,6 +61,6 @@ public actor LineWriter {
         guard !failed else { return }
         var line = message
         line.append(0x0A)
-        failed = line.withUnsafeBytes { Descriptor.writeAll(fd, $0) } != 0
+        failed = (try? FileDescriptor(rawValue: fd).writeAll(line)) == nil
     }
 }

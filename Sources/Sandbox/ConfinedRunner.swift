@@ -1,6 +1,7 @@
 import CSandbox
 import Egress
 import Foundation
+import WorkspaceAccess
 
 /// The C description of how to confine a child, with everything it points to kept alive.
 final class ConfinementHandle: @unchecked Sendable {
@@ -160,7 +161,7 @@ public final class ConfinedRunner: ProcessRunner, @unchecked Sendable {
         try FolderMount.checkTargets(mounts)
         // A target in the workspace would make the child show workspace entries (which commands
         // change) by name in its new root.
-        if let inside = mounts.first(where: { MountPlan.isUnder($0.target, workspace) || MountPlan.isUnder(workspace, $0.target) }) {
+        if let inside = mounts.first(where: { FolderMount.isUnder($0.target, workspace) || FolderMount.isUnder(workspace, $0.target) }) {
             throw MountError("--mount \(inside): the target may not lie in the workspace \(workspace) or hold it; choose a path outside it, e.g. /app")
         }
         guard Beneath.usesOpenat2 else { throw SandboxUnavailable("--mount needs openat2 (Linux 5.6 or later), which this kernel lacks") }

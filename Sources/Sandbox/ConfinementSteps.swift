@@ -1,6 +1,7 @@
 import CSandbox
 import Egress
 import Foundation
+import WorkspaceAccess
 
 /// The steps `ConfinedRunner.init` takes, in order, each its own function: check the mechanisms,
 /// lay out the paths, set up the network and its egress proxy, map the user and make the mounts,
@@ -42,7 +43,7 @@ extension ConfinedRunner {
             // A protected path inside a mounted folder is protected where the folder shows too.
             let alsoReadOnly = shown.flatMap { mount in
                 let source = mount.relative.isEmpty ? workspace : workspace + "/" + mount.relative
-                return readOnly.filter { MountPlan.isUnder($0, source) }.map { mount.target + $0.dropFirst(source.count) }
+                return readOnly.filter { FolderMount.isUnder($0, source) }.map { mount.target + $0.dropFirst(source.count) }
             }
             return MountPlan(
                 writable: writable, readOnly: (view ? readOnly.filter { $0 != gitFolder } : readOnly) + alsoReadOnly, hidden: hidden,
@@ -71,7 +72,7 @@ extension ConfinedRunner {
         // A protected path that does not exist yet (a workspace with no .git) is made as an empty
         // folder, so that its read-only mount keeps commands from creating it themselves. It is the
         // workspace owner's, as git_commit's repository made in it will be.
-        for path in readOnly where writable.contains(where: { MountPlan.isUnder(path, $0) && path != $0 }) {
+        for path in readOnly where writable.contains(where: { FolderMount.isUnder(path, $0) && path != $0 }) {
             var info = stat()
             if lstat(path, &info) != 0 && errno == ENOENT && mkdir(path, 0o755) == 0 { chown(path, owner.st_uid, owner.st_gid) }
         }

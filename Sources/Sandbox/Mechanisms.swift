@@ -1,5 +1,6 @@
 import CSandbox
 import Foundation
+import WorkspaceAccess
 
 /// What this kernel lets toolhost use, found by trying each mechanism in a throwaway child.
 public struct Mechanisms: Sendable {
@@ -9,8 +10,9 @@ public struct Mechanisms: Sendable {
     public func has(_ mechanism: SandboxProfile.Mechanism) -> Bool { missing[mechanism] == nil }
 
     /// Set to a comma-separated list of mechanism names to have toolhost treat them as missing:
-    /// a way to see (and test) the refusals of a kernel that lacks them.
-    public static let simulateVariable = "TOOLHOST_SIMULATE_MISSING"
+    /// a way to see (and test) the refusals of a kernel that lacks them. One variable with the
+    /// opener's, which sits below this module.
+    public static let simulateVariable = Beneath.simulateVariable
 
     /// This machine's mechanisms, probed once per process (each probe spawns a few children).
     public static let current = probe()

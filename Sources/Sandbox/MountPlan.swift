@@ -1,5 +1,6 @@
 import CSandbox
 import Foundation
+import WorkspaceAccess
 
 /// The child's mount steps for one profile and workspace, as C structs ready for `csandbox_spawn`.
 /// Built once per runner; the strings live as long as the plan.
@@ -91,7 +92,7 @@ final class MountPlan: @unchecked Sendable {
         if !mountPoints.isEmpty { steps.append(.newRoot(staging: "/tmp", folders: mountPoints)) }
         var hiddenFolders: [String] = []
         // A path under /tmp or under another hidden folder is covered already.
-        for path in hidden where !Self.isUnder(path, "/tmp") && !hidden.contains(where: { $0 != path && Self.isUnder(path, $0) }) {
+        for path in hidden where !FolderMount.isUnder(path, "/tmp") && !hidden.contains(where: { $0 != path && FolderMount.isUnder(path, $0) }) {
             var isFolder: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { continue }
             if isFolder.boolValue {
@@ -103,9 +104,9 @@ final class MountPlan: @unchecked Sendable {
         steps.append(.readOnlyTree("/"))
         if coverHostProc {
             let covered = Self.procMounts().filter { path in
-                !Self.isUnder(path, "/tmp") && !hiddenFolders.contains { Self.isUnder(path, $0) }
+                !FolderMount.isUnder(path, "/tmp") && !hiddenFolders.contains { FolderMount.isUnder(path, $0) }
             }
-            for path in covered.sorted(by: { $0.count < $1.count }) where !covered.contains(where: { $0 != path && Self.isUnder(path, $0) }) {
+            for path in covered.sorted(by: { $0.count < $1.count }) where !covered.contains(where: { $0 != path && FolderMount.isUnder(path, $0) }) {
                 steps.append(.tmpfs(path, options: "mode=0555,size=4k", flags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_RDONLY)))
             }
         }
@@ -233,9 +234,5 @@ final class MountPlan: @unchecked Sendable {
             }
         }
         return String(decoding: bytes, as: UTF8.self)
-    }
-
-    static func isUnder(_ path: String, _ folder: String) -> Bool {
-        path == folder || path.hasPrefix(folder + "/")
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Sandbox
+import WorkspaceAccess
 
 struct Doctor: ParsableCommand {
     static let configuration = CommandConfiguration(

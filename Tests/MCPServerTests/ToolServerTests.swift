@@ -2,6 +2,7 @@ import Foundation
 import JSONCore
 import Logging
 import Sandbox
+import SystemPackage
 import Testing
 @testable import MCPServer
 import Tools
@@ -241,7 +242,7 @@ actor Wire {
         let text = "a\n\n  \nb\r\n\(big)\nlast"
         let writeEnd = fds[1]
         let writer = Thread {
-            text.utf8CString.dropLast().withUnsafeBytes { _ = Descriptor.writeAll(writeEnd, $0) }
+            _ = try? FileDescriptor(rawValue: writeEnd).writeAll(text.utf8)
             close(writeEnd)
         }
         writer.start()
@@ -260,7 +261,7 @@ actor Wire {
         #expect(pipe(&input) == 0 && pipe(&output) == 0)
         let requests = (1...3).map { #"{"jsonrpc":"2.0","id":\#($0),"method":"tools/call","params":{"name":"execute","arguments":{"command":"sleep 0.5; echo done \#($0)"}}}"# }
         let text = requests.joined(separator: "\n") + "\n"
-        _ = text.utf8CString.dropLast().withUnsafeBytes { Descriptor.writeAll(input[1], $0) }
+        _ = try FileDescriptor(rawValue: input[1]).writeAll(text.utf8)
         close(input[1])
         await server.serve(input: input[0], output: output[1])
         close(output[1])

@@ -1,5 +1,6 @@
 import Foundation
 import Sandbox
+import SystemPackage
 import Testing
 @testable import Tools
 
@@ -17,13 +18,13 @@ import Testing
         let writer = Thread {
             for index in 0..<300 {
                 let message = #"{"method":"Network.requestWillBeSent","params":{"requestId":"r\#(index)","request":{"url":"\#(url)"}},"sessionId":"S"}"#
-                (Array(message.utf8) + [0]).withUnsafeBytes { _ = Descriptor.writeAll(fromBrowser.write, $0) }
+                _ = try? FileDescriptor(rawValue: fromBrowser.write).writeAll(Array(message.utf8) + [0])
             }
             // One message over the size cap, sent in pieces, then a small one that must still arrive.
             let chunk = [UInt8](repeating: 0x20, count: 1 << 20)
-            for _ in 0..<(limits.messageBytes >> 20) + 2 { chunk.withUnsafeBytes { _ = Descriptor.writeAll(fromBrowser.write, $0) } }
-            (Array(#"{"x":1}"#.utf8) + [0] + Array(#"{"method":"Page.loadEventFired","params":{},"sessionId":"S"}"#.utf8) + [0])
-                .withUnsafeBytes { _ = Descriptor.writeAll(fromBrowser.write, $0) }
+            for _ in 0..<(limits.messageBytes >> 20) + 2 { _ = try? FileDescriptor(rawValue: fromBrowser.write).writeAll(chunk) }
+            let last = Array(#"{"x":1}"#.utf8) + [0] + Array(#"{"method":"Page.loadEventFired","params":{},"sessionId":"S"}"#.utf8) + [0]
+            _ = try? FileDescriptor(rawValue: fromBrowser.write).writeAll(last)
             close(fromBrowser.write)
         }
         writer.start()

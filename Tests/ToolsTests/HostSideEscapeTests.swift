@@ -3,6 +3,7 @@ import Foundation
 import TestSupport
 import Testing
 @testable import Tools
+@testable import WorkspaceAccess
 
 /// Escapes through the host's own code: what a command plants in the workspace must never lead
 /// the file tools or the build hints outside it.

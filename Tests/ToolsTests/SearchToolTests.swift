@@ -90,17 +90,6 @@ import Testing
         #expect(file.isError && file.text.contains("give a folder"))
     }
 
-    @Test func ignoreRulesFollowGit() {
-        var rules = IgnoreRules()
-        rules.add("# comment\n*.log\n!keep.log\nbuild/\n/top.txt\ndocs/**/*.md\n", in: "")
-        rules.add("local.ts\n", in: "src")
-        #expect(rules.ignores("a/b/debug.log", isFolder: false) && !rules.ignores("a/keep.log", isFolder: false))
-        #expect(rules.ignores("x/build", isFolder: true) && !rules.ignores("x/build", isFolder: false))
-        #expect(rules.ignores("top.txt", isFolder: false) && !rules.ignores("a/top.txt", isFolder: false))
-        #expect(rules.ignores("docs/a/b/c.md", isFolder: false) && rules.ignores("docs/c.md", isFolder: false) && !rules.ignores("c.md", isFolder: false))
-        #expect(rules.ignores("src/x/local.ts", isFolder: false) && !rules.ignores("lib/local.ts", isFolder: false))
-    }
-
     @Test func theRequiredLiteralIsOneEveryMatchHas() {
         #expect(LineMatcher.requiredLiteral("function \\w+\\(slug") == "function ", "f is rarer than anything in slug")
         #expect(LineMatcher.requiredLiteral("colou?r") == "colo")

@@ -1,5 +1,6 @@
 import Foundation
 import Sandbox
+import SystemPackage
 
 /// The Chrome DevTools protocol over `--remote-debugging-pipe`: Chromium reads commands on its
 /// fd 3 and writes replies and events on its fd 4, each message JSON followed by a NUL byte. No
@@ -91,7 +92,7 @@ final class DevToolsPipe: @unchecked Sendable {
                     return true
                 }
                 guard open else { return continuation.resume(throwing: Failure.closed) }
-                if bytes.withUnsafeBytes({ Descriptor.writeAll(writeFD, $0) }) != 0 { finish(id, with: .failure(Failure.closed)) }
+                if (try? FileDescriptor(rawValue: writeFD).writeAll(bytes)) == nil { finish(id, with: .failure(Failure.closed)) }
                 if Task.isCancelled { finish(id, with: .failure(CancellationError())) }
             }
         } onCancel: {

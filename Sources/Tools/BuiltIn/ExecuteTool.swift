@@ -76,8 +76,7 @@ struct ExecuteTool: Tool {
         if let resolved = try? session.workspace.resolve(recorded.isEmpty ? "." : recorded), resolved.kind == .directory {
             return (resolved, nil)
         }
-        let root = Workspace.Resolved(absolute: session.workspace.root, relative: "", kind: .directory)
-        return (root, "the previous directory \(recorded) no longer exists; starting in the workspace root")
+        return (session.workspace.resolvedRoot, "the previous directory \(recorded) no longer exists; starting in the workspace root")
     }
 
     private func startBackground(

@@ -7,11 +7,8 @@ public struct ToolResult: Sendable {
         case image(Data, mimeType: String)
     }
 
-    /// Why a call failed: the caller's words were off (usage) or the tool ran and failed (failure).
-    public enum ErrorKind: Sendable, Equatable {
-        case usage
-        case failure
-    }
+    /// Why a call failed (defined beside `ToolError`, which the workspace throws too).
+    public typealias ErrorKind = ToolErrorKind
 
     public var content: [Content]
     /// Machine-readable facts (exit code, cwd, counts) for clients that take structured results.
@@ -51,17 +48,4 @@ public struct ToolResult: Sendable {
     public var text: String {
         content.compactMap { if case .text(let t) = $0 { t } else { nil } }.joined(separator: "\n")
     }
-}
-
-/// A tool's failure, worded for the model: what went wrong and what to do next.
-public struct ToolError: Error, CustomStringConvertible, Sendable {
-    public let message: String
-    public let kind: ToolResult.ErrorKind
-
-    public init(_ message: String, kind: ToolResult.ErrorKind = .failure) {
-        self.message = message
-        self.kind = kind
-    }
-
-    public var description: String { message }
 }

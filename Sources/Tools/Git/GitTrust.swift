@@ -26,17 +26,14 @@ public struct GitSnapshot: Sendable {
     /// The `.git` entry's identity, when it is a folder holding a repository (an empty one is the
     /// placeholder the sandbox mounts read-only so commands cannot create a repository).
     static func gitEntry(in workspace: Workspace) -> FileIdentity? {
-        var folder = stat(), head = stat()
-        guard fstatat(workspace.directory.fd, ".git", &folder, AT_SYMLINK_NOFOLLOW) == 0, (folder.st_mode & S_IFMT) == S_IFDIR,
-            fstatat(workspace.directory.fd, ".git/HEAD", &head, AT_SYMLINK_NOFOLLOW) == 0
+        guard let folder = workspace.status(of: ".git"), (folder.st_mode & S_IFMT) == S_IFDIR, workspace.status(of: ".git/HEAD") != nil
         else { return nil }
         return FileIdentity(device: UInt64(folder.st_dev), inode: UInt64(folder.st_ino))
     }
 
     /// Why the repository cannot be trusted now, or nil when it is the one the session started with.
     func refusal(for repository: Repository, in workspace: Workspace) -> String? {
-        var info = stat()
-        guard fstatat(workspace.directory.fd, ".git", &info, AT_SYMLINK_NOFOLLOW) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+        guard let info = workspace.status(of: ".git"), (info.st_mode & S_IFMT) == S_IFDIR else {
             return ".git is not a folder (a gitlink file or a symlink): toolhost only uses a repository whose .git folder is in the workspace"
         }
         let now = FileIdentity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))

@@ -1,7 +1,7 @@
 import Foundation
 import TestSupport
 import Testing
-@testable import Tools
+@testable import WorkspaceAccess
 
 @Suite struct WorkspaceTests {
     let scratch: Scratch
@@ -12,7 +12,7 @@ import Testing
         try scratch.write("src/index.ts", "export {}\n")
         try FileManager.default.createDirectory(atPath: scratch.root + "/outside", withIntermediateDirectories: true)
         try "secret".write(toFile: scratch.root + "/outside/secret.txt", atomically: true, encoding: .utf8)
-        workspace = try scratch.workspace
+        workspace = try Workspace(scratch.workspacePath)
     }
 
     private func refused(_ path: String, for access: Workspace.Access = .read, mentioning words: String = "outside the workspace") {

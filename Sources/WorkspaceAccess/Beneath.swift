@@ -4,13 +4,17 @@ import Foundation
 /// Opens paths beneath a directory descriptor, never outside it, whatever a sandboxed command does
 /// to the tree meanwhile: host code that touches the workspace goes through here, never by name.
 public enum Beneath {
+    /// Names mechanisms (comma-separated) that toolhost acts as if this machine lacked, for tests
+    /// of the fallbacks: the opener reads it for "openat2", Sandbox's `Mechanisms` for the rest.
+    public static let simulateVariable = "TOOLHOST_SIMULATE_MISSING"
+
     /// O_PATH: a descriptor that names a file or folder without opening it for reading.
     public static let pathOnly = Int32(CSANDBOX_O_PATH)
 
     /// Whether opens use openat2 (Linux 5.6+). Without it they walk one component at a time with
     /// O_NOFOLLOW, which is as strict for the symlink-free paths the callers pass.
     public static let usesOpenat2: Bool = {
-        if ProcessInfo.processInfo.environment[Mechanisms.simulateVariable]?.contains("openat2") == true { return false }
+        if ProcessInfo.processInfo.environment[simulateVariable]?.contains("openat2") == true { return false }
         let fd = csandbox_openat2(AT_FDCWD, "/", pathOnly | O_CLOEXEC, 0, 0)
         if fd >= 0 { close(fd) }
         return fd != -ENOSYS

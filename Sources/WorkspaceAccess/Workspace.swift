@@ -1,5 +1,4 @@
 import Foundation
-import Sandbox
 
 /// The one folder the tools may touch. A path is first resolved to a symlink-free name, component
 /// by component relative to a descriptor of the root, so nothing (`..`, an absolute path, a symlink
@@ -52,6 +51,16 @@ public struct Workspace: Sendable {
     /// What the caller means to do; writes are refused inside `.git`.
     public enum Access: Sendable {
         case read, write
+    }
+
+    /// The root itself, resolved.
+    public var resolvedRoot: Resolved { Resolved(absolute: root.isEmpty ? "/" : root, relative: "", kind: .directory) }
+
+    /// The status of `relative` beneath the root, its last component not followed (a symlink is
+    /// reported as one); nil when it cannot be looked at.
+    public func status(of relative: String) -> stat? {
+        var info = stat()
+        return fstatat(directory.fd, relative, &info, AT_SYMLINK_NOFOLLOW) == 0 ? info : nil
     }
 
     /// Resolves `path` (relative to the root, or absolute inside it).
@@ -134,7 +143,7 @@ public struct Workspace: Sendable {
     }
 
     /// The part of an absolute path below the root, or nil when it is not below the root.
-    func relativeToRoot(_ path: String) -> String? {
+    public func relativeToRoot(_ path: String) -> String? {
         if let inside = mounts.lazy.compactMap({ $0.workspacePath(of: path) }).first { return inside }
         if root.isEmpty { return path }
         if path == root { return "" }

@@ -1,5 +1,5 @@
 import Foundation
-import Sandbox
+import SystemPackage
 
 /// Every host-side read, write and listing of workspace contents: each opens through `Beneath` on
 /// the root's descriptor, with the symlink-free name `resolve` found, and then works on descriptors
@@ -21,7 +21,7 @@ extension Workspace {
 
     /// A regular file opened for reading; anything else (a fifo, a device, a folder) is refused
     /// without blocking on it.
-    func openRegularFile(_ resolved: Resolved) throws -> FileHandle {
+    public func openRegularFile(_ resolved: Resolved) throws -> FileHandle {
         let fd = try open(resolved.relative, O_RDONLY | O_NONBLOCK | O_NOCTTY)
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else {
@@ -32,7 +32,7 @@ extension Workspace {
     }
 
     /// A whole file, refusing ones over `limit` bytes.
-    func readWhole(_ resolved: Resolved, limit: Int) throws -> Data {
+    public func readWhole(_ resolved: Resolved, limit: Int) throws -> Data {
         let handle = try openRegularFile(resolved)
         defer { try? handle.close() }
         var info = stat()
@@ -45,7 +45,7 @@ extension Workspace {
 
     /// The text of a workspace file named by a path relative to the root, or nil when it does not
     /// resolve inside, is no regular file, or is over `limit` bytes (build hints, package.json).
-    func text(of path: String, limit: Int = 4 << 20) -> String? {
+    public func text(of path: String, limit: Int = 4 << 20) -> String? {
         guard let resolved = try? resolve(path), resolved.kind == .file, let data = try? readWhole(resolved, limit: limit) else { return nil }
         return String(decoding: data, as: UTF8.self)
     }
@@ -53,7 +53,7 @@ extension Workspace {
     /// Writes `data` to a temporary file in the same folder and renames it over the file, so a
     /// reader never sees half a file; missing parent folders are made. The temp file, the rename
     /// and every mkdir work on the parent folder's descriptor. An existing file keeps its mode.
-    func writeAtomically(_ data: some ContiguousBytes, to resolved: Resolved) throws {
+    public func writeAtomically(_ data: some ContiguousBytes, to resolved: Resolved) throws {
         var components = resolved.relative.split(separator: "/").map(String.init)
         guard let name = components.popLast() else { throw ToolError("the workspace root is a folder, not a file", kind: .usage) }
         let folder = try openFolder(components, creating: true)
@@ -75,7 +75,8 @@ extension Workspace {
         let temp = ".\(name.prefix(200)).toolhost-\(UInt32.random(in: 0...UInt32.max)).tmp"
         let fd = openat(folder, temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode)
         guard fd >= 0 else { throw ToolError("cannot create a file in \(folderShown): \(String(cString: strerror(errno)))") }
-        let failure = data.withUnsafeBytes { Descriptor.writeAll(fd, $0) }
+        var failure: Int32 = 0
+        do { try data.withUnsafeBytes { _ = try FileDescriptor(rawValue: fd).writeAll($0) } } catch let error as Errno { failure = error.rawValue } catch {}
         fchmod(fd, mode)
         close(fd)
         guard failure == 0, renameat(folder, temp, folder, name) == 0 else {
@@ -111,7 +112,7 @@ extension Workspace {
     }
 
     /// The names in a folder, sorted (nil when it cannot be opened).
-    func entries(of relative: String) -> [String]? {
+    public func entries(of relative: String) -> [String]? {
         var names: [String] = []
         let complete = forEachEntry(inFolder: relative) { name, _ in
             names.append(name)
@@ -152,7 +153,7 @@ extension Workspace {
     /// Walks the tree below `relative` (never through a symlink), calling `visit` with each
     /// regular file's path relative to the root; folders named in `skipping` are not entered. Stops after
     /// `limit` entries.
-    func walkFiles(under relative: String = "", skipping: Set<String>, limit: Int = 20_000, _ visit: (String) -> Void) {
+    public func walkFiles(under relative: String = "", skipping: Set<String>, limit: Int = 20_000, _ visit: (String) -> Void) {
         walk(under: relative, limit: limit, enter: { !skipping.contains(($0 as NSString).lastPathComponent) }) { entry in
             visit(entry.path)
             return true
@@ -161,10 +162,10 @@ extension Workspace {
 
     /// A file a walk found: its path from the root, and the descriptor of the folder it is in
     /// (open for the visit only) with its name there, for `fstatat`/`openat` that resolve nothing.
-    struct WalkEntry {
-        let path: String
-        let folder: Int32
-        let name: String
+    public struct WalkEntry {
+        public let path: String
+        public let folder: Int32
+        public let name: String
     }
 
     /// Walks the tree below `relative` depth first in name order, so that pages of results stay
@@ -217,10 +218,12 @@ extension Workspace {
 
 /// A string's UTF-8 bytes where they are, for `writeAtomically`: a 20 MB write_file would
 /// otherwise copy its content into a Data first.
-struct UTF8Bytes: ContiguousBytes {
-    let text: String
+public struct UTF8Bytes: ContiguousBytes {
+    public let text: String
 
-    func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+    public init(text: String) { self.text = text }
+
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
         var text = text
         return try text.withUTF8 { try body(UnsafeRawBufferPointer($0)) }
     }

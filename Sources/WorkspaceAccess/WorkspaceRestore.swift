@@ -1,5 +1,4 @@
 import Foundation
-import Sandbox
 
 /// Puts files back as a checkpoint had them, on descriptors only like every host-side write:
 /// folders are walked with O_NOFOLLOW from the root's descriptor, whatever stands in the way of
@@ -8,7 +7,7 @@ import Sandbox
 extension Workspace {
     /// Writes `data` as `relative` with the executable bit as given, making (or clearing the way
     /// for) its folders.
-    func restore(_ data: Data, executable: Bool, to relative: String) throws {
+    public func restore(_ data: Data, executable: Bool, to relative: String) throws {
         var components = relative.split(separator: "/").map(String.init)
         guard let name = components.popLast() else { return }
         let folder = try openFolder(components, creating: true, clearingTheWay: true)
@@ -22,7 +21,7 @@ extension Workspace {
 
     /// Removes the file `relative` (a symlink itself, never what it points to), then the folders
     /// above it that are left empty, up to (not including) the first of `keepFolders`.
-    func remove(_ relative: String, keepFolders: Set<String>) {
+    public func remove(_ relative: String, keepFolders: Set<String>) {
         var components = relative.split(separator: "/").map(String.init)
         guard let name = components.popLast(), let folder = try? folder(components) else { return }
         unlinkat(folder, name, 0)

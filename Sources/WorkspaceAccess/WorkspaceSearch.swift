@@ -5,13 +5,13 @@ import Foundation
 /// the same confined opener as the file tools; symlinks are neither followed nor listed.
 extension Workspace {
     /// How far a search goes, so that a huge tree costs a bounded time.
-    static let searchEntryLimit = 300_000
+    public static let searchEntryLimit = 300_000
 
     /// Calls `visit` with each searchable file's path (relative to the root) in name order;
     /// `visit` returns false to stop.
     /// - Returns: false when the walk stopped before the end of the tree.
     @discardableResult
-    func searchableFiles(under folder: String, includeIgnored: Bool, _ visit: (String) -> Bool) -> Bool {
+    public func searchableFiles(under folder: String, includeIgnored: Bool, _ visit: (String) -> Bool) -> Bool {
         searchableEntries(under: folder, includeIgnored: includeIgnored) { visit($0.path) }
     }
 
@@ -19,7 +19,7 @@ extension Workspace {
     /// path and descriptor of each folder the walk enters, the root included; a searchable
     /// folder is entered only when `entering` says so.
     @discardableResult
-    func searchableEntries(
+    public func searchableEntries(
         under folder: String, includeIgnored: Bool, folders: (String, Int32) -> Void = { _, _ in }, entering: (String) -> Bool = { _ in true },
         _ visit: (WalkEntry) -> Bool
     ) -> Bool {
@@ -50,7 +50,7 @@ extension Workspace {
 
     /// The bytes of a regular file found by a walk, or nil for anything else, a file over
     /// `limit` bytes, or one that changed into something else meanwhile.
-    func searchableBytes(of path: String, limit: Int) -> [UInt8]? {
+    public func searchableBytes(of path: String, limit: Int) -> [UInt8]? {
         guard let fd = try? open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY) else { return nil }
         defer { close(fd) }
         var info = stat()
@@ -67,7 +67,7 @@ extension Workspace {
     }
 
     /// A search's folder as the tools take it: "" or "." for the root.
-    func searchFolder(_ path: String?) throws -> Resolved? {
+    public func searchFolder(_ path: String?) throws -> Resolved? {
         guard let path, !path.isEmpty, path != "." else { return nil }
         return try resolve(path)
     }

@@ -15,12 +15,18 @@ public struct FolderMount: Sendable, Equatable, CustomStringConvertible {
     /// Places a mount may not go: the sandbox mounts its own there, or they are the host's kernel.
     static let reserved = ["/proc", "/dev", "/sys", "/tmp"]
 
+    /// Whether the absolute `path` is `folder` or lies below it, component by component
+    /// ("/a/bc" is not under "/a/b"): the test every mount placement makes.
+    public static func isUnder(_ path: String, _ folder: String) -> Bool {
+        path == folder || path.hasPrefix(folder + "/")
+    }
+
     public var description: String { "\(relative.isEmpty ? "." : relative):\(target)" }
 
     /// `path`, absolute as a command sees it, relative to the workspace root; nil when it does not
     /// lie under the target.
     public func workspacePath(of path: String) -> String? {
-        guard MountPlan.isUnder(path, target) else { return nil }
+        guard FolderMount.isUnder(path, target) else { return nil }
         let rest = path.dropFirst(target.count).drop { $0 == "/" }
         return [relative, String(rest)].filter { !$0.isEmpty }.joined(separator: "/")
     }
@@ -44,50 +50,8 @@ public struct FolderMount: Sendable, Equatable, CustomStringConvertible {
         }
         relative = folderParts.joined(separator: "/")
         self.target = "/" + targetParts.joined(separator: "/")
-        if let clash = Self.reserved.first(where: { MountPlan.isUnder(self.target, $0) }) {
+        if let clash = Self.reserved.first(where: { FolderMount.isUnder(self.target, $0) }) {
             throw MountError("--mount \(text): \(clash) is the sandbox's own; choose a target outside \(Self.reserved.joined(separator: ", "))")
-        }
-    }
-
-    /// Where the target stands on this machine: the deepest folder of its path that exists
-    /// (relative to /, "" for / itself) and the components below it that do not. A symlink or a
-    /// file on the way is refused: the mount point must be a real folder, or made in one.
-    func place() throws -> (existing: String, missing: [String]) {
-        let parts = target.split(separator: "/").map(String.init)
-        for depth in 1...parts.count {
-            let path = "/" + parts[..<depth].joined(separator: "/")
-            var info = stat()
-            guard lstat(path, &info) == 0 else { return (parts[..<(depth - 1)].joined(separator: "/"), Array(parts[(depth - 1)...])) }
-            guard (info.st_mode & S_IFMT) == S_IFDIR else {
-                throw MountError("--mount \(self): \(path) is \((info.st_mode & S_IFMT) == S_IFLNK ? "a symlink" : "not a folder") on this machine; give a target whose folders are real folders")
-            }
-        }
-        return (parts.joined(separator: "/"), [])
-    }
-
-    /// The lines of a new root (`MountPlan.Step.newRoot`) that give every target a mount point:
-    /// "+P" for a host folder P that shows its entries on a tmpfs (the target lies in it and it
-    /// lacks the target), then the folders to make, parents first. Empty when every target exists.
-    static func newRootLines(_ mounts: [FolderMount]) throws -> [String] {
-        var skeletons: [String] = [], folders: [String] = []
-        for mount in mounts {
-            let (existing, missing) = try mount.place()
-            guard !missing.isEmpty else { continue }
-            if !existing.isEmpty && !skeletons.contains(existing) { skeletons.append(existing) }
-            for depth in 1...missing.count {
-                let folder = ([existing].filter { !$0.isEmpty } + missing[..<depth]).joined(separator: "/")
-                if !folders.contains(folder) { folders.append(folder) }
-            }
-        }
-        return skeletons.sorted { $0.count < $1.count }.map { "+" + $0 } + folders.sorted { $0.count < $1.count }
-    }
-
-    /// Refuses a target that cannot be a mount point and two mounts at one target.
-    static func checkTargets(_ mounts: [FolderMount]) throws {
-        _ = try newRootLines(mounts)
-        var seen: Set<String> = []
-        for mount in mounts where !seen.insert(mount.target).inserted {
-            throw MountError("--mount: two folders are mounted at \(mount.target)")
         }
     }
 }
@@ -95,5 +59,5 @@ public struct FolderMount: Sendable, Equatable, CustomStringConvertible {
 /// A `--mount` that cannot be made, with what to change.
 public struct MountError: Error, CustomStringConvertible {
     public let description: String
-    init(_ description: String) { self.description = description }
+    public init(_ description: String) { self.description = description }
 }

@@ -2,20 +2,20 @@ import Foundation
 
 /// A glob over `/`-separated paths, as git and most tools read one: `*` and `?` and `[…]` stay
 /// within one name (through fnmatch), `**` spans any number of folders.
-struct PathPattern: Sendable {
+public struct PathPattern: Sendable {
     private let segments: [String]
 
-    init(_ pattern: String) {
+    public init(_ pattern: String) {
         segments = pattern.split(separator: "/", omittingEmptySubsequences: true).map(String.init)
     }
 
     /// Whether the whole of `path` (relative, `/`-separated) matches.
-    func matches(_ path: String) -> Bool {
+    public func matches(_ path: String) -> Bool {
         Self.match(segments[...], path.split(separator: "/").map(String.init)[...])
     }
 
     /// Whether one name matches one pattern segment.
-    static func matchesName(_ pattern: String, _ name: String) -> Bool {
+    public static func matchesName(_ pattern: String, _ name: String) -> Bool {
         fnmatch(pattern, name, 0) == 0
     }
 
