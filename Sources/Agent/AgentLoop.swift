@@ -1,10 +1,10 @@
 import Egress
 import Foundation
 import JSONCore
-import ModelEndpoints
+public import ModelEndpoints
 import Sandbox
 import Synchronization
-import Tools
+public import Tools
 
 /// How one run is set up.
 public struct RunSettings: Sendable {

@@ -1,6 +1,6 @@
-import Foundation
+public import Foundation
 import JSONCore
-import ModelEndpoints
+public import ModelEndpoints
 import Tools
 
 /// `toolhost probe`: short, independent conversations that tell, before anyone spends hours,

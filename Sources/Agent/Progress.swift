@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import Synchronization
 
 /// Progress on stderr: on a terminal, one line that updates in place (turn, tool calls, tokens,

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import ModelEndpoints
 
 /// summary.json: what a run did and how it ended, in the public showdown's terms.

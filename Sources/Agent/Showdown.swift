@@ -1,7 +1,7 @@
 import Foundation
 import JSONCore
-import ModelEndpoints
-import Tools
+public import ModelEndpoints
+public import Tools
 import Yams
 
 /// `toolhost showdown`: one task, several endpoints, each on its own branch

@@ -1,5 +1,5 @@
 import Foundation
-import JSONCore
+public import JSONCore
 
 /// trajectory.json: a run in ATIF v1.4 (the Agent Trajectory Interchange Format that Harbor reads
 /// and `harbor view` opens), made from transcript.jsonl, so the two never disagree. The system

@@ -1,8 +1,8 @@
 import Foundation
-import JSONCore
+public import JSONCore
 import Sandbox
 import SystemPackage
-import Tools
+public import Tools
 
 /// transcript.jsonl: one event per line, each written with a single write(2) as it happens, so a
 /// crash leaves every earlier line whole. Secrets (the API key) are replaced before anything is written.

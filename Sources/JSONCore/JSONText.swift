@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// JSON text in and out without Foundation's coders: the agent loop writes and reads the whole
 /// conversation every turn, and JSONEncoder's generic machinery was most of that turn's cost.

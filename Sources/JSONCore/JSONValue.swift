@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A JSON value. Integers stay integers, so a schema's "integer" can be checked exactly.
 public enum JSONValue: Sendable, Hashable {

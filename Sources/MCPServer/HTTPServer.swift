@@ -2,10 +2,10 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import JSONCore
-import Logging
+public import Logging
 import NIOFoundationEssentialsCompat
 import Sandbox
-import Tools
+public import Tools
 import UnixSignals
 
 /// How `toolhost serve --http` listens and what it lets in.

@@ -1,5 +1,5 @@
-import Foundation
-import Tools
+public import Foundation
+public import Tools
 
 /// JSON-RPC 2.0 as MCP uses it: what came in, and the bytes of what goes out.
 public enum JSONRPC {

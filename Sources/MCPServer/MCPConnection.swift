@@ -1,7 +1,7 @@
-import Foundation
-import Logging
+public import Foundation
+public import Logging
 import Sandbox
-import Tools
+public import Tools
 
 /// Where one request's messages go: its progress and log notifications, then its answer, then
 /// `finish` (an HTTP response stream ends there; stdio has nothing to end).

@@ -1,6 +1,6 @@
 import Foundation
-import Logging
-import Tools
+public import Logging
+public import Tools
 
 /// Serves the registry's tools over MCP on stdio: one session, one connection.
 public struct ToolServer: Sendable {

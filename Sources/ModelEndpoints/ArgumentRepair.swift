@@ -1,5 +1,5 @@
 import Foundation
-import JSONCore
+public import JSONCore
 
 /// Tool-call arguments as the model wrote them, made usable: a strict parse first, then (only
 /// if that fails, and only outside string literals) the repairs models need most. Each repair

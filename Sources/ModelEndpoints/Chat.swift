@@ -1,5 +1,5 @@
-import Foundation
-import JSONCore
+public import Foundation
+public import JSONCore
 
 /// A tool as a model sees it: name, description, JSON-schema parameters.
 public struct ToolSpec: Sendable, Equatable {

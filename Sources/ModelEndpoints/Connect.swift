@@ -1,5 +1,5 @@
 import Foundation
-import JSONCore
+public import JSONCore
 
 /// A client for the endpoint's API. The key is read from `keyVariable` in `environment` and
 /// goes only into the request headers.

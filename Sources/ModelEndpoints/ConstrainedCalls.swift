@@ -1,5 +1,5 @@
 import Foundation
-import JSONCore
+public import JSONCore
 
 /// Constrained calls: for models that cannot call tools, the server's grammar (llama-server's
 /// `response_format` JSON schema, turned into GBNF) lets every reply be only

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The two wire formats toolhost speaks.
 public enum API: String, Sendable, CaseIterable, Codable {

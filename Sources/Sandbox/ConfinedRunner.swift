@@ -1,7 +1,7 @@
 import CSandbox
-import Egress
+public import Egress
 import Foundation
-import WorkspaceAccess
+public import WorkspaceAccess
 
 /// The C description of how to confine a child, with everything it points to kept alive.
 final class ConfinementHandle: @unchecked Sendable {

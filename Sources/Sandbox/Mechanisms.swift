@@ -1,5 +1,5 @@
 import CSandbox
-import Foundation
+public import Foundation
 import WorkspaceAccess
 
 /// What this kernel lets toolhost use, found by trying each mechanism in a throwaway child.

@@ -1,4 +1,4 @@
-import Egress
+public import Egress
 import Foundation
 
 /// A program to run and how to bound it.

@@ -1,5 +1,5 @@
-import Egress
-import Foundation
+public import Egress
+public import Foundation
 
 /// A sandbox profile (sandbox-profiles/NAME.json): what a command may see, write, reach and use.
 /// Loading validates every field; an error names the file, the field and what is allowed.

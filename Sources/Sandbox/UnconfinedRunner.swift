@@ -1,5 +1,5 @@
 import CSandbox
-import Egress
+public import Egress
 import Foundation
 
 /// Runs programs with no confinement beyond a process group, a clean environment and a timeout:

@@ -1,4 +1,4 @@
-import CSandbox
+public import CSandbox
 import Foundation
 
 /// Opens paths beneath a directory descriptor, never outside it, whatever a sandboxed command does

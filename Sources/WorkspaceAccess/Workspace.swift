@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// The one folder the tools may touch. A path is first resolved to a symlink-free name, component
 /// by component relative to a descriptor of the root, so nothing (`..`, an absolute path, a symlink

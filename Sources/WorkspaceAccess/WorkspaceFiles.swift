@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 import SystemPackage
 
 /// Every host-side read, write and listing of workspace contents: each opens through `Beneath` on

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Puts files back as a checkpoint had them, on descriptors only like every host-side write:
 /// folders are walked with O_NOFOLLOW from the root's descriptor, whatever stands in the way of

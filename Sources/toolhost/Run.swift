@@ -1,5 +1,5 @@
 import Agent
-import ArgumentParser
+public import ArgumentParser
 import Foundation
 import ModelEndpoints
 import Sandbox

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// A temporary folder holding a workspace (`ws`) and a state dir (`state`), removed when released.
 public final class Scratch: @unchecked Sendable {

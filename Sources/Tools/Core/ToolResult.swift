@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// What a tool hands back to the model, whichever front door asked.
 public struct ToolResult: Sendable {

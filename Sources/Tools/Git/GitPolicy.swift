@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// What git_push and git_commit may do, from toolhost's config file, which lives outside the
 /// workspace so that a model cannot edit its own rules:

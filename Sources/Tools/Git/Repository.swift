@@ -1,5 +1,5 @@
 import CLibGit2
-import Foundation
+public import Foundation
 
 /// A failed libgit2 call, with the call's name and what to do next.
 public struct GitError: Error, CustomStringConvertible {

@@ -1,5 +1,5 @@
-import Foundation
-import Sandbox
+public import Foundation
+public import Sandbox
 
 /// One agent's view of a workspace: its shell's cwd and exported variables, which persist under
 /// the state dir (so a restarted server carries on), and the background processes it owns.

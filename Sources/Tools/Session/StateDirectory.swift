@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// Where toolhost keeps what outlives a call: session state, saved outputs, background logs.
 /// Each workspace gets a folder of its own, named after it and a hash of its real path.
