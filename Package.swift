@@ -41,7 +41,7 @@ let package = Package(
         .target(
             name: "Egress",
             dependencies: [
-                "CTLS", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                "CTLS", "JSONCore", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strict),
@@ -55,7 +55,7 @@ let package = Package(
         // Confinement: profiles, seccomp compilation, and the runners: confined and (loudly) unconfined.
         .target(
             name: "Sandbox",
-            dependencies: ["CSandbox", "CLibSeccomp", "Egress", "WorkspaceAccess"],
+            dependencies: ["CSandbox", "CLibSeccomp", "Egress", "WorkspaceAccess", "JSONCore"],
             resources: ["default", "build", "network", "browser", "strict", "seccomp-base"].map { .embedInCode("Resources/\($0).json") },
             swiftSettings: strict
         ),
@@ -113,7 +113,7 @@ let package = Package(
         .executableTarget(
             name: "toolhost",
             dependencies: [
-                "Tools", "MCPServer", "Agent", "MockEndpoint", "ModelEndpoints", "Sandbox", "WorkspaceAccess",
+                "Tools", "MCPServer", "Agent", "MockEndpoint", "ModelEndpoints", "Sandbox", "WorkspaceAccess", "JSONCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

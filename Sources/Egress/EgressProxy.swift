@@ -1,5 +1,6 @@
 import CTLS
 import Foundation
+import JSONCore
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -373,15 +374,14 @@ public final class EgressProxy: @unchecked Sendable {
             if state.journal.count > 1000 { state.journal.removeFirst(state.journal.count - 1000) }
         }
         if log >= 0 {
-            let entry: [String: Any] = [
-                "t": Date().ISO8601Format(), "method": decision.method, "host": decision.host, "port": decision.port,
-                "allowed": decision.allowed, "rule": decision.rule, "address": decision.address ?? NSNull(), "secrets": decision.secrets,
+            let entry: JSONValue = [
+                "t": .string(Date().ISO8601Format()), "method": .string(decision.method), "host": .string(decision.host), "port": .int(decision.port),
+                "allowed": .bool(decision.allowed), "rule": .string(decision.rule), "address": decision.address.map(JSONValue.string) ?? .null,
+                "secrets": .array(decision.secrets.map(JSONValue.string)),
             ]
-            if let data = try? JSONSerialization.data(withJSONObject: entry, options: [.sortedKeys]) {
-                let line = Array(data) + [0x0A]
-                // One write per line on an O_APPEND descriptor: concurrent connections never interleave.
-                _ = line.withUnsafeBytes { Glibc.write(log, $0.baseAddress, $0.count) }
-            }
+            let line = Array(entry.jsonText.utf8) + [0x0A]
+            // One write per line on an O_APPEND descriptor: concurrent connections never interleave.
+            _ = line.withUnsafeBytes { Glibc.write(log, $0.baseAddress, $0.count) }
         }
     }
 

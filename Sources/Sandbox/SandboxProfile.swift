@@ -1,5 +1,6 @@
 public import Egress
 public import Foundation
+import JSONCore
 
 /// A sandbox profile (sandbox-profiles/NAME.json): what a command may see, write, reach and use.
 /// Loading validates every field; an error names the file, the field and what is allowed.
@@ -96,11 +97,11 @@ public struct SandboxProfile: Sendable, Equatable {
     }
 
     public static func parse(_ data: Data, name: String, file: String) throws -> SandboxProfile {
-        let root: Any
+        let root: JSONValue
         do {
-            root = try JSONSerialization.jsonObject(with: data)
-        } catch {
-            throw ProfileError(file: file, field: "", message: "not valid JSON: \(error.localizedDescription)")
+            root = try JSONValue.parse(data)
+        } catch let error as JSONParseError {
+            throw ProfileError(file: file, field: "", message: "not valid JSON: \(error.message)")
         }
         let top = try Fields(root, file: file, path: "")
         try top.allow(["description", "requires", "filesystem", "network", "limits", "env", "seccomp", "egress"])
@@ -153,12 +154,12 @@ public struct SandboxProfile: Sendable, Equatable {
         }
         var readOnly = false
         if let value = fields.values["read_only"] {
-            guard let flag = value as? NSNumber, String(cString: flag.objCType) == "c" else { throw fields.fail("read_only", "must be true or false") }
-            readOnly = flag.boolValue
+            guard let flag = value.boolValue else { throw fields.fail("read_only", "must be true or false") }
+            readOnly = flag
         }
         var secrets: [EgressPolicy.Secret] = []
         if let value = fields.values["secrets"] {
-            guard let list = value as? [Any] else { throw fields.fail("secrets", "must be an array of {host, variable, from}") }
+            guard let list = value.arrayValue else { throw fields.fail("secrets", "must be an array of {host, variable, from}") }
             for (index, item) in list.enumerated() {
                 let entry = try Fields(item, file: fields.file, path: fields.field("secrets[\(index)]"))
                 try entry.allow(["host", "variable", "from", "header", "insecure_http"])
@@ -166,14 +167,14 @@ public struct SandboxProfile: Sendable, Equatable {
                 guard let host = EgressPolicy.Rule(hostText) else { throw entry.fail("host", "'\(hostText)' is not a host rule") }
                 var secret = EgressPolicy.Secret(host: host, variable: try entry.string("variable")!, from: try entry.string("from")!)
                 if let header = entry.values["header"] {
-                    guard let name = header as? String, EgressPolicy.Secret.isHeaderName(name) else {
+                    guard let name = header.stringValue, EgressPolicy.Secret.isHeaderName(name) else {
                         throw entry.fail("header", "must be a header name, e.g. \"Authorization\"")
                     }
                     secret.header = name
                 }
                 if let value = entry.values["insecure_http"] {
-                    guard let flag = value as? NSNumber, String(cString: flag.objCType) == "c" else { throw entry.fail("insecure_http", "must be true or false") }
-                    secret.insecureHTTP = flag.boolValue
+                    guard let flag = value.boolValue else { throw entry.fail("insecure_http", "must be true or false") }
+                    secret.insecureHTTP = flag
                 }
                 secrets.append(secret)
             }
@@ -196,12 +197,12 @@ public struct ProfileError: Error, CustomStringConvertible {
 
 /// A JSON object being validated, which knows its file and path for errors.
 struct Fields {
-    let values: [String: Any]
+    let values: [String: JSONValue]
     let file: String
     let path: String
 
-    init(_ value: Any, file: String, path: String) throws {
-        guard let object = value as? [String: Any] else {
+    init(_ value: JSONValue, file: String, path: String) throws {
+        guard let object = value.objectValue else {
             throw ProfileError(file: file, field: path, message: "must be an object")
         }
         values = object
@@ -232,19 +233,23 @@ struct Fields {
             if optional { return nil }
             throw fail(key, "missing")
         }
-        guard let text = value as? String else { throw fail(key, "must be a string") }
+        guard let text = value.stringValue else { throw fail(key, "must be a string") }
         return text
     }
 
     func strings(_ key: String) throws -> [String] {
         guard let value = values[key] else { throw fail(key, "missing (use [] for none)") }
-        guard let array = value as? [Any], let texts = array as? [String] else { throw fail(key, "must be an array of strings") }
+        guard let texts = value.arrayValue?.compactMap(\.stringValue), texts.count == value.arrayValue?.count else {
+            throw fail(key, "must be an array of strings")
+        }
         return texts
     }
 
     func stringMap(_ key: String) throws -> [String: String] {
         guard let value = values[key] else { throw fail(key, "missing (use {} for none)") }
-        guard let map = value as? [String: String] else { throw fail(key, "must be an object of strings") }
+        guard let object = value.objectValue, case let map = object.compactMapValues(\.stringValue), map.count == object.count else {
+            throw fail(key, "must be an object of strings")
+        }
         return map
     }
 
@@ -258,24 +263,14 @@ struct Fields {
 
     func positive(_ key: String) throws -> Int {
         guard let value = values[key] else { throw fail(key, "missing") }
-        guard let number = wholeNumber(value), number.intValue > 0
-        else { throw fail(key, "must be a whole number above 0") }
-        return number.intValue
+        guard let number = value.intValue, number > 0 else { throw fail(key, "must be a whole number above 0") }
+        return number
     }
 
     func unsigned(_ key: String) throws -> UInt64? {
         guard let value = values[key] else { return nil }
-        guard let number = wholeNumber(value), number.doubleValue >= 0 else {
-            throw fail(key, "must be a whole number, 0 or above")
-        }
-        return number.uint64Value
+        // intValue takes a whole double below 9e15 too, which JSON writers make of big integers.
+        guard let number = value.intValue, number >= 0 else { throw fail(key, "must be a whole number from 0 to 2^53") }
+        return UInt64(number)
     }
-}
-
-/// A JSON number without a fraction; JSON's true and false (NSNumbers of type "c") are not numbers.
-private func wholeNumber(_ value: Any) -> NSNumber? {
-    guard let number = value as? NSNumber, String(cString: number.objCType) != "c",
-        number.doubleValue == number.doubleValue.rounded()
-    else { return nil }
-    return number
 }

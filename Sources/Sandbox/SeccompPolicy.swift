@@ -1,5 +1,6 @@
 import CLibSeccomp
 import Foundation
+import JSONCore
 
 /// A seccomp policy in the OCI runtime-spec form (the form of Docker's default profile):
 /// `defaultAction`, `architectures`, `syscalls[{names, action, errnoRet, args[{index, value, valueTwo, op}]}]`.
@@ -38,7 +39,7 @@ public struct SeccompPolicy: Sendable, Equatable {
     public static let base: SeccompPolicy = {
         do {
             let file = "sandbox-profiles/seccomp-base.json"
-            return try SeccompPolicy(Fields(try JSONSerialization.jsonObject(with: Data(PackageResources.seccomp_base_json)), file: file, path: ""))
+            return try SeccompPolicy(Fields(try JSONValue.parse(Data(PackageResources.seccomp_base_json)), file: file, path: ""))
         } catch {
             // The file is built into the binary and tested; a broken one is a build that must not run.
             fatalError("the built-in seccomp base policy does not load: \(error)")
@@ -78,13 +79,13 @@ public struct SeccompPolicy: Sendable, Equatable {
     }
 
     private static func rules(_ fields: Fields) throws -> [Rule] {
-        guard let rules = fields.values["syscalls"] as? [Any] else { throw fields.fail("syscalls", "must be an array") }
+        guard let rules = fields.values["syscalls"]?.arrayValue else { throw fields.fail("syscalls", "must be an array") }
         return try rules.enumerated().map { index, value in
             let rule = try Fields(value, file: fields.file, path: fields.field("syscalls[\(index)]"))
             try rule.allow(["names", "action", "errnoRet", "args", "comment"])
             let names = try rule.strings("names")
             guard !names.isEmpty else { throw rule.fail("names", "must name at least one syscall") }
-            let args = try (rule.values["args"] as? [Any] ?? []).enumerated().map { argIndex, value in
+            let args = try (rule.values["args"]?.arrayValue ?? []).enumerated().map { argIndex, value in
                 let arg = try Fields(value, file: fields.file, path: rule.field("args[\(argIndex)]"))
                 try arg.allow(["index", "value", "valueTwo", "op"])
                 let op = try arg.string("op")!

@@ -1,6 +1,7 @@
 import Agent
 import ArgumentParser
 import Foundation
+import JSONCore
 
 /// The Ray side of `showdown --ray`: one Python process (`toolhost_eval.ray_showdown`) connected to
 /// the cluster, sent a line per run (the command a node runs, the resources it needs, the local
@@ -30,12 +31,12 @@ final class RayDriver: @unchecked Sendable {
         }
         input = toDriver.fileHandleForWriting
         let output = Lines(fromDriver.fileHandleForReading)
-        guard let first = output.next(), let ready = Self.object(first), ready["ready"] as? Bool == true else {
+        guard let first = output.next(), let ready = Self.object(first), ready["ready"]?.boolValue == true else {
             process.waitUntilExit()
             let tail = (try? String(contentsOfFile: log, encoding: .utf8)).map { String($0.suffix(1500)) } ?? ""
             throw ValidationError("--ray \(address): the Ray driver (\(python) -m toolhost_eval.ray_showdown) did not connect:\n\(tail)\nIs the cluster up (ray start --head), and does that Python have ray and toolhost-eval? TOOLHOST_PYTHON picks another.")
         }
-        warn("showdown: connected to the Ray cluster at \(address) (\(ready["nodes"] ?? "?") nodes alive)")
+        warn("showdown: connected to the Ray cluster at \(address) (\(ready["nodes"]?.jsonText ?? "?") nodes alive)")
         Thread { self.readReplies(output) }.start()
     }
 
@@ -51,15 +52,18 @@ final class RayDriver: @unchecked Sendable {
         return "/usr/bin/python3"
     }
 
-    private static func object(_ line: String) -> [String: Any]? {
-        try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+    private static func object(_ line: String) -> [String: JSONValue]? {
+        (try? JSONValue.parse(line))?.objectValue
     }
 
     /// Sends one run and returns when its files are in `folder`; throws the driver's reason when
     /// the cluster could not carry it out (a node that died twice, no node with its resources).
     func run(_ slot: Showdown.RemoteSlot, command: [String], folder: String) async throws {
-        let request: [String: Any] = ["id": slot.run, "argv": command, "resources": slot.resources, "folder": folder]
-        let line = try JSONSerialization.data(withJSONObject: request) + Data("\n".utf8)
+        let request: JSONValue = [
+            "id": .string(slot.run), "argv": .array(command.map(JSONValue.string)), "resources": .object(slot.resources.mapValues(JSONValue.double)),
+            "folder": .string(folder),
+        ]
+        let line = Data((request.jsonText + "\n").utf8)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             lock.lock()
             if let exited {
@@ -75,14 +79,14 @@ final class RayDriver: @unchecked Sendable {
 
     private func readReplies(_ output: Lines) {
         while let line = output.next() {
-            guard let reply = Self.object(line), let id = reply["id"] as? String else { continue }
+            guard let reply = Self.object(line), let id = reply["id"]?.stringValue else { continue }
             lock.lock()
             let continuation = waiting.removeValue(forKey: id)
             lock.unlock()
-            if reply["ok"] as? Bool == true {
+            if reply["ok"]?.boolValue == true {
                 continuation?.resume()
             } else {
-                continuation?.resume(throwing: RayError("on Ray: \(reply["error"] as? String ?? "the run failed")"))
+                continuation?.resume(throwing: RayError("on Ray: \(reply["error"]?.stringValue ?? "the run failed")"))
             }
         }
         lock.lock()
