@@ -7,8 +7,9 @@ cd "$(dirname "$0")/.."
 
 # chromium: the screenshot tool's headless browser (and the one-shot anchor of `bench/run.sh screenshot`).
 # cmake and g++: llama-server, built once from llama.cpp's sources (see scripts/llama-server.sh).
+# ripgrep: the second anchor of `bench/run.sh search`, beside grep -rn.
 APT_PACKAGES=(bash coreutils git python3 python3-venv pkg-config libseccomp-dev libgit2-dev libcurl4-openssl-dev libssl-dev bubblewrap curl openssl
-  node-typescript esbuild node-js-yaml chromium cmake g++)
+  node-typescript esbuild node-js-yaml chromium cmake g++ ripgrep)
 PYTHON_MCP_VERSION="2.3.0"
 # The reference MCP git server, the anchor of `bench/run.sh git-status`.
 MCP_SERVER_GIT_VERSION="2026.10.19"

@@ -71,11 +71,9 @@ struct SessionOptions: ParsableArguments {
             throw ValidationError("\(error)")
         }
         do {
-            let runner = try ConfinedRunner(
-                profile: loaded, workspace: workspace.root, stateDirectory: state.path,
-                readable: Session.readableFolders(state: state, workspace: workspace, session: session),
-                host: ProcessInfo.processInfo.environment, mechanisms: .current, sharingNetworkWith: other?.sharedNetwork,
-                mounts: try mounts)
+            let runner = try SessionFactory.confinedRunner(
+                loaded, workspace: workspace, state: state, session: session, hostEnvironment: ProcessInfo.processInfo.environment,
+                mounts: try mounts, sharing: other)
             for note in runner.notes { warn("note: \(note)") }
             return runner
         } catch let error as MountError {
@@ -87,22 +85,23 @@ struct SessionOptions: ParsableArguments {
         }
     }
 
-    /// Opens the session (`--session`, or `name`) on a runner for the chosen profile; a `fresh`
-    /// one starts at the workspace root with no exports, whatever was saved under its name.
-    /// With `browserAhead`, Chromium starts when a client lists the tools.
+    /// The sessions this command opens: confined by the chosen profile (or, said loudly, not),
+    /// with the `--mount` folders, the state directory and the git policy it was given.
+    func sessionFactory() throws -> SessionFactory {
+        let options = self
+        return SessionFactory(
+            state: StateDirectory(stateDir ?? StateDirectory.defaultPath()), mounts: try mounts, gitPolicy: try GitPolicy.load(path: config)
+        ) { profile, workspace, state, session, sharing in
+            try options.makeRunner(workspace: workspace, state: state, session: session, profile: profile, sharingNetworkWith: sharing)
+        }
+    }
+
+    /// Opens the session (`--session`, or `name`) through `sessionFactory()`; a `fresh` one
+    /// starts at the workspace root with no exports, whatever was saved under its name. With
+    /// `browserAhead`, Chromium starts when a client lists the tools.
     func openSession(workspace path: String, name: String? = nil, fresh: Bool = false, browserAhead: Bool = false) throws -> Session {
         do {
-            let workspace = try Workspace(path, mounts: try mounts)
-            let state = StateDirectory(stateDir ?? StateDirectory.defaultPath())
-            let options = self
-            let sessionName = name ?? session
-            let runner = try makeRunner(workspace: workspace, state: state, session: sessionName)
-            return try Session(
-                name: sessionName, fresh: fresh, workspace: workspace, state: state, runner: runner,
-                gitPolicy: GitPolicy.load(path: config),
-                makeProfileRunner: { profile in
-                    try options.makeRunner(workspace: workspace, state: state, session: sessionName, profile: profile, sharingNetworkWith: runner)
-                }, startsBrowserAhead: browserAhead)
+            return try sessionFactory().open(workspace: path, name: name ?? session, fresh: fresh, browserAhead: browserAhead)
         } catch let error as ToolError {
             throw ValidationError(error.message)
         }

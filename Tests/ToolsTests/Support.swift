@@ -12,21 +12,10 @@ extension Scratch {
         _ name: String = "default", profile: String = "default", host: [String: String] = ProcessInfo.processInfo.environment,
         ownProfileOnly: Bool = false, mounts: [FolderMount] = [], browserAhead: Bool = false
     ) throws -> Session {
-        let state = StateDirectory(statePath)
-        let workspace = try Workspace(workspacePath, mounts: mounts)
-        let runner = try ConfinedRunner(
-            profile: SandboxProfile.load(profile), workspace: workspace.root, stateDirectory: statePath,
-            readable: Session.readableFolders(state: state, workspace: workspace, session: name), host: host, mechanisms: machineMechanisms,
-            mounts: mounts)
-        let others: @Sendable (String) throws -> any ProcessRunner = { [statePath] other in
-            try ConfinedRunner(
-                profile: SandboxProfile.load(other), workspace: workspace.root, stateDirectory: statePath,
-                readable: Session.readableFolders(state: state, workspace: workspace, session: name), host: host, mechanisms: machineMechanisms,
-                sharingNetworkWith: runner.sharedNetwork, mounts: mounts)
-        }
-        return try Session(
-            name: name, workspace: workspace, state: StateDirectory(statePath), runner: runner, hostEnvironment: host,
-            makeProfileRunner: ownProfileOnly ? nil : others, startsBrowserAhead: browserAhead)
+        try SessionFactory.confined(
+            profile: profile, state: StateDirectory(statePath), mounts: mounts, hostEnvironment: host, mechanisms: machineMechanisms,
+            profileRunners: !ownProfileOnly
+        ).open(workspace: workspacePath, name: name, browserAhead: browserAhead)
     }
 }
 
