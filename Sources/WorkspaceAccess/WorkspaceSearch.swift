@@ -48,10 +48,24 @@ extension Workspace {
             visit: { entry in includeIgnored || !rules.ignores(entry.path, isFolder: false) ? visit(entry) : true })
     }
 
-    /// The bytes of a regular file found by a walk, or nil for anything else, a file over
-    /// `limit` bytes, or one that changed into something else meanwhile.
+    /// The bytes of the regular file at `path`, or nil for anything else, a file over `limit`
+    /// bytes, or one that changed into something else meanwhile.
     public func searchableBytes(of path: String, limit: Int) -> [UInt8]? {
         guard let fd = try? open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY) else { return nil }
+        return Self.regularBytes(fd, limit: limit)
+    }
+
+    /// The same for a file a walk found, opened from its folder's descriptor by its one-component
+    /// name with O_NOFOLLOW: nothing is resolved on the way, so it costs one openat, not a walk
+    /// from the root, and a symlink swapped in is refused as the confined opener refuses it.
+    public func searchableBytes(of entry: WalkEntry, limit: Int) -> [UInt8]? {
+        let fd = openat(entry.folder, entry.name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        return Self.regularBytes(fd, limit: limit)
+    }
+
+    /// Reads `fd` whole and closes it, when it is a regular file of at most `limit` bytes.
+    private static func regularBytes(_ fd: Int32, limit: Int) -> [UInt8]? {
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) <= limit else { return nil }

@@ -23,9 +23,11 @@ struct GrepTool: Tool {
 
         var total = 0, files = 0, searched = 0, skipped = 0, returned = 0
         var page: [(file: String, lines: [(Int, String)])] = []
-        let search = { (path: String) -> Bool in
+        // A walk's file is read from its folder's descriptor; a file named by `path` through the confined opener.
+        let search = { (path: String, entry: Workspace.WalkEntry?) -> Bool in
             if let filter, !filter.matches(path) { return true }
-            guard let bytes = workspace.searchableBytes(of: path, limit: Self.fileLimit) else {
+            let read = entry.map { workspace.searchableBytes(of: $0, limit: Self.fileLimit) } ?? workspace.searchableBytes(of: path, limit: Self.fileLimit)
+            guard let bytes = read else {
                 skipped += 1
                 return true
             }
@@ -46,9 +48,11 @@ struct GrepTool: Tool {
         }
         var complete = true
         if let folder, folder.kind == .file {
-            _ = search(folder.relative)
+            _ = search(folder.relative, nil)
         } else {
-            complete = workspace.searchableFiles(under: folder?.relative ?? "", includeIgnored: arguments.bool("include_ignored") ?? false, search)
+            complete = workspace.searchableEntries(under: folder?.relative ?? "", includeIgnored: arguments.bool("include_ignored") ?? false) {
+                search($0.path, $0)
+            }
         }
         var text = page.map { file in file.file + "\n" + file.lines.map { "\($0.0): \($0.1)" }.joined(separator: "\n") }.joined(separator: "\n\n")
         let scope = folder?.display ?? "the workspace"
