@@ -90,6 +90,24 @@ import Testing
         #expect(file.isError && file.text.contains("give a folder"))
     }
 
+    /// A pattern runs on the few lines that hold its literal, or over a file whose lines mostly
+    /// do: both give the same lines, numbers and windows, one per line, as grep gives them.
+    @Test func sparseAndDenseFilesMatchTheSameLines() throws {
+        let matcher = try LineMatcher("function \\w+Options\\(", fixed: false, ignoreCase: false)
+        let lines = ["const a = 1;", "export function makeOptions(x) { return makeOptions(x) }", "function ok() {}", "  function buildOptions(", "function\nnoOptions("]
+        let dense = Array(lines.joined(separator: "\n").utf8)
+        let sparse = Array((Array(repeating: "filler line without the word", count: 400) + lines).joined(separator: "\n").utf8)
+        let expected = [(2, lines[1]), (4, lines[3])]
+        #expect(matcher.lines(in: dense).map(\.0) == expected.map(\.0), "\(matcher.lines(in: dense))")
+        #expect(matcher.lines(in: dense).map(\.1) == expected.map(\.1))
+        #expect(matcher.lines(in: sparse).map(\.0) == expected.map { $0.0 + 400 }, "\(matcher.lines(in: sparse))")
+        #expect(matcher.lines(in: sparse).map(\.1) == expected.map(\.1))
+        // "function\nnoOptions(" matches only across its newline, which is no line's match.
+        let insensitive = try LineMatcher("FUNCTION\\s+(make|no)", fixed: false, ignoreCase: true)
+        #expect(insensitive.lines(in: sparse).map(\.0) == [402])
+        #expect(insensitive.lines(in: dense).map(\.0) == [2])
+    }
+
     @Test func theRequiredLiteralIsOneEveryMatchHas() {
         #expect(LineMatcher.requiredLiteral("function \\w+\\(slug") == "function ", "f is rarer than anything in slug")
         #expect(LineMatcher.requiredLiteral("colou?r") == "colo")

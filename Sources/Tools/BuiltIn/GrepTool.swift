@@ -112,7 +112,12 @@ struct LineMatcher {
         // Where matches start and end, in bytes, in order.
         var matches: [Range<Int>] = []
         if let regex {
-            if !literal.isEmpty, haystack.withUnsafeBytes({ find(literal, in: $0, from: 0) }) == nil { return [] }
+            if !literal.isEmpty {
+                let candidates = candidateLines(haystack)
+                if candidates.isEmpty { return [] }
+                // Few lines hold the literal: the expression runs on those alone.
+                if candidates.reduce(0, { $0 + $1.count }) * 8 < original.count { return matchingLines(regex, candidates, original) }
+            }
             // One pass of the expression over the whole file: per line, its setup costs more than the match.
             let text = String(decoding: original, as: UTF8.self)
             if text.utf8.count != original.count { bytes = Array(text.utf8) }  // invalid UTF-8 became U+FFFD
@@ -153,6 +158,42 @@ struct LineMatcher {
                     column = line.distance(from: line.startIndex, to: range.lowerBound)
                 }
                 found.append((lineNumber, Self.window(line, around: column)))
+            }
+        }
+        return found
+    }
+
+    /// The byte ranges of the lines (without their newline) that hold the literal, in order.
+    private func candidateLines(_ haystack: [UInt8]) -> [Range<Int>] {
+        haystack.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return [] }
+            var lines: [Range<Int>] = [], cursor = 0
+            while let hit = find(literal, in: raw, from: cursor) {
+                var start = hit
+                while start > 0, raw[start - 1] != 0x0A { start -= 1 }
+                let end = memchr(base + hit, 0x0A, raw.count - hit).map { base.distance(to: UnsafeRawPointer($0)) } ?? raw.count
+                lines.append(start..<end)
+                cursor = end + 1
+                if cursor >= raw.count { break }
+            }
+            return lines
+        }
+    }
+
+    /// The lines among `candidates` that the expression matches on their own, as grep matches
+    /// lines, numbered and cut to a window around the match.
+    private func matchingLines(_ regex: NSRegularExpression, _ candidates: [Range<Int>], _ original: [UInt8]) -> [(Int, String)] {
+        var found: [(Int, String)] = []
+        var lineNumber = 1, counted = 0
+        original.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            for candidate in candidates {
+                let line = String(decoding: original[candidate], as: UTF8.self)
+                guard let match = regex.firstMatch(in: line, range: NSRange(line.startIndex..., in: line)), let range = Range(match.range, in: line)
+                else { continue }
+                lineNumber += Self.newlines(base + counted, candidate.lowerBound - counted)
+                counted = candidate.lowerBound
+                found.append((lineNumber, Self.window(line, around: line.distance(from: line.startIndex, to: range.lowerBound))))
             }
         }
         return found
