@@ -14,7 +14,7 @@ public struct Mechanisms: Sendable {
     /// opener's, which sits below this module.
     public static let simulateVariable = Beneath.simulateVariable
 
-    /// This machine's mechanisms, probed once per process (each probe spawns a few children).
+    /// This machine's mechanisms, probed once per process (a probe spawns one child, or five when a namespace is missing).
     public static let current = probe()
 
     public static func probe(environment: [String: String] = ProcessInfo.processInfo.environment) -> Mechanisms {
@@ -26,8 +26,12 @@ public struct Mechanisms: Sendable {
             (.userNamespace, Namespaces.user), (.mountNamespace, Namespaces.mount | userFlag),
             (.pidNamespace, Namespaces.pid | userFlag), (.networkNamespace, Namespaces.network | userFlag),
         ]
-        for (mechanism, flags) in tries {
-            if let failure = tryClone(flags: flags) { missing[mechanism] = failure }
+        // One child in all four namespaces at once, as commands get them, answers for all four;
+        // only when it fails does each get a child of its own, to say which is missing and why.
+        if tryClone(flags: tries.reduce(0) { $0 | $1.1 }) != nil {
+            for (mechanism, flags) in tries {
+                if let failure = tryClone(flags: flags) { missing[mechanism] = failure }
+            }
         }
         let seccompErrno = csandbox_seccomp_available()
         if seccompErrno != 0 {
