@@ -385,7 +385,7 @@ public struct Showdown: Sendable {
         let endpoint = try Endpoint(entry.url, api: entry.api)
         let client = makeClient(endpoint: endpoint, environment: environment, keyVariable: entry.keyVariable)
         let session = try makeSession(workspace, run)
-        let transcript = try Transcript(path: folder + "/transcript.jsonl", redactor: Redactor(environment: environment, named: [entry.keyVariable].compactMap { $0 }))
+        let transcript = try AgentRun.transcript(in: folder, environment: environment, keyVariable: entry.keyVariable)
         var summary: RunSummary
         do {
             let model = try await chooseModel(entry.model, client: client)
@@ -403,14 +403,9 @@ public struct Showdown: Sendable {
             summary.harnessError = true
             summary.decideOutcome()
         }
-        await session.close()
-        await client.close()
         summary.node = node
-        try summary.write(to: folder)
         // Before results.md is written: its ATIF column counts each run's steps.
-        if FileManager.default.fileExists(atPath: folder + "/transcript.jsonl") {
-            try Trajectory.write(runFolder: folder, summary: summary, version: version)
-        }
+        try await AgentRun.finish(summary, in: folder, session: session, client: client, version: version)
         return Result(run: run, label: entry.label, attempt: slot.attempt, summary: summary)
     }
 

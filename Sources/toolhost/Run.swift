@@ -195,7 +195,7 @@ struct Run: AsyncParsableCommand {
             workspace: workspace, name: sessionName, fresh: options.session == "default", browserAhead: agentTask.requires.contains(.screenshot))
         let transcript: Transcript
         do {
-            transcript = try Transcript(path: folder + "/transcript.jsonl", redactor: Redactor(environment: environment, named: [endpointOptions.apiKeyEnv].compactMap { $0 }))
+            transcript = try AgentRun.transcript(in: folder, environment: environment, keyVariable: endpointOptions.apiKeyEnv)
         } catch {
             throw ValidationError("\(error)")
         }
@@ -225,10 +225,7 @@ struct Run: AsyncParsableCommand {
             LiveProcesses.killAll()
         }
         let (summary, finalText) = await work.value
-        await session.close()
-        await client.close()
-        try summary.write(to: folder)
-        try Trajectory.write(runFolder: folder, summary: summary, version: Toolhost.version)
+        try await AgentRun.finish(summary, in: folder, session: session, client: client, version: Toolhost.version)
         if !finalText.isEmpty { print(finalText) }
         var line = "outcome: \(summary.outcome.rawValue) (stop: \(summary.stopReason.rawValue)) · \(summary.toolCalls) tool calls · \(summary.totalTokens) tokens"
         if let speed = summary.tokensPerSecond { line += " · \(speed) tokens/s" }
