@@ -35,6 +35,7 @@ bench: setup
 	./bench/run.sh egress
 	./bench/run.sh checkpoints
 	./bench/run.sh big-write
+	./bench/run.sh serve-start
 	./bench/run.sh session-start
 
 clean:
