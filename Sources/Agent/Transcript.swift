@@ -1,6 +1,5 @@
 import Foundation
 public import JSONCore
-import Sandbox
 import SystemPackage
 public import Tools
 

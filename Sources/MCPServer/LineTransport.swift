@@ -1,5 +1,4 @@
 public import Foundation
-import Sandbox
 import SystemPackage
 
 /// Newline-delimited JSON-RPC over two descriptors. Reading blocks on a thread of its own (the

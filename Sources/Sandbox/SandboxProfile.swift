@@ -239,7 +239,7 @@ struct Fields {
 
     func strings(_ key: String) throws -> [String] {
         guard let value = values[key] else { throw fail(key, "missing (use [] for none)") }
-        guard let texts = value.arrayValue?.compactMap(\.stringValue), texts.count == value.arrayValue?.count else {
+        guard let array = value.arrayValue, case let texts = array.compactMap(\.stringValue), texts.count == array.count else {
             throw fail(key, "must be an array of strings")
         }
         return texts
@@ -269,8 +269,8 @@ struct Fields {
 
     func unsigned(_ key: String) throws -> UInt64? {
         guard let value = values[key] else { return nil }
-        // intValue takes a whole double below 9e15 too, which JSON writers make of big integers.
-        guard let number = value.intValue, number >= 0 else { throw fail(key, "must be a whole number from 0 to 2^53") }
+        // A whole number written with a fraction (5.0) counts, as it did; JSONValue holds integers as Int.
+        guard let number = value.intValue, number >= 0 else { throw fail(key, "must be a whole number from 0 to 2^63 - 1") }
         return UInt64(number)
     }
 }

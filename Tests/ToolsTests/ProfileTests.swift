@@ -45,6 +45,13 @@ import Testing
         refused("field 'network': 'internet' is not allowed; allowed: none, loopback, host") { $0["network"] = "internet" }
         refused("field 'limits.memory_mb': must be a whole number above 0", setting("limits", "memory_mb", "lots"))
         refused("field 'limits.processes': must be a whole number above 0", setting("limits", "processes", true))
+        refused("field 'limits.processes': must be a whole number above 0", setting("limits", "processes", 1.5))
+        refused("field 'limits.open_files': must be a whole number above 0", setting("limits", "open_files", 0))
+        for bad: Any in [-1, 2.5, true, "3"] {
+            refused("field 'limits.address_space_mb': must be a whole number from 0 to 2^63 - 1", setting("limits", "address_space_mb", bad))
+        }
+        refused("field 'requires': must be an array of strings") { $0["requires"] = ["seccomp", 1] }
+        refused("field 'env.set': must be an object of strings", setting("env", "set", ["A": "x", "B": false]))
         refused("field 'requires[0]': unknown mechanism 'magic'") { $0["requires"] = ["magic"] }
         refused("field 'filesystem.hidden': missing (use [] for none)", setting("filesystem", "hidden", nil))
         refused("field 'seccomp.syscalls[0].args[0].op': unknown operator 'SCMP_CMP_LIKE'", setting("seccomp", "syscalls", [["names": ["clone"], "action": "SCMP_ACT_ERRNO", "args": [["index": 0, "value": 1, "op": "SCMP_CMP_LIKE"]]]]))

@@ -1,5 +1,4 @@
 import Foundation
-import Sandbox
 import SystemPackage
 
 /// The Chrome DevTools protocol over `--remote-debugging-pipe`: Chromium reads commands on its

@@ -34,20 +34,18 @@ public struct SessionFactory: Sendable {
     }
 
     /// Confined runners: `profile` (a built-in name or a file) for the session, each tool's own
-    /// profile beside it; `notes` gets what a runner says of how it confines on this machine.
+    /// profile beside it.
     public static func confined(
         profile: String, state: StateDirectory, mounts: [FolderMount] = [], gitPolicy: GitPolicy = GitPolicy(),
         hostEnvironment: [String: String] = ProcessInfo.processInfo.environment, mechanisms: Mechanisms = .current,
-        profileRunners: Bool = true, notes: @escaping @Sendable (String) -> Void = { _ in }
+        profileRunners: Bool = true
     ) -> SessionFactory {
         SessionFactory(
             state: state, mounts: mounts, gitPolicy: gitPolicy, hostEnvironment: hostEnvironment, profileRunners: profileRunners
         ) { chosen, workspace, state, session, sharing in
-            let runner = try confinedRunner(
+            try confinedRunner(
                 SandboxProfile.load(chosen ?? profile), workspace: workspace, state: state, session: session, hostEnvironment: hostEnvironment,
                 mechanisms: mechanisms, mounts: mounts, sharing: sharing)
-            runner.notes.forEach(notes)
-            return runner
         }
     }
 
