@@ -55,7 +55,10 @@ let package = Package(
         // Confinement: profiles, seccomp compilation, and the runners: confined and (loudly) unconfined.
         .target(
             name: "Sandbox",
-            dependencies: ["CSandbox", "CLibSeccomp", "Egress", "WorkspaceAccess", "JSONCore"],
+            dependencies: [
+                "CSandbox", "CLibSeccomp", "Egress", "WorkspaceAccess", "JSONCore",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             resources: ["default", "build", "network", "browser", "strict", "seccomp-base"].map { .embedInCode("Resources/\($0).json") },
             swiftSettings: strict
         ),
@@ -82,6 +85,7 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationEssentialsCompat", package: "swift-nio"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "SystemPackage", package: "swift-system"),
             ],

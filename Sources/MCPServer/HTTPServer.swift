@@ -6,7 +6,6 @@ public import Logging
 import NIOFoundationEssentialsCompat
 import Sandbox
 public import Tools
-import UnixSignals
 
 /// How `toolhost serve --http` listens and what it lets in.
 public struct HTTPServeOptions: Sendable {
@@ -111,8 +110,9 @@ public struct ToolHTTPServer: Sendable {
             shared: options.sharedSessions, warmSessions: options.warmSessions)
     }
 
-    /// Serves until SIGTERM or SIGINT, then gives running commands `shutdownGrace`, cancels what
-    /// is left (its streams end) and closes every session (their state is already saved).
+    /// Serves until SIGTERM, SIGINT or SIGHUP, then gives running commands `shutdownGrace`, kills
+    /// what is left (its streams end) and closes every session (their state is already saved);
+    /// see `ServerLifecycle`.
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         let router = Router()
         for method in [HTTPRequest.Method.post, .get, .delete] {
@@ -124,21 +124,7 @@ public struct ToolHTTPServer: Sendable {
             onServerRunning: { channel in await onListening(channel.localAddress?.port ?? options.port) },
             logger: logger)
         await sessions.warmUp()
-        let expiry = Task {
-            while !Task.isCancelled {
-                try? await Task.sleep(for: min(options.idleTimeout / 4, .seconds(30)))
-                await sessions.expire(idle: options.idleTimeout)
-            }
-        }
-        let grace = ShutdownGrace(options.shutdownGrace, logger: logger) { [sessions] in
-            LiveProcesses.killAll()
-            await sessions.closeAll()
-        }
-        try await app.runService(gracefulShutdownSignals: [.sigterm, .sigint])
-        expiry.cancel()
-        grace.cancel()
-        await sessions.closeAll()
-        ProcessCgroup.removeAll()
+        try await ServerLifecycle.run(app: app, sessions: sessions, options: options, logger: logger)
     }
 
     private func respond(to request: Request) async throws -> Response {
@@ -631,35 +617,5 @@ actor HTTPSessions {
         for id in entries.keys { _ = await close(id) }
         for name in named.keys { await closeNamed(name) }
         await catalog?.session.close()
-    }
-}
-
-/// After SIGTERM or SIGINT, running commands get a bound; then `expire` runs (kill what is left,
-/// close the sessions, which ends their streams). Should anything still hold the server up five
-/// seconds later, the process exits: shutdown is bounded whatever a client does with its streams.
-final class ShutdownGrace: @unchecked Sendable {
-    static let lastResort: Duration = .seconds(5)
-    private var sources: [any DispatchSourceSignal] = []
-
-    init(_ grace: Duration, logger: Logger, expire: @escaping @Sendable () async -> Void) {
-        for number in [SIGTERM, SIGINT] {
-            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
-            source.setEventHandler {
-                Task {
-                    try? await Task.sleep(for: grace)
-                    await expire()
-                    try? await Task.sleep(for: Self.lastResort)
-                    logger.warning("shutdown: connections still open \(Self.lastResort) after the sessions closed; exiting now")
-                    ProcessCgroup.removeAll()
-                    exit(0)
-                }
-            }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    func cancel() {
-        sources.forEach { $0.cancel() }
     }
 }

@@ -1,4 +1,5 @@
-import Foundation
+public import Foundation
+public import ServiceLifecycle
 import Synchronization
 
 /// Every process group toolhost started and has not reaped yet. Children lead sessions of their
@@ -18,5 +19,25 @@ public enum LiveProcesses {
     /// Kills every live group (foreground commands and background servers alike).
     public static func killAll() {
         for pid in groups.withLock({ $0 }) { Supervisor.kill(group: pid) }
+    }
+}
+
+/// The processes of a long-running server as one service of its `ServiceGroup`, listed first so
+/// that it stops last: once the services that start commands have stopped, it kills whatever
+/// they left running and takes the cgroups away.
+public struct ProcessesService: Service {
+    public init() {}
+
+    /// Kills every command still running, now (a shutdown's grace is over); the service goes on.
+    public func killRunning() {
+        LiveProcesses.killAll()
+    }
+
+    public func run() async {
+        // Returns on the group's graceful shutdown, or throws when the group is cancelled:
+        // either way nothing toolhost started may outlive it.
+        try? await gracefulShutdown()
+        LiveProcesses.killAll()
+        ProcessCgroup.removeAll()
     }
 }

@@ -2,7 +2,6 @@ import Agent
 public import ArgumentParser
 import Foundation
 import ModelEndpoints
-import Sandbox
 import Tools
 
 struct Run: AsyncParsableCommand {
@@ -220,10 +219,7 @@ struct Run: AsyncParsableCommand {
 
         let work = Task { await loop.run() }
         // Ctrl-C: stop the model request, kill the running command, and let the loop write its summary.
-        Signals.onFirstSignal { _ in
-            work.cancel()
-            LiveProcesses.killAll()
-        }
+        Signals.onFirstSignal { _ in work.cancel() }
         let (summary, finalText) = await work.value
         try await AgentRun.finish(summary, in: folder, session: session, client: client, version: Toolhost.version)
         if !finalText.isEmpty { print(finalText) }

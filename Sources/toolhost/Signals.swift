@@ -5,6 +5,7 @@ import Synchronization
 
 /// On SIGINT, SIGTERM or SIGHUP: kill every process group toolhost started, then exit 128+signal.
 /// Without this, commands (which lead sessions of their own) would outlive an interrupted toolhost.
+/// The one-shot commands' lifecycle; `serve --http` has a ServiceGroup instead (`ServerLifecycle`).
 enum Signals {
     /// Kept so the sources live; written only while toolhost starts, before any signal is watched.
     nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
@@ -27,8 +28,8 @@ enum Signals {
                     if state.interrupt == nil { state.received = number }
                     return state.interrupt
                 }
-                if let graceful { return graceful(number) }
                 LiveProcesses.killAll()
+                if let graceful { return graceful(number) }
                 ProcessCgroup.removeAll()
                 exit(128 + number)
             }
@@ -37,7 +38,8 @@ enum Signals {
         }
     }
 
-    /// The first signal calls `handler` (which must wind down quickly); a second one kills and exits as usual.
+    /// The first signal kills the running commands and calls `handler` (which must wind down
+    /// quickly); a second one kills and exits as usual.
     static func onFirstSignal(_ handler: @escaping @Sendable (Int32) -> Void) {
         killChildrenOnExit()
         state.withLock { $0.interrupt = handler }

@@ -158,7 +158,8 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
         #expect(seen["intact"] as? Bool == true)
     }
 
-    @Test func sigtermKillsARunningCommandAndKeepsState() throws {
+    /// SIGTERM, and SIGHUP (a closed terminal) alike: the grace, then the command is killed.
+    @Test(arguments: [SIGTERM, SIGHUP]) func aSignalKillsARunningCommandAndKeepsState(signal: Int32) throws {
         let scratch = try Scratch()
         let server = try HTTPServerProcess(scratch, extra: ["--shutdown-grace", "1", "--shared-session", "keeper"])
         let duration = uniqueSleep()
@@ -171,8 +172,9 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
         try python.run()
         #expect(appears(withArgument: duration), "the long command started")
         let stopped = ContinuousClock.now
-        server.process.terminate()
+        kill(server.process.processIdentifier, signal)
         server.process.waitUntilExit()
+        #expect(server.process.terminationReason == .exit && server.process.terminationStatus == 0, "a clean shutdown")
         // Without the grace the server would wait out the 300 s command.
         #expect(ContinuousClock.now - stopped < .seconds(60), "the grace bounds the shutdown")
         #expect(allGone(withArgument: duration), "nothing is left running")
