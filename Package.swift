@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
@@ -100,7 +101,7 @@ let package = Package(
             name: "Agent",
             dependencies: [
                 "Tools", "Sandbox", "Egress", "ModelEndpoints", "JSONCore", .product(name: "Yams", package: "Yams"),
-                .product(name: "SystemPackage", package: "swift-system"),
+                .product(name: "SystemPackage", package: "swift-system"), .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             swiftSettings: strict
         ),
@@ -143,6 +144,12 @@ let package = Package(
             dependencies: ["Agent", "ModelEndpoints", "JSONCore", .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: strict),
         // Drives the built `toolhost` binary end to end (CLI, MCP interop with the Python client).
-        .testTarget(name: "CLITests", dependencies: ["toolhost", "TestSupport"], swiftSettings: strict),
+        .testTarget(
+            name: "CLITests",
+            dependencies: [
+                "toolhost", "TestSupport", .product(name: "Subprocess", package: "swift-subprocess"),
+                .product(name: "SystemPackage", package: "swift-system"),
+            ],
+            swiftSettings: strict),
     ]
 )

@@ -1,56 +1,82 @@
 import Foundation
 import ModelEndpoints
 import Sandbox
+import Subprocess
+import SystemPackage
 
 /// A showdown contestant's own model server, started by its `serve:` command the way the public
 /// showdown switched local models on one GPU: one at a time, each stopped (its whole process group)
 /// before the next starts.
 final class ServedEndpoint: Sendable {
-    let process: Process
+    /// The server's process group: the shell leads a session of its own, so the server and
+    /// whatever the shell starts share it, and one signal to the group stops them all.
+    let group: pid_t
     let log: String
+    /// swift-subprocess's run of the shell: it returns when the shell exits, and its
+    /// cancellation is the stop (SIGTERM to the group, SIGKILL 3 s later).
+    private let running: Task<Void, Never>
+    /// How the shell ended, once it has ("exited with status 1").
+    private let ended: LockedBox<String?>
 
     /// Why the server never became ready: said as a harness error, not a model failure.
     struct StartFailure: Error, CustomStringConvertible {
         let description: String
     }
 
-    private init(process: Process, log: String) {
-        self.process = process
+    private init(group: pid_t, log: String, running: Task<Void, Never>, ended: LockedBox<String?>) {
+        self.group = group
         self.log = log
+        self.running = running
+        self.ended = ended
     }
 
     /// Starts `command` in a session of its own (output to `log`) and waits for the endpoint's /health.
     static func start(command: String, endpoint: Endpoint, seconds: Int, log: String) async throws -> ServedEndpoint {
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        guard let output = FileHandle(forWritingAtPath: log) else { throw StartFailure(description: "cannot write the server's log \(log)") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = ["-c", command]
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
+        let output: FileDescriptor, errors: FileDescriptor
         do {
-            try process.run()
+            output = try FileDescriptor.open(
+                log, .writeOnly, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+            errors = try output.duplicate()
         } catch {
-            throw StartFailure(description: "serve: could not start \(command.debugDescription): \(error.localizedDescription)")
+            throw StartFailure(description: "cannot write the server's log \(log): \(error)")
         }
-        try? output.close()
-        // Foundation spawns each child as the leader of a new process group: the server and
-        // whatever the shell starts share it, and one signal to the group stops them all.
-        setpgid(process.processIdentifier, process.processIdentifier)
-        LiveProcesses.add(process.processIdentifier)
-        let served = ServedEndpoint(process: process, log: log)
+        var options = PlatformOptions()
+        options.createSession = true
+        options.teardownSequence = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: .seconds(3))]
+        let ended = LockedBox<String?>(nil)
+        let (spawned, spawn) = AsyncStream.makeStream(of: pid_t.self)
+        let running = Task { [options] in
+            do {
+                let result = try await Subprocess.run(
+                    .path("/bin/sh"), arguments: ["-c", command], platformOptions: options, input: .none,
+                    output: .fileDescriptor(output, closeAfterSpawningProcess: true), error: .fileDescriptor(errors, closeAfterSpawningProcess: true)
+                ) { execution in
+                    spawn.yield(execution.processIdentifier.value)
+                }
+                ended.value = switch result.terminationStatus {
+                case .exited(let code): "exited with status \(code)"
+                case .signaled(let signal): "was killed by signal \(signal)"
+                }
+            } catch {
+                ended.value = "could not start: \(error)"
+            }
+            spawn.finish()
+        }
+        guard let group = await spawned.first(where: { _ in true }) else {
+            throw StartFailure(description: "serve: \(command.debugDescription) \(ended.value ?? "could not start")")
+        }
+        LiveProcesses.add(group)
+        let served = ServedEndpoint(group: group, log: log, running: running, ended: ended)
         let deadline = ContinuousClock.now + .seconds(seconds)
         while ContinuousClock.now < deadline {
-            if !process.isRunning {
-                let status = process.terminationStatus
-                served.stop()
-                throw StartFailure(description: "serve: the server exited with status \(status) before \(endpoint.display)/health answered; its log ends: \(served.logTail)")
+            if let status = ended.value {
+                await served.stop()
+                throw StartFailure(description: "serve: the server \(status) before \(endpoint.display)/health answered; its log ends: \(served.logTail)")
             }
             if await serverIsHealthy(endpoint) { return served }
             try await Task.sleep(for: .milliseconds(500))
         }
-        served.stop()
+        await served.stop()
         throw StartFailure(description: "serve: \(endpoint.display)/health did not answer 200 within \(seconds) s (raise startup_seconds?); the log ends: \(served.logTail)")
     }
 
@@ -60,14 +86,12 @@ final class ServedEndpoint: Sendable {
         return text.split(separator: "\n").suffix(3).joined(separator: " | ")
     }
 
-    /// Stops the whole process group: SIGTERM, then SIGKILL after 3 s.
-    func stop() {
-        let group = process.processIdentifier
-        kill(-group, SIGTERM)
-        let deadline = Date().addingTimeInterval(3)
-        while process.isRunning && Date() < deadline { usleep(50_000) }
+    /// Stops the whole process group: SIGTERM, then SIGKILL after 3 s, and SIGKILL again for
+    /// what the shell left behind when it went first.
+    func stop() async {
+        running.cancel()
+        await running.value
         kill(-group, SIGKILL)
-        process.waitUntilExit()
         LiveProcesses.remove(group)
     }
 }

@@ -337,13 +337,18 @@ public struct Showdown: Sendable {
                 return try slots.map { try harnessFailure($0, error: "\(error)") }
             }
         }
-        defer { served?.stop() }
         var results: [Result] = []
-        for slot in slots {
-            let result = try await one(slot)
-            log("showdown: \(result.run) finished: \(result.summary.outcome.rawValue) (\(result.summary.stopReason.rawValue))")
-            results.append(result)
+        do {
+            for slot in slots {
+                let result = try await one(slot)
+                log("showdown: \(result.run) finished: \(result.summary.outcome.rawValue) (\(result.summary.stopReason.rawValue))")
+                results.append(result)
+            }
+        } catch {
+            await served?.stop()
+            throw error
         }
+        await served?.stop()
         return results
     }
 

@@ -70,7 +70,7 @@ import Testing
         for jinja in [true, false] {
             let server = try LlamaServer(binary: binary, model: model, extra: [jinja ? "--jinja" : "--no-jinja"])
             defer { server.stop() }
-            let ran = try await scratch.toolhostOffThePool(["probe", "--endpoint", server.base, "--json", "--max-reply-tokens", "160", "--state-dir", scratch.state])
+            let ran = try await scratch.toolhostAsync(["probe", "--endpoint", server.base, "--json", "--max-reply-tokens", "160", "--state-dir", scratch.state])
             let report = try #require(try JSONSerialization.jsonObject(with: Data(ran.stdout.utf8)) as? [String: Any], "\(ran.stdout)\n\(ran.stderr)")
             #expect(report["format"] as? String == "toolhost-probe/1")
             #expect(report["model"] as? String == model, "the model comes from /v1/models")
@@ -99,7 +99,7 @@ import Testing
             #expect(ran.status == 0)
             // run reads the saved probe and constrains by itself, saying so.
             let out = scratch.root + "/run-\(jinja)"
-            let run = try await scratch.toolhostOffThePool(
+            let run = try await scratch.toolhostAsync(
                 ["run", "--endpoint", server.base, "--workspace", scratch.workspace, "--state-dir", scratch.state, "--out", out, "--quiet",
                  "--prompt", "Read the file notes.txt.", "--tools", "read_file", "--max-tool-calls", "1", "--max-reply-tokens", "100"])
             #expect(run.stderr.contains("constraining replies with the server's grammar"), "\(run.stderr)")
@@ -117,7 +117,7 @@ import Testing
         #expect(server.base.hasPrefix(overASocket ? "unix:/" : "http://"))
         defer { server.stop() }
         let out = scratch.root + "/run"
-        let ran = try await scratch.toolhostOffThePool(
+        let ran = try await scratch.toolhostAsync(
             ["run", "--endpoint", server.base, "--workspace", scratch.workspace, "--state-dir", scratch.state, "--out", out, "--quiet",
              "--prompt", "Create the file hello.txt containing the line: hello from toolhost. Then read it back with read_file.",
              "--constrain", "--tools", "write_file,read_file", "--max-tool-calls", "3", "--max-reply-tokens", "200"]
@@ -154,7 +154,7 @@ import Testing
         let server = try LlamaServer(binary: binary, model: model, context: 4096)
         defer { server.stop() }
         let out = scratch.root + "/run"
-        let ran = try await scratch.toolhostOffThePool(
+        let ran = try await scratch.toolhostAsync(
             ["run", "--endpoint", server.base, "--workspace", scratch.workspace, "--state-dir", scratch.state, "--out", out, "--quiet",
              "--prompt", "Write a long story about dragons.", "--tools", "read_file", "--max-reply-tokens", "4", "--max-turns", "6", "--no-constrain"])
         #expect(ran.status == 1)
@@ -174,7 +174,7 @@ import Testing
         let server = try LlamaServer(binary: binary, model: model, context: 512)
         defer { server.stop() }
         let out = scratch.root + "/run"
-        let ran = try await scratch.toolhostOffThePool(
+        let ran = try await scratch.toolhostAsync(
             ["run", "--endpoint", server.base, "--workspace", scratch.workspace, "--state-dir", scratch.state, "--out", out, "--quiet",
              "--prompt", "Summarise this: " + String(repeating: "the quick brown fox jumps over the lazy dog. ", count: 120), "--no-constrain"])
         #expect(ran.status == 1)
@@ -263,7 +263,7 @@ import Testing
                 serve: "exec '\(binary)' -m /nonexistent.gguf --port \(ports[3])"
             """.write(toFile: config, atomically: true, encoding: .utf8)
         let out = scratch.root + "/out"
-        let ran = try await scratch.toolhostOffThePool(["showdown", "--config", config, "--out", out, "--state-dir", scratch.state])
+        let ran = try await scratch.toolhostAsync(["showdown", "--config", config, "--out", out, "--state-dir", scratch.state])
         // Harness errors (the broken server) make the exit status 1; the results are written all the same.
         #expect(ran.status == 1, "\(ran.stdout)\n\(ran.stderr)")
         let models = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/models.json"))) as? [[String: Any]])

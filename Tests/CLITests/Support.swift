@@ -1,4 +1,6 @@
 import Foundation
+import Subprocess
+import SystemPackage
 import TestSupport
 import Testing
 
@@ -45,21 +47,26 @@ func runProgram(_ path: String, _ arguments: [String], stdin: String = "", envir
         stderr: String(decoding: errData, as: UTF8.self))
 }
 
-/// `runProgram` on a thread of its own. A test that waits minutes for a child (a real model
-/// server, a showdown) must not hold one of the two cooperative threads meanwhile: in-process
-/// async tests of other suites need them to make progress at all.
-func runProgramOffThePool(_ path: String, _ arguments: [String], stdin: String = "") async throws -> Ran {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread { continuation.resume(with: Result { try runProgram(path, arguments, stdin: stdin) }) }.start()
+/// `runProgram` on swift-subprocess, for a test that waits minutes for a child (a real model
+/// server, a showdown): it awaits the child without holding one of the two cooperative threads,
+/// which the in-process async tests of other suites need to make progress at all.
+func runProgramAsync(_ path: String, _ arguments: [String], stdin: String = "") async throws -> Ran {
+    let result = try await Subprocess.run(
+        .path(FilePath(path)), arguments: Arguments(arguments), input: .string(stdin),
+        output: .string(limit: 64 << 20), error: .string(limit: 64 << 20))
+    let status: Int32 = switch result.terminationStatus {
+    case .exited(let code): code
+    case .signaled(let signal): 128 + signal
     }
+    return Ran(status: status, stdout: result.standardOutput ?? "", stderr: result.standardError ?? "")
 }
 
 extension Scratch {
     var workspace: String { workspacePath }
 
-    /// `toolhost` for long runs, off the cooperative pool (see `runProgramOffThePool`).
-    func toolhostOffThePool(_ arguments: [String]) async throws -> Ran {
-        try await runProgramOffThePool(toolhostBinary, arguments)
+    /// `toolhost` for long runs, awaited (see `runProgramAsync`).
+    func toolhostAsync(_ arguments: [String]) async throws -> Ran {
+        try await runProgramAsync(toolhostBinary, arguments)
     }
     var state: String { statePath }
 
