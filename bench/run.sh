@@ -11,7 +11,7 @@
 #   search      the grep tool beside grep -rn and rg on a 12,000-file tree, and its result bytes beside grep -rn's
 #   checkpoints write_file in a 10,000-file tree beside an empty one (the checkpoints' cost), and an undo of rm -rf src
 #   big-write   a 20 MB write_file over MCP stdio beside a minimal Python server doing the same: time, peak RSS
-#   serve-start serve over stdio from exec to the initialize reply, and its idle RSS, beside toolhost --version
+#   serve-start serve over stdio from exec to the initialize reply and to a first execute's, and its idle RSS, beside toolhost --version
 #   session-start a new HTTP session and its first execute at 1, 100 and 1,000 live sessions, beside bwrap; server RSS; paced with --warm-sessions 8 beside none
 #   harbor-trial  Harbor oracle trials in the toolhost environment, per phase, beside the same steps in bwrap
 #   ray-showdown  8 scripted runs on a two-node local Ray cluster beside the same showdown run locally

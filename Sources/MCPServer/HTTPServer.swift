@@ -616,6 +616,6 @@ actor HTTPSessions {
         await warm.closeAll()
         for id in entries.keys { _ = await close(id) }
         for name in named.keys { await closeNamed(name) }
-        await catalog?.session.close()
+        await (try? catalog?.session())?.close()
     }
 }

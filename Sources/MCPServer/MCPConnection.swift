@@ -34,7 +34,9 @@ public actor MCPConnection {
     public static let progressInterval: Duration = .seconds(1)
 
     let registry: ToolRegistry
-    let session: Session
+    /// The session the tools run in, once it is open (see `init(registry:opening:...)`).
+    let opening: Task<Session, any Error>
+    let workspaceRoot: String
     let version: String
     let logger: Logger
     /// Whether each call gets a line in toolhost's own log (stderr).
@@ -53,15 +55,37 @@ public actor MCPConnection {
 
     public init(registry: ToolRegistry, session: Session, version: String, logger: Logger, logsCalls: Bool = true, byHandle: Bool = false, announcesHandle: Bool = false
     ) {
+        self.init(
+            registry: registry, workspaceRoot: session.workspace.root, opening: Task { session }, version: version, logger: logger, logsCalls: logsCalls,
+            byHandle: byHandle, announcesHandle: announcesHandle)
+    }
+
+    /// A connection whose session is still being opened (the sandbox set up) while the client's
+    /// handshake runs: `initialize` and `ping` need no session, the rest wait for it, and a session
+    /// that fails to open fails them with its reason.
+    public init(
+        registry: ToolRegistry, workspaceRoot: String, opening: Task<Session, any Error>, version: String, logger: Logger, logsCalls: Bool = true,
+        byHandle: Bool = false, announcesHandle: Bool = false
+    ) {
         self.announcesHandle = announcesHandle
         self.byHandle = byHandle
         self.registry = registry
-        self.session = session
+        self.workspaceRoot = workspaceRoot
+        self.opening = opening
         self.version = version
         self.logger = logger
         self.logsCalls = logsCalls
         toolList = .array(registry.definitions.map(Self.describe))
         toolNames = Set(registry.definitions.map(\.name))
+    }
+
+    /// The session, or the reason it could not open as an internal error.
+    func session() async throws -> Session {
+        do {
+            return try await opening.value
+        } catch {
+            throw RPCError(JSONRPC.internalError, "the toolhost session could not open: \(error)")
+        }
     }
 
     static func describe(_ tool: ToolDefinition) -> JSONValue {
@@ -78,7 +102,7 @@ public actor MCPConnection {
     }
 
     nonisolated var instructions: String {
-        "Tools run inside the workspace \(session.workspace.root). Paths are relative to it; the shell keeps its cwd and exports between execute calls."
+        "Tools run inside the workspace \(workspaceRoot). Paths are relative to it; the shell keeps its cwd and exports between execute calls."
             + (byHandle ? " Without a handshake, a call that names no session gets a new shell: its result names the handle (_meta[\"toolhost/session\"]); pass it back as the Toolhost-Session header or as a \"session\" argument of each call to keep that shell." : "")
     }
 
@@ -185,7 +209,7 @@ public actor MCPConnection {
         case "ping":
             result = [:]
         case "tools/list":
-            await session.toolsListed(offering: toolNames)
+            await try session().toolsListed(offering: toolNames)
             result = ["tools": toolList]
             if modern != nil {
                 result = ["tools": toolList, "ttlMs": 0, "cacheScope": "private"]
@@ -245,12 +269,13 @@ public actor MCPConnection {
             await sink.send(JSONRPC.notification("notifications/message", ["level": .string(level), "logger": "toolhost", "data": .string(text)]))
         }
 
+        let session = try await session()
         let started = ContinuousClock.now
         await log("debug", "\(name) started")
         let result: ToolResult
         if let token = meta?["progressToken"], JSONRPC.ID(token) != nil {
             result = await withProgress(token: token, sink: sink) {
-                await self.registry.call(name, arguments: arguments, session: self.session)
+                await self.registry.call(name, arguments: arguments, session: session)
             }
         } else {
             result = await registry.call(name, arguments: arguments, session: session)

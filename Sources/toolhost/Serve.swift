@@ -91,11 +91,17 @@ struct Serve: AsyncParsableCommand {
         dup2(STDERR_FILENO, STDOUT_FILENO)
         bootstrapLogging()
         try options.lockSession(workspace: workspace)
-        let session = try options.openSession(workspace: workspace, browserAhead: browserAhead != .off)
+        let root = try Workspace(workspace).root
+        let opening = try options.startOpeningSession(workspace: workspace, browserAhead: browserAhead != .off)
         let server = ToolServer(
-            registry: try makeRegistry(), session: session, version: Toolhost.version,
-            logger: Logger(label: "toolhost"))
-        warn("serving MCP on stdio for workspace \(session.workspace.root), session \(session.name)")
+            registry: try makeRegistry(), workspaceRoot: root, opening: opening, version: Toolhost.version, logger: Logger(label: "toolhost"))
+        let name = options.session
+        Task {
+            // A session that cannot open (no namespaces, a bad profile) ends the server as it
+            // would have before serving: its reason on stderr, exit 2.
+            do { _ = try await opening.value } catch { Toolhost.fail(error) }
+            warn("serving MCP on stdio for workspace \(root), session \(name)")
+        }
         await server.serve(input: STDIN_FILENO, output: mcpOut)
     }
 

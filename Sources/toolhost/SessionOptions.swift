@@ -100,8 +100,27 @@ struct SessionOptions: ParsableArguments {
     /// starts at the workspace root with no exports, whatever was saved under its name. With
     /// `browserAhead`, Chromium starts when a client lists the tools.
     func openSession(workspace path: String, name: String? = nil, fresh: Bool = false, browserAhead: Bool = false) throws -> Session {
+        try Self.opened(by: sessionFactory(), workspace: path, name: name ?? session, fresh: fresh, browserAhead: browserAhead)
+    }
+
+    /// `openSession`, started now on a thread of its own: setting the sandbox up (the mechanisms
+    /// probe, the user mapping, the mounts, a dry run) blocks in spawns and waits for tens of
+    /// milliseconds, which a stdio server spends answering the client's handshake instead. The
+    /// factory's own checks (the config, the mounts) are made before this returns.
+    func startOpeningSession(workspace path: String, browserAhead: Bool) throws -> Task<Session, any Error> {
+        let factory = try sessionFactory(), name = session
+        return Task {
+            try await withCheckedThrowingContinuation { continuation in
+                Thread {
+                    continuation.resume(with: Result { try Self.opened(by: factory, workspace: path, name: name, fresh: false, browserAhead: browserAhead) })
+                }.start()
+            }
+        }
+    }
+
+    private static func opened(by factory: SessionFactory, workspace path: String, name: String, fresh: Bool, browserAhead: Bool) throws -> Session {
         do {
-            return try sessionFactory().open(workspace: path, name: name ?? session, fresh: fresh, browserAhead: browserAhead)
+            return try factory.open(workspace: path, name: name, fresh: fresh, browserAhead: browserAhead)
         } catch let error as ToolError {
             throw ValidationError(error.message)
         }

@@ -36,11 +36,16 @@ struct Toolhost: AsyncParsableCommand {
             // A signal killed the command under us: its handler is cleaning up and will exit 128+signal.
             if Signals.pending != nil { while true { pause() } }
         } catch {
-            if exitCode(for: error) == .validationFailure {
-                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
-                Foundation.exit(2)
-            }
-            exit(withError: error)
+            fail(error)
         }
+    }
+
+    /// Ends toolhost for `error`: a usage error exits 2 with its message, any other as ArgumentParser says.
+    static func fail(_ error: any Error) -> Never {
+        if exitCode(for: error) == .validationFailure {
+            FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+            Foundation.exit(2)
+        }
+        exit(withError: error)
     }
 }

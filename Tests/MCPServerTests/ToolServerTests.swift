@@ -272,3 +272,58 @@ actor Wire {
         #expect(Set(replies.compactMap { $0["id"]?.intValue }) == [1, 2, 3])
     }
 }
+
+/// A stdio server opens its session while the client's handshake runs: `initialize` is answered
+/// before the sandbox is ready, calls wait for it, and a session that cannot open fails them
+/// with its reason instead of hanging.
+@Suite struct OpeningSessionTests {
+    struct Refused: Error, CustomStringConvertible {
+        var description: String { "no user namespaces here" }
+    }
+
+    static func connection(_ opening: Task<Session, any Error>) -> MCPConnection {
+        MCPConnection(
+            registry: try! ToolRegistry(), workspaceRoot: "/nowhere", opening: opening, version: "test",
+            logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+    }
+
+    static func send(_ connection: MCPConnection, _ wire: Wire, _ id: Int, _ method: String, _ params: JSONValue) async throws -> JSONValue? {
+        let message: JSONValue = ["jsonrpc": "2.0", "id": .int(id), "method": .string(method), "params": params]
+        await connection.receive(JSONRPC.classify(Data(message.jsonText.utf8)), sink: wire.sink)
+        return try await wire.reply(.int(id), within: 60)
+    }
+
+    static let initialize: JSONValue = ["protocolVersion": "2025-06-18", "capabilities": [:], "clientInfo": ["name": "t", "version": "1"]]
+
+    @Test func theHandshakeDoesNotWaitForTheSession() async throws {
+        let base = FileManager.default.temporaryDirectory.path + "/toolhost-opening-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: base + "/ws", withIntermediateDirectories: true)
+        let (gate, open) = AsyncStream.makeStream(of: Void.self)
+        let opening = Task<Session, any Error> {
+            for await _ in gate { break }
+            return try Session(workspace: Workspace(base + "/ws"), state: StateDirectory(base + "/state"), runner: UnconfinedRunner(reason: "tests"))
+        }
+        let connection = Self.connection(opening)
+        let wire = Wire()
+        let reply = try #require(try await Self.send(connection, wire, 1, "initialize", Self.initialize))
+        #expect(reply["result"]?["instructions"]?.stringValue?.contains("/nowhere") == true, "answered while the session is still closed")
+        let call = Task { try await Self.send(connection, wire, 2, "tools/call", ["name": "execute", "arguments": ["command": "echo opened"]]) }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(await wire.messages.contains { $0["id"] == 2 } == false, "the call waits for the session")
+        open.yield()
+        let result = try #require(try await call.value?["result"])
+        #expect(result["isError"] == false)
+        #expect(result["content"]?.arrayValue?.first?["text"]?.stringValue?.hasPrefix("opened\n") == true, "\(result)")
+    }
+
+    @Test func aSessionThatCannotOpenFailsTheCallsWithItsReason() async throws {
+        let connection = Self.connection(Task { throw Refused() })
+        let wire = Wire()
+        #expect(try await Self.send(connection, wire, 1, "initialize", Self.initialize)?["result"] != nil)
+        for (id, method, params) in [(2, "tools/list", [:]), (3, "tools/call", ["name": "execute", "arguments": ["command": "true"]])] as [(Int, String, JSONValue)] {
+            let error = try #require(try await Self.send(connection, wire, id, method, params)?["error"], "\(method) answers")
+            #expect(error["code"] == .int(JSONRPC.internalError))
+            #expect(error["message"]?.stringValue == "the toolhost session could not open: no user namespaces here", "\(error)")
+        }
+    }
+}
