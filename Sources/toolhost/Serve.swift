@@ -41,7 +41,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Refuse HTTP request bodies larger than this many bytes (413).")
     var maxBodyBytes: Int = 4 << 20
 
-    @Option(help: "On SIGTERM, seconds running commands get before they are killed.")
+    @Option(help: "On SIGTERM, SIGINT or SIGHUP (HTTP), seconds running commands get before they are killed.")
     var shutdownGrace: Int = 10
 
     @Option(help: ArgumentHelp(
