@@ -1,4 +1,5 @@
-public import Foundation
+import Foundation
+public import Glibc
 public import ServiceLifecycle
 import Synchronization
 

@@ -58,7 +58,7 @@ func runProgramAsync(_ path: String, _ arguments: [String], stdin: String = "") 
     case .exited(let code): code
     case .signaled(let signal): 128 + signal
     }
-    return Ran(status: status, stdout: result.standardOutput ?? "", stderr: result.standardError ?? "")
+    return Ran(status: status, stdout: result.standardOutput, stderr: result.standardError)
 }
 
 extension Scratch {
