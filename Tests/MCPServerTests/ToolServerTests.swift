@@ -290,7 +290,7 @@ actor Wire {
     static func send(_ connection: MCPConnection, _ wire: Wire, _ id: Int, _ method: String, _ params: JSONValue) async throws -> JSONValue? {
         let message: JSONValue = ["jsonrpc": "2.0", "id": .int(id), "method": .string(method), "params": params]
         await connection.receive(JSONRPC.classify(Data(message.jsonText.utf8)), sink: wire.sink)
-        return try await wire.reply(.int(id), within: 60)
+        return try await wire.reply(.int(id))
     }
 
     static let initialize: JSONValue = ["protocolVersion": "2025-06-18", "capabilities": [:], "clientInfo": ["name": "t", "version": "1"]]
