@@ -71,7 +71,9 @@ import Testing
             let server = try LlamaServer(binary: binary, model: model, extra: [jinja ? "--jinja" : "--no-jinja"])
             defer { server.stop() }
             let ran = try await scratch.toolhostAsync(["probe", "--endpoint", server.base, "--json", "--max-reply-tokens", "160", "--state-dir", scratch.state])
-            let report = try #require(try JSONSerialization.jsonObject(with: Data(ran.stdout.utf8)) as? [String: Any], "\(ran.stdout)\n\(ran.stderr)")
+            // Parsed without throwing, so that a probe that printed no report says why (its status and stderr).
+            let parsed = try? JSONSerialization.jsonObject(with: Data(ran.stdout.utf8))
+            let report = try #require(parsed as? [String: Any], "probe exited \(ran.status) with no report; jinja \(jinja); stdout: \(ran.stdout)\nstderr: \(ran.stderr)")
             #expect(report["format"] as? String == "toolhost-probe/1")
             #expect(report["model"] as? String == model, "the model comes from /v1/models")
             let checks = try #require(report["checks"] as? [[String: Any]])
