@@ -35,7 +35,7 @@ final class ServedEndpoint: Sendable {
         let output: FileDescriptor, errors: FileDescriptor
         do {
             output = try FileDescriptor.open(
-                log, .writeOnly, options: [.create, .truncate, .closeOnExec], permissions: [.ownerReadWrite, .groupRead, .otherRead])
+                log, .writeOnly, options: [.create, .truncate, .closeOnExec, .noFollow], permissions: [.ownerReadWrite, .groupRead, .otherRead])
             errors = try output.duplicate()
         } catch {
             throw StartFailure(description: "cannot write the server's log \(log): \(error)")

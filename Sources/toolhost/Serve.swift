@@ -90,8 +90,7 @@ struct Serve: AsyncParsableCommand {
         let mcpOut = dup(STDOUT_FILENO)
         dup2(STDERR_FILENO, STDOUT_FILENO)
         bootstrapLogging()
-        try options.lockSession(workspace: workspace)
-        let root = try Workspace(workspace).root
+        let root = try options.lockSession(workspace: workspace).root
         let opening = try options.startOpeningSession(workspace: workspace, browserAhead: browserAhead != .off)
         let server = ToolServer(
             registry: try makeRegistry(), workspaceRoot: root, opening: opening, version: Toolhost.version, logger: Logger(label: "toolhost"))

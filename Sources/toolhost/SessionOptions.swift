@@ -130,8 +130,8 @@ struct SessionOptions: ParsableArguments {
 extension SessionOptions {
     /// Takes the session's lock for as long as this process lives, so that a second server on the
     /// same workspace and session refuses instead of sharing (and overwriting) its cwd and exports.
-    /// Throws a message naming the process that holds it.
-    func lockSession(workspace path: String) throws {
+    /// Throws a message naming the process that holds it; returns the workspace it locked in.
+    func lockSession(workspace path: String) throws -> Workspace {
         let workspace = try Workspace(path)
         let folder = StateDirectory(stateDir ?? StateDirectory.defaultPath()).folder(for: workspace) + "/sessions"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -148,6 +148,7 @@ extension SessionOptions {
         ftruncate(fd, 0)
         let pid = Array("\(getpid())\n".utf8)
         _ = pid.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        return workspace
     }
 
     /// Whether a session of this name was saved for the workspace (its cwd and exports).
