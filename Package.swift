@@ -125,7 +125,10 @@ let package = Package(
             swiftSettings: strict
         ),
         // Temporary workspaces and process checks shared by the test targets.
-        .target(name: "TestSupport", path: "Tests/Support", swiftSettings: strict),
+        .target(
+            name: "TestSupport",
+            dependencies: [.product(name: "Subprocess", package: "swift-subprocess"), .product(name: "SystemPackage", package: "swift-system")],
+            path: "Tests/Support", swiftSettings: strict),
         .testTarget(
             name: "ToolsTests",
             dependencies: [
@@ -148,7 +151,6 @@ let package = Package(
             name: "CLITests",
             dependencies: [
                 "toolhost", "TestSupport", .product(name: "Subprocess", package: "swift-subprocess"),
-                .product(name: "SystemPackage", package: "swift-system"),
             ],
             swiftSettings: strict),
     ]

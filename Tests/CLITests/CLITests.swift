@@ -3,89 +3,89 @@ import TestSupport
 import Testing
 
 @Suite struct CLITests {
-    @Test func toolsPrintsToolsJSON() throws {
-        let ran = try runProgram(toolhostBinary, ["tools"])
+    @Test func toolsPrintsToolsJSON() async throws {
+        let ran = try await runProgram(toolhostBinary, ["tools"])
         #expect(ran.status == 0)
         #expect(ran.stdout == (try String(contentsOfFile: repositoryRoot + "/tools.json", encoding: .utf8)))
     }
 
-    @Test func versionAndHelpSpeakToANewcomer() throws {
-        #expect(try runProgram(toolhostBinary, ["--version"]).stdout == "0.1.0\n")
-        let help = try runProgram(toolhostBinary, ["--help"]).stdout
+    @Test func versionAndHelpSpeakToANewcomer() async throws {
+        #expect(try await runProgram(toolhostBinary, ["--version"]).stdout == "0.1.0\n")
+        let help = try await runProgram(toolhostBinary, ["--help"]).stdout
         for word in ["serve", "call", "tools", "workspace"] { #expect(help.contains(word)) }
-        let callHelp = try runProgram(toolhostBinary, ["call", "--help"]).stdout
+        let callHelp = try await runProgram(toolhostBinary, ["call", "--help"]).stdout
         #expect(callHelp.contains("Exit status: 0"))
-        let serveHelp = try runProgram(toolhostBinary, ["serve", "--help"]).stdout
+        let serveHelp = try await runProgram(toolhostBinary, ["serve", "--help"]).stdout
         #expect(serveHelp.contains("mcpServers"))
     }
 
     /// Every front door takes host secrets out of results: here `toolhost call`, as MCP clients get them.
-    @Test func hostSecretsAreRedactedFromResults() throws {
+    @Test func hostSecretsAreRedactedFromResults() async throws {
         let scratch = try Scratch()
         let token = "ghp_\(UUID().uuidString)"
         try "GIT_TOKEN=\(token)\n".write(toFile: scratch.workspace + "/.env", atomically: true, encoding: .utf8)
         var environment = ProcessInfo.processInfo.environment
         environment["GIT_TOKEN"] = token
-        let ran = try runProgram(
+        let ran = try await runProgram(
             toolhostBinary, ["call", "read_file", #"{"path":".env"}"#, "--workspace", scratch.workspace, "--state-dir", scratch.state],
             environment: environment)
         #expect(ran.status == 0)
         #expect(ran.stdout.contains("GIT_TOKEN=[redacted]") && !ran.stdout.contains(token), "\(ran.stdout)")
     }
 
-    @Test func callExitCodes() throws {
+    @Test func callExitCodes() async throws {
         let scratch = try Scratch()
-        let ok = try scratch.call("execute", #"{"command":"echo hi"}"#)
+        let ok = try await scratch.call("execute", #"{"command":"echo hi"}"#)
         #expect(ok.status == 0)
         #expect(ok.stdout.hasPrefix("hi\n[exit_code: 0"))
         #expect(!ok.stderr.contains("UNCONFINED"), "the default profile confines")
-        let loose = try scratch.toolhost(
+        let loose = try await scratch.toolhost(
             ["call", "execute", #"{"command":"true"}"#, "--workspace", scratch.workspace, "--state-dir", scratch.state, "--unconfined"])
         #expect(loose.status == 0)
         #expect(loose.stderr.contains("UNCONFINED"), "running unconfined must be said loudly")
-        let failed = try scratch.call("read_file", #"{"path":"missing.txt"}"#)
+        let failed = try await scratch.call("read_file", #"{"path":"missing.txt"}"#)
         #expect(failed.status == 1)
         #expect(failed.stdout.contains("does not exist"))
         for bad in [#"{"path":"#, #"{"pat":"x"}"#, "[1]"] {
-            #expect(try scratch.call("read_file", bad).status == 2)
+            #expect(try await scratch.call("read_file", bad).status == 2)
         }
-        #expect(try scratch.call("no_such_tool", "{}").status == 2)
-        let noWorkspace = try runProgram(toolhostBinary, ["call", "execute", "{}"])
+        #expect(try await scratch.call("no_such_tool", "{}").status == 2)
+        let noWorkspace = try await runProgram(toolhostBinary, ["call", "execute", "{}"])
         #expect(noWorkspace.status == 2)
         #expect(noWorkspace.stderr.contains("--workspace"))
-        let missingWorkspace = try runProgram(toolhostBinary, ["call", "execute", "{}", "--workspace", "/nonexistent/ws"])
+        let missingWorkspace = try await runProgram(toolhostBinary, ["call", "execute", "{}", "--workspace", "/nonexistent/ws"])
         #expect(missingWorkspace.status == 2)
         #expect(missingWorkspace.stderr.contains("does not exist"))
-        let badSession = try scratch.call("execute", #"{"command":"true"}"#, session: "../x")
+        let badSession = try await scratch.call("execute", #"{"command":"true"}"#, session: "../x")
         #expect(badSession.status == 2)
     }
 
-    @Test func argumentsCanComeFromStdin() throws {
+    @Test func argumentsCanComeFromStdin() async throws {
         let scratch = try Scratch()
-        let ran = try scratch.toolhost(
+        let ran = try await scratch.toolhost(
             ["call", "write_file", "-", "--workspace", scratch.workspace, "--state-dir", scratch.state],
             stdin: #"{"path":"a.txt","content":"from stdin\n"}"#)
         #expect(ran.status == 0)
         #expect(try String(contentsOfFile: scratch.workspace + "/a.txt", encoding: .utf8) == "from stdin\n")
     }
 
-    @Test func cwdPersistsAcrossSeparateCalls() throws {
+    @Test func cwdPersistsAcrossSeparateCalls() async throws {
         let scratch = try Scratch()
         try FileManager.default.createDirectory(atPath: scratch.workspace + "/src", withIntermediateDirectories: true)
-        #expect(try scratch.call("execute", #"{"command":"cd src"}"#).status == 0)
-        #expect(try scratch.call("execute", #"{"command":"pwd"}"#).stdout.hasPrefix(scratch.workspace + "/src\n"))
+        #expect(try await scratch.call("execute", #"{"command":"cd src"}"#).status == 0)
+        #expect(try await scratch.call("execute", #"{"command":"pwd"}"#).stdout.hasPrefix(scratch.workspace + "/src\n"))
     }
 
-    @Test func a50MBFileIsNeverLoadedWhole() throws {
+    @Test func a50MBFileIsNeverLoadedWhole() async throws {
         let scratch = try Scratch()
         try scratch.writeLargeFile("big.log", megabytes: 50, character: "z")
         #expect(FileManager.default.createFile(atPath: scratch.workspace + "/small.txt", contents: Data("x\n".utf8)))
-        func read(_ arguments: String) throws -> (output: String, peakKB: Int) {
-            try runWithPeakMemory(
+        func read(_ arguments: String) async throws -> (output: String, peakKB: Int) {
+            try await runWithPeakMemory(
                 toolhostBinary, ["call", "read_file", arguments, "--workspace", scratch.workspace, "--state-dir", scratch.state])
         }
-        let baseline = try read(#"{"path":"small.txt"}"#)
-        let ran = try read(#"{"path":"big.log","offset":499999}"#)
+        let baseline = try await read(#"{"path":"small.txt"}"#)
+        let ran = try await read(#"{"path":"big.log","offset":499999}"#)
         #expect(baseline.output.contains("1\tx"))
         #expect(ran.output.contains("lines 499999-500000 of 500000, 50000000 bytes"))
         let growth = ran.peakKB - baseline.peakKB
@@ -96,7 +96,7 @@ import Testing
 /// Runs a program and returns its output and peak resident memory. The measuring is done by a small
 /// Python parent: a vfork-spawned child's peak counts its parent's memory until exec, so the test
 /// process itself (tens of MB) must not be that parent.
-func runWithPeakMemory(_ path: String, _ arguments: [String]) throws -> (output: String, peakKB: Int) {
+func runWithPeakMemory(_ path: String, _ arguments: [String]) async throws -> (output: String, peakKB: Int) {
     let measure = """
         import os, subprocess, sys
         p = subprocess.Popen(sys.argv[1:], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -104,7 +104,7 @@ func runWithPeakMemory(_ path: String, _ arguments: [String]) throws -> (output:
         _, _, usage = os.wait4(p.pid, 0)
         sys.stdout.write(f"{usage.ru_maxrss}\\n" + out.decode())
         """
-    let ran = try runProgram("/usr/bin/env", ["python3", "-c", measure, path] + arguments)
+    let ran = try await runProgram("/usr/bin/env", ["python3", "-c", measure, path] + arguments)
     let newline = ran.stdout.firstIndex(of: "\n") ?? ran.stdout.endIndex
     return (String(ran.stdout[newline...].dropFirst()), Int(ran.stdout[..<newline]) ?? Int.max)
 }
@@ -112,15 +112,15 @@ func runWithPeakMemory(_ path: String, _ arguments: [String]) throws -> (output:
 @Suite struct HugeOutputTests {
     /// 100 MB of output: the result is capped, the saved file holds all of it, and toolhost's own
     /// memory does not grow with it.
-    @Test func hundredMegabytesAreCappedWithBoundedMemory() throws {
+    @Test func hundredMegabytesAreCappedWithBoundedMemory() async throws {
         let scratch = try Scratch()
-        func execute(_ command: String) throws -> (output: String, peakKB: Int) {
-            try runWithPeakMemory(
+        func execute(_ command: String) async throws -> (output: String, peakKB: Int) {
+            try await runWithPeakMemory(
                 toolhostBinary,
                 ["call", "execute", #"{"command":"\#(command)"}"#, "--workspace", scratch.workspace, "--state-dir", scratch.state])
         }
-        let baseline = try execute("true")
-        let huge = try execute("head -c 100000000 /dev/zero | tr '\\\\0' a; echo; echo END")
+        let baseline = try await execute("true")
+        let huge = try await execute("head -c 100000000 /dev/zero | tr '\\\\0' a; echo; echo END")
         #expect(huge.output.contains("truncated: true"))
         #expect(huge.output.contains("END\n[exit_code: 0"))
         #expect(huge.output.utf8.count < 40_000)
@@ -139,7 +139,7 @@ func runWithPeakMemory(_ path: String, _ arguments: [String]) throws -> (output:
 @Suite struct SignalTests {
     /// A terminated toolhost takes the command it was running with it, even though the command
     /// leads a session of its own.
-    @Test func sigtermKillsTheRunningCommand() throws {
+    @Test func sigtermKillsTheRunningCommand() async throws {
         let scratch = try Scratch()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: toolhostBinary)
@@ -151,69 +151,69 @@ func runWithPeakMemory(_ path: String, _ arguments: [String]) throws -> (output:
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        #expect(appears(withArgument: duration))
+        #expect(await appears(withArgument: duration))
         process.terminate()
-        process.waitUntilExit()
+        await process.exited()
         #expect(process.terminationStatus == 128 + SIGTERM)
-        #expect(allGone(withArgument: duration))
+        #expect(await allGone(withArgument: duration))
     }
 }
 
 
 @Suite struct SandboxCommandTests {
-    @Test func doctorReportsMechanismsAndProfiles() throws {
-        let ran = try runProgram(toolhostBinary, ["doctor"])
+    @Test func doctorReportsMechanismsAndProfiles() async throws {
+        let ran = try await runProgram(toolhostBinary, ["doctor"])
         #expect(ran.status == 0)
         for word in ["user_namespace", "seccomp", "cgroups", "default  ok", "strict   ok", "chromium"] {
             #expect(ran.stdout.contains(word), "\(word) in \(ran.stdout)")
         }
     }
 
-    @Test func doctorSaysWhatIsMissing() throws {
+    @Test func doctorSaysWhatIsMissing() async throws {
         var environment = ProcessInfo.processInfo.environment
         environment["TOOLHOST_SIMULATE_MISSING"] = "seccomp"
-        let ran = try runProgram(toolhostBinary, ["doctor"], environment: environment)
+        let ran = try await runProgram(toolhostBinary, ["doctor"], environment: environment)
         #expect(ran.status == 1)
         #expect(ran.stdout.contains("seccomp            missing: simulated"))
         #expect(ran.stdout.contains("default  refused: requires seccomp"))
     }
 
-    @Test func sandboxRunsOneConfinedCommandAndReportsTheRule() throws {
+    @Test func sandboxRunsOneConfinedCommandAndReportsTheRule() async throws {
         let scratch = try Scratch()
-        let ran = try scratch.toolhost(["sandbox", "--workspace", scratch.workspace, "--state-dir", scratch.state, "--", "sh", "-c", "echo inside; grep Seccomp: /proc/self/status; touch /usr/x"])
+        let ran = try await scratch.toolhost(["sandbox", "--workspace", scratch.workspace, "--state-dir", scratch.state, "--", "sh", "-c", "echo inside; grep Seccomp: /proc/self/status; touch /usr/x"])
         #expect(ran.stdout.hasPrefix("inside\nSeccomp:\t2\n"))
         #expect(ran.stderr.contains("denied by filesystem (profile default)"))
         #expect(ran.status == 1)
-        let timeout = try scratch.toolhost(["sandbox", "--workspace", scratch.workspace, "--state-dir", scratch.state, "--timeout", "1", "--", "sleep", "30"])
+        let timeout = try await scratch.toolhost(["sandbox", "--workspace", scratch.workspace, "--state-dir", scratch.state, "--timeout", "1", "--", "sleep", "30"])
         #expect(timeout.status == 124)
-        let missing = try scratch.toolhost(["sandbox", "--workspace", scratch.workspace, "--state-dir", scratch.state])
+        let missing = try await scratch.toolhost(["sandbox", "--workspace", scratch.workspace, "--state-dir", scratch.state])
         #expect(missing.status == 2)
     }
 
     /// stdout and stderr stay apart, --stdin feeds the command through a pipe (never the host's
     /// descriptor), and --max-output keeps exactly the first N bytes.
-    @Test func sandboxKeepsItsStreamsApartAndTakesInput() throws {
+    @Test func sandboxKeepsItsStreamsApartAndTakesInput() async throws {
         let scratch = try Scratch()
         let base = ["sandbox", "--workspace", scratch.workspace, "--state-dir", scratch.state]
-        let streams = try scratch.toolhost(base + ["--", "sh", "-c", "echo out; echo err >&2; exit 3"])
+        let streams = try await scratch.toolhost(base + ["--", "sh", "-c", "echo out; echo err >&2; exit 3"])
         #expect(streams.stdout == "out\n" && streams.stderr == "err\n" && streams.status == 3, "\(streams)")
-        let fed = try runProgram(
+        let fed = try await runProgram(
             toolhostBinary, base + ["--stdin", "--", "sh", "-c", "cat > got.txt; readlink /proc/self/fd/0"], stdin: "line one\nno newline")
         #expect(fed.status == 0 && fed.stdout.hasPrefix("pipe:"), "\(fed)")
         #expect(try String(contentsOfFile: scratch.workspace + "/got.txt", encoding: .utf8) == "line one\nno newline")
-        let closed = try scratch.toolhost(base + ["--", "cat"])
+        let closed = try await scratch.toolhost(base + ["--", "cat"])
         #expect(closed.status == 0 && closed.stdout.isEmpty, "without --stdin the command reads /dev/null: \(closed)")
-        let capped = try scratch.toolhost(base + ["--max-output", "5", "--", "sh", "-c", "printf 0123456789"])
+        let capped = try await scratch.toolhost(base + ["--max-output", "5", "--", "sh", "-c", "printf 0123456789"])
         #expect(capped.stdout == "01234" && capped.status == 0, "\(capped)")
-        let nothing = try scratch.toolhost(base + ["--max-output", "0", "--", "true"])
+        let nothing = try await scratch.toolhost(base + ["--max-output", "0", "--", "true"])
         #expect(nothing.status == 2 && nothing.stderr.contains("--max-output must be at least 1 byte"), "\(nothing)")
     }
 
-    @Test func aMissingRequiredMechanismRefusesInsteadOfRunningUnconfined() throws {
+    @Test func aMissingRequiredMechanismRefusesInsteadOfRunningUnconfined() async throws {
         let scratch = try Scratch()
         var environment = ProcessInfo.processInfo.environment
         environment["TOOLHOST_SIMULATE_MISSING"] = "pid_namespace"
-        let ran = try runProgram(
+        let ran = try await runProgram(
             toolhostBinary, ["call", "execute", #"{"command":"echo ran"}"#, "--workspace", scratch.workspace, "--state-dir", scratch.state],
             environment: environment)
         #expect(ran.status == 1)
@@ -226,7 +226,7 @@ func runWithPeakMemory(_ path: String, _ arguments: [String]) throws -> (output:
 @Suite struct DevToolsFloodTests {
     /// A page that fires 1,500 fetches with 1 MiB URLs sends Chromium's events for them to the host
     /// process, outside every cgroup: what toolhost keeps of them is bounded.
-    @Test func aPageFloodingEventsLeavesTheHostProcessBounded() throws {
+    @Test func aPageFloodingEventsLeavesTheHostProcessBounded() async throws {
         let scratch = try Scratch()
         try """
             <title>flood</title><script>
@@ -249,7 +249,7 @@ func runWithPeakMemory(_ path: String, _ arguments: [String]) throws -> (output:
                 time.sleep(0.05)
             sys.stdout.write(f"{peak}\\n" + p.stdout.read().decode())
             """
-        let ran = try runProgram("/usr/bin/env", ["python3", "-c", measure, toolhostBinary, "call", "screenshot",
+        let ran = try await runProgram("/usr/bin/env", ["python3", "-c", measure, toolhostBinary, "call", "screenshot",
             #"{"url":"flood.html","timeout_seconds":30}"#, "--workspace", scratch.workspace, "--state-dir", scratch.state])
         let newline = ran.stdout.firstIndex(of: "\n") ?? ran.stdout.endIndex
         let peakKB = Int(ran.stdout[..<newline]) ?? Int.max

@@ -6,8 +6,8 @@ import Testing
 /// it; a client that passes its handle back keeps its shell; the session cap gives way by least
 /// recent use, never taking a busy session.
 @Suite struct HTTPIsolationTests {
-    static func handles(_ arguments: [String]) throws -> [String: Any] {
-        let ran = try runProgram(repositoryRoot + "/.venv/bin/python", [repositoryRoot + "/Tests/Interop/mcp_handles.py"] + arguments)
+    static func handles(_ arguments: [String]) async throws -> [String: Any] {
+        let ran = try await runProgram(repositoryRoot + "/.venv/bin/python", [repositoryRoot + "/Tests/Interop/mcp_handles.py"] + arguments)
         return try #require(
             try JSONSerialization.jsonObject(with: Data((ran.stdout.split(separator: "\n").last ?? "{}").utf8)) as? [String: Any],
             "\(ran.stderr.suffix(3000))")
@@ -16,10 +16,10 @@ import Testing
     /// The report's case: two clients with default settings, the first exporting API_KEY and moving
     /// its cwd. The second sees neither; the first keeps both (by its handle, or its MCP session).
     @Test(arguments: ["auto", "legacy"])
-    func twoDefaultClientsGetShellsOfTheirOwn(mode: String) throws {
+    func twoDefaultClientsGetShellsOfTheirOwn(mode: String) async throws {
         let scratch = try Scratch()
-        let server = try HTTPServerProcess(scratch)
-        let seen = try Self.handles(["isolation", server.url, mode])
+        let server = try await HTTPServerProcess(scratch)
+        let seen = try await Self.handles(["isolation", server.url, mode])
         let second = try #require(seen["second"] as? String, "\(seen)")
         #expect(!second.contains("alpha-key") && second.contains("key=\n"), "the second client read the first's export: \(second)")
         #expect(second.contains("\n\(scratch.workspace)\n") || second.hasSuffix("\n\(scratch.workspace)"), "the second client starts at the root: \(second)")
@@ -36,10 +36,10 @@ import Testing
     /// Names are not keys: a made-up name is refused (403), a handle nobody minted is not found
     /// (404), a handshake client cannot open a live handle's shell; the minted handle works as a
     /// header and as an argument, and its result then carries no note.
-    @Test func aSessionIsReachedOnlyByItsHandle() throws {
+    @Test func aSessionIsReachedOnlyByItsHandle() async throws {
         let scratch = try Scratch()
-        let server = try HTTPServerProcess(scratch)
-        let seen = try Self.handles(["naming", server.url])
+        let server = try await HTTPServerProcess(scratch)
+        let seen = try await Self.handles(["naming", server.url])
         let minted = try #require(seen["minted"] as? [String: Any], "\(seen)")
         let handle = try #require(minted["header"] as? String)
         #expect(minted["meta"] as? String == handle)
@@ -61,9 +61,9 @@ import Testing
     /// The operator's names: `--shared-session` and a `--session` other than the default may be
     /// joined by name; any other name is still refused.
     @Test(arguments: [["--shared-session", "alice"], ["--session", "alice"]])
-    func anOperatorsNameMayBeJoined(extra: [String]) throws {
+    func anOperatorsNameMayBeJoined(extra: [String]) async throws {
         let scratch = try Scratch()
-        let server = try HTTPServerProcess(scratch, extra: extra)
+        let server = try await HTTPServerProcess(scratch, extra: extra)
         let script = #"""
             import json, sys
             sys.path.insert(0, sys.argv[2])
@@ -74,7 +74,7 @@ import Testing
             other = call(url, "true", {"Toolhost-Session": "bob"})[0]
             print(json.dumps({"first": first, "text": message["result"]["content"][0]["text"], "other": other}))
             """#
-        let ran = try runProgram(repositoryRoot + "/.venv/bin/python", ["-c", script, server.url, repositoryRoot + "/Tests/Interop"])
+        let ran = try await runProgram(repositoryRoot + "/.venv/bin/python", ["-c", script, server.url, repositoryRoot + "/Tests/Interop"])
         let seen = try #require(try JSONSerialization.jsonObject(with: Data(ran.stdout.utf8)) as? [String: Any], "\(ran.stderr.suffix(2000))")
         #expect(seen["first"] as? Int == 200 && (seen["text"] as? String)?.hasPrefix("shared=yes\n") == true, "\(seen)")
         #expect(seen["other"] as? Int == 403)
@@ -83,9 +83,9 @@ import Testing
 
     /// At the cap, the least recently used idle session gives way within seconds; a session with a
     /// call running never does (503 with Retry-After instead).
-    @Test func theCapEvictsTheLeastRecentlyUsedIdleSession() throws {
+    @Test func theCapEvictsTheLeastRecentlyUsedIdleSession() async throws {
         let scratch = try Scratch()
-        let server = try HTTPServerProcess(scratch, extra: ["--max-sessions", "2"])
+        let server = try await HTTPServerProcess(scratch, extra: ["--max-sessions", "2"])
         let script = #"""
             import json, sys, threading, time
             sys.path.insert(0, sys.argv[2])
@@ -109,7 +109,7 @@ import Testing
             seen["newer_again"] = {"status": status, "text": message["result"]["content"][0]["text"] if status == 200 else None}
             print(json.dumps(seen))
             """#
-        let ran = try runProgram(repositoryRoot + "/.venv/bin/python", ["-c", script, server.url, repositoryRoot + "/Tests/Interop"])
+        let ran = try await runProgram(repositoryRoot + "/.venv/bin/python", ["-c", script, server.url, repositoryRoot + "/Tests/Interop"])
         let seen = try #require(try JSONSerialization.jsonObject(with: Data(ran.stdout.utf8)) as? [String: Any], "\(ran.stderr.suffix(2000))")
         #expect(seen["third"] as? Int == 200, "the idle session gave way: \(seen)")
         // Evicted: not live any more (it could come back from its saved state, but there is no room now).
@@ -123,7 +123,7 @@ import Testing
 /// stdio: a second server on a live session's workspace and name refuses, naming the first; another
 /// name starts, and the same name starts again once the first is gone (restart continuity).
 @Suite struct StdioSessionLockTests {
-    @Test func aSecondServerOnALiveSessionRefuses() throws {
+    @Test func aSecondServerOnALiveSessionRefuses() async throws {
         let scratch = try Scratch()
         let arguments = ["serve", "--workspace", scratch.workspace, "--state-dir", scratch.state]
         let first = Process()
@@ -138,21 +138,16 @@ import Testing
         // Once it answers, it holds the lock (taken before the session opens).
         let initialize = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#
         input.fileHandleForWriting.write(Data((initialize + "\n").utf8))
-        var answered = Data()
-        while !answered.contains(0x0A) {
-            let chunk = output.fileHandleForReading.availableData
-            guard !chunk.isEmpty else { break }
-            answered += chunk
-        }
-        #expect(String(decoding: answered, as: UTF8.self).contains("\"protocolVersion\""))
-        let second = try runProgram(toolhostBinary, arguments)
+        let answered = await output.fileHandleForReading.readLine()
+        #expect(answered?.contains("\"protocolVersion\"") == true, "\(answered ?? "no answer")")
+        let second = try await runProgram(toolhostBinary, arguments)
         #expect(second.status != 0)
         #expect(second.stderr.contains("in use by another toolhost (pid \(first.processIdentifier))"), "\(second.stderr)")
-        let other = try runProgram(toolhostBinary, arguments + ["--session", "other"])
+        let other = try await runProgram(toolhostBinary, arguments + ["--session", "other"])
         #expect(other.status == 0, "\(other.stderr)")
         try input.fileHandleForWriting.close()
-        first.waitUntilExit()
-        let again = try runProgram(toolhostBinary, arguments)
+        await first.exited()
+        let again = try await runProgram(toolhostBinary, arguments)
         #expect(again.status == 0, "\(again.stderr)")
     }
 }
@@ -160,7 +155,7 @@ import Testing
 /// A toolhost killed with SIGKILL cannot clean up: the next toolhost on the machine kills what its
 /// sessions left running (their cgroups name the dead owner) before it starts its own.
 @Suite struct OrphanRecoveryTests {
-    @Test func aKilledServersBackgroundProcessesDieAtTheNextStart() throws {
+    @Test func aKilledServersBackgroundProcessesDieAtTheNextStart() async throws {
         let scratch = try Scratch()
         let duration = uniqueSleep()
         let server = Process()
@@ -176,14 +171,14 @@ import Testing
             #"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"execute","arguments":{"command":"sleep \#(duration)","background":true}}}"#,
         ]
         input.fileHandleForWriting.write(Data((lines.joined(separator: "\n") + "\n").utf8))
-        #expect(appears(withArgument: duration), "the background command started")
+        #expect(await appears(withArgument: duration), "the background command started")
         kill(server.processIdentifier, SIGKILL)
-        server.waitUntilExit()
+        await server.exited()
         // Nothing runs at a SIGKILL, so the orphan lives on until a toolhost starts (in a parallel
         // test run that may be another test's).
-        let next = try runProgram(
+        let next = try await runProgram(
             toolhostBinary, ["call", "execute", #"{"command":"true"}"#, "--workspace", scratch.workspace, "--state-dir", scratch.state])
         #expect(next.status == 0, "\(next.stderr)")
-        #expect(allGone(withArgument: duration), "the next toolhost killed the orphan")
+        #expect(await allGone(withArgument: duration), "the next toolhost killed the orphan")
     }
 }

@@ -8,7 +8,7 @@ final class HTTPServerProcess: @unchecked Sendable {
     let url: String
     private let stderrLines = LockedLines()
 
-    init(_ scratch: Scratch, extra: [String] = [], environment: [String: String]? = nil) throws {
+    init(_ scratch: Scratch, extra: [String] = [], environment: [String: String]? = nil) async throws {
         process.executableURL = URL(fileURLWithPath: toolhostBinary)
         process.arguments = ["serve", "--http", "127.0.0.1:0", "--workspace", scratch.workspace, "--state-dir", scratch.state] + extra
         if let environment { process.environment = environment }
@@ -32,7 +32,7 @@ final class HTTPServerProcess: @unchecked Sendable {
             found = lines.all.lazy.compactMap { line in
                 line.range(of: #"http://127\.0\.0\.1:\d+/mcp"#, options: .regularExpression).map { String(line[$0]) }
             }.first
-            if found == nil { usleep(10_000) }
+            if found == nil { try await Task.sleep(for: .milliseconds(10)) }
         }
         guard let found else {
             process.terminate()
@@ -59,31 +59,31 @@ final class LockedLines: @unchecked Sendable {
 }
 
 /// Runs the Python HTTP client in one mode and decodes its last JSON line.
-func httpClient(_ arguments: [String]) throws -> [String: Any] {
+func httpClient(_ arguments: [String]) async throws -> [String: Any] {
     let python = repositoryRoot + "/.venv/bin/python"
     try #require(FileManager.default.isExecutableFile(atPath: python), "run scripts/setup.sh (make test does)")
-    let ran = try runProgram(python, [repositoryRoot + "/Tests/Interop/mcp_http_client.py"] + arguments)
+    let ran = try await runProgram(python, [repositoryRoot + "/Tests/Interop/mcp_http_client.py"] + arguments)
     #expect(ran.status == 0, "client failed: \(ran.stderr.suffix(2000))")
     let last = ran.stdout.split(separator: "\n").last.map(String.init) ?? "{}"
     return try #require(try JSONSerialization.jsonObject(with: Data(last.utf8)) as? [String: Any])
 }
 
 /// An HTTP status from curl for a POST of `body` with the given extra headers.
-func curlStatus(_ url: String, body: String, headers: [String] = [], contentType: String = "application/json") throws -> Int {
+func curlStatus(_ url: String, body: String, headers: [String] = [], contentType: String = "application/json") async throws -> Int {
     var arguments = ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", url,
                      "-H", "Content-Type: \(contentType)", "-H", "Accept: application/json, text/event-stream", "--data-binary", "@-"]
     for header in headers { arguments += ["-H", header] }
-    return Int(try runProgram("/usr/bin/curl", arguments, stdin: body).stdout) ?? -1
+    return Int(try await runProgram("/usr/bin/curl", arguments, stdin: body).stdout) ?? -1
 }
 
 let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"curl","version":"1"}}}"#
 
 @Suite(.serialized) struct HTTPTests {
-    @Test func thePythonClientListsAndCalls() throws {
+    @Test func thePythonClientListsAndCalls() async throws {
         let scratch = try Scratch()
         try "hi from http\n".write(toFile: scratch.workspace + "/hello.txt", atomically: true, encoding: .utf8)
-        let server = try HTTPServerProcess(scratch)
-        let seen = try httpClient(["basic", server.url])
+        let server = try await HTTPServerProcess(scratch)
+        let seen = try await httpClient(["basic", server.url])
         #expect((seen["tools"] as? [String])?.count == 17)
         #expect((seen["read"] as? String)?.hasPrefix("     1\thi from http") == true)
         #expect((seen["execute"] as? String)?.hasPrefix("42\n") == true)
@@ -91,10 +91,10 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
         #expect(!server.log.contains { $0.contains("hello.txt") }, "arguments are never logged")
     }
 
-    @Test func twoClientsKeepSeparateCwds() throws {
+    @Test func twoClientsKeepSeparateCwds() async throws {
         let scratch = try Scratch()
-        let server = try HTTPServerProcess(scratch)
-        let seen = try httpClient(["two", server.url])
+        let server = try await HTTPServerProcess(scratch)
+        let seen = try await httpClient(["two", server.url])
         #expect((seen["first"] as? String)?.hasPrefix(scratch.workspace + "/one\n") == true)
         #expect((seen["second"] as? String)?.hasPrefix(scratch.workspace + "/two\n") == true)
     }
@@ -104,64 +104,64 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
     /// repository as it is when the client comes: here the host replaced `.git` (a new folder, a
     /// new inode; the old one is kept aside so its inode is not reused) after the pool was filled,
     /// and a session that kept the snapshot from its preparation would refuse it as replaced.
-    @Test func aPreparedSessionIsLikeAFreshOne() throws {
+    @Test func aPreparedSessionIsLikeAFreshOne() async throws {
         let scratch = try Scratch()
         let commit = { (branch: String) in
-            try git("init", "-q", "-b", branch, in: scratch.workspace)
-            try git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "first", in: scratch.workspace)
+            try await git("init", "-q", "-b", branch, in: scratch.workspace)
+            try await git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "first", in: scratch.workspace)
         }
-        try commit("old")
-        let server = try HTTPServerProcess(scratch, extra: ["--warm-sessions", "2"])
-        Thread.sleep(forTimeInterval: 1)  // the pool is filled
+        try await commit("old")
+        let server = try await HTTPServerProcess(scratch, extra: ["--warm-sessions", "2"])
+        try await Task.sleep(for: .seconds(1))  // the pool is filled
         try FileManager.default.moveItem(atPath: scratch.workspace + "/.git", toPath: scratch.root + "/old-git")
-        try commit("main")
-        let seen = try httpClient(["after", server.url])
+        try await commit("main")
+        let seen = try await httpClient(["after", server.url])
         #expect((seen["looked"] as? String)?.hasPrefix("[]\n\(scratch.workspace)\n") == true, "\(seen)")
         #expect(seen["status_error"] as? Bool == false, "\(seen)")
         #expect((seen["status"] as? String)?.contains("main") == true, "\(seen)")
     }
 
-    @Test func refusalsHaveTheRightStatus() throws {
+    @Test func refusalsHaveTheRightStatus() async throws {
         let scratch = try Scratch()
         let tokenFile = scratch.root + "/token"
         try "s3cret-token\n".write(toFile: tokenFile, atomically: true, encoding: .utf8)
-        let server = try HTTPServerProcess(scratch, extra: ["--token-file", tokenFile, "--max-body-bytes", "2000"])
-        #expect(try curlStatus(server.url, body: initializeBody) == 401)
-        #expect(try curlStatus(server.url, body: initializeBody, headers: ["Authorization: Bearer wrong-token"]) == 401)
-        #expect(try curlStatus(server.url, body: initializeBody, headers: ["Authorization: Bearer s3cret-token"]) == 200)
-        #expect(try curlStatus(server.url, body: initializeBody, headers: ["Authorization: Bearer s3cret-token", "Origin: http://evil.example"]) == 403)
+        let server = try await HTTPServerProcess(scratch, extra: ["--token-file", tokenFile, "--max-body-bytes", "2000"])
+        await #expect(try curlStatus(server.url, body: initializeBody) == 401)
+        await #expect(try curlStatus(server.url, body: initializeBody, headers: ["Authorization: Bearer wrong-token"]) == 401)
+        await #expect(try curlStatus(server.url, body: initializeBody, headers: ["Authorization: Bearer s3cret-token"]) == 200)
+        await #expect(try curlStatus(server.url, body: initializeBody, headers: ["Authorization: Bearer s3cret-token", "Origin: http://evil.example"]) == 403)
         // A sandboxed frame or file:// page sends Origin: null; a "simple" content type needs no preflight.
-        #expect(try curlStatus(server.url, body: initializeBody, headers: ["Authorization: Bearer s3cret-token", "Origin: null"]) == 403)
-        #expect(try curlStatus(server.url, body: initializeBody, headers: ["Authorization: Bearer s3cret-token"], contentType: "text/plain;application/json") == 415)
-        #expect(try curlStatus(server.url, body: initializeBody, headers: ["Authorization: Bearer s3cret-token"], contentType: "application/json; charset=utf-8") == 200)
+        await #expect(try curlStatus(server.url, body: initializeBody, headers: ["Authorization: Bearer s3cret-token", "Origin: null"]) == 403)
+        await #expect(try curlStatus(server.url, body: initializeBody, headers: ["Authorization: Bearer s3cret-token"], contentType: "text/plain;application/json") == 415)
+        await #expect(try curlStatus(server.url, body: initializeBody, headers: ["Authorization: Bearer s3cret-token"], contentType: "application/json; charset=utf-8") == 200)
         let huge = String(repeating: "x", count: 5000)
-        #expect(try curlStatus(server.url, body: #"{"pad":"\#(huge)"}"#, headers: ["Authorization: Bearer s3cret-token"]) == 413)
+        await #expect(try curlStatus(server.url, body: #"{"pad":"\#(huge)"}"#, headers: ["Authorization: Bearer s3cret-token"]) == 413)
     }
 
-    @Test func aNonLoopbackAddressNeedsAToken() throws {
+    @Test func aNonLoopbackAddressNeedsAToken() async throws {
         let scratch = try Scratch()
         var environment = ProcessInfo.processInfo.environment
         environment["TOOLHOST_TOKEN"] = nil
-        let ran = try runProgram(
+        let ran = try await runProgram(
             toolhostBinary, ["serve", "--http", "0.0.0.0:0", "--workspace", scratch.workspace, "--state-dir", scratch.state],
             environment: environment)
         #expect(ran.status == 2)
         #expect(ran.stderr.contains("clients must authenticate"))
     }
 
-    @Test func eightClientsTimesFiveHundredCalls() throws {
+    @Test func eightClientsTimesFiveHundredCalls() async throws {
         let scratch = try Scratch()
-        let server = try HTTPServerProcess(scratch)
-        let seen = try httpClient(["load", server.url, "8", "500"])
+        let server = try await HTTPServerProcess(scratch)
+        let seen = try await httpClient(["load", server.url, "8", "500"])
         #expect((seen["client_failures"] as? [String])?.isEmpty == true, "\(seen)")
         #expect(seen["errors"] as? Int == 0)
         #expect(seen["intact"] as? Bool == true)
     }
 
     /// SIGTERM, and SIGHUP (a closed terminal) alike: the grace, then the command is killed.
-    @Test(arguments: [SIGTERM, SIGHUP]) func aSignalKillsARunningCommandAndKeepsState(signal: Int32) throws {
+    @Test(arguments: [SIGTERM, SIGHUP]) func aSignalKillsARunningCommandAndKeepsState(signal: Int32) async throws {
         let scratch = try Scratch()
-        let server = try HTTPServerProcess(scratch, extra: ["--shutdown-grace", "1", "--shared-session", "keeper"])
+        let server = try await HTTPServerProcess(scratch, extra: ["--shutdown-grace", "1", "--shared-session", "keeper"])
         let duration = uniqueSleep()
         let python = Process()
         python.executableURL = URL(fileURLWithPath: repositoryRoot + "/.venv/bin/python")
@@ -170,18 +170,18 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
         python.standardOutput = FileHandle.nullDevice
         python.standardError = FileHandle.nullDevice
         try python.run()
-        #expect(appears(withArgument: duration), "the long command started")
+        #expect(await appears(withArgument: duration), "the long command started")
         let stopped = ContinuousClock.now
         kill(server.process.processIdentifier, signal)
-        server.process.waitUntilExit()
+        await server.process.exited()
         #expect(server.process.terminationReason == .exit && server.process.terminationStatus == 0, "a clean shutdown")
         // Without the grace the server would wait out the 300 s command.
         #expect(ContinuousClock.now - stopped < .seconds(60), "the grace bounds the shutdown")
-        #expect(allGone(withArgument: duration), "nothing is left running")
-        python.waitUntilExit()
+        #expect(await allGone(withArgument: duration), "nothing is left running")
+        await python.exited()
 
-        let again = try HTTPServerProcess(scratch, extra: ["--shared-session", "keeper"])
-        let seen = try httpClient(["session", again.url, "keeper", "pwd"])
+        let again = try await HTTPServerProcess(scratch, extra: ["--shared-session", "keeper"])
+        let seen = try await httpClient(["session", again.url, "keeper", "pwd"])
         #expect(((seen["outputs"] as? [String])?.first)?.hasPrefix(scratch.workspace + "/kept\n") == true, "\(seen)")
     }
 }
@@ -203,11 +203,11 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
         print(json.dumps({"statuses": statuses, "retry_after": sorted(retry), "seconds": time.time() - started}))
         """#
 
-    @Test func tenThousandInitializeCallsLeaveTheServerAnswering() throws {
+    @Test func tenThousandInitializeCallsLeaveTheServerAnswering() async throws {
         let scratch = try Scratch()
-        let server = try HTTPServerProcess(scratch, extra: ["--max-sessions", "8"])
+        let server = try await HTTPServerProcess(scratch, extra: ["--max-sessions", "8"])
         let port = server.url.split(separator: ":").last!.split(separator: "/").first!
-        let ran = try runProgram(repositoryRoot + "/.venv/bin/python", ["-c", Self.flood, "127.0.0.1", String(port), "10000"])
+        let ran = try await runProgram(repositoryRoot + "/.venv/bin/python", ["-c", Self.flood, "127.0.0.1", String(port), "10000"])
         let seen = try #require(try JSONSerialization.jsonObject(with: Data(ran.stdout.utf8)) as? [String: Any], "\(ran.stderr)")
         let statuses = try #require(seen["statuses"] as? [String: Int])
         // Eight at once; an unused one gives way to a new one after 5 s, so a long flood gets a few more.
@@ -215,17 +215,17 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
         #expect((statuses["503"] ?? 0) > 9000, "refused cleanly: \(seen)")
         #expect(seen["retry_after"] as? [String] == ["5"])
         // Once the flood's sessions have sat unused past the grace, a real client gets in.
-        Thread.sleep(forTimeInterval: 5.5)
-        let client = try httpClient(["basic", server.url])
+        try await Task.sleep(for: .seconds(5.5))
+        let client = try await httpClient(["basic", server.url])
         #expect((client["tools"] as? [String])?.isEmpty == false)
     }
 
     /// A thousand connections that each send half a head (more than --max-connections) do not keep
     /// a fresh client waiting: each of three new connections is answered within a second. (The
     /// requests are 2026-07-28 `tools/list`, which opens no session, so what is timed is getting in.)
-    @Test func aThousandSlowConnectionsDoNotDelayAFreshClient() throws {
+    @Test func aThousandSlowConnectionsDoNotDelayAFreshClient() async throws {
         let scratch = try Scratch()
-        let server = try HTTPServerProcess(scratch)
+        let server = try await HTTPServerProcess(scratch)
         let port = server.url.split(separator: ":").last!.split(separator: "/").first!
         let script = #"""
             import http.client, json, resource, socket, sys, time
@@ -250,7 +250,7 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
             answers = [fresh() for _ in range(3)]
             print(json.dumps({"times": [t for t, _ in answers], "statuses": [s for _, s in answers]}))
             """#
-        let ran = try runProgram(repositoryRoot + "/.venv/bin/python", ["-c", script, "127.0.0.1", String(port)])
+        let ran = try await runProgram(repositoryRoot + "/.venv/bin/python", ["-c", script, "127.0.0.1", String(port)])
         let seen = try #require(try JSONSerialization.jsonObject(with: Data(ran.stdout.utf8)) as? [String: Any], "\(ran.stderr.suffix(2000))")
         #expect(seen["statuses"] as? [Int] == [200, 200, 200], "\(seen)")
         let times = try #require(seen["times"] as? [Double])
@@ -260,9 +260,9 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
         #expect(times.sorted()[1] < 5 && times.allSatisfy { $0 < 15 }, "fresh clients waited \(times) s")
     }
 
-    @Test func aSlowClientIsCutOff() throws {
+    @Test func aSlowClientIsCutOff() async throws {
         let scratch = try Scratch()
-        let server = try HTTPServerProcess(scratch, extra: ["--request-timeout", "1"])
+        let server = try await HTTPServerProcess(scratch, extra: ["--request-timeout", "1"])
         let port = server.url.split(separator: ":").last!.split(separator: "/").first!
         let script = #"""
             import socket, sys, time
@@ -282,19 +282,19 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
                 pass
             print(round(time.time() - started, 1))
             """#
-        let ran = try runProgram(repositoryRoot + "/.venv/bin/python", ["-c", script, String(port)])
+        let ran = try await runProgram(repositoryRoot + "/.venv/bin/python", ["-c", script, String(port)])
         let seconds = try #require(Double(ran.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(ran.stderr)")
         // The client would trickle for 10 s if it were never cut off.
         #expect(seconds < 8, "a client trickling headers was held for \(seconds) s")
-        #expect(try curlStatus(server.url, body: initializeBody) == 200, "others are still served")
+        await #expect(try curlStatus(server.url, body: initializeBody) == 200, "others are still served")
     }
 
-    @Test func loopbackIsJudgedByAddressNotText() throws {
+    @Test func loopbackIsJudgedByAddressNotText() async throws {
         let scratch = try Scratch()
         var environment = ProcessInfo.processInfo.environment
         environment["TOOLHOST_TOKEN"] = nil
         for address in ["127.evil.invalid:0", "localhost.invalid:0"] {
-            let ran = try runProgram(
+            let ran = try await runProgram(
                 toolhostBinary, ["serve", "--http", address, "--workspace", scratch.workspace, "--state-dir", scratch.state],
                 environment: environment)
             #expect(ran.status == 2, "\(address)")
@@ -304,10 +304,10 @@ let initializeBody = #"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"
 }
 
 @Suite struct HTTPUsageTests {
-    @Test func aBadAddressIsAUsageError() throws {
+    @Test func aBadAddressIsAUsageError() async throws {
         let scratch = try Scratch()
         for address in ["8765", "127.0.0.1:http", "127.0.0.1:70000"] {
-            let ran = try runProgram(toolhostBinary, ["serve", "--http", address, "--workspace", scratch.workspace])
+            let ran = try await runProgram(toolhostBinary, ["serve", "--http", address, "--workspace", scratch.workspace])
             #expect(ran.status == 2, "\(address)")
             #expect(ran.stderr.contains("--http takes HOST:PORT"))
         }

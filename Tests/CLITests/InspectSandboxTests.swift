@@ -20,17 +20,17 @@ import Testing
         "test_exec_timeout_not_raised_on_fast_signal_death": "the command is pid 1 of its namespace",
     ]
 
-    func run(_ script: String, _ arguments: [String]) throws -> [String: Any] {
+    func run(_ script: String, _ arguments: [String]) async throws -> [String: Any] {
         var environment = ProcessInfo.processInfo.environment
         environment["TOOLHOST_BIN"] = toolhostBinary
-        let ran = try runProgram(Self.python, [repositoryRoot + "/Tests/Interop/" + script] + arguments, environment: environment)
+        let ran = try await runProgram(Self.python, [repositoryRoot + "/Tests/Interop/" + script] + arguments, environment: environment)
         #expect(ran.status == 0, "\(script) failed: \(ran.stderr.suffix(3000))")
         let start = try #require(ran.stdout.firstIndex(of: "{"), "no JSON in: \(ran.stdout.suffix(2000))")
         return try #require(try JSONSerialization.jsonObject(with: Data(ran.stdout[start...].utf8)) as? [String: Any])
     }
 
-    @Test func inspectsOwnSelfCheckPassesButForTheListedChecks() throws {
-        let results = try run("inspect_self_check.py", [])
+    @Test func inspectsOwnSelfCheckPassesButForTheListedChecks() async throws {
+        let results = try await run("inspect_self_check.py", [])
         let failed = try #require(results["failed"] as? [String: String])
         let passed = try #require(results["passed"] as? [String])
         #expect(Set(failed.keys) == Set(Self.expectedFailures.keys), "failed: \(failed)")
@@ -41,9 +41,9 @@ import Testing
         #expect(leak.hasPrefix("FileNotFoundError") && !leak.contains("host secret"), "\(leak)")
     }
 
-    @Test func anEvalOfTwoSamplesRunsEachInItsOwnWorkspace() throws {
+    @Test func anEvalOfTwoSamplesRunsEachInItsOwnWorkspace() async throws {
         let logs = try Scratch()
-        let results = try run("inspect_eval.py", [logs.root + "/logs"])
+        let results = try await run("inspect_eval.py", [logs.root + "/logs"])
         #expect(results["status"] as? String == "success", "\(results)")
         let samples = try #require(results["samples"] as? [[String: Any]])
         #expect(samples.count == 2)

@@ -25,7 +25,7 @@ final class LlamaServer: @unchecked Sendable {
 
     /// On a random port, or on the unix socket at `socket` (llama-server listens on one when its
     /// --host ends in .sock).
-    init(binary: String, model: String, context: Int = 2048, extra: [String] = [], socket: String? = nil) throws {
+    init(binary: String, model: String, context: Int = 2048, extra: [String] = [], socket: String? = nil) async throws {
         let port = freePort()
         if let socket {
             base = "unix:" + socket
@@ -46,20 +46,20 @@ final class LlamaServer: @unchecked Sendable {
         process.standardError = FileHandle.nullDevice
         try process.run()
         for _ in 0..<240 {
-            if (try? runProgram("/usr/bin/curl", ["-sf", "-o", "/dev/null"] + route + [origin + "/health"]).status) == 0 { return }
+            if await (try? runProgram("/usr/bin/curl", ["-sf", "-o", "/dev/null"] + route + [origin + "/health"]).status) == 0 { return }
             guard process.isRunning else { break }
-            usleep(250_000)
+            try await Task.sleep(for: .milliseconds(250))
         }
         stop()
         throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "llama-server did not come up at \(base)"])
     }
 
-    func get(_ path: String) throws -> Data {
-        Data(try runProgram("/usr/bin/curl", ["-sf"] + route + [origin + path]).stdout.utf8)
+    func get(_ path: String) async throws -> Data {
+        Data(try await runProgram("/usr/bin/curl", ["-sf"] + route + [origin + path]).stdout.utf8)
     }
 
-    func post(_ path: String, _ body: Data) throws -> Data {
-        let ran = try runProgram(
+    func post(_ path: String, _ body: Data) async throws -> Data {
+        let ran = try await runProgram(
             "/usr/bin/curl", ["-s", "-X", "POST"] + route + [origin + path, "-H", "Content-Type: application/json", "--data-binary", "@-"],
             stdin: String(decoding: body, as: UTF8.self))
         return Data(ran.stdout.utf8)

@@ -11,17 +11,17 @@ import Testing
 
     /// `mcp` 2.3's high-level Client: "auto" discovers and speaks 2026-07-28, "legacy" initializes.
     @Test(arguments: Carrier.allCases, ["auto", "legacy", "2026-07-28"])
-    func theClientOfEachEraGetsEverything(carrier: Carrier, mode: String) throws {
+    func theClientOfEachEraGetsEverything(carrier: Carrier, mode: String) async throws {
         let scratch = try Scratch()
         var server: HTTPServerProcess?
         let target: String
         switch carrier {
         case .stdio: target = "stdio:\(toolhostBinary):\(scratch.workspace):\(scratch.state)"
         case .http:
-            server = try HTTPServerProcess(scratch)
+            server = try await HTTPServerProcess(scratch)
             target = server!.url
         }
-        let ran = try runProgram(Self.python, [repositoryRoot + "/Tests/Interop/mcp_revisions.py", target, mode])
+        let ran = try await runProgram(Self.python, [repositoryRoot + "/Tests/Interop/mcp_revisions.py", target, mode])
         #expect(ran.status == 0, "client failed: \(ran.stderr.suffix(3000))")
         let seen = try #require(try JSONSerialization.jsonObject(with: Data((ran.stdout.split(separator: "\n").last ?? "{}").utf8)) as? [String: Any])
         #expect(seen["version"] as? String == (mode == "legacy" ? "2025-11-25" : "2026-07-28"))
@@ -43,7 +43,7 @@ import Testing
 
     /// MCP client configs give relative paths; stdin closing right after the requests still gets
     /// every answer out; a 30 MB message is not quadratic.
-    @Test func relativePathsEOFDrainAndBigMessages() throws {
+    @Test func relativePathsEOFDrainAndBigMessages() async throws {
         let scratch = try Scratch()
         let big = String(repeating: "0123456789abcdef\n", count: (30 << 20) / 17)
         let lines = [
@@ -53,7 +53,7 @@ import Testing
             #"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"execute","arguments":{"command":"sleep 1; wc -c < big.txt; pwd"}}}"#,
         ]
         let started = ContinuousClock.now
-        let ran = try runProgram(
+        let ran = try await runProgram(
             "/bin/sh", ["-c", "cd \"$1\" && exec \"$2\" serve --workspace ws --state-dir state", "sh", scratch.root, toolhostBinary],
             stdin: lines.joined(separator: "\n") + "\n")
         let elapsed = ContinuousClock.now - started
@@ -100,9 +100,9 @@ import Testing
         print(json.dumps(out))
         """#
 
-    func raw(_ server: HTTPServerProcess, _ mode: String) throws -> [String: Any] {
+    func raw(_ server: HTTPServerProcess, _ mode: String) async throws -> [String: Any] {
         let port = String(server.url.split(separator: ":").last!.split(separator: "/").first!)
-        let ran = try runProgram(Self.python, ["-c", Self.rawHTTP, "127.0.0.1", port, mode])
+        let ran = try await runProgram(Self.python, ["-c", Self.rawHTTP, "127.0.0.1", port, mode])
         #expect(ran.status == 0, "\(ran.stderr.suffix(2000))")
         return try #require(try JSONSerialization.jsonObject(with: Data(ran.stdout.utf8)) as? [String: Any])
     }
@@ -111,10 +111,10 @@ import Testing
         ((events as? [Any])?.last as? [String: Any]).flatMap { ($0["error"] as? [String: Any])?["code"] as? Int }
     }
 
-    @Test func httpProtocolEdgesFollowTheSpecification() throws {
+    @Test func httpProtocolEdgesFollowTheSpecification() async throws {
         let scratch = try Scratch()
-        let server = try HTTPServerProcess(scratch)
-        let seen = try raw(server, "edges")
+        let server = try await HTTPServerProcess(scratch)
+        let seen = try await raw(server, "edges")
         for (key, expected) in [("parse", -32700), ("null_id", -32600), ("float_id", -32600)] {
             let pair = try #require(seen[key] as? [Any], "\(key)")
             #expect(pair.first as? Int == 400, "\(key): \(pair)")
@@ -129,10 +129,10 @@ import Testing
         #expect(seen["get"] as? Int == 405)
     }
 
-    @Test func aDuplicateInFlightIDIsRefusedAndTheFirstStreamEnds() throws {
+    @Test func aDuplicateInFlightIDIsRefusedAndTheFirstStreamEnds() async throws {
         let scratch = try Scratch()
-        let server = try HTTPServerProcess(scratch)
-        let seen = try raw(server, "duplicate")
+        let server = try await HTTPServerProcess(scratch)
+        let seen = try await raw(server, "duplicate")
         #expect(code(seen["duplicate"]) == -32600)
         let first = try #require((seen["first"] as? [[String: Any]])?.last?["result"] as? [String: Any])
         #expect(((first["content"] as? [[String: Any]])?.first?["text"] as? String)?.hasPrefix("first\n") == true)
@@ -140,9 +140,9 @@ import Testing
 
     /// SIGTERM while a 2026-07-28 stream and a legacy stream are open and their clients hold on:
     /// the server is gone within the grace and the last-resort bound.
-    @Test func shutdownIsBoundedWhateverTheStreamsDo() throws {
+    @Test func shutdownIsBoundedWhateverTheStreamsDo() async throws {
         let scratch = try Scratch()
-        let server = try HTTPServerProcess(scratch, extra: ["--shutdown-grace", "1"])
+        let server = try await HTTPServerProcess(scratch, extra: ["--shutdown-grace", "1"])
         let hold = Process()
         hold.executableURL = URL(fileURLWithPath: Self.python)
         hold.arguments = [repositoryRoot + "/Tests/Interop/mcp_revisions.py", server.url, "auto"]
@@ -150,10 +150,10 @@ import Testing
         hold.standardError = FileHandle.nullDevice
         try hold.run()
         defer { kill(hold.processIdentifier, SIGKILL) }
-        Thread.sleep(forTimeInterval: 3)  // inside the three-second progress call
+        try await Task.sleep(for: .seconds(3))  // inside the three-second progress call
         let stopped = ContinuousClock.now
         server.process.terminate()
-        server.process.waitUntilExit()
+        await server.process.exited()
         #expect(ContinuousClock.now - stopped < .seconds(10))
     }
 }
@@ -161,36 +161,36 @@ import Testing
 /// llama.cpp's own llama-server as the MCP client: it spawns `toolhost serve` to list the tools,
 /// stops it, and respawns it for every call. Built by scripts/setup.sh into the cache.
 @Suite struct LlamaServerClientTests {
-    @Test func llamaServerListsAndCallsToolhostsTools() throws {
+    @Test func llamaServerListsAndCallsToolhostsTools() async throws {
         let llama = try #require(LlamaServer.binary, "no llama-server: run scripts/setup.sh (make test does)")
         let model = try #require(LlamaServer.tinyModel, "no tiny model: run scripts/setup.sh (make test does)")
         let scratch = try Scratch()
         let config = #"{"mcpServers":{"toolhost":{"command":"\#(toolhostBinary)","args":["serve","--workspace","\#(scratch.workspace)","--state-dir","\#(scratch.state)"]}}}"#
-        let server = try LlamaServer(binary: llama, model: model, extra: ["--mcp-servers-json", config])
+        let server = try await LlamaServer(binary: llama, model: model, extra: ["--mcp-servers-json", config])
         defer { server.stop() }
-        let tools = try #require(try JSONSerialization.jsonObject(with: server.get("/tools")) as? [[String: Any]])
+        let tools = try await #require(try JSONSerialization.jsonObject(with: server.get("/tools")) as? [[String: Any]])
         let names = tools.compactMap { $0["tool"] as? String }
         #expect(names.contains("toolhost_execute") && names.contains("toolhost_read_file") && names.contains("toolhost_git_commit"), "\(names)")
-        func call(_ tool: String, _ params: [String: Any]) throws -> String {
+        func call(_ tool: String, _ params: [String: Any]) async throws -> String {
             let body = try JSONSerialization.data(withJSONObject: ["tool": tool, "params": params])
-            let reply = try #require(try JSONSerialization.jsonObject(with: server.post("/tools", body)) as? [String: Any])
+            let reply = try #require(try JSONSerialization.jsonObject(with: await server.post("/tools", body)) as? [String: Any])
             return (reply["plain_text_response"] as? String) ?? "error: \(reply)"
         }
-        _ = try call("toolhost_execute", ["command": "mkdir -p sub && cd sub && export GREETING=kept"])
+        _ = try await call("toolhost_execute", ["command": "mkdir -p sub && cd sub && export GREETING=kept"])
         // A fresh toolhost process answers this one: the cwd and the export come from the state dir.
-        let second = try call("toolhost_execute", ["command": "pwd; echo $GREETING"])
+        let second = try await call("toolhost_execute", ["command": "pwd; echo $GREETING"])
         #expect(second.hasPrefix(scratch.workspace + "/sub\nkept\n"), "\(second)")
-        _ = try call("toolhost_write_file", ["path": "sub/n.txt", "content": "hello\n"])
-        #expect(try call("toolhost_read_file", ["path": "sub/n.txt"]).contains("1\thello"))
+        _ = try await call("toolhost_write_file", ["path": "sub/n.txt", "content": "hello\n"])
+        #expect(try await call("toolhost_read_file", ["path": "sub/n.txt"]).contains("1\thello"))
     }
 }
 
 /// Agent frameworks from PyPI, with scripted models: what reaches the model, and null optionals.
 @Suite struct AgentFrameworkTests {
-    func run(_ framework: String, python: String) throws -> (seen: [String: Any], scratch: Scratch) {
+    func run(_ framework: String, python: String) async throws -> (seen: [String: Any], scratch: Scratch) {
         try #require(FileManager.default.isExecutableFile(atPath: python), "run scripts/setup.sh (make test does)")
         let scratch = try Scratch()
-        let ran = try runProgram(
+        let ran = try await runProgram(
             python, [repositoryRoot + "/Tests/Interop/agent_frameworks.py", framework, toolhostBinary, scratch.workspace, scratch.state])
         #expect(ran.status == 0, "\(framework) failed: \(ran.stderr.suffix(3000))")
         let last = ran.stdout.split(separator: "\n").last.map(String.init) ?? "{}"
@@ -199,8 +199,8 @@ import Testing
 
     /// pydantic-ai hands the model the structured content when a result has one: it must hold the
     /// command's output and the file's text, not only metadata.
-    @Test func pydanticAIsModelSeesTheOutputAndTheFileText() throws {
-        let (seen, _) = try run("pydantic-ai", python: repositoryRoot + "/.venv/bin/python")
+    @Test func pydanticAIsModelSeesTheOutputAndTheFileText() async throws {
+        let (seen, _) = try await run("pydantic-ai", python: repositoryRoot + "/.venv/bin/python")
         #expect(seen["output"] as? String == "done")
         let returns = try #require(seen["returns"] as? [[String: Any]])
         #expect(returns.count == 3)
@@ -210,8 +210,8 @@ import Testing
         #expect(read.contains("1\\talpha"), "\(read)")
     }
 
-    @Test func mcpUseCallsWithNullsAndKeepsTheCwd() throws {
-        let (seen, scratch) = try run("mcp-use", python: repositoryRoot + "/.venv-mcp-use/bin/python")
+    @Test func mcpUseCallsWithNullsAndKeepsTheCwd() async throws {
+        let (seen, scratch) = try await run("mcp-use", python: repositoryRoot + "/.venv-mcp-use/bin/python")
         #expect((seen["tools"] as? [String])?.contains("stop_background") == true)
         #expect(seen["first_error"] as? Bool == false, "\(seen["first"] ?? "")")
         #expect(seen["second_error"] as? Bool == false, "\(seen["second"] ?? "")")

@@ -7,19 +7,19 @@ import Testing
     static let python = repositoryRoot + "/.venv/bin/python"
     static let script = repositoryRoot + "/Tests/Interop/mcp_stdio_client.py"
 
-    private func client(_ mode: String, _ scratch: Scratch) throws -> [String: Any] {
+    private func client(_ mode: String, _ scratch: Scratch) async throws -> [String: Any] {
         try #require(
             FileManager.default.isExecutableFile(atPath: Self.python),
             "no .venv with the Python MCP client: run scripts/setup.sh (make test does)")
-        let ran = try runProgram(Self.python, [Self.script, toolhostBinary, scratch.workspace, scratch.state, mode])
+        let ran = try await runProgram(Self.python, [Self.script, toolhostBinary, scratch.workspace, scratch.state, mode])
         #expect(ran.status == 0, "client failed: \(ran.stderr)")
         let json = try JSONSerialization.jsonObject(with: Data(ran.stdout.utf8))
         return try #require(json as? [String: Any])
     }
 
-    @Test func pythonClientListsAndCallsEveryTool() throws {
+    @Test func pythonClientListsAndCallsEveryTool() async throws {
         let scratch = try Scratch()
-        let seen = try client("full", scratch)
+        let seen = try await client("full", scratch)
         #expect(seen["tools"] as? [String] == [
             "execute", "list_background", "stop_background", "read_file", "write_file", "edit_file", "grep", "glob", "build", "screenshot", "git_status", "git_diff",
             "git_branch", "git_commit", "git_push", "checkpoints", "undo",
@@ -52,9 +52,9 @@ import Testing
         }
     }
 
-    @Test func aScreenshotArrivesAsMCPImageContent() throws {
+    @Test func aScreenshotArrivesAsMCPImageContent() async throws {
         let scratch = try Scratch()
-        let seen = try client("screenshot", scratch)
+        let seen = try await client("screenshot", scratch)
         #expect(seen["isError"] as? Bool == false, "\(seen["text"] ?? "")")
         #expect((seen["text"] as? String)?.contains("title \"Shot\": 640×480") == true)
         let images = try #require(seen["images"] as? [[String: Any]])
@@ -62,10 +62,10 @@ import Testing
         #expect((images.first?["bytes"] as? Int ?? 0) > 1000)
     }
 
-    @Test func aRestartedServerKeepsTheCwd() throws {
+    @Test func aRestartedServerKeepsTheCwd() async throws {
         let scratch = try Scratch()
-        _ = try client("full", scratch)
-        let seen = try client("pwd", scratch)
+        _ = try await client("full", scratch)
+        let seen = try await client("pwd", scratch)
         #expect((seen["pwd"] as? String)?.hasPrefix(scratch.workspace + "/notes\n") == true)
     }
 }

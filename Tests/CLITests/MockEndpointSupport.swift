@@ -11,7 +11,7 @@ final class MockEndpointProcess: @unchecked Sendable {
     /// Serves `script` (YAML text) or the fixture at `fixture` (relative to fixtures/endpoints),
     /// on a TCP port, or on a unix socket under the scratch root when `unixSocket` is set.
     /// With `record`, each request's body is saved there (`mock-endpoint --record`).
-    init(_ scratch: Scratch, script: String? = nil, fixture: String? = nil, unixSocket: Bool = false, record: String? = nil) throws {
+    init(_ scratch: Scratch, script: String? = nil, fixture: String? = nil, unixSocket: Bool = false, record: String? = nil) async throws {
         let path: String
         if let fixture {
             path = repositoryRoot + "/fixtures/endpoints/" + fixture
@@ -27,7 +27,7 @@ final class MockEndpointProcess: @unchecked Sendable {
         process.standardOutput = output
         process.standardError = errors
         try process.run()
-        let line = output.fileHandleForReading.readLine()
+        let line = await output.fileHandleForReading.readLine()
         guard let line, line.hasPrefix("http://") || line.hasPrefix("unix:") else {
             process.terminate()
             throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "mock-endpoint did not start: \(line ?? "")"])
@@ -40,19 +40,6 @@ final class MockEndpointProcess: @unchecked Sendable {
         if process.isRunning {
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-        }
-    }
-}
-
-extension FileHandle {
-    /// One line, read byte by byte so nothing after it is consumed.
-    func readLine() -> String? {
-        var bytes: [UInt8] = []
-        while true {
-            let chunk = readData(ofLength: 1)
-            guard let byte = chunk.first else { return bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self) }
-            if byte == 0x0A { return String(decoding: bytes, as: UTF8.self) }
-            bytes.append(byte)
         }
     }
 }
@@ -84,10 +71,10 @@ struct AgentRun {
 
 extension Scratch {
     /// `toolhost run` against `endpoint`, with its run folder under the scratch root.
-    func agent(_ endpoint: String, _ extra: [String] = [], prompt: String = "Write notes/hello.txt with a greeting", environment: [String: String]? = nil) throws -> AgentRun {
+    func agent(_ endpoint: String, _ extra: [String] = [], prompt: String = "Write notes/hello.txt with a greeting", environment: [String: String]? = nil) async throws -> AgentRun {
         let folder = root + "/run-\(UUID().uuidString.prefix(6))"
         var arguments = ["run", "--endpoint", endpoint, "--workspace", workspace, "--state-dir", state, "--out", folder]
         if !extra.contains("--task") { arguments += ["--prompt", prompt] }
-        return AgentRun(ran: try runProgram(toolhostBinary, arguments + extra, environment: environment), folder: folder)
+        return AgentRun(ran: try await runProgram(toolhostBinary, arguments + extra, environment: environment), folder: folder)
     }
 }

@@ -36,13 +36,13 @@ import Testing
     }
 
     @Test(arguments: verdicts)
-    func probeGivesEachPersonaItsVerdict(persona: String, verdict: String) throws {
+    func probeGivesEachPersonaItsVerdict(persona: String, verdict: String) async throws {
         let scratch = try Scratch()
-        let mock = try MockEndpointProcess(scratch, fixture: "personas/\(persona).yaml")
-        let probe = try scratch.toolhost(["probe", "--endpoint", Self.endpoint(mock, persona)])
+        let mock = try await MockEndpointProcess(scratch, fixture: "personas/\(persona).yaml")
+        let probe = try await scratch.toolhost(["probe", "--endpoint", Self.endpoint(mock, persona)])
         #expect(probe.stdout.contains("verdict: \(verdict)"), "\(probe.stdout)\n\(probe.stderr)")
         #expect(probe.status == (persona == "devstral" ? 1 : 0))
-        let json = try scratch.toolhost(["probe", "--endpoint", Self.endpoint(mock, persona), "--json"])
+        let json = try await scratch.toolhost(["probe", "--endpoint", Self.endpoint(mock, persona), "--json"])
         let report = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         #expect(report["verdict"] as? String == verdict)
         let checks = try #require(report["checks"] as? [[String: Any]])
@@ -57,10 +57,10 @@ import Testing
     }
 
     @Test(arguments: verdicts.map(\.persona))
-    func runCompletesATwoCallTaskWithEachPersonaThatCanCallTools(persona: String) throws {
+    func runCompletesATwoCallTaskWithEachPersonaThatCanCallTools(persona: String) async throws {
         let scratch = try Scratch()
-        let mock = try MockEndpointProcess(scratch, fixture: "personas/\(persona).yaml")
-        let run = try scratch.agent(Self.endpoint(mock, persona), prompt: "Create notes/a.txt containing alpha, then read it back with read_file.")
+        let mock = try await MockEndpointProcess(scratch, fixture: "personas/\(persona).yaml")
+        let run = try await scratch.agent(Self.endpoint(mock, persona), prompt: "Create notes/a.txt containing alpha, then read it back with read_file.")
         let summary = try run.summary
         if persona == "devstral" {
             // Nothing parses: told twice how to call, then stopped honestly; nothing was written.
@@ -89,10 +89,10 @@ import Testing
         }
     }
 
-    @Test func unrepairableArgumentsReachTheModelAsAnErrorItCanActOn() throws {
+    @Test func unrepairableArgumentsReachTheModelAsAnErrorItCanActOn() async throws {
         let scratch = try Scratch()
-        let mock = try MockEndpointProcess(scratch, fixture: "unrepairable-arguments.yaml")
-        let run = try scratch.agent(mock.url)
+        let mock = try await MockEndpointProcess(scratch, fixture: "unrepairable-arguments.yaml")
+        let run = try await scratch.agent(mock.url)
         #expect(run.ran.status == 0, "\(run.ran.stderr)")
         #expect(try scratch.read("notes/b.txt") == "beta")
         let summary = try run.summary

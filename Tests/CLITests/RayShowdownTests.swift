@@ -16,14 +16,14 @@ import Testing
         /// raylet (the nodes share this box), as it would to its own box's.
         let environment: [String: String]
 
-        init() throws {
+        init() async throws {
             process.executableURL = URL(fileURLWithPath: repositoryRoot + "/.venv-eval/bin/python")
             process.arguments = [repositoryRoot + "/Tests/Interop/ray_cluster.py"]
             process.standardInput = input
             process.standardOutput = output
             process.standardError = FileHandle.nullDevice
             try process.run()
-            let up = try Self.object(output.fileHandleForReading.readLine())
+            let up = try Self.object(await output.fileHandleForReading.readLine())
             address = try #require(up["address"] as? String)
             nodes = try #require(up["nodes"] as? [String: String])
             environment = ProcessInfo.processInfo.environment.merging(["TOOLHOST_RAY_NODE_IP": try #require(up["head_ip"] as? String)]) { $1 }
@@ -34,9 +34,9 @@ import Testing
         }
 
         /// `kill NAME` or `kill-node ID`; returns the helper's answer.
-        func send(_ command: String) throws -> [String: Any] {
+        func send(_ command: String) async throws -> [String: Any] {
             input.fileHandleForWriting.write(Data((command + "\n").utf8))
-            return try Self.object(output.fileHandleForReading.readLine())
+            return try Self.object(await output.fileHandleForReading.readLine())
         }
 
         deinit {
@@ -46,13 +46,13 @@ import Testing
     }
 
     /// A git repository to work on, and the showdown config for `contestants` (label, mock, resource).
-    func showdown(_ scratch: Scratch, _ contestants: [(label: String, mock: MockEndpointProcess, resource: String)]) throws -> String {
+    func showdown(_ scratch: Scratch, _ contestants: [(label: String, mock: MockEndpointProcess, resource: String)]) async throws -> String {
         let repository = scratch.root + "/repo"
         try FileManager.default.createDirectory(atPath: repository, withIntermediateDirectories: true)
         try "# repo\n".write(toFile: repository + "/README.md", atomically: true, encoding: .utf8)
-        _ = try git("init", "-q", "-b", "main", in: repository)
-        _ = try git("add", "-A", in: repository)
-        _ = try git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base", in: repository)
+        _ = try await git("init", "-q", "-b", "main", in: repository)
+        _ = try await git("add", "-A", in: repository)
+        _ = try await git("-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", "base", in: repository)
         let config = scratch.root + "/showdown.yaml"
         try """
             task: \(repositoryRoot)/fixtures/tasks/hello-file.md
@@ -65,31 +65,27 @@ import Testing
 
     /// Waits up to 120 s (a loaded CI machine starts a run on a node slowly) for the node's toolhost
     /// taking the run of the contestant `label`, and returns the node it runs on (its `--node`).
-    static func nodeRunning(_ label: String) -> String? {
+    static func nodeRunning(_ label: String) async -> String? {
         for _ in 0..<1200 {
             for pid in livePids(withArgument: label) {
                 let argv = ((try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8)) ?? "").split(separator: "\0").map(String.init)
                 if let flag = argv.firstIndex(of: "--node"), flag + 1 < argv.count { return argv[flag + 1] }
             }
-            usleep(100_000)
+            try? await Task.sleep(for: .milliseconds(100))
         }
         return nil
     }
 
     /// `toolhost showdown --ray` on the cluster, driven from here.
-    func showdownOnRay(_ cluster: Cluster, config: String, out: String, scratch: Scratch) throws -> Ran {
-        try runProgram(
+    func showdownOnRay(_ cluster: Cluster, config: String, out: String, scratch: Scratch) async throws -> Ran {
+        try await runProgram(
             toolhostBinary, ["showdown", "--config", config, "--out", out, "--ray", cluster.address, "--state-dir", scratch.state],
             environment: cluster.environment)
     }
 
     /// Waits up to 120 s for a file in `folder` (the mock's record of a request).
-    static func waitForFile(in folder: String) -> Bool {
-        for _ in 0..<1200 {
-            if !((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).isEmpty { return true }
-            usleep(100_000)
-        }
-        return false
+    static func waitForFile(in folder: String) async -> Bool {
+        await eventually(within: .seconds(120)) { !((try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []).isEmpty }
     }
 
     /// What a box that dies takes with it: removing a node of this one-box cluster stops its raylet,
@@ -123,25 +119,25 @@ import Testing
     /// the other node with that resource or as a harness error naming the death (on this one-box
     /// cluster the retry can die with the dead raylet too), never as the model's failure and never
     /// by waiting forever. Results are gathered here as a local showdown writes them.
-    @Test func eachRunGoesWhereItsResourcesAreAndABoxThatDiesIsRetriedOnce() throws {
+    @Test func eachRunGoesWhereItsResourcesAreAndABoxThatDiesIsRetriedOnce() async throws {
         let scratch = try Scratch()
-        let cluster = try Cluster()
-        let competent = try MockEndpointProcess(scratch, fixture: "competent-hello.yaml")
+        let cluster = try await Cluster()
+        let competent = try await MockEndpointProcess(scratch, fixture: "competent-hello.yaml")
         let requests = scratch.root + "/requests"
         try FileManager.default.createDirectory(atPath: requests, withIntermediateDirectories: true)
-        let slow = try MockEndpointProcess(scratch, script: Self.slowThenCompetent, record: requests)
-        let config = try showdown(scratch, [("fast-one", competent, "alpha"), ("slow-one", slow, "beta")])
+        let slow = try await MockEndpointProcess(scratch, script: Self.slowThenCompetent, record: requests)
+        let config = try await showdown(scratch, [("fast-one", competent, "alpha"), ("slow-one", slow, "beta")])
         let out = scratch.root + "/out"
         let killed = LockedValue<String?>(nil)
-        let killer = Thread {
+        let killer = Task {
             // Once the run's first request is in (its 30 s wait taken), so the retry's is the second.
-            guard Self.waitForFile(in: requests), let node = Self.nodeRunning("slow-one") else { return }
+            guard await Self.waitForFile(in: requests), let node = await Self.nodeRunning("slow-one") else { return }
             killed.set(node)
-            _ = try? cluster.send("kill-node \(node)")
+            _ = try? await cluster.send("kill-node \(node)")
             Self.killWhatRanOn(node)
         }
-        killer.start()
-        let ran = try showdownOnRay(cluster, config: config, out: out, scratch: scratch)
+        let ran = try await showdownOnRay(cluster, config: config, out: out, scratch: scratch)
+        await killer.value
         let log = try String(contentsOfFile: out + "/ray-driver.log", encoding: .utf8)
         let runs = try summaries(out)
         #expect(runs["fast-one"]?["node"] as? String == cluster.nodes["alpha"], "\(runs)")
@@ -170,22 +166,22 @@ import Testing
     /// ~25 s. The node holding a run dies, and so does the other one with its resource: the run is a harness
     /// error (counted apart from the models' failures), the other contestant's is unaffected, and
     /// the showdown ends instead of waiting for a node that never comes.
-    @Test func aRunNoLiveNodeCanTakeAgainIsAHarnessError() throws {
+    @Test func aRunNoLiveNodeCanTakeAgainIsAHarnessError() async throws {
         let scratch = try Scratch()
-        let cluster = try Cluster()
-        let competent = try MockEndpointProcess(scratch, fixture: "competent-hello.yaml")
-        let slow = try MockEndpointProcess(scratch, script: Self.slowThenCompetent)
-        let config = try showdown(scratch, [("fast-one", competent, "alpha"), ("stranded", slow, "beta")])
+        let cluster = try await Cluster()
+        let competent = try await MockEndpointProcess(scratch, fixture: "competent-hello.yaml")
+        let slow = try await MockEndpointProcess(scratch, script: Self.slowThenCompetent)
+        let config = try await showdown(scratch, [("fast-one", competent, "alpha"), ("stranded", slow, "beta")])
         let out = scratch.root + "/out"
-        let killer = Thread {
-            guard let node = Self.nodeRunning("stranded") else { return }
+        let killer = Task {
+            guard let node = await Self.nodeRunning("stranded") else { return }
             // The idle one first, so that no node with the resource is left for the retry.
-            _ = try? cluster.send(node == cluster.nodes["beta-1"] ? "kill beta-2" : "kill beta-1")
-            _ = try? cluster.send("kill-node \(node)")
+            _ = try? await cluster.send(node == cluster.nodes["beta-1"] ? "kill beta-2" : "kill beta-1")
+            _ = try? await cluster.send("kill-node \(node)")
             Self.killWhatRanOn(node)
         }
-        killer.start()
-        let ran = try showdownOnRay(cluster, config: config, out: out, scratch: scratch)
+        let ran = try await showdownOnRay(cluster, config: config, out: out, scratch: scratch)
+        await killer.value
         #expect(ran.status == 1, "a harness error fails the showdown: \(ran.stderr.suffix(2000))")
         let runs = try summaries(out)
         #expect(runs["fast-one"]?["outcome"] as? String == "complete" && runs["fast-one"]?["node"] as? String == cluster.nodes["alpha"], "\(runs)")
@@ -195,11 +191,11 @@ import Testing
         #expect(error.contains("beta") || error.contains("died"), "the error names the resource or the death: \(stranded)")
     }
 
-    @Test func aClusterThatIsNotThereIsNamed() throws {
+    @Test func aClusterThatIsNotThereIsNamed() async throws {
         let scratch = try Scratch()
-        let competent = try MockEndpointProcess(scratch, fixture: "competent-hello.yaml")
-        let config = try showdown(scratch, [("fast-one", competent, "alpha")])
-        let ran = try scratch.toolhost(["showdown", "--config", config, "--out", scratch.root + "/out", "--ray", "127.0.0.1:1", "--state-dir", scratch.state])
+        let competent = try await MockEndpointProcess(scratch, fixture: "competent-hello.yaml")
+        let config = try await showdown(scratch, [("fast-one", competent, "alpha")])
+        let ran = try await scratch.toolhost(["showdown", "--config", config, "--out", scratch.root + "/out", "--ray", "127.0.0.1:1", "--state-dir", scratch.state])
         #expect(ran.status != 0)
         #expect(ran.stderr.contains("did not connect") && ran.stderr.contains("ray start --head"), "\(ran.stderr.suffix(1500))")
     }

@@ -4,8 +4,7 @@ import Testing
 
 /// toolhost against a real llama-server with real tiny models (SmolLM2-135M, Gemma 3 270M), built
 /// and fetched by scripts/setup.sh into a cache outside the repository. Serialized: two cores
-/// hold one model server at a time. Rough times on 2 cores are in each test's comment. The long
-/// waits run off the cooperative pool, which other suites' in-process tests need.
+/// hold one model server at a time. Rough times on 2 cores are in each test's comment.
 @Suite(.serialized) struct RealModelTests {
     /// The binary and SmolLM2, or a recorded failure: setup provides both, so missing is a defect.
     func smol() throws -> (binary: String, model: String) {
@@ -68,9 +67,9 @@ import Testing
         let (binary, model) = try smol()
         let scratch = try Scratch()
         for jinja in [true, false] {
-            let server = try LlamaServer(binary: binary, model: model, extra: [jinja ? "--jinja" : "--no-jinja"])
+            let server = try await LlamaServer(binary: binary, model: model, extra: [jinja ? "--jinja" : "--no-jinja"])
             defer { server.stop() }
-            let ran = try await scratch.toolhostAsync(["probe", "--endpoint", server.base, "--json", "--max-reply-tokens", "160", "--state-dir", scratch.state])
+            let ran = try await scratch.toolhost(["probe", "--endpoint", server.base, "--json", "--max-reply-tokens", "160", "--state-dir", scratch.state])
             // Parsed without throwing, so that a probe that printed no report says why (its status and stderr).
             let parsed = try? JSONSerialization.jsonObject(with: Data(ran.stdout.utf8))
             let report = try #require(parsed as? [String: Any], "probe exited \(ran.status) with no report; jinja \(jinja); stdout: \(ran.stdout)\nstderr: \(ran.stderr)")
@@ -101,7 +100,7 @@ import Testing
             #expect(ran.status == 0)
             // run reads the saved probe and constrains by itself, saying so.
             let out = scratch.root + "/run-\(jinja)"
-            let run = try await scratch.toolhostAsync(
+            let run = try await scratch.toolhost(
                 ["run", "--endpoint", server.base, "--workspace", scratch.workspace, "--state-dir", scratch.state, "--out", out, "--quiet",
                  "--prompt", "Read the file notes.txt.", "--tools", "read_file", "--max-tool-calls", "1", "--max-reply-tokens", "100"])
             #expect(run.stderr.contains("constraining replies with the server's grammar"), "\(run.stderr)")
@@ -115,11 +114,11 @@ import Testing
     @Test(arguments: [(true, false), (false, false), (true, true)]) func constrainedRun(streaming: Bool, overASocket: Bool) async throws {
         let (binary, model) = try smol()
         let scratch = try Scratch()
-        let server = try LlamaServer(binary: binary, model: model, context: 8192, socket: overASocket ? scratch.root + "/llama.sock" : nil)
+        let server = try await LlamaServer(binary: binary, model: model, context: 8192, socket: overASocket ? scratch.root + "/llama.sock" : nil)
         #expect(server.base.hasPrefix(overASocket ? "unix:/" : "http://"))
         defer { server.stop() }
         let out = scratch.root + "/run"
-        let ran = try await scratch.toolhostAsync(
+        let ran = try await scratch.toolhost(
             ["run", "--endpoint", server.base, "--workspace", scratch.workspace, "--state-dir", scratch.state, "--out", out, "--quiet",
              "--prompt", "Create the file hello.txt containing the line: hello from toolhost. Then read it back with read_file.",
              "--constrain", "--tools", "write_file,read_file", "--max-tool-calls", "3", "--max-reply-tokens", "200"]
@@ -153,10 +152,10 @@ import Testing
     @Test func aReplyCutAtTheTokenLimitIsNoAnswer() async throws {
         let (binary, model) = try smol()
         let scratch = try Scratch()
-        let server = try LlamaServer(binary: binary, model: model, context: 4096)
+        let server = try await LlamaServer(binary: binary, model: model, context: 4096)
         defer { server.stop() }
         let out = scratch.root + "/run"
-        let ran = try await scratch.toolhostAsync(
+        let ran = try await scratch.toolhost(
             ["run", "--endpoint", server.base, "--workspace", scratch.workspace, "--state-dir", scratch.state, "--out", out, "--quiet",
              "--prompt", "Write a long story about dragons.", "--tools", "read_file", "--max-reply-tokens", "4", "--max-turns", "6", "--no-constrain"])
         #expect(ran.status == 1)
@@ -173,10 +172,10 @@ import Testing
     @Test func contextOverflowStopsWithAdvice() async throws {
         let (binary, model) = try smol()
         let scratch = try Scratch()
-        let server = try LlamaServer(binary: binary, model: model, context: 512)
+        let server = try await LlamaServer(binary: binary, model: model, context: 512)
         defer { server.stop() }
         let out = scratch.root + "/run"
-        let ran = try await scratch.toolhostAsync(
+        let ran = try await scratch.toolhost(
             ["run", "--endpoint", server.base, "--workspace", scratch.workspace, "--state-dir", scratch.state, "--out", out, "--quiet",
              "--prompt", "Summarise this: " + String(repeating: "the quick brown fox jumps over the lazy dog. ", count: 120), "--no-constrain"])
         #expect(ran.status == 1)
@@ -193,7 +192,7 @@ import Testing
     @Test func serverKilledMidStream() async throws {
         let (binary, model) = try smol()
         let scratch = try Scratch()
-        let server = try LlamaServer(binary: binary, model: model, context: 4096)
+        let server = try await LlamaServer(binary: binary, model: model, context: 4096)
         defer { server.stop() }
         let out = scratch.root + "/run"
         let run = Process()
@@ -211,7 +210,7 @@ import Testing
         var generating = false
         for _ in 0..<240 where !generating {
             try await Task.sleep(for: .milliseconds(250))
-            let slots = (try? JSONSerialization.jsonObject(with: server.get("/slots"))) as? [[String: Any]] ?? []
+            let slots = await (try? JSONSerialization.jsonObject(with: server.get("/slots"))) as? [[String: Any]] ?? []
             generating = slots.contains { (($0["next_token"] as? [[String: Any]])?.first?["n_decoded"] as? Int ?? ($0["next_token"] as? [String: Any])?["n_decoded"] as? Int ?? 0) > 20 }
         }
         #expect(generating, "the server never started answering")
@@ -237,9 +236,9 @@ import Testing
         let repo = scratch.root + "/repo"
         try FileManager.default.createDirectory(atPath: repo, withIntermediateDirectories: true)
         try "# starter\n".write(toFile: repo + "/README.md", atomically: true, encoding: .utf8)
-        try git("init", "-q", "-b", "main", in: repo)
-        try git("add", "-A", in: repo)
-        try git("-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qm", "base", in: repo)
+        try await git("init", "-q", "-b", "main", in: repo)
+        try await git("add", "-A", in: repo)
+        try await git("-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qm", "base", in: repo)
         let ports = (0..<4).map { _ in freePort() }
         let config = scratch.root + "/showdown.yaml"
         try """
@@ -265,7 +264,7 @@ import Testing
                 serve: "exec '\(binary)' -m /nonexistent.gguf --port \(ports[3])"
             """.write(toFile: config, atomically: true, encoding: .utf8)
         let out = scratch.root + "/out"
-        let ran = try await scratch.toolhostAsync(["showdown", "--config", config, "--out", out, "--state-dir", scratch.state])
+        let ran = try await scratch.toolhost(["showdown", "--config", config, "--out", out, "--state-dir", scratch.state])
         // Harness errors (the broken server) make the exit status 1; the results are written all the same.
         #expect(ran.status == 1, "\(ran.stdout)\n\(ran.stderr)")
         let models = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/models.json"))) as? [[String: Any]])
@@ -295,7 +294,7 @@ import Testing
         #expect(table.contains("pass@1") && table.contains("| competent-mock | 2 | 2/2 | 100% | 100% (k=2) |"), "\(table)")
         // Every served server is gone: nothing answers on their ports.
         for port in ports {
-            #expect((try? runProgram("/usr/bin/curl", ["-sf", "-m", "2", "http://127.0.0.1:\(port)/health"]).status) != 0)
+            await #expect((try? runProgram("/usr/bin/curl", ["-sf", "-m", "2", "http://127.0.0.1:\(port)/health"]).status) != 0)
         }
         let results = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/results.json"))) as? [[String: Any]])
         #expect(results.count == 8)

@@ -6,9 +6,9 @@ import Testing
 /// caught within three repeats with its note or stop, and with the guardrails off the replay
 /// runs on to its budget.
 @Suite struct ReplayTests {
-    func replay(_ script: String, in scratch: Scratch, _ flags: [String]) throws -> AgentRun {
-        let mock = try MockEndpointProcess(scratch, fixture: "replays/\(script)")
-        return try scratch.agent(mock.url, flags, prompt: "Do the task.")
+    func replay(_ script: String, in scratch: Scratch, _ flags: [String]) async throws -> AgentRun {
+        let mock = try await MockEndpointProcess(scratch, fixture: "replays/\(script)")
+        return try await scratch.agent(mock.url, flags, prompt: "Do the task.")
     }
 
     func notes(_ run: AgentRun) throws -> [(turn: Int, text: String)] {
@@ -16,10 +16,10 @@ import Testing
     }
 
     @Test(arguments: [true, false])
-    func cwdAmnesia(guarded: Bool) throws {
+    func cwdAmnesia(guarded: Bool) async throws {
         let scratch = try Scratch()
         try scratch.write("src/index.ts", "export {}\n")
-        let run = try replay("cwd-amnesia.yaml", in: scratch, guarded ? [] : ["--no-guards", "--max-tool-calls", "7"])
+        let run = try await replay("cwd-amnesia.yaml", in: scratch, guarded ? [] : ["--no-guards", "--max-tool-calls", "7"])
         let results = try run.events.filter { $0["event"] as? String == "tool_result" }.compactMap { $0["content"] as? String }
         #expect(results.dropFirst().allSatisfy { $0.hasPrefix(scratch.workspace + "/src\n") }, "the cwd persisted: \(results)")
         let summary = try run.summary
@@ -42,7 +42,7 @@ import Testing
     ]
 
     @Test(arguments: buildLoops.map(\.name), [true, false])
-    func buildLoop(name: String, guarded: Bool) throws {
+    func buildLoop(name: String, guarded: Bool) async throws {
         let loop = Self.buildLoops.first { $0.name == name }!
         let scratch = try Scratch()
         for entry in try FileManager.default.contentsOfDirectory(atPath: repositoryRoot + "/fixtures/repos/blog") where entry != "dist" {
@@ -52,7 +52,7 @@ import Testing
         let source = try String(contentsOfFile: path, encoding: .utf8)
         #expect(source.contains(loop.old))
         try source.replacingOccurrences(of: loop.old, with: loop.new).write(toFile: path, atomically: true, encoding: .utf8)
-        let run = try replay("build-loop.yaml", in: scratch, ["--max-tool-calls", "5"] + (guarded ? [] : ["--no-guards"]))
+        let run = try await replay("build-loop.yaml", in: scratch, ["--max-tool-calls", "5"] + (guarded ? [] : ["--no-guards"]))
         let summary = try run.summary
         #expect(summary["stop_reason"] as? String == "budget_tool_calls")
         #expect((summary["builds"] as? [String: Any])?["attempts"] as? Int == 3)
@@ -69,9 +69,9 @@ import Testing
     }
 
     @Test(arguments: [true, false])
-    func twentySixRepeatedLines(guarded: Bool) throws {
+    func twentySixRepeatedLines(guarded: Bool) async throws {
         let scratch = try Scratch()
-        let run = try replay("repeated-lines.yaml", in: scratch, guarded ? [] : ["--no-guards"])
+        let run = try await replay("repeated-lines.yaml", in: scratch, guarded ? [] : ["--no-guards"])
         let summary = try run.summary
         #expect(summary["stop_reason"] as? String == "completed")
         let first = try #require(try run.events.first { $0["event"] as? String == "assistant" }?["text"] as? String)
@@ -91,9 +91,9 @@ import Testing
     /// Degenerate text every turn, with and without newlines: one note, then the run stops by
     /// itself (the seed's author had to type "stop"); streamed and whole alike.
     @Test(arguments: ["degenerate-every-turn.yaml", "degenerate-no-newlines.yaml"], [true, false])
-    func degenerateTextEndsTheRun(fixture: String, stream: Bool) throws {
+    func degenerateTextEndsTheRun(fixture: String, stream: Bool) async throws {
         let scratch = try Scratch()
-        let run = try replay(fixture, in: scratch, ["--max-turns", "20"] + (stream ? [] : ["--no-stream"]))
+        let run = try await replay(fixture, in: scratch, ["--max-turns", "20"] + (stream ? [] : ["--no-stream"]))
         let summary = try run.summary
         #expect(summary["stop_reason"] as? String == "degenerate_text", "\(summary)")
         #expect(summary["turns"] as? Int == 2)
@@ -111,14 +111,14 @@ import Testing
 
     /// A sentence said twice, or a line of markup on every call, is no loop: nothing is cut.
     @Test(arguments: [true, false])
-    func legitimateRepeatsAreNotCut(stream: Bool) throws {
+    func legitimateRepeatsAreNotCut(stream: Bool) async throws {
         let scratch = try Scratch()
         let twice = String(repeating: "The tags page lists every tag with its count.\\n", count: 2)
-        let mock = try MockEndpointProcess(scratch, script: """
+        let mock = try await MockEndpointProcess(scratch, script: """
             turns:
               - reply: {text: "\(twice)Done.", chunk_size: 5}
             """)
-        let run = try scratch.agent(mock.url, stream ? [] : ["--no-stream"])
+        let run = try await scratch.agent(mock.url, stream ? [] : ["--no-stream"])
         let summary = try run.summary
         #expect(summary["stop_reason"] as? String == "completed")
         #expect(summary["loops"] as? Int == 0)
@@ -126,15 +126,15 @@ import Testing
     }
 
     @Test(arguments: [true, false])
-    func aPassingBuildNeverCommitted(guarded: Bool) throws {
+    func aPassingBuildNeverCommitted(guarded: Bool) async throws {
         let scratch = try Scratch()
-        try git("init", "-q", "-b", "main", in: scratch.workspace)
-        try git("config", "user.name", "T", in: scratch.workspace)
-        try git("config", "user.email", "t@example.com", in: scratch.workspace)
+        try await git("init", "-q", "-b", "main", in: scratch.workspace)
+        try await git("config", "user.name", "T", in: scratch.workspace)
+        try await git("config", "user.email", "t@example.com", in: scratch.workspace)
         try scratch.write("package.json", #"{"name": "app", "scripts": {"build": "echo built"}}"# + "\n")
-        try git("add", ".", in: scratch.workspace)
-        try git("commit", "-qm", "init", in: scratch.workspace)
-        let run = try replay("screenshot-yak-shave.yaml", in: scratch, ["--max-tool-calls", "8"] + (guarded ? [] : ["--no-guards"]))
+        try await git("add", ".", in: scratch.workspace)
+        try await git("commit", "-qm", "init", in: scratch.workspace)
+        let run = try await replay("screenshot-yak-shave.yaml", in: scratch, ["--max-tool-calls", "8"] + (guarded ? [] : ["--no-guards"]))
         let summary = try run.summary
         #expect(summary["stop_reason"] as? String == "budget_tool_calls")
         #expect((summary["builds"] as? [String: Any])?["passed"] as? Bool == true)
@@ -149,10 +149,10 @@ import Testing
         }
     }
 
-    @Test func withTheTextCallGuardOffAnUnparseableCallEndsTheRun() throws {
+    @Test func withTheTextCallGuardOffAnUnparseableCallEndsTheRun() async throws {
         let scratch = try Scratch()
-        let mock = try MockEndpointProcess(scratch, fixture: "personas/devstral.yaml")
-        let run = try scratch.agent(mock.url, ["--no-guard", "text-calls"], prompt: "Create notes/a.txt containing alpha, then read it back with read_file.")
+        let mock = try await MockEndpointProcess(scratch, fixture: "personas/devstral.yaml")
+        let run = try await scratch.agent(mock.url, ["--no-guard", "text-calls"], prompt: "Create notes/a.txt containing alpha, then read it back with read_file.")
         let summary = try run.summary
         #expect(summary["stop_reason"] as? String == "completed")
         #expect(summary["notes"] as? Int == 0)
@@ -161,7 +161,7 @@ import Testing
     /// A 150-message run against a server with an 8K context (the mock answers /props and refuses
     /// a longer prompt as llama-server does): without the condenser it ends context_full; with
     /// it (at half the context /props gives) it completes and no request passes half the context.
-    @Test func aLongRunStaysUnderHalfItsContext() throws {
+    @Test func aLongRunStaysUnderHalfItsContext() async throws {
         let scratch = try Scratch()
         let page = String(repeating: "Notes on the blog's admin pages and their tags. ", count: 30)
         var turns = ""
@@ -170,14 +170,14 @@ import Testing
             turns += "  - reply: {tool_calls: [{name: read_file, arguments: {path: docs/f\(file).md}}]}\n"
         }
         let script = "server: llama-server\ncontext_size: 8192\nrepeats: true\nturns:\n" + turns + "  - reply: {text: \"Read them all.\"}\n"
-        let unbounded = try MockEndpointProcess(scratch, script: script)
-        let full = try scratch.agent(unbounded.url, ["--condense-at", "0"], prompt: "Read every file under docs.")
+        let unbounded = try await MockEndpointProcess(scratch, script: script)
+        let full = try await scratch.agent(unbounded.url, ["--condense-at", "0"], prompt: "Read every file under docs.")
         #expect(try full.summary["stop_reason"] as? String == "context_full", "\(full.ran.stderr)")
 
         let record = scratch.root + "/requests"
         try FileManager.default.createDirectory(atPath: record, withIntermediateDirectories: true)
-        let mock = try MockEndpointProcess(scratch, script: script, record: record)
-        let run = try scratch.agent(mock.url, [], prompt: "Read every file under docs.")
+        let mock = try await MockEndpointProcess(scratch, script: script, record: record)
+        let run = try await scratch.agent(mock.url, [], prompt: "Read every file under docs.")
         #expect(run.ran.status == 0, "\(run.ran.stderr)")
         let stop = try run.summary["stop_reason"] as? String
         #expect(stop == "completed", "stopped: \(stop ?? "-")")

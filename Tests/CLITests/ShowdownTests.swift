@@ -5,24 +5,24 @@ import Testing
 /// `toolhost showdown` with three mock endpoints (a competent model, a looping one, one that writes
 /// its calls as Hermes text) on the fixture blog with a bare remote.
 @Suite struct ShowdownTests {
-    @Test func threeEndpointsGiveTheTableTheSealedMappingAndTheChart() throws {
+    @Test func threeEndpointsGiveTheTableTheSealedMappingAndTheChart() async throws {
         let scratch = try Scratch()
         let blog = scratch.root + "/blog", remote = scratch.root + "/remote.git"
         try FileManager.default.createDirectory(atPath: blog, withIntermediateDirectories: true)
         for entry in try FileManager.default.contentsOfDirectory(atPath: repositoryRoot + "/fixtures/repos/blog") where entry != "dist" {
             try FileManager.default.copyItem(atPath: repositoryRoot + "/fixtures/repos/blog/" + entry, toPath: blog + "/" + entry)
         }
-        try git("init", "-q", "-b", "main", in: blog)
-        try git("config", "user.name", "T", in: blog)
-        try git("config", "user.email", "t@example.com", in: blog)
-        try git("add", "-A", in: blog)
-        try git("commit", "-qm", "base", in: blog)
-        try git("init", "-q", "--bare", "-b", "main", remote, in: scratch.root)
-        try git("remote", "add", "origin", remote, in: blog)
-        try git("push", "-q", "origin", "main", in: blog)
-        let competent = try MockEndpointProcess(scratch, fixture: "competent-tag-manager.yaml")
-        let hermes = try MockEndpointProcess(scratch, fixture: "hermes-tag-manager.yaml")
-        let looping = try MockEndpointProcess(scratch, fixture: "replays/cwd-amnesia.yaml")
+        try await git("init", "-q", "-b", "main", in: blog)
+        try await git("config", "user.name", "T", in: blog)
+        try await git("config", "user.email", "t@example.com", in: blog)
+        try await git("add", "-A", in: blog)
+        try await git("commit", "-qm", "base", in: blog)
+        try await git("init", "-q", "--bare", "-b", "main", remote, in: scratch.root)
+        try await git("remote", "add", "origin", remote, in: blog)
+        try await git("push", "-q", "origin", "main", in: blog)
+        let competent = try await MockEndpointProcess(scratch, fixture: "competent-tag-manager.yaml")
+        let hermes = try await MockEndpointProcess(scratch, fixture: "hermes-tag-manager.yaml")
+        let looping = try await MockEndpointProcess(scratch, fixture: "replays/cwd-amnesia.yaml")
         let config = scratch.root + "/showdown.yaml"
         try """
             task: \(repositoryRoot)/fixtures/tasks/tag-manager.md
@@ -33,12 +33,12 @@ import Testing
               - {label: looping, url: "\(looping.url)"}
             """.write(toFile: config, atomically: true, encoding: .utf8)
         let out = scratch.root + "/out"
-        let ran = try scratch.toolhost(["showdown", "--config", config, "--out", out, "--parallel", "3", "--state-dir", scratch.state])
+        let ran = try await scratch.toolhost(["showdown", "--config", config, "--out", out, "--parallel", "3", "--state-dir", scratch.state])
         #expect(ran.status == 0, "\(ran.stdout)\n\(ran.stderr)")
 
         // The seal published first matches the mapping revealed last.
         let sealed = try String(contentsOfFile: out + "/sealed.txt", encoding: .utf8)
-        let digest = try git("hash-object", out + "/mapping.json", in: scratch.root).trimmingCharacters(in: .whitespacesAndNewlines)
+        let digest = try await git("hash-object", out + "/mapping.json", in: scratch.root).trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(sealed.contains(digest) && digest.count == 40)
         let mapping = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/mapping.json"))) as? [String: Any])
         let runs = try #require(mapping["runs"] as? [String: String])
@@ -54,7 +54,7 @@ import Testing
             #expect(summary["branch"] as? String == "showdown-\(digest.prefix(8))/\(result["run"] as? String ?? "")")
         }
         #expect(outcomes == ["competent": "complete", "hermes-text": "complete", "looping": "failed"])
-        let pushed = try git("branch", "--list", "showdown-\(digest.prefix(8))/run-*", in: remote).split(separator: "\n").count
+        let pushed = try await git("branch", "--list", "showdown-\(digest.prefix(8))/run-*", in: remote).split(separator: "\n").count
         #expect(pushed == 2)
 
         let table = try String(contentsOfFile: out + "/results.md", encoding: .utf8)
@@ -73,17 +73,17 @@ import Testing
     }
 
     /// Each contestant may bring its own budgets, guardrails and reply cap; a bad one is named.
-    @Test func aContestantBringsItsOwnBudgetsGuardrailsAndReplyCap() throws {
+    @Test func aContestantBringsItsOwnBudgetsGuardrailsAndReplyCap() async throws {
         let scratch = try Scratch()
         let repository = scratch.root + "/repo"
         try FileManager.default.createDirectory(atPath: repository, withIntermediateDirectories: true)
-        try git("init", "-q", "-b", "main", in: repository)
+        try await git("init", "-q", "-b", "main", in: repository)
         try "x\n".write(toFile: repository + "/a.txt", atomically: true, encoding: .utf8)
-        try git("add", "-A", in: repository)
-        try git("-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qm", "base", in: repository)
+        try await git("add", "-A", in: repository)
+        try await git("-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qm", "base", in: repository)
         try "Read a.txt over and over.\n".write(toFile: scratch.root + "/task.md", atomically: true, encoding: .utf8)
         let call = "{name: read_file, arguments: {path: a.txt}}"
-        let mock = try MockEndpointProcess(scratch, script: """
+        let mock = try await MockEndpointProcess(scratch, script: """
             repeats: true
             turns:
               - expect: {max_tokens: 77}
@@ -100,7 +100,7 @@ import Testing
               - {label: capped, url: "\(mock.url)", budgets: {tool_calls: 3}, guardrails: off, max_reply_tokens: 77}
             """.write(toFile: config, atomically: true, encoding: .utf8)
         let out = scratch.root + "/out"
-        let ran = try scratch.toolhost(["showdown", "--config", config, "--out", out, "--state-dir", scratch.state])
+        let ran = try await scratch.toolhost(["showdown", "--config", config, "--out", out, "--state-dir", scratch.state])
         #expect(ran.status == 0, "\(ran.stdout)\n\(ran.stderr)")
         let summary = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/run-1/summary.json"))) as? [String: Any])
         // With the guardrails on, the third identical read would have earned a note and the fifth a stop.
@@ -109,16 +109,16 @@ import Testing
 
         try String(contentsOfFile: config, encoding: .utf8).replacingOccurrences(of: "guardrails: off", with: "guardrails: [repeated-cal]")
             .write(toFile: config, atomically: true, encoding: .utf8)
-        let bad = try scratch.toolhost(["showdown", "--config", config, "--out", scratch.root + "/out2"])
+        let bad = try await scratch.toolhost(["showdown", "--config", config, "--out", scratch.root + "/out2"])
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("endpoints[0].guardrails: no guardrail named repeated-cal"), "\(bad.stderr)")
     }
 
-    @Test func aBrokenConfigSaysWhatIsWrong() throws {
+    @Test func aBrokenConfigSaysWhatIsWrong() async throws {
         let scratch = try Scratch()
         let config = scratch.root + "/bad.yaml"
         try "task: nope.md\nworkspace: .\nendpoints: []\n".write(toFile: config, atomically: true, encoding: .utf8)
-        let ran = try scratch.toolhost(["showdown", "--config", config])
+        let ran = try await scratch.toolhost(["showdown", "--config", config])
         #expect(ran.status == 2)
         #expect(ran.stderr.contains("needs 'endpoints'"), "\(ran.stderr)")
     }

@@ -1,4 +1,6 @@
 public import Foundation
+import Subprocess
+import SystemPackage
 
 /// A temporary folder holding a workspace (`ws`) and a state dir (`state`), removed when released.
 public final class Scratch: @unchecked Sendable {
@@ -48,12 +50,8 @@ public final class Scratch: @unchecked Sendable {
 }
 
 /// True when the process no longer runs (gone, or a zombie that nobody reaps), waiting up to 2 s.
-public func isGone(_ pid: Int32) -> Bool {
-    for _ in 0..<100 {
-        if isZombie(pid) { return true }
-        usleep(20_000)
-    }
-    return false
+public func isGone(_ pid: Int32) async -> Bool {
+    await eventually(within: .seconds(2)) { isZombie(pid) }
 }
 
 /// Host pids of live (not zombie) processes whose command line has `marker` as one argument.
@@ -69,23 +67,25 @@ public func livePids(withArgument marker: String) -> [Int32] {
 }
 
 /// Waits up to 10 s for a process with `marker` among its arguments to appear; true when it did.
-public func appears(withArgument marker: String) -> Bool {
-    for _ in 0..<1000 {
-        if !livePids(withArgument: marker).isEmpty { return true }
-        usleep(10_000)
-    }
-    return false
+public func appears(withArgument marker: String) async -> Bool {
+    await eventually(within: .seconds(10)) { !livePids(withArgument: marker).isEmpty }
 }
 
 /// Waits up to 10 s for every process with `marker` among its arguments to be gone. (The markers
 /// are 300 s sleeps, so a survivor is still caught; two loaded cores can take seconds to reap.)
-public func allGone(withArgument marker: String) -> Bool {
-    let deadline = ContinuousClock.now + .seconds(10)
-    repeat {
-        if livePids(withArgument: marker).isEmpty { return true }
-        usleep(20_000)
-    } while ContinuousClock.now < deadline
-    return false
+public func allGone(withArgument marker: String) async -> Bool {
+    await eventually(within: .seconds(10)) { livePids(withArgument: marker).isEmpty }
+}
+
+/// Polls `condition` every 10 ms until it holds or `limit` passes; true when it held. It sleeps
+/// with `Task.sleep`, so a waiting test leaves the cooperative threads to the others.
+public func eventually(within limit: Duration, _ condition: () throws -> Bool) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + limit
+    while true {
+        if try condition() { return true }
+        if ContinuousClock.now >= deadline { return false }
+        try? await Task.sleep(for: .milliseconds(10))
+    }
 }
 
 private func isZombie(_ pid: Int32) -> Bool {
@@ -102,27 +102,77 @@ public func uniqueSleep() -> String {
 
 /// Runs the git command line (for setting up and checking, never by the tools themselves).
 @discardableResult
-public func git(_ arguments: String..., in directory: String) throws -> String {
-    let (status, output) = try capture(
+public func git(_ arguments: String..., in directory: String) async throws -> String {
+    let ran = try await runProgram(
         "/usr/bin/git", arguments, in: directory, environment: ["PATH": "/usr/bin:/bin", "HOME": directory, "GIT_CONFIG_NOSYSTEM": "1"])
-    guard status == 0 else { throw CocoaError(.fileReadUnknown) }
-    return output
+    guard ran.status == 0 else { throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "git \(arguments): \(ran.stderr)"]) }
+    return ran.stdout
 }
 
-/// Runs a program to its end: its exit status and stdout (stderr is dropped).
-public func capture(_ executable: String, _ arguments: [String], in directory: String? = nil, environment: [String: String]? = nil) throws -> (status: Int32, stdout: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-    if let environment { process.environment = environment }
-    let output = Pipe()
-    process.standardOutput = output
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+/// How a program that ran to its end ended, and what it printed.
+public struct Ran: Sendable {
+    /// The exit status, or 128 + the signal that killed it.
+    public let status: Int32
+    public let stdout: String
+    public let stderr: String
+
+    public init(status: Int32, stdout: String, stderr: String) {
+        self.status = status
+        self.stdout = stdout
+        self.stderr = stderr
+    }
+}
+
+/// Runs a program to its end, feeding it `stdin`. It awaits the child (swift-subprocess) instead
+/// of blocking in a wait: the machine has two cooperative threads, and a test parked in
+/// `waitUntilExit` on one of them starves every async test of the run.
+public func runProgram(
+    _ executable: String, _ arguments: [String], in directory: String? = nil, environment: [String: String]? = nil, stdin: String = ""
+) async throws -> Ran {
+    let result = try await Subprocess.run(
+        .path(FilePath(executable)), arguments: Arguments(arguments),
+        environment: environment.map { .custom(Dictionary(uniqueKeysWithValues: $0.compactMap { key, value in Environment.Key(rawValue: key).map { ($0, value) } })) } ?? .inherit,
+        workingDirectory: directory.map { FilePath($0) }, input: .string(stdin),
+        output: .string(limit: 64 << 20), error: .string(limit: 64 << 20))
+    let status: Int32 = switch result.terminationStatus {
+    case .exited(let code): code
+    case .signaled(let signal): 128 + signal
+    }
+    return Ran(status: status, stdout: result.standardOutput, stderr: result.standardError)
+}
+
+/// Runs a program to its end: its exit status and stdout.
+public func capture(_ executable: String, _ arguments: [String], in directory: String? = nil, environment: [String: String]? = nil) async throws -> (status: Int32, stdout: String) {
+    let ran = try await runProgram(executable, arguments, in: directory, environment: environment)
+    return (ran.status, ran.stdout)
+}
+
+extension FileHandle {
+    /// One line, read byte by byte so nothing after it is consumed; nil at the end with nothing
+    /// read. The blocking reads run on a thread of their own: a child slow to print its first
+    /// line (a Ray cluster takes a minute) holds no cooperative thread meanwhile.
+    public func readLine() async -> String? {
+        await withCheckedContinuation { continuation in
+            Thread {
+                var bytes: [UInt8] = []
+                while true {
+                    guard let byte = self.readData(ofLength: 1).first else {
+                        return continuation.resume(returning: bytes.isEmpty ? nil : String(decoding: bytes, as: UTF8.self))
+                    }
+                    if byte == 0x0A { return continuation.resume(returning: String(decoding: bytes, as: UTF8.self)) }
+                    bytes.append(byte)
+                }
+            }.start()
+        }
+    }
+}
+
+extension Process {
+    /// Waits for the process to end, polling with `Task.sleep` instead of blocking a cooperative
+    /// thread in `waitUntilExit`.
+    public func exited() async {
+        while isRunning { try? await Task.sleep(for: .milliseconds(10)) }
+    }
 }
 
 /// A TCP port on 127.0.0.1 that nothing listens on now, as the kernel hands one out (a random

@@ -40,7 +40,7 @@ import Testing
         return found
     }
 
-    @Test func everyModuleImportsOnlyWhatTheArchitecturePageAllows() throws {
+    @Test func everyModuleImportsOnlyWhatTheArchitecturePageAllows() async throws {
         let table = try allowed()
         let found = try imports()
         #expect(found.count >= 10)
@@ -54,11 +54,11 @@ import Testing
 
     /// Every import is a dependency that Package.swift declares for its target: one that compiles
     /// only because another dependency brings it along breaks when that one changes.
-    @Test func everyImportIsDeclaredInThePackage() throws {
+    @Test func everyImportIsDeclaredInThePackage() async throws {
         // A scratch path of its own: the package's .build is locked by the `swift test` running this.
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("dump-package-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let dumped = try capture("/usr/bin/env", ["swift", "package", "--package-path", Self.root.path, "--scratch-path", scratch, "dump-package"])
+        let dumped = try await capture("/usr/bin/env", ["swift", "package", "--package-path", Self.root.path, "--scratch-path", scratch, "dump-package"])
         try #require(dumped.status == 0, "swift package dump-package failed")
         let data = Data(dumped.stdout.utf8)
         let package = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])

@@ -14,7 +14,7 @@ let blogFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         BuildOutput.diagnostics(in: try String(contentsOf: buildOutputs.appendingPathComponent(name), encoding: .utf8))
     }
 
-    @Test func tscPlainAndPrettyGiveTheSameDiagnostics() throws {
+    @Test func tscPlainAndPrettyGiveTheSameDiagnostics() async throws {
         let plain = try parse("tsc-plain.txt")
         let pretty = try parse("tsc-pretty.txt")
         #expect(plain.count == 4)
@@ -25,7 +25,7 @@ let blogFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         #expect(plain.map(\.code) == ["TS2307", "TS7006", "TS2305", "TS2345"])
     }
 
-    @Test func esbuildColumnsBecomeOneBased() throws {
+    @Test func esbuildColumnsBecomeOneBased() async throws {
         let diagnostics = try parse("esbuild.txt")
         #expect(diagnostics == [Diagnostic(file: "src/lib/bad.ts", line: 1, column: 24, severity: "error", code: nil, message: #"Unexpected ";""#)])
     }
@@ -50,22 +50,22 @@ let blogFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         ]),
     ]
 
-    @Test(arguments: quoted) func quotedFormats(file: String, expected: [String]) throws {
+    @Test(arguments: quoted) func quotedFormats(file: String, expected: [String]) async throws {
         let text = try String(contentsOf: buildOutputs.appendingPathComponent(file), encoding: .utf8)
         #expect(BuildOutput.diagnostics(in: text, project: "/work/app").map(\.line1) == expected)
     }
 
-    @Test func tscDetailLinesStayWithTheirMessage() throws {
+    @Test func tscDetailLinesStayWithTheirMessage() async throws {
         let diagnostics = try parse("tsc-continuation.txt")
         #expect(diagnostics.count == 1)
         #expect(diagnostics[0].message.hasSuffix("\nProperty 'content' is missing in type 'Record<string, unknown>' but required in type '{ content: string; }'."))
     }
 
-    @Test func unknownOutputGivesNoDiagnostics() {
+    @Test func unknownOutputGivesNoDiagnostics() async {
         #expect(BuildOutput.diagnostics(in: "make: *** [all] Error 2\nsomething broke\n").isEmpty)
     }
 
-    @Test func theFingerprintIgnoresLineMoves() {
+    @Test func theFingerprintIgnoresLineMoves() async {
         let a = Diagnostic(file: "a.ts", line: 3, column: 1, severity: "error", code: "TS2307", message: "m")
         var b = a
         b.line = 9
@@ -202,6 +202,6 @@ let blogFixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().de
         let hung = await call("build", ["script": "hang"], in: quick)
         #expect(hung.text.hasPrefix("FAILED"))
         #expect(hung.text.contains("Timed out after 2 s"))
-        #expect(allGone(withArgument: duration), "no process is left")
+        #expect(await allGone(withArgument: duration), "no process is left")
     }
 }

@@ -71,7 +71,7 @@ import Testing
     /// The watch itself: quiet while nothing changes (so an unchanged tree is not walked), it
     /// names the folder of a write, a new file and a removal, and a moved folder or a touched
     /// `.gitignore` asks for the whole walk.
-    @Test func theFolderWatchHearsChangesAndOnlyThen() throws {
+    @Test func theFolderWatchHearsChangesAndOnlyThen() async throws {
         let watch = try #require(FolderWatch())
         for path in ["src", "src/lib"] {
             let folder = open(scratch.workspacePath + "/" + path, O_RDONLY | O_DIRECTORY)
@@ -95,7 +95,7 @@ import Testing
 
     /// A snapshot after a change lists again only the folders the watch names: after each kind
     /// of change it must be what a whole walk of a fresh store finds.
-    @Test func aSnapshotAfterAChangeIsTheWholeWalks() throws {
+    @Test func aSnapshotAfterAChangeIsTheWholeWalks() async throws {
         let workspace = try scratch.workspace
         var store = CheckpointStore(folder: scratch.root + "/store")
         _ = store.snapshot(of: workspace)
@@ -113,7 +113,7 @@ import Testing
             "rm -rf src && echo top > top.ts",
         ]
         for (index, step) in steps.enumerated() {
-            let result = try capture("/bin/bash", ["-c", step], in: scratch.workspacePath)
+            let result = try await capture("/bin/bash", ["-c", step], in: scratch.workspacePath)
             #expect(result.status == 0, "\(step): \(result.stdout)")
             let incremental = store.snapshot(of: workspace)
             var fresh = CheckpointStore(folder: scratch.root + "/whole-\(index)")

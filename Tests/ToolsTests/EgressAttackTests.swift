@@ -194,7 +194,7 @@ import Testing
 
     /// The proxy serves connections on an event loop: 64 clients that each send half a head hold
     /// no thread each, the 65th gets a 503 at once, and a slot freed is served again.
-    @Test func theCapHoldsWithoutAThreadPerConnection() throws {
+    @Test func theCapHoldsWithoutAThreadPerConnection() async throws {
         let rig = try Rig()
         try "x\n".write(toFile: rig.server.folder + "/x.txt", atomically: true, encoding: .utf8)
         let threads = { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task").count) ?? 0 }
@@ -207,7 +207,7 @@ import Testing
             open.append(fd)
             _ = Array("GET http://127.0.0.2:\(rig.server.port)/x.txt HTTP/1.1\r\n".utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         }
-        Thread.sleep(forTimeInterval: 0.3)
+        try await Task.sleep(for: .milliseconds(300))
         #expect(threads() - before < 8, "\(threads() - before) threads for \(open.count) connections")
         let turned = try rig.send("GET http://127.0.0.2:\(rig.server.port)/x.txt HTTP/1.1\r\n\r\n")
         #expect(turned.hasPrefix("HTTP/1.1 503 ") && turned.contains("Retry-After: 1"), "\(turned)")
@@ -215,7 +215,7 @@ import Testing
         open.removeFirst(8)
         var served = ""
         for _ in 0..<50 where !served.contains(" 200 ") {
-            Thread.sleep(forTimeInterval: 0.05)
+            try await Task.sleep(for: .milliseconds(50))
             served = try rig.send("GET http://127.0.0.2:\(rig.server.port)/x.txt HTTP/1.1\r\n\r\n")
         }
         #expect(served.contains(" 200 "), "\(served)")

@@ -91,7 +91,7 @@ import Testing
             host == "registry.example.test" ? [IPAddress("127.0.0.2")!] : [IPAddress("::ffff:10.1.2.3")!]
         }
         defer { proxy.stop() }
-        let ran = try capture("/usr/bin/curl", ["-sS", "-D", "-", "-x", "http://127.0.0.1:\(listener.port)", "http://registry.example.test:\(server.port)/"])
+        let ran = try await capture("/usr/bin/curl", ["-sS", "-D", "-", "-x", "http://127.0.0.1:\(listener.port)", "http://registry.example.test:\(server.port)/"])
         #expect(ran.stdout.contains("403 Forbidden") && ran.stdout.contains("X-Toolhost-Blocked: internal address 127.0.0.2"), "\(ran.stdout)")
         #expect(server.requests.isEmpty)
         let refusals = proxy.takeRefusals()
@@ -169,14 +169,14 @@ import Testing
     /// any other host stays closed, and a host whose certificate the proxy cannot check never gets it.
     @Test func aSecretReachesItsHttpsHostThroughTheSessionsCA() async throws {
         let scratch = try Scratch()
-        let trusted = try certificate(scratch, "trusted"), untrusted = try certificate(scratch, "untrusted")
+        let trusted = try await certificate(scratch, "trusted"), untrusted = try await certificate(scratch, "untrusted")
         let registry = try StandIn(scratch, name: "tls-registry", tls: trusted)
         let other = try StandIn(scratch, name: "tls-other", tls: trusted)
         let impostor = try StandIn(scratch, name: "tls-impostor", tls: untrusted)
-        try registry.publish(package: "tiny-greeting", scratch: scratch)
+        try await registry.publish(package: "tiny-greeting", scratch: scratch)
         let remote = registry.folder + "/repo.git"
-        try git("init", "-q", "--bare", "-b", "main", remote, in: scratch.root)
-        try git("--git-dir", remote, "update-server-info", in: scratch.root)
+        try await git("init", "-q", "--bare", "-b", "main", remote, in: scratch.root)
+        try await git("--git-dir", remote, "update-server-info", in: scratch.root)
         let secret = "real-token-\(UUID().uuidString)"
         let path = try profile(scratch, [
             "allow": ["127.0.0.2"],
@@ -232,7 +232,7 @@ import Testing
         #expect(registry.requests.contains { $0.hasPrefix("GET /tiny-greeting ") && $0.contains("Bearer \(secret)") }, "\(registry.requests)")
         let cloned = await run("git clone -q https://127.0.0.2:\(registry.port)/repo.git copy 2>&1; echo cloned $?", in: session)
         #expect(cloned.text.contains("cloned 0"), "\(cloned.text)")
-        try registry.publishWheel(project: "tiny-greeting", module: "tiny_greeting")
+        try await registry.publishWheel(project: "tiny-greeting", module: "tiny_greeting")
         let pip = await run(
             "python3 -m venv /tmp/v && /tmp/v/bin/pip install -q --no-deps --target /tmp/t --index-url https://127.0.0.2:\(registry.port)/simple/ tiny-greeting 2>&1 && PYTHONPATH=/tmp/t python3 -c 'import tiny_greeting; print(tiny_greeting.GREETING)'",
             in: session, timeout: 120)
@@ -245,7 +245,7 @@ import Testing
         let bundle = try String(contentsOfFile: "\(trust)/\(folder)/ca-bundle.pem", encoding: .utf8)
         let authority = scratch.root + "/session-ca.pem"
         try ("-----BEGIN CERTIFICATE-----" + bundle.components(separatedBy: "-----BEGIN CERTIFICATE-----").last!).write(toFile: authority, atomically: true, encoding: .utf8)
-        let constraints = try capture("/usr/bin/openssl", ["x509", "-noout", "-ext", "nameConstraints,basicConstraints", "-in", authority])
+        let constraints = try await capture("/usr/bin/openssl", ["x509", "-noout", "-ext", "nameConstraints,basicConstraints", "-in", authority])
         #expect(constraints.stdout.contains("IP:127.0.0.2/255.255.255.255") && constraints.stdout.contains("DNS:toolhost.invalid"), "\(constraints.stdout)")
         #expect(constraints.stdout.contains("CA:TRUE, pathlen:0"), "\(constraints.stdout)")
         #expect(!bundle.contains("PRIVATE KEY"))
@@ -255,7 +255,7 @@ import Testing
 
     /// The session CA's name constraints: wildcards become their domain, addresses exact (v4 and
     /// v6), each name type constrained even when no secret uses it, and "*" leaves the CA unconstrained.
-    @Test func theSessionCAMayCertifyOnlyTheSecretsHosts() throws {
+    @Test func theSessionCAMayCertifyOnlyTheSecretsHosts() async throws {
         func rules(_ hosts: String...) throws -> [EgressPolicy.Rule] { try hosts.map { try #require(EgressPolicy.Rule($0)) } }
         #expect(EgressProxy.nameConstraints(try rules("*.example.com", "registry.test:8443", "2001:db8::1"))
             == "permitted;DNS:example.com,permitted;DNS:registry.test,permitted;IP:2001:db8::1/ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
@@ -265,9 +265,9 @@ import Testing
     }
 
     /// A self-signed certificate for 127.0.0.2, and its key.
-    func certificate(_ scratch: Scratch, _ name: String) throws -> (certificate: String, key: String) {
+    func certificate(_ scratch: Scratch, _ name: String) async throws -> (certificate: String, key: String) {
         let certificate = scratch.root + "/\(name).pem", key = scratch.root + "/\(name)-key.pem"
-        let made = try capture("/usr/bin/openssl", [
+        let made = try await capture("/usr/bin/openssl", [
             "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", certificate, "-days", "1",
             "-subj", "/CN=127.0.0.2", "-addext", "subjectAltName=IP:127.0.0.2",
         ])
@@ -280,17 +280,17 @@ import Testing
     @Test func npmInstallAndGitCloneThroughTheProxy() async throws {
         let scratch = try Scratch()
         let registry = try StandIn(scratch, name: "npm")
-        try registry.publish(package: "tiny-greeting", scratch: scratch)
+        try await registry.publish(package: "tiny-greeting", scratch: scratch)
         let remote = registry.folder + "/repo.git"
-        try git("init", "-q", "--bare", "-b", "main", remote, in: scratch.root)
+        try await git("init", "-q", "--bare", "-b", "main", remote, in: scratch.root)
         let source = scratch.root + "/source"
         try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
-        try git("init", "-q", "-b", "main", in: source)
+        try await git("init", "-q", "-b", "main", in: source)
         try "cloned\n".write(toFile: source + "/README", atomically: true, encoding: .utf8)
-        try git("add", ".", in: source)
-        try git("-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qm", "one", in: source)
-        try git("push", "-q", remote, "main", in: source)
-        try git("update-server-info", in: remote)
+        try await git("add", ".", in: source)
+        try await git("-c", "user.name=T", "-c", "user.email=t@example.com", "commit", "-qm", "one", in: source)
+        try await git("push", "-q", remote, "main", in: source)
+        try await git("update-server-info", in: remote)
 
         let path = try profile(scratch, ["allow": ["127.0.0.2:\(registry.port)"]])
         try scratch.write("package.json", #"{"name": "app", "version": "1.0.0"}"# + "\n")
@@ -306,7 +306,7 @@ import Testing
         #expect(cloned.text.hasPrefix("cloned\n"), "\(cloned.text)")
 
         // pip (in a venv made inside the sandbox) from a simple index on the allowed host, and from one that is not.
-        try registry.publishWheel(project: "tiny-greeting", module: "tiny_greeting")
+        try await registry.publishWheel(project: "tiny-greeting", module: "tiny_greeting")
         let index = "--trusted-host 127.0.0.2 --index-url http://127.0.0.2:\(registry.port)/simple/"
         let pip = await run(
             "python3 -m venv /tmp/v && /tmp/v/bin/pip install -q --no-deps --target /tmp/t \(index) tiny-greeting 2>&1 && PYTHONPATH=/tmp/t python3 -c 'import tiny_greeting; print(tiny_greeting.GREETING)'",
@@ -317,7 +317,7 @@ import Testing
         await session.close()
     }
 
-    @Test func badEgressSettingsAreRefusedByName() throws {
+    @Test func badEgressSettingsAreRefusedByName() async throws {
         let scratch = try Scratch()
         for (egress, expected) in [
             (["allow": ["exa mple.com"]] as [String: Any], "field 'egress.allow[0]'"),
@@ -420,12 +420,12 @@ final class StandIn: @unchecked Sendable {
 
     /// Packs a one-file package with npm and serves it the way a registry does (metadata at
     /// /NAME, the tarball beside it).
-    func publish(package name: String, scratch: Scratch) throws {
+    func publish(package name: String, scratch: Scratch) async throws {
         let source = scratch.root + "/pkg-\(name)"
         try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
         try #"{"name": "\#(name)", "version": "1.0.0", "main": "index.js"}"#.write(toFile: source + "/package.json", atomically: true, encoding: .utf8)
         try "module.exports = 'hello from \(name)';\n".write(toFile: source + "/index.js", atomically: true, encoding: .utf8)
-        let packed = try capture("/usr/bin/npm", ["pack", "--json", "--pack-destination", folder], in: source)
+        let packed = try await capture("/usr/bin/npm", ["pack", "--json", "--pack-destination", folder], in: source)
         let info = try #require((try JSONSerialization.jsonObject(with: Data(packed.stdout.utf8)) as? [[String: Any]])?.first, "\(packed.stdout)")
         let file = try #require(info["filename"] as? String)
         let tarball = "\(scheme)://127.0.0.2:\(port)/\(file)"
@@ -438,7 +438,7 @@ final class StandIn: @unchecked Sendable {
     }
 
     /// Builds a one-module wheel (a zip, as PEP 427 has it) and a PEP 503 simple index page for it.
-    func publishWheel(project: String, module: String) throws {
+    func publishWheel(project: String, module: String) async throws {
         let wheel = "\(module)-1.0.0-py3-none-any.whl"
         let build = """
             import sys, zipfile
@@ -451,7 +451,7 @@ final class StandIn: @unchecked Sendable {
             with zipfile.ZipFile(wheel, "w") as z:
                 for name, text in files.items(): z.writestr(name, text)
             """
-        let made = try capture("/usr/bin/python3", ["-c", build, folder + "/" + wheel, module, project])
+        let made = try await capture("/usr/bin/python3", ["-c", build, folder + "/" + wheel, module, project])
         try #require(made.status == 0)
         let page = folder + "/simple/\(project)"
         try FileManager.default.createDirectory(atPath: page, withIntermediateDirectories: true)

@@ -112,7 +112,7 @@ import Testing
 
     /// An open runner keeps its uid even with no process running as it: a process whose counter
     /// comes round to the same serial (after 32,768 runners) skips it.
-    @Test func anOpenRunnersUidIsNotHandedOutAgain() throws {
+    @Test func anOpenRunnersUidIsNotHandedOutAgain() async throws {
         try #require(geteuid() == 0, "only a root toolhost maps commands to another uid")
         let serial = UserMapping.counter.value
         let open = try UserMapping(workspaceOwner: (0, 0))
@@ -135,7 +135,7 @@ import Testing
         server.standardError = FileHandle.nullDevice
         try server.run()
         defer { kill(server.processIdentifier, SIGKILL) }
-        for _ in 0..<50 where !FileManager.default.fileExists(atPath: folder + "/d.sock") { usleep(20_000) }
+        _ = await eventually(within: .seconds(1)) { FileManager.default.fileExists(atPath: folder + "/d.sock") }
         let command = "python3 -c \"import socket; s=socket.socket(socket.AF_UNIX); s.connect('\(folder)/d.sock'); print(s.recv(64))\" 2>&1; ls /run /var/run"
         let result = await run(command)
         #expect(!result.text.contains("hello-from-host"))
@@ -238,7 +238,7 @@ import Testing
         let result = await run(bomb, timeout: 3, in: session)
         #expect(ContinuousClock.now - started < .seconds(30))
         #expect(result.structured?["timed_out"] == true)
-        #expect(allGone(withArgument: bomb), "no bomb process survives the call")
+        #expect(await allGone(withArgument: bomb), "no bomb process survives the call")
         let after = await run("echo still-fine", in: session)
         #expect(after.text.hasPrefix("still-fine\n"))
     }
@@ -291,7 +291,7 @@ import Testing
         #expect(Set(fds).isSubset(of: [0, 1, 2, 3, 4, 5]), "only the asked-for descriptors (and ls's own) are open: \(fds)")
     }
 
-    @Test func aProfileRequiringAMissingMechanismRefusesWithTheReason() throws {
+    @Test func aProfileRequiringAMissingMechanismRefusesWithTheReason() async throws {
         var profile = try SandboxProfile.load("default")
         profile.requires.append(.userNamespace)
         let mechanisms = Mechanisms.probe(environment: [Mechanisms.simulateVariable: "user_namespace"])

@@ -61,7 +61,7 @@ import Testing
         #expect(result.structured?["timed_out"] == true)
         #expect(result.text.contains("timed out after 1 s"))
         #expect(result.text.hasSuffix(" | timed_out: true]"), "\(result.text)")
-        #expect(allGone(withArgument: duration), "a background sleep, a double fork and a setsid all die with the call")
+        #expect(await allGone(withArgument: duration), "a background sleep, a double fork and a setsid all die with the call")
     }
 
     @Test func backgroundChildrenDoNotOutliveANormalCall() async throws {
@@ -71,7 +71,7 @@ import Testing
         // The orphan sleeps 300 s; under a whole CI suite on two cores a call once took 21 s.
         #expect(ContinuousClock.now - started < .seconds(120), "the call must not wait for the orphan")
         #expect(result.text.hasPrefix("done\n"))
-        #expect(allGone(withArgument: duration))
+        #expect(await allGone(withArgument: duration))
     }
 
     /// A command that closes its output before it exits (coreutils do at exit, `toolhost sandbox
@@ -146,10 +146,10 @@ import Testing
         let pid = try #require(result.structured?["pid"]?.intValue)
         let log = try #require(result.structured?["log"]?.stringValue)
         #expect(result.text.contains("Started bg-1"))
-        #expect(!isGone(Int32(pid)))
+        #expect(await !isGone(Int32(pid)))
         #expect(try String(contentsOfFile: log, encoding: .utf8) == "serving\n")
         await session.close()
-        #expect(isGone(Int32(pid)))
+        #expect(await isGone(Int32(pid)))
     }
 
     @Test func backgroundProcessesCanBeListedAndStopped() async throws {
@@ -163,7 +163,7 @@ import Testing
         let stopped = await call("stop_background", ["id": "bg-1"], in: session)
         #expect(stopped.text.hasPrefix("Stopped bg-1"))
         let firstPid = try #require(first.structured?["pid"]?.intValue)
-        #expect(isGone(Int32(firstPid)))
+        #expect(await isGone(Int32(firstPid)))
         let third = await call("execute", ["command": "exec sleep 300", "background": true], in: session)
         #expect(third.structured?["id"] == "bg-3", "ids are never reused")
         let unknown = await call("stop_background", ["id": "bg-9"], in: session)

@@ -125,7 +125,7 @@ import Testing
             }
         }
         stop.set()
-        while racer.isExecuting { usleep(1000) }
+        _ = await eventually(within: .seconds(60)) { !racer.isExecuting }
         #expect(try FileManager.default.contentsOfDirectory(atPath: outside).isEmpty, "nothing was written through the swapped-in link")
         #expect(started + refused == 40)
     }

@@ -90,16 +90,16 @@ import Testing
         let before = try FileManager.default.contentsOfDirectory(atPath: secret).sorted()
         // main has d/f; the branch with-evil adds an executable d/evil (a checkout writes it, a
         // switch back deletes it).
-        _ = try scratch.makeRepositoryWithRemote()
+        _ = try await scratch.makeRepositoryWithRemote()
         try scratch.write("d/f", "inside\n")
-        try git("add", ".", in: scratch.workspacePath)
-        try git("commit", "-qm", "d", in: scratch.workspacePath)
-        try git("checkout", "-qb", "with-evil", in: scratch.workspacePath)
+        try await git("add", ".", in: scratch.workspacePath)
+        try await git("commit", "-qm", "d", in: scratch.workspacePath)
+        try await git("checkout", "-qb", "with-evil", in: scratch.workspacePath)
         try scratch.write("d/evil", "#!/bin/sh\necho planted\n")
         chmod(scratch.workspacePath + "/d/evil", 0o755)
-        try git("add", ".", in: scratch.workspacePath)
-        try git("commit", "-qm", "evil", in: scratch.workspacePath)
-        try git("checkout", "-q", "main", in: scratch.workspacePath)
+        try await git("add", ".", in: scratch.workspacePath)
+        try await git("commit", "-qm", "evil", in: scratch.workspacePath)
+        try await git("checkout", "-q", "main", in: scratch.workspacePath)
         let session = try scratch.session("race")
 
         let swapper = "ln -sfn \(secret) l && " + exchangeLoop(seconds: 90)
@@ -141,7 +141,7 @@ import Testing
         #expect(try String(contentsOfFile: secret + "/f", encoding: .utf8) == "HOSTGITSECRET\n")
         #expect(try String(contentsOfFile: secret + "/evil", encoding: .utf8) == "HOSTEVIL\n")
         // Every object in the repository, loose or packed: none holds a host file's content.
-        let objects = try capture(
+        let objects = try await capture(
             "/usr/bin/git", ["cat-file", "--batch-all-objects", "--batch"], in: scratch.workspacePath,
             environment: ["PATH": "/usr/bin:/bin", "HOME": scratch.root, "GIT_CONFIG_NOSYSTEM": "1"])
         #expect(objects.status == 0 && !objects.stdout.isEmpty)
@@ -152,14 +152,14 @@ import Testing
     /// A repository with symlinks inside it keeps working: a committed symlink stays a link, and
     /// a link to a folder inside the workspace is committed as the link, not what it points to.
     @Test func symlinksInsideTheRepositoryStayLinks() async throws {
-        _ = try scratch.makeRepositoryWithRemote()
+        _ = try await scratch.makeRepositoryWithRemote()
         try scratch.write("src/a.txt", "a\n")
         try scratch.symlink("link-to-src", to: "src")
         try scratch.symlink("README.link", to: "README.md")
         let session = try scratch.session("links")
         let commit = await call("git_commit", ["message": "add links"], in: session)
         #expect(!commit.isError, "\(commit.text)")
-        let tree = try git("ls-tree", "HEAD", in: scratch.workspacePath)
+        let tree = try await git("ls-tree", "HEAD", in: scratch.workspacePath)
         #expect(tree.contains("120000 blob") && tree.contains("link-to-src") && tree.contains("README.link"), "\(tree)")
         let branch = await call("git_branch", ["name": "other", "from": "main"], in: session)
         #expect(!branch.isError, "\(branch.text)")

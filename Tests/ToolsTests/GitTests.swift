@@ -9,10 +9,10 @@ import Testing
     let scratch: Scratch
     let remote: String
 
-    init() throws {
+    init() async throws {
         scratch = try Scratch()
-        remote = try scratch.makeRepositoryWithRemote()
-        try git("push", "-q", "origin", "main", in: scratch.workspacePath)
+        remote = try await scratch.makeRepositoryWithRemote()
+        try await git("push", "-q", "origin", "main", in: scratch.workspacePath)
     }
 
     private func session(_ policy: GitPolicy = GitPolicy()) throws -> Session {
@@ -21,8 +21,8 @@ import Testing
             runner: UnconfinedRunner(reason: "git tests run no commands"), gitPolicy: policy)
     }
 
-    private func remoteLog(_ branch: String) throws -> [String] {
-        try git("log", "--format=%s", branch, in: remote).split(separator: "\n").map(String.init)
+    private func remoteLog(_ branch: String) async throws -> [String] {
+        try await git("log", "--format=%s", branch, in: remote).split(separator: "\n").map(String.init)
     }
 
     @Test func twoChunksThenAPushOfRun1() async throws {
@@ -38,14 +38,14 @@ import Testing
         let pushed = await call("git_push", [:], in: session)
         #expect(!pushed.isError, "\(pushed.text)")
         #expect(pushed.text.contains("Pushed run-1 to origin"))
-        #expect(try remoteLog("run-1") == ["feat(tags): add the tags page", "feat(tags): add the tags library", "init"])
-        #expect(try remoteLog("main") == ["init"], "main is untouched")
-        let author = try git("log", "-1", "--format=%an <%ae>", "run-1", in: remote)
+        await #expect(try remoteLog("run-1") == ["feat(tags): add the tags page", "feat(tags): add the tags library", "init"])
+        await #expect(try remoteLog("main") == ["init"], "main is untouched")
+        let author = try await git("log", "-1", "--format=%an <%ae>", "run-1", in: remote)
         #expect(author == "Test Author <author@example.com>\n", "the author comes from git config")
     }
 
     @Test func pushesToProtectedOrUnallowedBranchesAreRefused() async throws {
-        let before = try git("for-each-ref", in: remote)
+        let before = try await git("for-each-ref", in: remote)
         let session = try session(GitPolicy(allowedPushPatterns: ["run-*"]))
         let main = await call("git_push", ["branch": "main"], in: session)
         #expect(main.isError && main.text.contains("main is a protected branch"))
@@ -57,13 +57,13 @@ import Testing
         #expect(outside.isError && outside.text.contains("feature-x matches none of the allowed patterns (run-*)"))
 
         // The remote's default branch is protected whatever it is called.
-        try git("symbolic-ref", "HEAD", "refs/heads/trunk", in: remote)
-        try git("push", "-q", "origin", "main:trunk", in: scratch.workspacePath)
-        let trunkBefore = try git("for-each-ref", in: remote)
+        try await git("symbolic-ref", "HEAD", "refs/heads/trunk", in: remote)
+        try await git("push", "-q", "origin", "main:trunk", in: scratch.workspacePath)
+        let trunkBefore = try await git("for-each-ref", in: remote)
         _ = await call("git_branch", ["name": "trunk"], in: try self.session())
         let trunk = await call("git_push", [:], in: try self.session())
         #expect(trunk.isError && trunk.text.contains("trunk is the remote's default branch"), "\(trunk.text)")
-        #expect(try git("for-each-ref", in: remote) == trunkBefore)
+        #expect(try await git("for-each-ref", in: remote) == trunkBefore)
         #expect(before != trunkBefore)
     }
 
@@ -73,14 +73,14 @@ import Testing
         try scratch.write("a.txt", "one\n")
         _ = await call("git_commit", ["message": "one"], in: session)
         _ = await call("git_push", [:], in: session)
-        try git("reset", "-q", "--hard", "HEAD~1", in: scratch.workspacePath)
+        try await git("reset", "-q", "--hard", "HEAD~1", in: scratch.workspacePath)
         try scratch.write("b.txt", "other\n")
         _ = await call("git_commit", ["message": "other"], in: session)
         let refused = await call("git_push", [:], in: session)
         #expect(refused.isError)
         #expect(refused.text.contains("non-fast-forward") || refused.text.contains("the remote refused"), "\(refused.text)")
         #expect(refused.text.contains("never force-pushes"))
-        #expect(try remoteLog("run-1") == ["one", "init"], "the remote is unchanged")
+        await #expect(try remoteLog("run-1") == ["one", "init"], "the remote is unchanged")
     }
 
     @Test func gitPushInTheSandboxFailsAndPointsAtTheTool() async throws {
@@ -91,10 +91,10 @@ import Testing
         let typed = await call("execute", ["command": "git push origin run-2"], in: session)
         #expect(typed.structured?["exit_code"] != 0)
         #expect(typed.text.contains("push with the git_push tool"))
-        #expect(throws: (any Error).self) { try git("rev-parse", "--verify", "-q", "run-2", in: remote) }
+        await #expect(throws: (any Error).self) { try await git("rev-parse", "--verify", "-q", "run-2", in: remote) }
         let tool = await call("git_push", [:], in: session)
         #expect(!tool.isError, "\(tool.text)")
-        #expect(try remoteLog("run-2").first == "add y")
+        await #expect(try remoteLog("run-2").first == "add y")
     }
 
     @Test func edgeCasesGiveClearResults() async throws {
@@ -106,7 +106,7 @@ import Testing
 
         // An empty repository: unborn branch, then its first commit.
         let empty = try Scratch()
-        try git("init", "-q", "-b", "main", in: empty.workspacePath)
+        try await git("init", "-q", "-b", "main", in: empty.workspacePath)
         let unborn = try Session(workspace: empty.workspace, state: StateDirectory(empty.statePath), runner: UnconfinedRunner(reason: "test"))
         #expect(await call("git_status", [:], in: unborn).text.hasPrefix("On branch main, no commits yet."))
         let nothingYet = await call("git_commit", ["message": "first"], in: unborn)
@@ -124,7 +124,7 @@ import Testing
         #expect(unchanged.text.contains("no changes in README.md"))
 
         // A detached HEAD.
-        try git("checkout", "-q", "--detach", "HEAD", in: scratch.workspacePath)
+        try await git("checkout", "-q", "--detach", "HEAD", in: scratch.workspacePath)
         #expect(await call("git_status", [:], in: session).text.hasPrefix("HEAD is detached at"))
         try scratch.write("d.txt", "d\n")
         #expect(await call("git_commit", ["message": "d"], in: session).text.contains("HEAD is detached"))
@@ -151,7 +151,7 @@ import Testing
         let diff = await call("git_diff", [:], in: session)
         #expect(diff.text.contains("+more"))
         #expect(await call("git_diff", ["staged": true], in: session).text.hasPrefix("No staged changes"))
-        try git("add", "README.md", in: scratch.workspacePath)
+        try await git("add", "README.md", in: scratch.workspacePath)
         #expect(await call("git_diff", ["staged": true], in: session).text.contains("+more"))
         try scratch.write("big.txt", (0..<5000).map { "line \($0)" }.joined(separator: "\n"))
         let big = await call("git_diff", ["paths": ["big.txt"]], in: session)
@@ -171,12 +171,12 @@ import Testing
         #expect(await status().contains("deep/er/new.ts"), "a file in a folder created inside the sandbox")
         _ = await call("execute", ["command": "echo y > deep/er/second.ts"], in: session)
         #expect(await status().contains("deep/er/second.ts"), "the new folder is watched too")
-        try git("add", "README.md", in: scratch.workspacePath)
+        try await git("add", "README.md", in: scratch.workspacePath)
         #expect(await status().contains("Staged (goes into the next git_commit without paths):\n  modified   README.md"))
-        try git("commit", "-qm", "external", in: scratch.workspacePath)
+        try await git("commit", "-qm", "external", in: scratch.workspacePath)
         let afterCommit = await status()
         #expect(!afterCommit.contains("README.md"), "\(afterCommit)")
-        try git("checkout", "-q", "-b", "elsewhere", in: scratch.workspacePath)
+        try await git("checkout", "-q", "-b", "elsewhere", in: scratch.workspacePath)
         #expect(await status().hasPrefix("On branch elsewhere"))
         try FileManager.default.removeItem(atPath: scratch.workspacePath + "/README.md")
         #expect(await status().contains("deleted    README.md"))
@@ -191,7 +191,7 @@ import Testing
         let refused = await call("git_branch", ["name": "fresh", "from": "main"], in: session)
         #expect(refused.isError && refused.text.contains("would overwrite local changes in: README.md"), "\(refused.text)")
         #expect(try scratch.read("README.md") == "# local edit\n")
-        #expect(throws: (any Error).self) { try git("rev-parse", "--verify", "-q", "fresh", in: scratch.workspacePath) }
+        await #expect(throws: (any Error).self) { try await git("rev-parse", "--verify", "-q", "fresh", in: scratch.workspacePath) }
         let status = await call("git_status", [:], in: session)
         #expect(status.text.hasPrefix("On branch old"))
     }
@@ -199,7 +199,7 @@ import Testing
     /// The start point is `base`; `from`, its old name (a Python keyword), still works, and both at once is refused.
     @Test func theStartPointIsBaseAndFromStillWorks() async throws {
         let session = try session()
-        let main = try git("rev-parse", "HEAD", in: scratch.workspacePath).trimmingCharacters(in: .whitespacesAndNewlines)
+        let main = try await git("rev-parse", "HEAD", in: scratch.workspacePath).trimmingCharacters(in: .whitespacesAndNewlines)
         _ = await call("git_branch", ["name": "side"], in: session)
         try scratch.write("side.txt", "x\n")
         _ = await call("git_commit", ["message": "side work"], in: session)

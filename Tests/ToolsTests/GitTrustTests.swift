@@ -10,10 +10,10 @@ import Testing
     let scratch: Scratch
     let remote: String
 
-    init() throws {
+    init() async throws {
         scratch = try Scratch()
-        remote = try scratch.makeRepositoryWithRemote()
-        try git("checkout", "-qb", "run-1", in: scratch.workspacePath)
+        remote = try await scratch.makeRepositoryWithRemote()
+        try await git("checkout", "-qb", "run-1", in: scratch.workspacePath)
     }
 
     private func session() throws -> Session {
@@ -27,7 +27,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: host, withIntermediateDirectories: true)
         try "top secret\n".write(toFile: host + "/README.md", atomically: true, encoding: .utf8)
         let session = try session()
-        try git("config", "core.worktree", host, in: scratch.workspacePath)
+        try await git("config", "core.worktree", host, in: scratch.workspacePath)
         for (tool, arguments) in [("git_diff", [:]), ("git_status", [:]), ("git_branch", ["name": "x"])] as [(String, JSONValue)] {
             let result = await call(tool, arguments, in: session)
             #expect(result.isError && result.text.contains("core.worktree"), "\(tool): \(result.text)")
@@ -38,21 +38,21 @@ import Testing
 
     @Test func aGitlinkToAnotherRepositoryIsRefused() async throws {
         let other = scratch.root + "/other"
-        try git("init", "-q", "-b", "main", other, in: scratch.root)
+        try await git("init", "-q", "-b", "main", other, in: scratch.root)
         let session = try session()
         try FileManager.default.moveItem(atPath: scratch.workspacePath + "/.git", toPath: scratch.root + "/moved.git")
         try "gitdir: \(other)/.git\n".write(toFile: scratch.workspacePath + "/.git", atomically: true, encoding: .utf8)
         try scratch.write("b.txt", "b\n")
         let result = await call("git_commit", ["message": "planted"], in: session)
         #expect(result.isError && result.text.contains("refusing"), "\(result.text)")
-        #expect((try? git("log", "--oneline", in: other)) == nil, "no commit landed in the other repository")
+        await #expect((try? git("log", "--oneline", in: other)) == nil, "no commit landed in the other repository")
     }
 
     @Test func aReplacedGitFolderIsRefused() async throws {
         let session = try session()
         let path = scratch.workspacePath
         try FileManager.default.moveItem(atPath: path + "/.git", toPath: scratch.root + "/old.git")
-        try git("init", "-q", "-b", "run-1", in: path)
+        try await git("init", "-q", "-b", "run-1", in: path)
         let result = await call("git_status", [:], in: session)
         #expect(result.isError && result.text.contains("replaced"), "\(result.text)")
     }
@@ -71,19 +71,19 @@ import Testing
         let session = try session()
         try scratch.write("c.txt", "c\n")
         #expect(!(await call("git_commit", ["message": "work"], in: session)).isError)
-        try git("remote", "set-url", "origin", "http://127.0.0.1:\(port)/x.git", in: scratch.workspacePath)
+        try await git("remote", "set-url", "origin", "http://127.0.0.1:\(port)/x.git", in: scratch.workspacePath)
         let result = await call("git_push", [:], in: session)
         #expect(result.isError && result.text.contains("http://127.0.0.1:\(port)/x.git") && result.text.contains(remote), "\(result.text)")
         _ = fcntl(listener, F_SETFL, O_NONBLOCK)
         #expect(accept(listener, nil, nil) < 0, "nothing connected to the planted URL")
 
-        try git("remote", "add", "evil", "http://127.0.0.1:\(port)/y.git", in: scratch.workspacePath)
+        try await git("remote", "add", "evil", "http://127.0.0.1:\(port)/y.git", in: scratch.workspacePath)
         let added = await call("git_push", ["remote": "evil"], in: session)
         #expect(added.isError && added.text.contains("after the session started"), "\(added.text)")
         #expect(accept(listener, nil, nil) < 0)
     }
 
-    @Test func credentialsGoOnlyOverHTTPSOrSSHToThePinnedHost() {
+    @Test func credentialsGoOnlyOverHTTPSOrSSHToThePinnedHost() async {
         #expect(CredentialScope.allows("https://git.example.com/a.git", pinned: "https://git.example.com/a.git"))
         #expect(CredentialScope.allows("git@git.example.com:a.git", pinned: "ssh://git@git.example.com/a.git"))
         #expect(!CredentialScope.allows("http://git.example.com/a.git", pinned: "http://git.example.com/a.git"))

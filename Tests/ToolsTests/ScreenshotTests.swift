@@ -43,13 +43,13 @@ import Testing
         #expect(!result.isError, "\(result.text)")
         let file = try Data(contentsOf: URL(fileURLWithPath: scratch.workspacePath + "/shots/local.png"))
         #expect(ScreenshotTool.dimensions(file) == (800, 600))
-        #expect(try distinctBytes(in: file) > 10, "the PNG is blank")
+        #expect(try await distinctBytes(in: file) > 10, "the PNG is blank")
         #expect(image(result).map(ScreenshotTool.dimensions) ?? (0, 0) == (800, 600))
         #expect(result.text.contains("title \"Local\""))
         let namespace = try await browserNamespace()
         #expect(!processes(in: namespace).isEmpty)
         await session.close()
-        #expect(noneLeft(in: namespace), "closing the session ends the browser and its children")
+        #expect(await noneLeft(in: namespace), "closing the session ends the browser and its children")
     }
 
     @Test func theBlogsAdminPageWithAndWithoutItsCookie() async throws {
@@ -134,13 +134,13 @@ import Testing
         #expect(!(await shot(["url": "a.html"])).isError)
         let first = try await browserNamespace()
         for pid in processes(in: first) { kill(pid, SIGKILL) }
-        #expect(noneLeft(in: first))
+        #expect(await noneLeft(in: first))
         let again = await shot(["url": "a.html"])
         #expect(!again.isError, "\(again.text)")
         let second = try await browserNamespace()
         #expect(second != first)
         await session.close()
-        #expect(noneLeft(in: second))
+        #expect(await noneLeft(in: second))
     }
 
     /// A session that starts its browser ahead has it running once the tools are listed, before
@@ -167,7 +167,7 @@ import Testing
         #expect(!(await shot(["url": "a.html"], in: ahead)).isError)
         #expect(await ahead.browser?.starts == 1, "the shot used the browser started ahead")
         await ahead.close()
-        #expect(noneLeft(in: namespace))
+        #expect(await noneLeft(in: namespace))
         // Closed while the start may still be on its way: no browser outlives the session.
         let closing = try scratch.session("closing", browserAhead: true)
         await closing.toolsListed(offering: ["screenshot"])
@@ -201,7 +201,7 @@ import Testing
         // The timeout asked for is the one applied; the default would be 20 s.
         #expect(looped.text.contains("within 3.0 seconds"), "\(looped.text)")
         #expect(ContinuousClock.now - started < .seconds(60))
-        #expect(noneLeft(in: namespace), "the stuck browser was stopped, renderer and all")
+        #expect(await noneLeft(in: namespace), "the stuck browser was stopped, renderer and all")
         // The next call gets a fresh browser.
         #expect(!(await shot(["url": "alert.html"])).isError)
         await session.close()
@@ -233,16 +233,12 @@ func processes(in namespace: String) -> [Int32] {
 }
 
 /// Waits up to 5 s for a pid namespace to empty.
-func noneLeft(in namespace: String) -> Bool {
-    for _ in 0..<250 {
-        if processes(in: namespace).isEmpty { return true }
-        usleep(20_000)
-    }
-    return false
+func noneLeft(in namespace: String) async -> Bool {
+    await eventually(within: .seconds(5)) { processes(in: namespace).isEmpty }
 }
 
 /// Distinct byte values in a PNG's pixel data (inflated with Python's zlib): a blank page has a handful.
-func distinctBytes(in png: Data) throws -> Int {
+func distinctBytes(in png: Data) async throws -> Int {
     let path = FileManager.default.temporaryDirectory.path + "/png-\(UUID().uuidString.prefix(8)).png"
     try png.write(to: URL(fileURLWithPath: path))
     defer { try? FileManager.default.removeItem(atPath: path) }
@@ -255,13 +251,6 @@ func distinctBytes(in png: Data) throws -> Int {
             i += 12 + n
         print(len(set(zlib.decompress(idat))))
         """
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-    process.arguments = ["-c", script, path]
-    let output = Pipe()
-    process.standardOutput = output
-    try process.run()
-    let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    process.waitUntilExit()
+    let text = try await capture("/usr/bin/python3", ["-c", script, path]).stdout
     return Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
 }

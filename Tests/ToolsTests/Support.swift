@@ -22,16 +22,16 @@ extension Scratch {
 extension Scratch {
     /// Makes the workspace a repository with one commit on main, whose origin is a bare
     /// repository beside it (returned).
-    func makeRepositoryWithRemote() throws -> String {
+    func makeRepositoryWithRemote() async throws -> String {
         let remote = root + "/remote.git"
-        try git("init", "-q", "--bare", "-b", "main", remote, in: root)
-        try git("init", "-q", "-b", "main", in: workspacePath)
-        try git("config", "user.name", "Test Author", in: workspacePath)
-        try git("config", "user.email", "author@example.com", in: workspacePath)
-        try git("remote", "add", "origin", remote, in: workspacePath)
+        try await git("init", "-q", "--bare", "-b", "main", remote, in: root)
+        try await git("init", "-q", "-b", "main", in: workspacePath)
+        try await git("config", "user.name", "Test Author", in: workspacePath)
+        try await git("config", "user.email", "author@example.com", in: workspacePath)
+        try await git("remote", "add", "origin", remote, in: workspacePath)
         try write("README.md", "# blog\n")
-        try git("add", ".", in: workspacePath)
-        try git("commit", "-qm", "init", in: workspacePath)
+        try await git("add", ".", in: workspacePath)
+        try await git("commit", "-qm", "init", in: workspacePath)
         return remote
     }
 }
