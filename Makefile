@@ -1,6 +1,10 @@
 # The two commands of the README: `make demo` and `make test`. Each sets up what it needs first.
 SWIFT ?= swift
 BIN = .build/debug/toolhost
+# At most this many test cases at once. Every test is async, so without a bound Swift Testing
+# starts them all together, and a hundred tests' child processes on two cores delay even an
+# in-process reply by more than 30 s.
+export SWT_EXPERIMENTAL_MAXIMUM_PARALLELIZATION_WIDTH ?= 6
 
 .PHONY: setup build test test-fast demo bench clean
 
