@@ -594,7 +594,7 @@ import Testing
         for _ in 0..<2 {
             let mock = try await MockEndpointProcess(scratch, fixture: "write-and-read.yaml")
             try? FileManager.default.removeItem(atPath: scratch.workspace + "/notes")
-            await folders.append(try scratch.agent(mock.url, ["--label", "run\(folders.count + 1)"]).folder)
+            folders.append(try await scratch.agent(mock.url, ["--label", "run\(folders.count + 1)"]).folder)
         }
         let table = try await scratch.toolhost(["report"] + folders)
         #expect(table.status == 0, "\(table.stderr)")
