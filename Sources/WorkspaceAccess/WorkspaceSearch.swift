@@ -64,20 +64,48 @@ extension Workspace {
         return Self.regularBytes(fd, limit: limit)
     }
 
+    /// Reads each searchable file below `folder` that `including` takes (by its path) and hands
+    /// its bytes, or nil as `searchableBytes` gives nil, to `scan`, on more than one core for a big
+    /// tree. This thread walks; each file is opened from a copy of its folder's descriptor by its
+    /// one-component name with O_NOFOLLOW (as `searchableBytes(of:limit:)` opens it), read and
+    /// scanned on worker threads once more than a few files wait, and on this thread while the
+    /// queue is full.
+    /// - Returns: `scan`'s results in walk order, and false when the walk stopped before the end.
+    public func scanSearchableFiles<Result: Sendable>(
+        under folder: String, includeIgnored: Bool, limit: Int, including: (String) -> Bool,
+        _ scan: @escaping @Sendable (_ path: String, _ bytes: [UInt8]?) -> Result
+    ) -> (results: [Result], complete: Bool) {
+        let results = ScanResults<Result>()
+        let queue = ScanQueue(limit: limit) { index, path, bytes in results.put(scan(path, bytes), at: index) }
+        // The walk closes a folder once it is listed and walked; a queued file keeps its copy open.
+        // Keyed by descriptor number: the newest folder listed under a number is the one open now.
+        var open: [Int32: FolderCopy] = [:]
+        var count = 0
+        let complete = searchableEntries(under: folder, includeIgnored: includeIgnored, folders: { _, fd in open[fd] = FolderCopy(fd) }) { entry in
+            guard including(entry.path), let copy = open[entry.folder] else { return true }
+            queue.add(count, entry.path, copy, entry.name)
+            count += 1
+            return true
+        }
+        queue.finish()
+        return (results.all(count), complete)
+    }
+
     /// Reads `fd` whole and closes it, when it is a regular file of at most `limit` bytes.
-    private static func regularBytes(_ fd: Int32, limit: Int) -> [UInt8]? {
+    fileprivate static func regularBytes(_ fd: Int32, limit: Int) -> [UInt8]? {
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) <= limit else { return nil }
-        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
-        var filled = 0
-        while filled < bytes.count {
-            let got = bytes.withUnsafeMutableBytes { read(fd, $0.baseAddress! + filled, $0.count - filled) }
-            if got <= 0 { break }
-            filled += got
+        let size = Int(info.st_size)
+        // Uninitialized: zeroing what the read overwrites costs as much as the search of a small file.
+        return [UInt8](unsafeUninitializedCapacity: size) { buffer, filled in
+            filled = 0
+            while filled < size {
+                let got = read(fd, buffer.baseAddress! + filled, size - filled)
+                if got <= 0 { break }
+                filled += got
+            }
         }
-        if filled < bytes.count { bytes.removeLast(bytes.count - filled) }
-        return bytes
     }
 
     /// A search's folder as the tools take it: "" or "." for the root.
@@ -87,4 +115,116 @@ extension Workspace {
     }
 
     private static func join(_ folder: String, _ name: String) -> String { folder.isEmpty ? name : folder + "/" + name }
+}
+
+/// A copy of a folder's descriptor, open while a queued file in it waits; -1 when `dup` failed,
+/// so that the folder's files read as gone.
+private final class FolderCopy: Sendable {
+    let fd: Int32
+    init(_ folder: Int32) { fd = fcntl(folder, F_DUPFD_CLOEXEC, 0) }
+    deinit { if fd >= 0 { close(fd) } }
+}
+
+/// What a search's scans gave, by the file's place in the walk. Not specialized across the
+/// module boundary, so kept to one store per file: no sort of generic tuples at the end.
+private final class ScanResults<Result: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var slots: [Result?] = []  // guarded by `lock`
+
+    func put(_ result: Result, at index: Int) {
+        lock.withLock {
+            if slots.count <= index { slots.append(contentsOf: repeatElement(nil, count: index + 1 - slots.count)) }
+            slots[index] = result
+        }
+    }
+
+    func all(_ count: Int) -> [Result] {
+        lock.withLock {
+            precondition(slots.count == count && slots.allSatisfy { $0 != nil }, "a search scanned fewer files than its walk found")
+            return slots.map { $0! }
+        }
+    }
+}
+
+/// The files a search walk found and has not scanned yet, and the workers that open, read and
+/// scan them. Everything mutable is guarded by `condition`.
+private final class ScanQueue: @unchecked Sendable {
+    private typealias Item = (index: Int, path: String, folder: FolderCopy, name: String)
+    /// Enough waiting files to keep the workers busy.
+    private static let capacity = 64
+    /// A search of fewer files ends before a thread would have started.
+    private static let workersAfter = 16
+    private let condition = NSCondition()
+    private let scan: @Sendable (Int, String, [UInt8]?) -> Void
+    private let limit: Int
+    private var waiting: [Item] = []
+    private var walked = false
+    private var workers = 0
+    private var sleeping = 0
+
+    init(limit: Int, scan: @escaping @Sendable (_ index: Int, _ path: String, _ bytes: [UInt8]?) -> Void) {
+        self.scan = scan
+        self.limit = limit
+    }
+
+    /// Queues a file; while the queue is full, the caller scans one itself.
+    func add(_ index: Int, _ path: String, _ folder: FolderCopy, _ name: String) {
+        condition.lock()
+        waiting.append((index, path, folder, name))
+        let full = waiting.count >= Self.capacity
+        if workers == 0 && waiting.count > Self.workersAfter {
+            // The walking thread is one of the cores.
+            workers = max(1, min(7, ProcessInfo.processInfo.activeProcessorCount - 1))
+            for _ in 0..<workers { Thread { [self] in work() }.start() }
+        }
+        if sleeping > 0 && waiting.count >= 8 { condition.signal() }
+        condition.unlock()
+        if full { run(take(waiting: false, batch: 1)) }
+    }
+
+    /// Scans what is left on this thread beside the workers, and waits for them.
+    func finish() {
+        condition.lock()
+        walked = true
+        condition.broadcast()
+        condition.unlock()
+        while case let batch = take(waiting: false), !batch.isEmpty {
+            run(batch)
+        }
+        condition.lock()
+        while workers > 0 { condition.wait() }
+        condition.unlock()
+    }
+
+    private func work() {
+        while case let batch = take(waiting: true), !batch.isEmpty {
+            run(batch)
+        }
+        condition.lock()
+        workers -= 1
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Up to `batch` waiting files; with `wait`, sleeps until there are some or the walk ended.
+    /// Taking several at once keeps the lock and the wakeups off the search's profile.
+    private func take(waiting wait: Bool, batch: Int = 8) -> [Item] {
+        condition.lock()
+        defer { condition.unlock() }
+        while wait && waiting.isEmpty && !walked {
+            sleeping += 1
+            condition.wait()
+            sleeping -= 1
+        }
+        let taken = Array(waiting.prefix(batch))
+        waiting.removeFirst(taken.count)
+        return taken
+    }
+
+    private func run(_ batch: [Item]) {
+        for item in batch {
+            let fd = item.folder.fd < 0 ? -1 : openat(item.folder.fd, item.name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC)
+            scan(item.index, item.path, fd >= 0 ? Workspace.regularBytes(fd, limit: limit) : nil)
+        }
+    }
 }

@@ -57,7 +57,10 @@ import Testing
         try FileManager.default.createDirectory(atPath: secret + "/deeper", withIntermediateDirectories: true)
         try "needle HOSTSECRET\n".write(toFile: secret + "/f", atomically: true, encoding: .utf8)
         try "needle HOSTSECRET\n".write(toFile: secret + "/deeper/hostonly.txt", atomically: true, encoding: .utf8)
-        let swapper = "rm -rf d l && mkdir -p d/deeper && echo needle inside > d/f && echo needle inside > d/deeper/g && ln -sfn \(secret) l && " + exchangeLoop(seconds: 600)
+        // Enough files on both sides that grep's worker threads open and read them.
+        for index in 0..<60 { try "needle HOSTSECRET\n".write(toFile: secret + "/deeper/h\(index)", atomically: true, encoding: .utf8) }
+        let swapper = "rm -rf d l && mkdir -p d/deeper && echo needle inside > d/f && echo needle inside > d/deeper/g && "
+            + "for i in $(seq 60); do echo needle inside > d/deeper/g$i; done && ln -sfn \(secret) l && " + exchangeLoop(seconds: 600)
         let started = await call("execute", ["command": .string(swapper), "background": true], in: session)
         try #require(!started.isError, "\(started.text)")
         var found = 0, leaks = 0

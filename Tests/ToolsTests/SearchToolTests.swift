@@ -90,6 +90,28 @@ import Testing
         #expect(file.isError && file.text.contains("give a folder"))
     }
 
+    /// A tree big enough that worker threads read and scan its files: the results keep the
+    /// walk's name order, and pages stay put.
+    @Test func aBigTreeIsScannedInWalkOrderOnEveryCore() async throws {
+        var expected: [String] = []
+        for folder in 0..<12 {
+            for file in 0..<40 {
+                let path = String(format: "big/f%02d/n%03d.ts", folder, file)
+                try scratch.write(path, "const a = 1;\nexport const needle\(folder)_\(file) = \(file);\n")
+                expected.append(path)
+            }
+        }
+        expected.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
+        let all = await call("grep", ["pattern": "needle", "path": "big", "limit": 1000], in: session)
+        #expect(all.structured?["matches"] == 480 && all.structured?["searched"] == 480, "\(all.text.suffix(300))")
+        let shown = all.text.split(separator: "\n").filter { $0.hasPrefix("big/") }.map(String.init)
+        #expect(shown == expected)
+        for (index, path) in expected.enumerated() where index % 97 == 0 {
+            let page = await call("grep", ["pattern": "needle\\d+_\\d+ =", "path": "big", "limit": 1, "offset": .int(index + 1)], in: session)
+            #expect(page.text.hasPrefix(path + "\n2: export const needle"), "offset \(index + 1): \(page.text.prefix(200))")
+        }
+    }
+
     /// A pattern runs on the few lines that hold its literal, or over a file whose lines mostly
     /// do: both give the same lines, numbers and windows, one per line, as grep gives them.
     @Test func sparseAndDenseFilesMatchTheSameLines() throws {

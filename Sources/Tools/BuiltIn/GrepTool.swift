@@ -21,21 +21,28 @@ struct GrepTool: Tool {
         let filter = arguments.optionalString("glob").flatMap { $0.isEmpty ? nil : $0 }.map { PathPattern($0.contains("/") ? $0 : "**/" + $0) }
         let offset = max(1, arguments.int("offset") ?? 1), limit = arguments.int("limit") ?? Self.defaultLimit
 
-        var total = 0, files = 0, searched = 0, skipped = 0, returned = 0
-        var page: [(file: String, lines: [(Int, String)])] = []
-        // A walk's file is read from its folder's descriptor; a file named by `path` through the confined opener.
-        let search = { (path: String, entry: Workspace.WalkEntry?) -> Bool in
-            if let filter, !filter.matches(path) { return true }
-            let read = entry.map { workspace.searchableBytes(of: $0, limit: Self.fileLimit) } ?? workspace.searchableBytes(of: path, limit: Self.fileLimit)
-            guard let bytes = read else {
-                skipped += 1
-                return true
+        // A file named by `path` is read through the confined opener; a walk's files from their
+        // folders' descriptors, on every core.
+        let scan = { @Sendable (bytes: [UInt8]?) -> [(Int, String)]? in
+            bytes.map { isBinary($0) ? [] : matcher.lines(in: $0) }
+        }
+        var scanned: [(path: String, lines: [(Int, String)]?)] = []
+        var complete = true
+        if let folder, folder.kind == .file {
+            if filter?.matches(folder.relative) ?? true {
+                scanned = [(folder.relative, scan(workspace.searchableBytes(of: folder.relative, limit: Self.fileLimit)))]
             }
-            searched += 1
-            // Binary files hold no lines worth showing.
-            if bytes.prefix(8192).contains(0) { return true }
-            let found = matcher.lines(in: bytes)
-            guard !found.isEmpty else { return true }
+        } else {
+            (scanned, complete) = workspace.scanSearchableFiles(
+                under: folder?.relative ?? "", includeIgnored: arguments.bool("include_ignored") ?? false, limit: Self.fileLimit,
+                including: { filter?.matches($0) ?? true }
+            ) { path, bytes in (path, scan(bytes)) }
+        }
+        var total = 0, files = 0, returned = 0
+        let searched = scanned.count { $0.lines != nil }, skipped = scanned.count - searched
+        var page: [(file: String, lines: [(Int, String)])] = []
+        for (path, found) in scanned {
+            guard let found, !found.isEmpty else { continue }
             files += 1
             for (number, line) in found {
                 total += 1
@@ -43,15 +50,6 @@ struct GrepTool: Tool {
                 if page.last?.file != path { page.append((path, [])) }
                 page[page.count - 1].lines.append((number, line))
                 returned += 1
-            }
-            return true
-        }
-        var complete = true
-        if let folder, folder.kind == .file {
-            _ = search(folder.relative, nil)
-        } else {
-            complete = workspace.searchableEntries(under: folder?.relative ?? "", includeIgnored: arguments.bool("include_ignored") ?? false) {
-                search($0.path, $0)
             }
         }
         var text = page.map { file in file.file + "\n" + file.lines.map { "\($0.0): \($0.1)" }.joined(separator: "\n") }.joined(separator: "\n\n")
@@ -75,10 +73,15 @@ struct GrepTool: Tool {
     }
 }
 
+/// Binary files hold no lines worth showing: a NUL in the first 8 KB says binary, as in grep.
+private func isBinary(_ bytes: [UInt8]) -> Bool {
+    bytes.withUnsafeBytes { raw in raw.baseAddress.map { memchr($0, 0, min(raw.count, 8192)) != nil } ?? false }
+}
+
 /// Finds matching lines in a file's bytes. A fixed string, and the longest run of plain
 /// characters any match of a pattern must contain, are found with memmem, so the regular
 /// expression only runs on lines that can match.
-struct LineMatcher {
+struct LineMatcher: Sendable {
     private let regex: NSRegularExpression?
     /// Bytes every matching line contains (lowercased when ignoring ASCII case).
     private let literal: [UInt8]
