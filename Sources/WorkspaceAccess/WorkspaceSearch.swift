@@ -76,7 +76,12 @@ extension Workspace {
         _ scan: @escaping @Sendable (_ path: String, _ bytes: [UInt8]?) -> Result
     ) -> (results: [Result], complete: Bool) {
         let results = ScanResults<Result>()
-        let queue = ScanQueue(limit: limit) { index, path, bytes in results.put(scan(path, bytes), at: index) }
+        let queue = ScanQueue { batch in
+            results.put(batch.map { file in
+                let fd = file.folder.fd < 0 ? -1 : openat(file.folder.fd, file.name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC)
+                return scan(file.path, fd >= 0 ? Self.regularBytes(fd, limit: limit) : nil)
+            }, from: batch[0].index)
+        }
         // The walk closes a folder once it is listed and walked; a queued file keeps its copy open.
         // Keyed by descriptor number: the newest folder listed under a number is the one open now.
         var open: [Int32: FolderCopy] = [:]
@@ -125,46 +130,46 @@ private final class FolderCopy: Sendable {
     deinit { if fd >= 0 { close(fd) } }
 }
 
-/// What a search's scans gave, by the file's place in the walk. Not specialized across the
-/// module boundary, so kept to one store per file: no sort of generic tuples at the end.
+/// What a search's scans gave, a batch of files at a time: one lock per batch, and at the end a
+/// sort of the batches, not of every file's result.
 private final class ScanResults<Result: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
-    private var slots: [Result?] = []  // guarded by `lock`
+    private var batches: [(from: Int, results: [Result])] = []  // guarded by `lock`
 
-    func put(_ result: Result, at index: Int) {
-        lock.withLock {
-            if slots.count <= index { slots.append(contentsOf: repeatElement(nil, count: index + 1 - slots.count)) }
-            slots[index] = result
-        }
+    /// The results of the files numbered `from` onwards, in order.
+    func put(_ results: [Result], from: Int) {
+        lock.withLock { batches.append((from, results)) }
     }
 
     func all(_ count: Int) -> [Result] {
         lock.withLock {
-            precondition(slots.count == count && slots.allSatisfy { $0 != nil }, "a search scanned fewer files than its walk found")
-            return slots.map { $0! }
+            let all = batches.sorted { $0.from < $1.from }.flatMap(\.results)
+            precondition(all.count == count, "a search scanned \(all.count) of the \(count) files its walk found")
+            return all
         }
     }
 }
 
-/// The files a search walk found and has not scanned yet, and the workers that open, read and
-/// scan them. Everything mutable is guarded by `condition`.
+/// The files a search walk found and has not scanned yet, and the worker threads that take them
+/// a batch at a time. A batch is the queue's oldest files, so its files are numbered in a row.
+/// Everything mutable is guarded by `condition`.
 private final class ScanQueue: @unchecked Sendable {
-    private typealias Item = (index: Int, path: String, folder: FolderCopy, name: String)
+    typealias File = (index: Int, path: String, folder: FolderCopy, name: String)
     /// Enough waiting files to keep the workers busy.
-    private static let capacity = 64
+    private static let capacity = 128
+    /// Files a worker takes at once: each wakeup costs about what a file's scan does.
+    private static let batch = 32
     /// A search of fewer files ends before a thread would have started.
     private static let workersAfter = 16
     private let condition = NSCondition()
-    private let scan: @Sendable (Int, String, [UInt8]?) -> Void
-    private let limit: Int
-    private var waiting: [Item] = []
+    private let scan: @Sendable ([File]) -> Void
+    private var waiting: [File] = []
     private var walked = false
     private var workers = 0
     private var sleeping = 0
 
-    init(limit: Int, scan: @escaping @Sendable (_ index: Int, _ path: String, _ bytes: [UInt8]?) -> Void) {
+    init(scan: @escaping @Sendable (_ batch: [File]) -> Void) {
         self.scan = scan
-        self.limit = limit
     }
 
     /// Queues a file; while the queue is full, the caller scans one itself.
@@ -177,9 +182,9 @@ private final class ScanQueue: @unchecked Sendable {
             workers = max(1, min(7, ProcessInfo.processInfo.activeProcessorCount - 1))
             for _ in 0..<workers { Thread { [self] in work() }.start() }
         }
-        if sleeping > 0 && waiting.count >= 8 { condition.signal() }
+        if sleeping > 0 && waiting.count >= Self.batch { condition.signal() }
         condition.unlock()
-        if full { run(take(waiting: false, batch: 1)) }
+        if full { scan(take(waiting: false, batch: 1)) }
     }
 
     /// Scans what is left on this thread beside the workers, and waits for them.
@@ -189,7 +194,7 @@ private final class ScanQueue: @unchecked Sendable {
         condition.broadcast()
         condition.unlock()
         while case let batch = take(waiting: false), !batch.isEmpty {
-            run(batch)
+            scan(batch)
         }
         condition.lock()
         while workers > 0 { condition.wait() }
@@ -198,7 +203,7 @@ private final class ScanQueue: @unchecked Sendable {
 
     private func work() {
         while case let batch = take(waiting: true), !batch.isEmpty {
-            run(batch)
+            scan(batch)
         }
         condition.lock()
         workers -= 1
@@ -207,8 +212,7 @@ private final class ScanQueue: @unchecked Sendable {
     }
 
     /// Up to `batch` waiting files; with `wait`, sleeps until there are some or the walk ended.
-    /// Taking several at once keeps the lock and the wakeups off the search's profile.
-    private func take(waiting wait: Bool, batch: Int = 8) -> [Item] {
+    private func take(waiting wait: Bool, batch: Int = ScanQueue.batch) -> [File] {
         condition.lock()
         defer { condition.unlock() }
         while wait && waiting.isEmpty && !walked {
@@ -219,12 +223,5 @@ private final class ScanQueue: @unchecked Sendable {
         let taken = Array(waiting.prefix(batch))
         waiting.removeFirst(taken.count)
         return taken
-    }
-
-    private func run(_ batch: [Item]) {
-        for item in batch {
-            let fd = item.folder.fd < 0 ? -1 : openat(item.folder.fd, item.name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC)
-            scan(item.index, item.path, fd >= 0 ? Workspace.regularBytes(fd, limit: limit) : nil)
-        }
     }
 }
