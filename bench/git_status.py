@@ -1,7 +1,8 @@
 """git_status per call through MCP stdio: toolhost (libgit2, in-process, with an inotify watcher)
 against the reference MCP git server (mcp-server-git from PyPI, in .venv), on the same repository
 of 1,000 files with a few changes, in one run; once with nothing changing between calls, once with
-a file changed before every call.
+a file changed before every call (the watcher names it, and status looks at it alone), and once
+with the .gitignore changed before every call (which takes a whole status).
 Usage: python3 bench/git_status.py TOOLHOST MCP_SERVER_GIT [CALLS]
 """
 import os
@@ -46,13 +47,23 @@ def main():
 
         rescan = report("toolhost git_status, a file changed before each", ours.time_calls(
             "tools/call", {"name": "git_status", "arguments": {}}, calls, before=touch))
+        ignore = os.path.join(repository, ".gitignore")
+
+        def touch_ignore(flip=[False]):
+            flip[0] = not flip[0]
+            with open(ignore, "w") as f:
+                f.write("*.log\n" if flip[0] else "*.tmp\n")
+
+        whole = report("toolhost git_status, .gitignore changed before each", ours.time_calls(
+            "tools/call", {"name": "git_status", "arguments": {}}, calls, before=touch_ignore))
         ours.close()
         theirs = Server(reference, "--repository", repository)
         anchor = report("anchor: mcp-server-git git_status", theirs.time_calls(
             "tools/call", {"name": "git_status", "arguments": {"repo_path": repository}}, calls))
         theirs.close()
     print(f"ratio toolhost / mcp-server-git: {mine / anchor:5.2f}x  (nothing changed between calls: the watcher skips the scan)")
-    print(f"ratio toolhost / mcp-server-git: {rescan / anchor:5.2f}x  (a file changed before every call: a full scan each time)")
+    print(f"ratio toolhost / mcp-server-git: {rescan / anchor:5.2f}x  (a file changed before every call: a status of that file)")
+    print(f"ratio toolhost / mcp-server-git: {whole / anchor:5.2f}x  (.gitignore changed before every call: a whole status)")
 
 
 main()

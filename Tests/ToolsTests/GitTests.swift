@@ -182,6 +182,66 @@ import Testing
         #expect(await status().contains("deleted    README.md"))
     }
 
+    /// After a change of a few files, git_status looks at those files alone and keeps the rest
+    /// of its last answer. Every step below must agree with git's own `git status`: edits,
+    /// a restore to the committed bytes, new and removed files, a mode change, a symlink for a
+    /// file, an atomic rename over a file, writes from the sandbox, and the changes that need a
+    /// whole status (the index, a .gitignore, a new folder, many files at once).
+    @Test func statusOfTheChangedFilesAgreesWithGit() async throws {
+        for index in 0..<30 { try scratch.write("src/m\(index % 3)/f\(index).ts", "export const v\(index) = \(index);\n") }
+        try await git("add", ".", in: scratch.workspacePath)
+        try await git("commit", "-qm", "files", in: scratch.workspacePath)
+        let session = try scratch.session("incremental")
+        let path = { (name: String) in self.scratch.workspacePath + "/" + name }
+        let steps: [(String, () async throws -> Void)] = [
+            ("an edit", { try self.scratch.write("src/m0/f0.ts", "changed\n") }),
+            ("a second edit elsewhere", { try self.scratch.write("src/m1/f1.ts", "changed too\n") }),
+            ("back to the committed bytes", { try self.scratch.write("src/m0/f0.ts", "export const v0 = 0;\n") }),
+            ("a new file", { try self.scratch.write("src/m2/new.ts", "new\n") }),
+            ("the new file removed", { try FileManager.default.removeItem(atPath: path("src/m2/new.ts")) }),
+            ("a tracked file removed", { try FileManager.default.removeItem(atPath: path("src/m2/f2.ts")) }),
+            ("and put back", { try self.scratch.write("src/m2/f2.ts", "export const v2 = 2;\n") }),
+            ("a mode change", { #expect(chmod(path("src/m0/f3.ts"), 0o755) == 0) }),
+            ("a symlink for a file", {
+                try FileManager.default.removeItem(atPath: path("src/m1/f4.ts"))
+                try FileManager.default.createSymbolicLink(atPath: path("src/m1/f4.ts"), withDestinationPath: "f1.ts")
+            }),
+            ("an atomic rename over a file", {
+                try self.scratch.write("src/m2/tmp.txt", "renamed in\n")
+                #expect(rename(path("src/m2/tmp.txt"), path("src/m2/f5.ts")) == 0)
+            }),
+            ("a tool's write", { _ = await call("write_file", ["path": "src/m0/f6.ts", "content": "by the tool\n"], in: session) }),
+            ("writes from the sandbox", { _ = await call("execute", ["command": "echo x >> src/m1/f7.ts && rm src/m2/f8.ts && echo n > src/m0/n.ts"], in: session) }),
+            ("a name that is not UTF-8", { _ = await call("execute", ["command": "echo x > \"$(printf 'src/m1/\\377\\360\\237\\230a.ts')\""], in: session) }),
+            ("git add", { try await git("add", "src/m1/f7.ts", in: self.scratch.workspacePath) }),
+            ("an edit of the staged file", { try self.scratch.write("src/m1/f7.ts", "staged, then edited\n") }),
+            ("a .gitignore", { try self.scratch.write(".gitignore", "*.log\nsrc/m0/n.ts\n") }),
+            ("an ignored file", { try self.scratch.write("src/m1/debug.log", "ignored\n") }),
+            ("a new folder", { try self.scratch.write("src/m9/deep/x.ts", "deep\n") }),
+            ("a file in the new folder", { try self.scratch.write("src/m9/deep/y.ts", "deeper\n") }),
+            ("many files at once", { for index in 0..<250 { try self.scratch.write("src/m\(index % 3)/many\(index).ts", "\(index)\n") } }),
+            ("one file after many", { try self.scratch.write("src/m0/many0.ts", "again\n") }),
+        ]
+        _ = await call("git_status", [:], in: session)
+        // git's own status must not write the index: that change would make every next status whole.
+        for (step, change) in steps {
+            try await change()
+            let ours = try #require(await call("git_status", [:], in: session).structured)
+            var unstaged: [String] = [], untracked: [String] = [], staged: [String] = []
+            // -z: paths as they are, not quoted (a name that is not UTF-8 reads as ours does then).
+            for line in try await git("--no-optional-locks", "status", "--porcelain=v1", "-z", "-uall", in: scratch.workspacePath).split(separator: "\0") {
+                let (index, tree, file) = (line.first!, line.dropFirst().first!, String(line.dropFirst(3)))
+                if index == "?" { untracked.append(file) }
+                if tree != " " && tree != "?" { unstaged.append(file) }
+                if index != " " && index != "?" { staged.append(file) }
+            }
+            let sorted = { (paths: [String]) in paths.sorted { $0.utf8.lexicographicallyPrecedes($1.utf8) } }
+            #expect(ours["unstaged"] == .array(sorted(unstaged).map { .string($0) }), "after \(step): \(ours["unstaged"]!) against git's \(unstaged)")
+            #expect(ours["untracked"] == .array(sorted(untracked).map { .string($0) }), "after \(step): \(ours["untracked"]!) against git's \(untracked)")
+            #expect(ours["staged"] == .array(sorted(staged).map { .string($0) }), "after \(step)")
+        }
+    }
+
     @Test func switchingRefusesToLoseLocalChanges() async throws {
         let session = try session()
         _ = await call("git_branch", ["name": "old"], in: session)

@@ -1,19 +1,33 @@
 import Foundation
 
-/// Tells whether anything git_status looks at may have changed since the last look, through
-/// inotify (git's fsmonitor idea): an unchanged tree then costs no scan. It watches every folder
-/// of the working tree that git does not ignore, and .git's HEAD, index and refs. Events from
-/// the sandbox arrive too: inotify follows inodes, whatever mount they were written through.
+/// Tells what git_status looks at may have changed since the last look, through inotify (git's
+/// fsmonitor idea): an unchanged tree then costs no scan, and a few changed files cost a status
+/// of those files alone. It watches every folder of the working tree that git does not ignore,
+/// and .git's HEAD, index and refs. Events from the sandbox arrive too: inotify follows inodes,
+/// whatever mount they were written through.
 final class ChangeWatcher {
+    /// What changed since the last `settle()`.
+    enum Changes: Equatable {
+        case nothing
+        /// Files (paths from the root) were created, written, removed or renamed, and nothing else.
+        case files(Set<String>)
+        /// A folder, a .gitignore, HEAD, the index or a ref changed, or events were lost: only a
+        /// whole status tells.
+        case everything
+    }
+
     private let fd: Int32
     private var folders: [Int32: String] = [:]  // watch descriptor -> absolute folder
     private let root: String
     private let isIgnored: (String) -> Bool
-    private var dirty = true
+    private var everything = true
+    private var files: Set<String> = []
     /// Set when watching failed (too many folders, watch limit): every call then scans.
     private(set) var broken = false
 
     static let folderLimit = 4096
+    /// More changed files than this are rescanned whole: a status of the paths would cost more.
+    static let fileLimit = 200
     static let mask = UInt32(
         IN_CREATE | IN_DELETE | IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_DELETE_SELF
             | IN_MOVE_SELF)
@@ -30,16 +44,18 @@ final class ChangeWatcher {
 
     deinit { close(fd) }
 
-    /// True when something changed since the last `settle()`; new folders get watched on the way.
-    func hasChanged() -> Bool {
+    /// What changed since the last `settle()`; new folders get watched on the way.
+    func changes() -> Changes {
         drain(ignoringIndexWrites: false)
-        return dirty || broken
+        if everything || broken { return .everything }
+        return files.isEmpty ? .nothing : .files(files)
     }
 
     /// Marks the tree as seen. Writes of .git/index that happened meanwhile are status's own
     /// refresh and do not count; anything else still does.
     func settle() {
-        dirty = false
+        everything = false
+        files = []
         drain(ignoringIndexWrites: true)
     }
 
@@ -52,14 +68,17 @@ final class ChangeWatcher {
             while offset + MemoryLayout<inotify_event>.size <= count {
                 let event = buffer.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: offset, as: inotify_event.self) }
                 let nameStart = offset + MemoryLayout<inotify_event>.size
-                let name = String(decoding: buffer[nameStart..<(nameStart + Int(event.len))].prefix { $0 != 0 }, as: UTF8.self)
+                let bytes = buffer[nameStart..<(nameStart + Int(event.len))].prefix { $0 != 0 }
                 offset = nameStart + Int(event.len)
-                handle(event, name: name, ignoringIndexWrites: ignoringIndexWrites)
+                // A name that is not UTF-8 has no exact path to give status: it takes a whole one.
+                let name = String(decoding: bytes, as: UTF8.self)
+                handle(event, name: name, exact: name.utf8.elementsEqual(bytes), ignoringIndexWrites: ignoringIndexWrites)
             }
         }
     }
 
-    private func handle(_ event: inotify_event, name: String, ignoringIndexWrites: Bool) {
+    /// - Parameter exact: false when the name was not UTF-8 and `name` holds replacement characters.
+    private func handle(_ event: inotify_event, name: String, exact: Bool, ignoringIndexWrites: Bool) {
         if event.mask & UInt32(IN_Q_OVERFLOW) != 0 {
             broken = true  // events were lost: trust nothing from now on
             return
@@ -72,7 +91,13 @@ final class ChangeWatcher {
         let isGitFolder = folder == root + "/.git"
         if ignoringIndexWrites && isGitFolder && (name == "index" || name == "index.lock") { return }
         if isGitFolder && !["HEAD", "index", "index.lock", "packed-refs", "HEAD.lock", "packed-refs.lock"].contains(name) { return }
-        dirty = true
+        let relative = folder == root ? name : String(folder.dropFirst(root.count + 1)) + "/" + name
+        if !exact || event.mask & UInt32(IN_ISDIR) != 0 || name.isEmpty || name == ".gitignore" || relative == ".git" || relative.hasPrefix(".git/") {
+            everything = true
+        } else {
+            files.insert(relative)
+            if files.count > Self.fileLimit { everything = true }
+        }
         if event.mask & UInt32(IN_ISDIR) != 0 && event.mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0 && !name.isEmpty {
             watchTree(folder + "/" + name)
         }

@@ -116,6 +116,16 @@ final class Repository {
         var untracked: [String] = []
         var conflicted: [String] = []
         var isClean: Bool { staged.isEmpty && unstaged.isEmpty && untracked.isEmpty && conflicted.isEmpty }
+        /// This status with the working-tree side of `paths` replaced by `fresh`'s, which looked
+        /// at those paths alone; in git's order (byte order of the paths).
+        func updating(_ paths: Set<String>, from fresh: Status) -> Status {
+            let before = { (a: String, b: String) in a.utf8.lexicographicallyPrecedes(b.utf8) }
+            var status = self
+            status.unstaged = (unstaged.filter { !paths.contains($0.path) } + fresh.unstaged).sorted { before($0.path, $1.path) }
+            status.untracked = (untracked.filter { !paths.contains($0) } + fresh.untracked).sorted(by: before)
+            return status
+        }
+
         /// Every path with a change, staged or not.
         var allPaths: [String] {
             Array(Set(staged.map(\.path) + unstaged.map(\.path) + untracked + conflicted)).sorted()
@@ -134,8 +144,15 @@ final class Repository {
                 return git_ignore_path_is_ignored(&ignored, pointer, path) == 0 && ignored == 1
             }
         }
-        if let cached, let watcher, !watcher.hasChanged() { return cached }
-        let fresh = (head: try head(), status: try status())
+        var fresh: (head: Head, status: Status)
+        switch (cached, watcher?.changes() ?? .everything) {
+        case (let cached?, .nothing): return cached
+        case (let cached?, .files(let paths)) where cached.status.conflicted.allSatisfy({ !paths.contains($0) }):
+            // HEAD, refs and the index are as they were: only these files' working-tree side can differ.
+            fresh = (cached.head, try cached.status.updating(paths, from: try status(onlyWorkingTree: paths.sorted())))
+        default:
+            fresh = (try head(), try status())
+        }
         watcher?.settle()
         cached = watcher?.broken == false ? fresh : nil
         return fresh
@@ -146,16 +163,22 @@ final class Repository {
         cached = nil
     }
 
-    func status() throws -> Status {
+    /// The whole status; with `onlyWorkingTree`, the working tree's side of those paths alone
+    /// (each a file's exact path, no pattern), which is all that a write of them can change.
+    func status(onlyWorkingTree paths: [String]? = nil) throws -> Status {
         var options = git_status_options()
         try check(git_status_options_init(&options, UInt32(GIT_STATUS_OPTIONS_VERSION)), "git_status_options_init")
-        options.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR
+        options.show = paths == nil ? GIT_STATUS_SHOW_INDEX_AND_WORKDIR : GIT_STATUS_SHOW_WORKDIR_ONLY
         options.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED.rawValue | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS.rawValue
             | GIT_STATUS_OPT_RENAMES_HEAD_TO_INDEX.rawValue | GIT_STATUS_OPT_SORT_CASE_SENSITIVELY.rawValue
             // Like `git status`, refresh the stat data of racily-clean entries, so they are not re-hashed every call.
             | GIT_STATUS_OPT_UPDATE_INDEX.rawValue
+            | (paths == nil ? 0 : GIT_STATUS_OPT_DISABLE_PATHSPEC_MATCH.rawValue)
         var list: OpaquePointer?
-        try check(git_status_list_new(&list, pointer, &options), "git_status_list_new")
+        try withStrarray(paths ?? []) { pathspec in
+            options.pathspec = pathspec.pointee
+            try check(git_status_list_new(&list, pointer, &options), "git_status_list_new")
+        }
         defer { git_status_list_free(list) }
         var status = Status()
         for index in 0..<git_status_list_entrycount(list) {
