@@ -209,7 +209,7 @@ public actor MCPConnection {
         case "ping":
             result = [:]
         case "tools/list":
-            await try session().toolsListed(offering: toolNames)
+            try await session().toolsListed(offering: toolNames)
             result = ["tools": toolList]
             if modern != nil {
                 result = ["tools": toolList, "ttlMs": 0, "cacheScope": "private"]

@@ -19,7 +19,7 @@ final class RayDriver: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = ["-m", "toolhost_eval.ray_showdown", "--address", address]
         let toDriver = Pipe(), fromDriver = Pipe()
-        FileManager.default.createFile(atPath: log, contents: nil)
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
         let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process.standardInput = toDriver
         process.standardOutput = fromDriver
