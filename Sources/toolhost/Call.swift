@@ -4,6 +4,7 @@ import Tools
 
 struct Call: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "call",
         abstract: "Call one tool and print its result.",
         discussion: """
             Exit status: 0 when the tool succeeded, 1 when it reported an error, 2 on usage errors \

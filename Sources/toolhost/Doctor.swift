@@ -5,6 +5,7 @@ import WorkspaceAccess
 
 struct Doctor: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "doctor",
         abstract: "Report what this machine lets toolhost use: namespaces, seccomp, cgroups, profiles, tools.",
         discussion: """
             Each mechanism is tried for real in a throwaway child. A profile lists the mechanisms it \

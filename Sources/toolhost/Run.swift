@@ -6,6 +6,7 @@ import Tools
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Drive a model through a task with the tools: toolhost is the agent loop.",
         discussion: """
             Each turn asks the endpoint (streaming), runs the tool calls the model makes in the \

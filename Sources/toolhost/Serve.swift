@@ -6,6 +6,7 @@ import Tools
 
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "serve",
         abstract: "Serve the tools to MCP clients over stdio, or over Streamable HTTP with --http.",
         discussion: """
             stdio: stdout carries only MCP messages; logs go to stderr. The session's cwd and exported \
