@@ -53,6 +53,21 @@ import Testing
         #expect(throws: CompactMismatch.self) { try ToolRegistry(compactJSON: Array(ghost.utf8)) }
     }
 
+    /// tools.json is read with JSONCore's parser, not Codable: both give the same definitions
+    /// of the built-in files, and an entry that lacks a field is refused by its place.
+    @Test func toolsJSONReadsAsCodableReadsIt() throws {
+        for bytes in [ToolRegistry.toolsJSON, ToolRegistry.compactJSON] {
+            #expect(try ToolDefinition.list(bytes) == JSONDecoder().decode([ToolDefinition].self, from: Data(bytes)))
+        }
+        #expect(try ToolDefinition.list(Array(#"[{"name":"x","description":"d","inputSchema":{},"title":null}]"#.utf8)).first?.title == nil)
+        for (bad, says) in [
+            (#"{"name":"x"}"#, "not a JSON array"), (#"[{"name":"x","description":"d"}]"#, "entry 0 needs"),
+            (#"[{"name":"x","description":"d","inputSchema":{},"title":3}]"#, "title must be a string"),
+        ] {
+            #expect { try ToolDefinition.list(Array(bad.utf8)) } throws: { $0 is ToolsJSONError && "\($0)".contains(says) }
+        }
+    }
+
     @Test func disagreementBetweenToolsJSONAndCodeFails() throws {
         let json = Array(#"[{"name":"execute","description":"d","inputSchema":{"type":"object"}},{"name":"ghost","description":"d","inputSchema":{"type":"object"}}]"#.utf8)
         #expect {

@@ -24,7 +24,7 @@ public struct ToolRegistry: Sendable {
     /// when a compact schema is no subset of its full one. Without `compactJSON`, a registry of
     /// the built-in tools.json takes the built-in compact set, and any other renders compact as full.
     public init(tools: [any Tool] = ToolRegistry.builtIn, toolsJSON: [UInt8] = ToolRegistry.toolsJSON, compactJSON: [UInt8]? = nil) throws {
-        let definitions = try JSONDecoder().decode([ToolDefinition].self, from: Data(toolsJSON))
+        let definitions = try ToolDefinition.list(toolsJSON)
         let byName = Dictionary(tools.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         let declared = Set(definitions.map(\.name))
         let implemented = Set(byName.keys)
@@ -34,7 +34,7 @@ public struct ToolRegistry: Sendable {
                 missingDefinitions: implemented.subtracting(declared).sorted())
         }
         let compactBytes = compactJSON ?? (toolsJSON == Self.toolsJSON ? Self.compactJSON : toolsJSON)
-        let compact = try JSONDecoder().decode([ToolDefinition].self, from: Data(compactBytes))
+        let compact = try ToolDefinition.list(compactBytes)
         try Self.checkCompact(compact, against: definitions)
         self.definitions = definitions
         self.compact = Dictionary(compact.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
