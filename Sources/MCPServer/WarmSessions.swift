@@ -44,6 +44,7 @@ actor WarmSessions {
         while !closed, ready.count < min(target, room) {
             // A failure here shows at the next take, which makes its session itself and says why.
             guard let made = try? await make() else { return }
+            await made.session.prepareAhead()
             guard !closed else {
                 await made.session.close()
                 return

@@ -30,6 +30,22 @@ import Testing
         #expect(try scratch.read("node_modules/x") == "ignored\n")
     }
 
+    /// A session prepared ahead (a warm pool's) took its first snapshot then: what changed
+    /// before its first call is what undo puts back, not what that snapshot saw.
+    @Test func aSnapshotTakenAheadStillSeesWhatChangedSince() async throws {
+        await session.prepareAhead()
+        try scratch.write("src/app.ts", "changed before the first call\n")
+        try scratch.write("src/lib/late.ts", "new before the first call\n")
+        _ = await call("write_file", ["path": "src/app.ts", "content": "by the first call\n"], in: session)
+        _ = await call("write_file", ["path": "src/lib/late.ts", "content": "by the second call\n"], in: session)
+        let listed = await call("checkpoints", [:], in: session)
+        let first = try #require(listed.structured?["checkpoints"]?.arrayValue?.first?["call"]?.intValue, "\(listed.text)")
+        let undone = await call("undo", ["to": .int(first)], in: session)
+        #expect(!undone.isError, "\(undone.text)")
+        #expect(try scratch.read("src/app.ts") == "changed before the first call\n")
+        #expect(try scratch.read("src/lib/late.ts") == "new before the first call\n")
+    }
+
     @Test func undoToACallPutsBackEveryLaterChangeAndCanBeUndone() async throws {
         _ = await call("write_file", ["path": "src/app.ts", "content": "broken(\n"], in: session)
         _ = await call("write_file", ["path": "src/new.ts", "content": "export {}\n"], in: session)

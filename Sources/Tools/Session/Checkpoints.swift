@@ -84,6 +84,12 @@ struct CheckpointStore: Sendable {
         if checkpoints.count > Self.kept { checkpoints.removeFirst(checkpoints.count - Self.kept) }
     }
 
+    /// Takes the first snapshot ahead, for a session prepared before its first call: that call
+    /// then reads only what the watch saw change since, as any later call does.
+    mutating func prime(_ workspace: Workspace) {
+        _ = snapshot(of: workspace)
+    }
+
     /// Records what call `call` changed.
     mutating func end(call: Int, workspace: Workspace) {
         guard let index = checkpoints.lastIndex(where: { $0.call == call }) else { return }

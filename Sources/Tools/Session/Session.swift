@@ -190,6 +190,13 @@ public actor Session {
         return hostRepository!
     }
 
+    /// Does ahead what a session's first call would otherwise do (the workspace's first
+    /// checkpoint snapshot), for a session prepared before anyone uses it. What changes in the
+    /// workspace meanwhile is still seen: the snapshot's folder watch runs from here on.
+    public func prepareAhead() {
+        checkpoints.prime(workspace)
+    }
+
     /// Starts a session that was prepared ahead (a warm pool): from now on it trusts the
     /// repository as it is now, as a session opened now would.
     public func beginNow() {
