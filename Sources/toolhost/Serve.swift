@@ -52,7 +52,7 @@ struct Serve: AsyncParsableCommand {
 
     @Option(help: ArgumentHelp(
         "New HTTP sessions kept prepared for clients to come (0, the default: make each when a client arrives).",
-        discussion: "Each is a sandbox made ahead under a fresh handle no client has seen, so a new client's first call does not wait for its namespaces and mounts; it is handed out once, trusts the repository as it is then, and another is prepared in its place. They count against --max-sessions only when handed out, and are never made past it."))
+        discussion: "Each is a sandbox made ahead under a fresh handle no client has seen, so a new client's first call does not wait for its namespaces and mounts; it is handed out once, trusts the repository as it is then, and another is prepared in its place once that client's first tool call has answered (while its model reads the result, not beside that call). They count against --max-sessions only when handed out, and are never made past it."))
     var warmSessions: Int = 0
 
     @Option(help: ArgumentHelp(
