@@ -184,7 +184,8 @@ private final class ScanQueue: @unchecked Sendable {
         }
         if sleeping > 0 && waiting.count >= Self.batch { condition.signal() }
         condition.unlock()
-        if full { scan(take(waiting: false, batch: 1)) }
+        // The workers may have taken everything since: a scan is never handed an empty batch.
+        if full, case let mine = take(waiting: false, batch: 1), !mine.isEmpty { scan(mine) }
     }
 
     /// Scans what is left on this thread beside the workers, and waits for them.
@@ -211,7 +212,8 @@ private final class ScanQueue: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Up to `batch` waiting files; with `wait`, sleeps until there are some or the walk ended.
+    /// Up to `batch` waiting files, the oldest; with `wait`, sleeps until there are some or the
+    /// walk ended. Empty only when none wait.
     private func take(waiting wait: Bool, batch: Int = ScanQueue.batch) -> [File] {
         condition.lock()
         defer { condition.unlock() }
