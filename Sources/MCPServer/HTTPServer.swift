@@ -196,8 +196,7 @@ public struct ToolHTTPServer: Sendable {
         // A session with a request running is never evicted to make room for another.
         let key = route.sessionID ?? route.handle
         if let key { await sessions.hold(key) }
-        var isToolCall = false
-        if case .request(_, "tools/call", _) = routed { isToolCall = true }
+        let isToolCall = routed.method == "tools/call"
         let release: @Sendable () async -> Void = { [sessions, isToolCall] in if let key { await sessions.release(key, afterToolCall: isToolCall) } }
         guard case .request(let id, _, _) = routed else {
             // Notifications and responses: act, then 202 with no body.

@@ -58,17 +58,15 @@ extension Workspace {
     /// The same for a file a walk found, opened from its folder's descriptor by its one-component
     /// name with O_NOFOLLOW: nothing is resolved on the way, so it costs one openat, not a walk
     /// from the root, and a symlink swapped in is refused as the confined opener refuses it.
-    public func searchableBytes(of entry: WalkEntry, limit: Int) -> [UInt8]? {
-        let fd = openat(entry.folder, entry.name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        return Self.regularBytes(fd, limit: limit)
+    private static func searchableBytes(in folder: Int32, named name: String, limit: Int) -> [UInt8]? {
+        let fd = folder < 0 ? -1 : openat(folder, name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC)
+        return fd >= 0 ? regularBytes(fd, limit: limit) : nil
     }
 
     /// Reads each searchable file below `folder` that `including` takes (by its path) and hands
     /// its bytes, or nil as `searchableBytes` gives nil, to `scan`, on more than one core for a big
-    /// tree. This thread walks; each file is opened from a copy of its folder's descriptor by its
-    /// one-component name with O_NOFOLLOW (as `searchableBytes(of:limit:)` opens it), read and
-    /// scanned on worker threads once more than a few files wait, and on this thread while the
+    /// tree. This thread walks; each file is opened from a copy of its folder's descriptor (see
+    /// `searchableBytes(in:named:limit:)`), read and scanned on worker threads once more than a few files wait, and on this thread while the
     /// queue is full.
     /// - Returns: `scan`'s results in walk order, and false when the walk stopped before the end.
     public func scanSearchableFiles<Result: Sendable>(
@@ -77,10 +75,7 @@ extension Workspace {
     ) -> (results: [Result], complete: Bool) {
         let results = ScanResults<Result>()
         let queue = ScanQueue { batch in
-            results.put(batch.map { file in
-                let fd = file.folder.fd < 0 ? -1 : openat(file.folder.fd, file.name, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC)
-                return scan(file.path, fd >= 0 ? Self.regularBytes(fd, limit: limit) : nil)
-            }, from: batch[0].index)
+            results.put(batch.map { scan($0.path, Self.searchableBytes(in: $0.folder.fd, named: $0.name, limit: limit)) }, from: batch[0].index)
         }
         // The walk closes a folder once it is listed and walked; a queued file keeps its copy open.
         // Keyed by descriptor number: the newest folder listed under a number is the one open now.
@@ -97,7 +92,7 @@ extension Workspace {
     }
 
     /// Reads `fd` whole and closes it, when it is a regular file of at most `limit` bytes.
-    fileprivate static func regularBytes(_ fd: Int32, limit: Int) -> [UInt8]? {
+    private static func regularBytes(_ fd: Int32, limit: Int) -> [UInt8]? {
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) <= limit else { return nil }

@@ -19,8 +19,10 @@ final class RayDriver: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = ["-m", "toolhost_eval.ray_showdown", "--address", address]
         let toDriver = Pipe(), fromDriver = Pipe()
-        _ = FileManager.default.createFile(atPath: log, contents: nil)
-        let logHandle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        // Never through a link planted where the log goes, as the showdown's serve: logs.
+        let logFD = open(log, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard logFD >= 0 else { throw ValidationError("--ray: cannot write the driver's log \(log): \(String(cString: strerror(errno)))") }
+        let logHandle = FileHandle(fileDescriptor: logFD, closeOnDealloc: true)
         process.standardInput = toDriver
         process.standardOutput = fromDriver
         process.standardError = logHandle

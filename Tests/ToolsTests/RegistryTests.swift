@@ -62,6 +62,7 @@ import Testing
         #expect(try ToolDefinition.list(Array(#"[{"name":"x","description":"d","inputSchema":{},"title":null}]"#.utf8)).first?.title == nil)
         for (bad, says) in [
             (#"{"name":"x"}"#, "not a JSON array"), (#"[{"name":"x","description":"d"}]"#, "entry 0 needs"),
+            (#"[{"name":"x","description":"d","inputSchema":{}},{"name":"y","description":"d","inputSchema":"object"}]"#, "entry 1 needs"),
             (#"[{"name":"x","description":"d","inputSchema":{},"title":3}]"#, "title must be a string"),
         ] {
             #expect { try ToolDefinition.list(Array(bad.utf8)) } throws: { $0 is ToolsJSONError && "\($0)".contains(says) }

@@ -39,9 +39,10 @@ public struct ToolDefinition: Sendable, Codable, Equatable {
                 let inputSchema = entry["inputSchema"], inputSchema.objectValue != nil
             else { throw ToolsJSONError("entry \(index) needs a string name and description and an object inputSchema") }
             let optional = { (key: String) -> JSONValue? in entry[key].flatMap { $0 == .null ? nil : $0 } }
-            if let title = optional("title"), title.stringValue == nil { throw ToolsJSONError("\(name): title must be a string") }
+            let title = optional("title")
+            if let title, title.stringValue == nil { throw ToolsJSONError("\(name): title must be a string") }
             return ToolDefinition(
-                name: name, title: optional("title")?.stringValue, description: description, inputSchema: inputSchema,
+                name: name, title: title?.stringValue, description: description, inputSchema: inputSchema,
                 outputSchema: optional("outputSchema"), annotations: optional("annotations"))
         }
     }

@@ -149,7 +149,7 @@ final class Repository {
         case (let cached?, .nothing): return cached
         case (let cached?, .files(let paths)) where cached.status.conflicted.allSatisfy({ !paths.contains($0) }):
             // HEAD, refs and the index are as they were: only these files' working-tree side can differ.
-            fresh = (cached.head, try cached.status.updating(paths, from: try status(onlyWorkingTree: paths.sorted())))
+            fresh = (cached.head, cached.status.updating(paths, from: try status(onlyWorkingTree: paths.sorted())))
         default:
             fresh = (try head(), try status())
         }
