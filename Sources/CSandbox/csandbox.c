@@ -50,6 +50,16 @@
 #ifndef SYS_mount_setattr
 #define SYS_mount_setattr 442
 #endif
+#ifndef SYS_fsopen
+#define SYS_fsopen 430
+#endif
+#ifndef SYS_fsconfig
+#define SYS_fsconfig 431
+#endif
+#define CSB_FSOPEN_CLOEXEC 0x1U
+#define CSB_FSCONFIG_SET_FLAG 0U
+#define CSB_FSCONFIG_SET_STRING 1U
+#define CSB_FSCONFIG_CMD_CREATE 6U
 
 struct csb_mount_attr {
     uint64_t attr_set;
@@ -578,3 +588,19 @@ int csandbox_openat2(int dirfd, const char *path, int flags, unsigned int mode, 
     return fd < 0 ? -errno : (int)fd;
 }
 
+
+int csandbox_favor_cgroup_moves(const char *name) {
+    int fs = (int)syscall(SYS_fsopen, "cgroup", CSB_FSOPEN_CLOEXEC);
+    if (fs < 0) return -errno;
+    /* Each step names the option the kernel refused, through the errno: ENOENT for named
+     * hierarchies disabled at boot, EINVAL for a kernel without favordynmods (before 6.0). */
+    if (syscall(SYS_fsconfig, fs, CSB_FSCONFIG_SET_FLAG, "none", NULL, 0) < 0
+        || syscall(SYS_fsconfig, fs, CSB_FSCONFIG_SET_STRING, "name", name, 0) < 0
+        || syscall(SYS_fsconfig, fs, CSB_FSCONFIG_SET_FLAG, "favordynmods", NULL, 0) < 0
+        || syscall(SYS_fsconfig, fs, CSB_FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
+        int err = errno;
+        close(fs);
+        return -err;
+    }
+    return fs;
+}

@@ -28,6 +28,7 @@ struct Doctor: ParsableCommand {
             "\(controller.rawValue): " + (ProcessCgroup.parent(for: controller).map { "\($0.path)\($0.v2 ? " (v2)" : " (v1)")" } ?? "not writable")
         }
         print("  cgroup controllers  \(cgroupPlaces.joined(separator: "; "))")
+        print("  cgroup joins        \(ProcessCgroup.movesSummary)")
         print("  commands run as     \(UserMapping.summary)")
         print("  host-side opens     \(Beneath.summary)")
         print("\nprofiles:")

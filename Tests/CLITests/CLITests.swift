@@ -178,6 +178,26 @@ func runWithPeakMemory(_ path: String, _ arguments: [String]) async throws -> (o
         #expect(ran.stdout.contains("default  refused: requires seccomp"))
     }
 
+    /// --fast-cgroup-joins holds a cgroup hierarchy with favordynmods for as long as toolhost runs
+    /// (every process is in its root, the command included) and mounts it nowhere, not in the
+    /// command's view either; without the flag there is none. The run without comes first: once
+    /// made, the hierarchy is the whole machine's until its holder exits.
+    @Test(.enabled(if: geteuid() == 0, "making a cgroup hierarchy needs root"))
+    func fastCgroupJoinsHoldAHierarchyMountedNowhere() async throws {
+        let scratch = try Scratch()
+        let base = ["sandbox", "--workspace", scratch.workspace, "--state-dir", scratch.state]
+        let probe = ["--", "sh", "-c", "grep -c :name=toolhost: /proc/self/cgroup; grep -c name=toolhost /proc/self/mountinfo; true"]
+        let without = try await scratch.toolhost(base + probe)
+        #expect(without.stdout == "0\n0\n", "\(without)")
+        let with = try await scratch.toolhost(base + ["--fast-cgroup-joins"] + probe)
+        #expect(with.stdout == "1\n0\n", "\(with)")
+        #expect(with.stderr.contains("note: --fast-cgroup-joins: the kernel favors cgroup moves"), "\(with)")
+        let hostMounts = try String(contentsOfFile: "/proc/1/mountinfo", encoding: .utf8)
+        #expect(!hostMounts.contains("name=toolhost"))
+        let loose = try await scratch.toolhost(base + ["--fast-cgroup-joins", "--unconfined", "--", "true"])
+        #expect(loose.status == 2 && loose.stderr.contains("drop one of them"), "\(loose)")
+    }
+
     @Test func sandboxRunsOneConfinedCommandAndReportsTheRule() async throws {
         let scratch = try Scratch()
         let ran = try await scratch.toolhost(["sandbox", "--workspace", scratch.workspace, "--state-dir", scratch.state, "--", "sh", "-c", "echo inside; grep Seccomp: /proc/self/status; touch /usr/x"])

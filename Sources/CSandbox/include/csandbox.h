@@ -129,6 +129,12 @@ int csandbox_listen_in_netns(int netns_fd, unsigned short port);
 /// view until it ends, and nothing else gets it. Returns 0 or -errno.
 int csandbox_enter_view(int mntns_fd, unsigned int uid, unsigned int gid);
 
+/// Creates the cgroup v1 hierarchy `name`, of no controller, with the favordynmods option, and
+/// mounts it nowhere: the returned file-system context (or -errno) holds it for as long as it is
+/// open. While a hierarchy favors dynamic changes, a write to any cgroup.procs stops waiting for
+/// an RCU grace period (from Linux 6.18 on, the kernel keeps that until reboot). Needs
+/// CAP_SYS_ADMIN; a hierarchy of that name made earlier is shared, not made twice.
+int csandbox_favor_cgroup_moves(const char *name);
 
 /// 0 when the kernel has seccomp filtering, else an errno.
 int csandbox_seccomp_available(void);
