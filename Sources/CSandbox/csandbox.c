@@ -544,6 +544,12 @@ static int confine_this_thread(void) {
     return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) < 0 ? -errno : 0;
 }
 
+static __thread int thread_in_view;
+
+int csandbox_thread_in_view(void) {
+    return thread_in_view;
+}
+
 int csandbox_enter_view(int mntns_fd, unsigned int uid, unsigned int gid) {
     /* Signals go to the process's other threads: a handler run here would act with this
      * thread's uid and view (and could not, say, kill toolhost's children on the way out). */
@@ -565,7 +571,9 @@ int csandbox_enter_view(int mntns_fd, unsigned int uid, unsigned int gid) {
         memset(data, 0, sizeof data);
         if (syscall(SYS_capset, &header, data) < 0) return -errno;
     }
-    return confine_this_thread();
+    int confined = confine_this_thread();
+    if (confined == 0) thread_in_view = 1;
+    return confined;
 }
 
 int csandbox_seccomp_available(void) {

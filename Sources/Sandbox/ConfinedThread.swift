@@ -80,6 +80,10 @@ public final class ConfinedThread: @unchecked Sendable {
 
     deinit { stop() }
 
+    /// Whether the calling thread is a confined one: its working directory is its own, and /proc
+    /// is covered in its view.
+    public static var isCurrent: Bool { csandbox_thread_in_view() != 0 }
+
     /// Ends the thread once the work already queued is done.
     public func stop() { work.finish() }
 

@@ -160,6 +160,14 @@ extension Workspace {
         }
     }
 
+    /// Calls `folder` with the path and open descriptor of `relative` and of every folder below it
+    /// that `enter` admits, each opened from its parent's descriptor and never through a symlink
+    /// (the walk above): for what must act on the folder that was opened, not on a name
+    /// (inotify's watches, added through the descriptor).
+    public func forEachFolder(under relative: String = "", enter: (String) -> Bool, _ folder: (_ path: String, _ fd: Int32) -> Void) {
+        walk(under: relative, limit: .max, enter: enter, listed: { path, fd, _ in folder(path, fd) }) { _ in true }
+    }
+
     /// A file a walk found: its path from the root, and the descriptor of the folder it is in
     /// (open for the visit only) with its name there, for `fstatat`/`openat` that resolve nothing.
     public struct WalkEntry {

@@ -149,6 +149,44 @@ import Testing
                 "no host file went into the repository")
     }
 
+    /// git_status's change watch adds a watch for each folder that appears, here d after every
+    /// exchange with the symlink l to a host folder. A swapper slow enough for inotify's queue to
+    /// keep up (a fast one overflows it, and the watch gives up for a whole status every call)
+    /// has the watch follow it: the folder gets watched, the host folder never (no watch of this
+    /// process, from its fdinfo, is on its inode). As root git runs on the confined thread, which
+    /// watches through its own working directory; otherwise on the host, through /proc/self/fd.
+    @Test func gitStatusWatchesNoFolderASwapLeadsTo() async throws {
+        // Not under the scratch root: /tmp is the view's own, and the link must lead to a folder
+        // the view shows (its read-only root), where a watch would see the host's files change.
+        let secret = "/var/tmp/toolhost-watched-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: secret, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: secret) }
+        _ = try await scratch.makeRepositoryWithRemote()
+        try scratch.write("d/f", "inside\n")
+        try await git("add", ".", in: scratch.workspacePath)
+        try await git("commit", "-qm", "d", in: scratch.workspacePath)
+        let session = try scratch.session("watch-race")
+        let swapper = "ln -sfn \(secret) l && " + exchangeLoop(seconds: 60, pause: 0.002)
+        let started = await call("execute", ["command": .string(swapper), "background": true], in: session)
+        try #require(!started.isError, "\(started.text)")
+        var hostFolder = stat(), folder = stat()
+        #expect(stat(secret, &hostFolder) == 0)
+        var sawFolderWatched = false
+        for _ in 0..<150 {
+            let status = await call("git_status", [:], in: session)
+            #expect(!status.isError, "\(status.text)")
+            let watched = watchedInodes()
+            #expect(!watched.contains(UInt64(hostFolder.st_ino)), "a watch is on the host folder \(secret)")
+            if lstat(scratch.workspacePath + "/d", &folder) == 0 && (folder.st_mode & S_IFMT) == S_IFDIR && watched.contains(UInt64(folder.st_ino)) {
+                sawFolderWatched = true
+            }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        _ = await call("stop_background", ["id": "all"], in: session)
+        await session.close()
+        #expect(sawFolderWatched, "the watch followed the swaps into the folder")
+    }
+
     /// A repository with symlinks inside it keeps working: a committed symlink stays a link, and
     /// a link to a folder inside the workspace is committed as the link, not what it points to.
     @Test func symlinksInsideTheRepositoryStayLinks() async throws {
@@ -181,4 +219,17 @@ import Testing
         let planted = await run("echo x > .git/planted 2>&1; echo done")
         #expect(planted.text.contains("Read-only") || planted.text.contains("Permission denied"), "\(planted.text)")
     }
+}
+
+/// The inodes this process's inotify descriptors watch, read from /proc/self/fdinfo.
+func watchedInodes() -> Set<UInt64> {
+    var inodes = Set<UInt64>()
+    for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fdinfo")) ?? [] {
+        guard let text = try? String(contentsOfFile: "/proc/self/fdinfo/" + name, encoding: .utf8) else { continue }
+        for line in text.split(separator: "\n") where line.hasPrefix("inotify wd:") {
+            let field = line.split(separator: " ").first { $0.hasPrefix("ino:") }
+            if let field, let inode = UInt64(field.dropFirst(4), radix: 16) { inodes.insert(inode) }
+        }
+    }
+    return inodes
 }

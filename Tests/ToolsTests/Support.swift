@@ -37,8 +37,9 @@ extension Scratch {
 }
 
 /// A shell command that exchanges `d` and `l` in its folder (renameat2 RENAME_EXCHANGE) in a
-/// loop for `seconds`: the racing swapper of the host-side escape tests.
-func exchangeLoop(seconds: Int) -> String {
+/// loop for `seconds`, resting `pause` seconds after each exchange: the racing swapper of the
+/// host-side escape tests.
+func exchangeLoop(seconds: Int, pause: Double = 0) -> String {
     """
     python3 -c '
     import ctypes, time
@@ -46,6 +47,7 @@ func exchangeLoop(seconds: Int) -> String {
     end = time.time() + \(seconds)
     while time.time() < end:
         libc.renameat2(-100, b"d", -100, b"l", 2)
+        \(pause > 0 ? "time.sleep(\(pause))" : "pass")
     '
     """
 }

@@ -129,6 +129,9 @@ int csandbox_listen_in_netns(int netns_fd, unsigned short port);
 /// view until it ends, and nothing else gets it. Returns 0 or -errno.
 int csandbox_enter_view(int mntns_fd, unsigned int uid, unsigned int gid);
 
+/// 1 on a thread that `csandbox_enter_view` moved into a view, else 0.
+int csandbox_thread_in_view(void);
+
 /// Creates the cgroup v1 hierarchy `name`, of no controller, with the favordynmods option, and
 /// mounts it nowhere: the returned file-system context (or -errno) holds it for as long as it is
 /// open. While a hierarchy favors dynamic changes, a write to any cgroup.procs stops waiting for

@@ -1,10 +1,15 @@
 import Foundation
+import Sandbox
+import WorkspaceAccess
 
 /// Tells what git_status looks at may have changed since the last look, through inotify (git's
 /// fsmonitor idea): an unchanged tree then costs no scan, and a few changed files cost a status
 /// of those files alone. It watches every folder of the working tree that git does not ignore,
 /// and .git's HEAD, index and refs. Events from the sandbox arrive too: inotify follows inodes,
-/// whatever mount they were written through.
+/// whatever mount they were written through. Each watch is added through the descriptor of the
+/// folder a confined walk opened, so a folder swapped for a symlink meanwhile cannot point a
+/// watch anywhere else: by its /proc/self/fd link, or on the session's confined thread (whose view
+/// covers /proc) by making it the thread's own working directory and watching ".".
 final class ChangeWatcher {
     /// What changed since the last `settle()`.
     enum Changes: Equatable {
@@ -17,8 +22,8 @@ final class ChangeWatcher {
     }
 
     private let fd: Int32
-    private var folders: [Int32: String] = [:]  // watch descriptor -> absolute folder
-    private let root: String
+    private var folders: [Int32: String] = [:]  // watch descriptor -> folder from the root ("" for the root)
+    private let tree: Workspace
     private let isIgnored: (String) -> Bool
     private var everything = true
     private var files: Set<String> = []
@@ -34,12 +39,13 @@ final class ChangeWatcher {
 
     /// - Parameter isIgnored: whether a folder (relative to the root) is ignored by git.
     init?(root: String, isIgnored: @escaping (String) -> Bool) {
+        guard let tree = try? Workspace(root) else { return nil }
         fd = inotify_init1(Int32(IN_NONBLOCK | IN_CLOEXEC))
         guard fd >= 0 else { return nil }
-        self.root = root
+        self.tree = tree
         self.isIgnored = isIgnored
-        watchTree(root)
-        for folder in [".git", ".git/refs"] { watchTree(root + "/" + folder) }
+        watchTree("")
+        watchTree(".git")
     }
 
     deinit { close(fd) }
@@ -88,10 +94,10 @@ final class ChangeWatcher {
             folders[event.wd] = nil
             return
         }
-        let isGitFolder = folder == root + "/.git"
+        let isGitFolder = folder == ".git"
         if ignoringIndexWrites && isGitFolder && (name == "index" || name == "index.lock") { return }
         if isGitFolder && !["HEAD", "index", "index.lock", "packed-refs", "HEAD.lock", "packed-refs.lock"].contains(name) { return }
-        let relative = folder == root ? name : String(folder.dropFirst(root.count + 1)) + "/" + name
+        let relative = folder.isEmpty ? name : folder + "/" + name
         if !exact || event.mask & UInt32(IN_ISDIR) != 0 || name.isEmpty || name == ".gitignore" || relative == ".git" || relative.hasPrefix(".git/") {
             everything = true
         } else {
@@ -99,41 +105,40 @@ final class ChangeWatcher {
             if files.count > Self.fileLimit { everything = true }
         }
         if event.mask & UInt32(IN_ISDIR) != 0 && event.mask & UInt32(IN_CREATE | IN_MOVED_TO) != 0 && !name.isEmpty {
-            watchTree(folder + "/" + name)
+            watchTree(relative)
         }
     }
 
-    /// Watches `folder` and every folder below it that git does not ignore (never .git's objects).
+    /// Watches `folder` (from the root) and every folder below it that git does not ignore; of
+    /// .git, only itself and refs.
     private func watchTree(_ folder: String) {
-        guard !broken else { return }
-        var pending = [folder]
-        while let current = pending.popLast() {
-            let relative = current == root ? "" : String(current.dropFirst(root.count + 1))
-            let insideGit = relative == ".git" || relative.hasPrefix(".git/")
-            if !insideGit && !relative.isEmpty && isIgnored(relative + "/") { continue }
-            let wd = inotify_add_watch(fd, current, Self.mask)
+        let insideGit = folder == ".git" || folder.hasPrefix(".git/")
+        guard !broken, folder.isEmpty || insideGit || !isIgnored(folder + "/") else { return }
+        // Only a confined thread's working directory is its own (elsewhere it is the process's);
+        // it is put back after.
+        let confined = ConfinedThread.isCurrent
+        let previous = confined ? open(".", Beneath.pathOnly | O_DIRECTORY | O_CLOEXEC) : -1
+        defer {
+            if previous >= 0 {
+                fchdir(previous)
+                close(previous)
+            }
+        }
+        tree.forEachFolder(under: folder, enter: { path in
+            if path == ".git" { return false }  // the root's walk leaves .git to its own
+            if path.hasPrefix(".git/") { return path == ".git/refs" || path.hasPrefix(".git/refs/") }
+            return !self.isIgnored(path + "/")
+        }) { path, descriptor in
+            guard !broken else { return }
+            let wd = !confined
+                ? inotify_add_watch(fd, "/proc/self/fd/\(descriptor)", Self.mask | UInt32(IN_ONLYDIR))
+                : fchdir(descriptor) == 0 ? inotify_add_watch(fd, ".", Self.mask | UInt32(IN_ONLYDIR)) : -1
             guard wd >= 0 else {
-                if errno == ENOENT || errno == ENOTDIR { continue }
                 broken = true  // the watch limit, most likely
                 return
             }
-            folders[wd] = current
-            guard folders.count <= Self.folderLimit else {
-                broken = true
-                return
-            }
-            // .git's own folders are chosen by name above; the rest of the tree is walked.
-            if insideGit && relative != ".git/refs" && !relative.hasPrefix(".git/refs/") { continue }
-            let entries = (try? FileManager.default.contentsOfDirectory(atPath: current)) ?? []
-            for entry in entries where !(relative.isEmpty && entry == ".git") {
-                var isFolder: ObjCBool = false
-                let path = current + "/" + entry
-                if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue,
-                    (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) == nil
-                {
-                    pending.append(path)
-                }
-            }
+            folders[wd] = path
+            if folders.count > Self.folderLimit { broken = true }
         }
     }
 }
