@@ -186,7 +186,7 @@ import Testing
     /// of its last answer. Every step below must agree with git's own `git status`: edits,
     /// a restore to the committed bytes, new and removed files, a mode change, a symlink for a
     /// file, an atomic rename over a file, writes from the sandbox, and the changes that need a
-    /// whole status (the index, a .gitignore, a new folder, many files at once).
+    /// whole status (the index, a .gitignore, a new folder, many files at once, .git/info/exclude).
     @Test func statusOfTheChangedFilesAgreesWithGit() async throws {
         for index in 0..<30 { try scratch.write("src/m\(index % 3)/f\(index).ts", "export const v\(index) = \(index);\n") }
         try await git("add", ".", in: scratch.workspacePath)
@@ -221,6 +221,9 @@ import Testing
             ("a file in the new folder", { try self.scratch.write("src/m9/deep/y.ts", "deeper\n") }),
             ("many files at once", { for index in 0..<250 { try self.scratch.write("src/m\(index % 3)/many\(index).ts", "\(index)\n") } }),
             ("one file after many", { try self.scratch.write("src/m0/many0.ts", "again\n") }),
+            ("an untracked file", { try self.scratch.write("src/m2/local.tmp", "mine\n") }),
+            ("a pattern in .git/info/exclude", { try self.scratch.write(".git/info/exclude", "*.tmp\n") }),
+            ("the pattern taken back", { try self.scratch.write(".git/info/exclude", "# none\n") }),
         ]
         _ = await call("git_status", [:], in: session)
         // git's own status must not write the index: that change would make every next status whole.

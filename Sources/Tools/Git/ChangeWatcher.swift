@@ -5,7 +5,7 @@ import WorkspaceAccess
 /// Tells what git_status looks at may have changed since the last look, through inotify (git's
 /// fsmonitor idea): an unchanged tree then costs no scan, and a few changed files cost a status
 /// of those files alone. It watches every folder of the working tree that git does not ignore,
-/// and .git's HEAD, index and refs. Events from the sandbox arrive too: inotify follows inodes,
+/// and .git's HEAD, index, refs and info (its exclude file is a .gitignore of the repository's own). Events from the sandbox arrive too: inotify follows inodes,
 /// whatever mount they were written through. Each watch is added through the descriptor of the
 /// folder a confined walk opened, so a folder swapped for a symlink meanwhile cannot point a
 /// watch anywhere else: by its /proc/self/fd link, or on the session's confined thread (whose view
@@ -96,7 +96,7 @@ final class ChangeWatcher {
         }
         let isGitFolder = folder == ".git"
         if ignoringIndexWrites && isGitFolder && (name == "index" || name == "index.lock") { return }
-        if isGitFolder && !["HEAD", "index", "index.lock", "packed-refs", "HEAD.lock", "packed-refs.lock"].contains(name) { return }
+        if isGitFolder && !["HEAD", "index", "index.lock", "packed-refs", "HEAD.lock", "packed-refs.lock", "info"].contains(name) { return }
         let relative = folder.isEmpty ? name : folder + "/" + name
         if !exact || event.mask & UInt32(IN_ISDIR) != 0 || name.isEmpty || name == ".gitignore" || relative == ".git" || relative.hasPrefix(".git/") {
             everything = true
@@ -110,7 +110,7 @@ final class ChangeWatcher {
     }
 
     /// Watches `folder` (from the root) and every folder below it that git does not ignore; of
-    /// .git, only itself and refs.
+    /// .git, only itself, info and refs.
     private func watchTree(_ folder: String) {
         let insideGit = folder == ".git" || folder.hasPrefix(".git/")
         guard !broken, folder.isEmpty || insideGit || !isIgnored(folder + "/") else { return }
@@ -126,7 +126,7 @@ final class ChangeWatcher {
         }
         tree.forEachFolder(under: folder, enter: { path in
             if path == ".git" { return false }  // the root's walk leaves .git to its own
-            if path.hasPrefix(".git/") { return path == ".git/refs" || path.hasPrefix(".git/refs/") }
+            if path.hasPrefix(".git/") { return path == ".git/info" || path == ".git/refs" || path.hasPrefix(".git/refs/") }
             return !self.isIgnored(path + "/")
         }) { path, descriptor in
             guard !broken else { return }
