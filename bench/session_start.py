@@ -4,7 +4,8 @@ already live; the server's RSS at each; beside the anchor measured in the same r
 starting a fresh sandbox for one `bash -c true`.
 
 Live sessions each made one call (so none is evictable as unused); the measured ones are closed
-again (DELETE), so the live count holds. Then the same start with `serve --warm-sessions 8`
+again (DELETE), so the live count holds. At each level, calls in one more open session time a
+warm execute too. Then the same start with `serve --warm-sessions 8`
 beside a server without, both paced at one new session per 100 ms (clients that arrive apart,
 so the pool can refill between them). Speaks raw HTTP over one keep-alive connection.
 Usage: python3 bench/session_start.py TOOLHOST [STARTS] [LIVE,LIVE,...]
@@ -104,6 +105,17 @@ def main():
                     connection.close_session(session)
                 results[level] = percentile(samples, .5)
                 report(f"new session + first execute, {level} live", samples)
+                # A call in a session already open, with the others still live: a spawn's cost
+                # must not grow with what the server holds for them.
+                warm = connection.start_session()
+                calls = []
+                for index in range(starts):
+                    started = time.perf_counter()
+                    connection.post({"id": 10 + index, "method": "tools/call",
+                                     "params": {"name": "execute", "arguments": {"command": "true"}}}, warm)
+                    calls.append(time.perf_counter() - started)
+                connection.close_session(warm)
+                report(f"warm execute, {level} live", calls)
                 print(f"server RSS with {level} live sessions: {rss_mib(server.pid):7.1f} MiB")
         finally:
             server.terminate()

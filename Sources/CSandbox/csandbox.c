@@ -365,7 +365,48 @@ static void apply_rlimits(const struct csandbox_confinement *c, int err_fd) {
 struct child_context {
     const struct csandbox_spawn_args *args;
     int err_fd;
+    /* With CLONE_FILES: the child first takes a table of its own holding only the descriptors
+     * below this (close_range's CLOSE_RANGE_UNSHARE); -1 when it got a copy of the whole table. */
+    int unshare_below;
 };
+
+/* A child given a copy of the parent's whole descriptor table closes every one of them again at
+ * execve (close-on-exec), each with a flush: with a thousand live sessions (8 descriptors each)
+ * that was 15% of the server's time, and 17 ms more per spawn than with one. So the child shares
+ * the table instead (CLONE_FILES), and what it needs is first put into these slots, low numbers
+ * taken once: its own table is then a copy of the descriptors below the highest slot alone.
+ * One spawn at a time uses them; an unused slot holds /dev/null. */
+#define CSB_SPAWN_SLOTS 72
+#define CSB_CLOSE_RANGE_UNSHARE (1U << 1)
+static pthread_mutex_t slots_lock = PTHREAD_MUTEX_INITIALIZER;
+static int spawn_slots[CSB_SPAWN_SLOTS];
+static int slots_end = -1;     /* one past the highest slot once they are made, else -1 */
+static int slot_filler = -1;
+
+/* Under slots_lock. Returns 0 when the slots can be used. */
+static int make_slots(void) {
+    if (slots_end >= 0) return 0;
+    if (slot_filler < 0) slot_filler = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (slot_filler < 0) return -1;
+    int end = 0;
+    for (int i = 0; i < CSB_SPAWN_SLOTS; i++) {
+        spawn_slots[i] = fcntl(slot_filler, F_DUPFD_CLOEXEC, 0);
+        if (spawn_slots[i] < 0) {
+            for (int j = 0; j < i; j++) close(spawn_slots[j]);
+            return -1;
+        }
+        if (spawn_slots[i] >= end) end = spawn_slots[i] + 1;
+    }
+    slots_end = end;
+    return 0;
+}
+
+/* Puts `fd` (if any) into the next slot; returns the slot's number, fd when it is -1, or -2. */
+static int place(int fd, int *used) {
+    if (fd < 0) return fd;
+    int slot = spawn_slots[(*used)++];
+    return dup3(fd, slot, O_CLOEXEC) < 0 ? -2 : slot;
+}
 
 /* Runs in the child between clone and execve, on its own stack in the parent's memory: only
  * async-signal-safe calls, no allocation, and no writes to anything but its own locals. */
@@ -373,6 +414,12 @@ static int child_main(void *opaque) {
     const struct child_context *context = opaque;
     const struct csandbox_spawn_args *args = context->args;
     const struct csandbox_confinement *c = args->confinement;
+    /* First of all, before any descriptor changes: a table of its own (kernels before 5.9 lack
+     * CLOSE_RANGE_UNSHARE, and copy the whole table instead). */
+    if (context->unshare_below >= 0
+        && syscall(SYS_close_range, (unsigned)context->unshare_below, ~0U, CSB_CLOSE_RANGE_UNSHARE) < 0
+        && unshare(CLONE_FILES) < 0)
+        child_fail(context->err_fd, CSANDBOX_STEP_FDS, errno, -1);
     /* The error pipe must not sit where a mapped target goes. */
     int err_fd = fcntl(context->err_fd, F_DUPFD_CLOEXEC, CSANDBOX_SCRATCH_FD);
     if (err_fd < 0) err_fd = context->err_fd;
@@ -443,14 +490,60 @@ int csandbox_spawn(const struct csandbox_spawn_args *args, pid_t *pid_out, int *
         close(err_pipe[1]);
         return err;
     }
+    if (args->fd_count > 64) {
+        munmap(stack, stack_size);
+        close(err_pipe[0]);
+        close(err_pipe[1]);
+        *step_out = CSANDBOX_STEP_FDS;
+        return EMFILE;
+    }
+    /* The arguments as the child sees them: every descriptor it uses moved into a slot. */
+    struct csandbox_spawn_args placed = *args;
+    struct csandbox_fd fds[64];
+    struct csandbox_confinement confinement;
+    struct child_context context = { &placed, err_pipe[1], -1 };
+    int used = 0;
+    pthread_mutex_lock(&slots_lock);
+    if (make_slots() == 0) {
+        int bad = 0;
+        for (int i = 0; i < args->fd_count; i++) {
+            fds[i] = args->fds[i];
+            fds[i].source = place(args->fds[i].source, &used);
+            bad |= fds[i].source == -2;
+        }
+        placed.fds = fds;
+        if (args->confinement) {
+            confinement = *args->confinement;
+            confinement.netns_fd = place(confinement.netns_fd, &used);
+            confinement.mntns_fd = place(confinement.mntns_fd, &used);
+            confinement.userns_fd = place(confinement.userns_fd, &used);
+            confinement.idmap_userns_fd = place(confinement.idmap_userns_fd, &used);
+            for (int i = 0; i < 2; i++) confinement.cgroup_procs_fds[i] = place(confinement.cgroup_procs_fds[i], &used);
+            bad |= confinement.netns_fd == -2 || confinement.mntns_fd == -2 || confinement.userns_fd == -2
+                || confinement.idmap_userns_fd == -2 || confinement.cgroup_procs_fds[0] == -2 || confinement.cgroup_procs_fds[1] == -2;
+            placed.confinement = &confinement;
+        }
+        context.err_fd = place(err_pipe[1], &used);
+        if (bad || context.err_fd < 0) {
+            /* Slots that cannot be filled: the whole table, as before. */
+            placed = *args;
+            context.err_fd = err_pipe[1];
+        } else {
+            context.unshare_below = slots_end;
+        }
+    }
     sigset_t all, saved;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &saved);
-    struct child_context context = { args, err_pipe[1] };
-    int flags = CLONE_VM | CLONE_VFORK | SIGCHLD | (args->confinement ? args->confinement->clone_flags : 0);
+    int flags = CLONE_VM | CLONE_VFORK | SIGCHLD | (args->confinement ? args->confinement->clone_flags : 0)
+        | (context.unshare_below >= 0 ? CLONE_FILES : 0);
     pid_t pid = clone(child_main, (char *)stack + stack_size, flags, &context);
     int clone_errno = errno;
     pthread_sigmask(SIG_SETMASK, &saved, NULL);
+    /* The child has its own table now (it ran until execve or its end): the slots let go of the
+     * pipes, or their readers would never see the end. */
+    for (int i = 0; i < used; i++) dup3(slot_filler, spawn_slots[i], O_CLOEXEC);
+    pthread_mutex_unlock(&slots_lock);
     munmap(stack, stack_size);
     close(err_pipe[1]);
     if (pid < 0) {
