@@ -51,7 +51,7 @@ public final class ProcessCgroup: @unchecked Sendable {
     /// Makes the cgroup with its limit; nil when the machine offers no writable place for it.
     init?(_ controller: Controller, limit: UInt64) {
         guard let parent = Self.parent(for: controller) else { return nil }
-        Self.sweepStale(in: parent.path)
+        if Self.swept.withLock({ $0.insert(parent.path).inserted }) { Self.sweepStale(in: parent.path) }
         let n = Self.registry.withLock { $0.counter += 1; return $0.counter }
         directory = "\(parent.path)/toolhost-\(getpid())-\(controller.rawValue)-\(n)"
         guard mkdir(directory, 0o755) == 0 || errno == EEXIST else { return nil }
@@ -67,6 +67,11 @@ public final class ProcessCgroup: @unchecked Sendable {
         }
         Self.registry.withLock { $0.live[directory] = self }
     }
+
+    /// The parents swept by this process: once each, at its first cgroup there (a sweep lists
+    /// every cgroup of every toolhost, which at a thousand live sessions took an eighth of a
+    /// session's start).
+    private static let swept = Mutex<Set<String>>([])
 
     /// Recovers what toolhost processes that no longer run left behind (killed with SIGKILL, an
     /// OOM kill, a crash): their sessions' commands, background ones included, are killed and the

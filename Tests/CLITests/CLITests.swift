@@ -157,6 +157,29 @@ func runWithPeakMemory(_ path: String, _ arguments: [String]) async throws -> (o
         #expect(process.terminationStatus == 128 + SIGTERM)
         #expect(await allGone(withArgument: duration))
     }
+
+    /// A toolhost killed with SIGKILL cleans nothing up: its command keeps running in the
+    /// session's cgroup until the next toolhost opens its first session, which kills what is in
+    /// every cgroup whose owner is gone (once per parent cgroup: a sweep lists them all).
+    @Test(.enabled(if: geteuid() == 0, "the pids cgroup is root's here"))
+    func aKilledToolhostsCommandGoesWhenTheNextOneOpensASession() async throws {
+        let scratch = try Scratch()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: toolhostBinary)
+        let duration = uniqueSleep()
+        process.arguments = ["call", "execute", #"{"command":"sleep \#(duration)"}"#, "--workspace", scratch.workspace, "--state-dir", scratch.state]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        #expect(await appears(withArgument: duration))
+        kill(process.processIdentifier, SIGKILL)
+        await process.exited()  // reaped: its pid no longer answers
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(!livePids(withArgument: duration).isEmpty, "nothing but the next toolhost ends it")
+        let next = try await scratch.call("execute", #"{"command":"true"}"#)
+        #expect(next.status == 0, "\(next)")
+        #expect(await allGone(withArgument: duration))
+    }
 }
 
 
