@@ -160,7 +160,8 @@ func runWithPeakMemory(_ path: String, _ arguments: [String]) async throws -> (o
 
     /// A toolhost killed with SIGKILL cleans nothing up: its command keeps running in the
     /// session's cgroup until the next toolhost opens its first session, which kills what is in
-    /// every cgroup whose owner is gone (once per parent cgroup: a sweep lists them all).
+    /// every cgroup whose owner is gone (once per parent cgroup: a sweep lists them all). The
+    /// test fails when no sweep runs.
     @Test(.enabled(if: geteuid() == 0, "the pids cgroup is root's here"))
     func aKilledToolhostsCommandGoesWhenTheNextOneOpensASession() async throws {
         let scratch = try Scratch()
@@ -174,8 +175,8 @@ func runWithPeakMemory(_ path: String, _ arguments: [String]) async throws -> (o
         #expect(await appears(withArgument: duration))
         kill(process.processIdentifier, SIGKILL)
         await process.exited()  // reaped: its pid no longer answers
-        try await Task.sleep(for: .milliseconds(300))
-        #expect(!livePids(withArgument: duration).isEmpty, "nothing but the next toolhost ends it")
+        // Not checked that the command still runs here: a toolhost another test starts meanwhile
+        // sweeps too. Without any sweep it would run on for 300 s.
         let next = try await scratch.call("execute", #"{"command":"true"}"#)
         #expect(next.status == 0, "\(next)")
         #expect(await allGone(withArgument: duration))
