@@ -401,11 +401,13 @@ static int make_slots(void) {
     return 0;
 }
 
-/* Puts `fd` (if any) into the next slot; returns the slot's number, fd when it is -1, or -2. */
-static int place(int fd, int *used) {
+/* Puts `fd` (if any) into the next slot and returns the slot's number (-1 for none); sets
+ * `*failed` when the slot could not take it. */
+static int place(int fd, int *used, int *failed) {
     if (fd < 0) return fd;
     int slot = spawn_slots[(*used)++];
-    return dup3(fd, slot, O_CLOEXEC) < 0 ? -2 : slot;
+    if (dup3(fd, slot, O_CLOEXEC) < 0) *failed = 1;
+    return slot;
 }
 
 /* Runs in the child between clone and execve, on its own stack in the parent's memory: only
@@ -440,8 +442,7 @@ static int child_main(void *opaque) {
     if (c) confine(c, err_fd);
 
     /* Move every source out of the way first, so a target never clobbers a later source. */
-    int moved[64];
-    if (args->fd_count > 64) child_fail(err_fd, CSANDBOX_STEP_FDS, EMFILE, 0);
+    int moved[64];  /* csandbox_spawn refuses more */
     for (int i = 0; i < args->fd_count; i++) {
         moved[i] = fcntl(args->fds[i].source, F_DUPFD_CLOEXEC, CSANDBOX_SCRATCH_FD);
         if (moved[i] < 0) child_fail(err_fd, CSANDBOX_STEP_FDS, errno, i);
@@ -505,26 +506,23 @@ int csandbox_spawn(const struct csandbox_spawn_args *args, pid_t *pid_out, int *
     int used = 0;
     pthread_mutex_lock(&slots_lock);
     if (make_slots() == 0) {
-        int bad = 0;
+        int failed = 0;
         for (int i = 0; i < args->fd_count; i++) {
             fds[i] = args->fds[i];
-            fds[i].source = place(args->fds[i].source, &used);
-            bad |= fds[i].source == -2;
+            fds[i].source = place(args->fds[i].source, &used, &failed);
         }
         placed.fds = fds;
         if (args->confinement) {
             confinement = *args->confinement;
-            confinement.netns_fd = place(confinement.netns_fd, &used);
-            confinement.mntns_fd = place(confinement.mntns_fd, &used);
-            confinement.userns_fd = place(confinement.userns_fd, &used);
-            confinement.idmap_userns_fd = place(confinement.idmap_userns_fd, &used);
-            for (int i = 0; i < 2; i++) confinement.cgroup_procs_fds[i] = place(confinement.cgroup_procs_fds[i], &used);
-            bad |= confinement.netns_fd == -2 || confinement.mntns_fd == -2 || confinement.userns_fd == -2
-                || confinement.idmap_userns_fd == -2 || confinement.cgroup_procs_fds[0] == -2 || confinement.cgroup_procs_fds[1] == -2;
+            confinement.netns_fd = place(confinement.netns_fd, &used, &failed);
+            confinement.mntns_fd = place(confinement.mntns_fd, &used, &failed);
+            confinement.userns_fd = place(confinement.userns_fd, &used, &failed);
+            confinement.idmap_userns_fd = place(confinement.idmap_userns_fd, &used, &failed);
+            for (int i = 0; i < 2; i++) confinement.cgroup_procs_fds[i] = place(confinement.cgroup_procs_fds[i], &used, &failed);
             placed.confinement = &confinement;
         }
-        context.err_fd = place(err_pipe[1], &used);
-        if (bad || context.err_fd < 0) {
+        context.err_fd = place(err_pipe[1], &used, &failed);
+        if (failed) {
             /* Slots that cannot be filled: the whole table, as before. */
             placed = *args;
             context.err_fd = err_pipe[1];

@@ -5,8 +5,9 @@ import WorkspaceAccess
 /// Tells what git_status looks at may have changed since the last look, through inotify (git's
 /// fsmonitor idea): an unchanged tree then costs no scan, and a few changed files cost a status
 /// of those files alone. It watches every folder of the working tree that git does not ignore,
-/// and .git's HEAD, index, refs and info (its exclude file is a .gitignore of the repository's own). Events from the sandbox arrive too: inotify follows inodes,
-/// whatever mount they were written through. Each watch is added through the descriptor of the
+/// and .git's HEAD, index, refs and info (whose exclude file is the repository's own .gitignore).
+/// Events from the sandbox arrive too: inotify follows inodes, whatever mount they were written
+/// through. Each watch is added through the descriptor of the
 /// folder a confined walk opened, so a folder swapped for a symlink meanwhile cannot point a
 /// watch anywhere else: by its /proc/self/fd link, or on the session's confined thread (whose view
 /// covers /proc) by making it the thread's own working directory and watching ".".
@@ -125,7 +126,7 @@ final class ChangeWatcher {
             }
         }
         tree.forEachFolder(under: folder, enter: { path in
-            if path == ".git" { return false }  // the root's walk leaves .git to its own
+            if self.broken || path == ".git" { return false }  // a broken watch walks no further; the root's walk leaves .git to its own
             if path.hasPrefix(".git/") { return path == ".git/info" || path == ".git/refs" || path.hasPrefix(".git/refs/") }
             return !self.isIgnored(path + "/")
         }) { path, descriptor in
